@@ -1,0 +1,35 @@
+/**
+ * Hybrid logical clock (Kulkarni et al. 2014). A timestamp packs physical milliseconds
+ * and a 16-bit logical counter into one safe integer, so timestamps compare with `<`
+ * and fit in msgpack as a plain number: ts = wall * 65536 + counter.
+ * The physical time is an input (`now`), keeping this pure.
+ */
+export type Hlc = number;
+
+const LOGICAL_BITS = 65536;
+
+export const hlcWall = (ts: Hlc): number => Math.floor(ts / LOGICAL_BITS);
+export const hlcCounter = (ts: Hlc): number => ts % LOGICAL_BITS;
+export const makeHlc = (wall: number, counter: number): Hlc => wall * LOGICAL_BITS + counter;
+
+export class HlcClock {
+  private last: Hlc = 0;
+
+  /** Timestamp for a local event or send. */
+  tick(now: number): Hlc {
+    const wall = Math.max(Math.floor(now), hlcWall(this.last));
+    const counter = wall === hlcWall(this.last) ? hlcCounter(this.last) + 1 : 0;
+    this.last = counter >= LOGICAL_BITS ? makeHlc(wall + 1, 0) : makeHlc(wall, counter);
+    return this.last;
+  }
+
+  /** Merge a timestamp received from another node; returns the new local timestamp. */
+  receive(remote: Hlc, now: number): Hlc {
+    if (remote > this.last) this.last = remote;
+    return this.tick(now);
+  }
+
+  peek(): Hlc {
+    return this.last;
+  }
+}
