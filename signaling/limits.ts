@@ -1,0 +1,77 @@
+/**
+ * Hardening limits of the signaling server. Every value can be overridden per
+ * server (tests use small ones); the defaults are what `npm start` runs with.
+ * docs/benchmarks.md ("Signaling server") lists each limit with the behaviour
+ * that applies when a client crosses it.
+ */
+export interface Limits {
+  /** Largest WebSocket frame accepted (bytes). Passed to ws `maxPayload`, so a
+   * bigger frame is refused while its header is read, never buffered. SDP offers
+   * with many candidates are 2–10 KiB, so 64 KiB leaves ample room. */
+  maxFrameBytes: number;
+  /** Token bucket per connection: burst size (messages). */
+  rateBurst: number;
+  /** Token bucket per connection: refill rate (messages per second). */
+  ratePerSec: number;
+  /** Frames dropped for the rate limit, without the bucket recovering to half
+   * full in between, after which the connection is closed (1008). */
+  rateDropsBeforeClose: number;
+  /** Topics one connection may be subscribed to at once. */
+  maxTopicsPerConnection: number;
+  /** Distinct topics on the whole server. */
+  maxTopics: number;
+  /** Longest topic name (UTF-16 code units); empty names are always refused. */
+  maxTopicLength: number;
+  /** Deepest nesting of objects/arrays in a published message (the frame itself
+   * is depth 1). A y-webrtc signal is 4 deep; re-serialising a 30,000-deep
+   * array, which fits in 64 KiB, would overflow the stack. */
+  maxJsonDepth: number;
+  /** Open WebSocket connections on the whole server. */
+  maxConnections: number;
+  /** Open WebSocket connections from one remote address; 0 = no limit. Off by
+   * default because behind a reverse proxy every client shares one address. */
+  maxConnectionsPerIp: number;
+  /** Interval of server pings; a connection that has not answered the previous
+   * ping when the next one is due is terminated. */
+  pingIntervalMs: number;
+  /** Bytes queued for one receiver beyond which it is a slow consumer and is
+   * terminated instead of letting its queue grow. */
+  maxBufferedBytes: number;
+  /** Log lines about misbehaving clients: burst, then this many per second. */
+  logBurst: number;
+  logPerSec: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxFrameBytes: 64 * 1024,
+  rateBurst: 300,
+  ratePerSec: 100,
+  rateDropsBeforeClose: 200,
+  maxTopicsPerConnection: 64,
+  maxTopics: 100_000,
+  maxTopicLength: 256,
+  maxJsonDepth: 32,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 0,
+  pingIntervalMs: 30_000,
+  maxBufferedBytes: 1024 * 1024,
+  logBurst: 20,
+  logPerSec: 1,
+});
+
+/** Merges overrides into the defaults; refuses values that would disable a
+ * limit by accident (NaN, negative, non-integer counts). */
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULT_LIMITS)) throw new Error(`unknown signaling limit "${key}"`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new Error(`signaling limit "${key}" must be a finite number >= 0, got ${String(value)}`);
+    }
+    limits[key as keyof Limits] = value;
+  }
+  if (limits.maxFrameBytes < 1024) throw new Error('signaling limit "maxFrameBytes" must be >= 1024');
+  if (limits.pingIntervalMs < 10) throw new Error('signaling limit "pingIntervalMs" must be >= 10');
+  return limits;
+}

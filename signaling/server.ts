@@ -1,0 +1,444 @@
+/**
+ * Hardened y-webrtc signaling server. Wire-compatible with the stock
+ * `y-webrtc-signaling` (node_modules/y-webrtc/bin/server.js): same messages,
+ * same relay (whole object plus `clients`, sender included when subscribed).
+ * Differences are only in what happens to bad input and abusive clients: a
+ * frame is answered with `{type:'error', reason}` or that one connection is
+ * closed, and the process keeps serving everyone else. The same HTTP port
+ * serves the built app and `GET /healthz`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { resolveLimits, type Limits } from './limits';
+import { parseClientFrame, REJECT_REASONS, type ClientMessage, type RejectReason } from './protocol';
+import { RateLimitedLog, TokenBucket } from './rate';
+import { createStaticHandler } from './static';
+import { TopicTable } from './topics';
+
+export type { Limits } from './limits';
+export type { RejectReason } from './protocol';
+
+export interface SignalingServerOptions {
+  /** TCP port; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Directory of the built app; null serves no files. Default `dist/` at the repo root. */
+  staticDir?: string | null;
+  limits?: Partial<Limits>;
+  /** Log sink (one line per call). Default console.log. */
+  log?: (line: string) => void;
+}
+
+export interface ServerStats {
+  connections: number;
+  topics: number;
+  /** Subscriptions summed over topics (a topic with 3 subscribers counts 3). */
+  subscriptions: number;
+  uptimeS: number;
+  /** Count of each refused frame, dropped message or closed connection, by reason. */
+  rejected: Record<RejectReason, number>;
+  /** Publish frames relayed, and frames delivered to subscribers by those relays. */
+  published: number;
+  delivered: number;
+  /** Log lines withheld by the log rate limit. */
+  logSuppressed: number;
+}
+
+export interface SignalingServer {
+  port: number;
+  /** http://host:port/ — the WebSocket endpoint is the same with ws:// */
+  url: string;
+  close(): Promise<void>;
+  stats(): ServerStats;
+}
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/', import.meta.url));
+
+/** Close codes (RFC 6455 §7.4.1). */
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_POLICY_VIOLATION = 1008;
+const CLOSE_INTERNAL_ERROR = 1011;
+
+/** Reasons answered with an error frame; the connection stays open. */
+const REPLIED = new Set<RejectReason>(['not-json', 'not-object', 'bad-field', 'bad-topic', 'too-deep', 'too-many-topics', 'server-topic-limit']);
+
+const SEND_TEXT = { binary: false } as const;
+
+/** A receiver's corked bytes are flushed early past this, so one tick's batch
+ * stays small and is not mistaken for a backed-up (slow) consumer. */
+const CORK_FLUSH_BYTES = 64 * 1024;
+
+class Connection {
+  readonly topics = new Set<string>();
+  readonly bucket: TokenBucket;
+  /** Rate-limit drops since the bucket was last at least half full. */
+  drops = 0;
+  /** Answered the last ping (or sent something) since it went out. */
+  alive = true;
+  closing = false;
+  /** Bytes written to `socket` since it was corked in this tick (0 = not corked). */
+  corkedBytes = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`, kept to batch writes (cork/uncork). */
+    readonly socket: Duplex,
+    readonly ip: string,
+    readonly id: number,
+    limits: Limits,
+    now: number,
+  ) {
+    this.bucket = new TokenBucket(limits.rateBurst, limits.ratePerSec, now);
+  }
+}
+
+function formatUrl(host: string, port: number): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}/`;
+}
+
+export async function startSignalingServer(opts: SignalingServerOptions = {}): Promise<SignalingServer> {
+  const limits = resolveLimits(opts.limits);
+  const host = opts.host ?? DEFAULT_HOST;
+  const sink = opts.log ?? ((line: string) => console.log(line));
+  const clientLog = new RateLimitedLog(sink, limits.logBurst, limits.logPerSec, () => performance.now());
+  const staticDir = opts.staticDir === undefined ? DEFAULT_STATIC_DIR : opts.staticDir;
+  const serveStatic = staticDir === null ? null : createStaticHandler(staticDir);
+  const startedAt = performance.now();
+
+  const topics = new TopicTable<Connection>(limits.maxTopics);
+  const connections = new Set<Connection>();
+  const connectionsByIp = new Map<string, number>();
+  const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+  let published = 0;
+  let delivered = 0;
+  let nextId = 1;
+  let closing: Promise<void> | null = null;
+
+  const count = (reason: RejectReason, conn: Connection | null, detail: string): void => {
+    rejected[reason] += 1;
+    clientLog.line(`signaling: ${reason}${conn ? ` conn=${conn.id} ip=${conn.ip}` : ''}: ${detail}`);
+  };
+
+  const sendJson = (conn: Connection, message: object): void => {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    conn.ws.send(JSON.stringify(message));
+  };
+
+  /** Terminates rather than closes: a close frame would queue behind the backlog. */
+  const dropSlowConsumer = (conn: Connection): void => {
+    if (conn.closing) return;
+    conn.closing = true;
+    count('slow-consumer', conn, `more than ${limits.maxBufferedBytes} bytes queued; terminated`);
+    conn.ws.terminate();
+  };
+
+  const closeConn = (conn: Connection, code: number, reason: string): void => {
+    if (conn.closing) return;
+    conn.closing = true;
+    conn.ws.close(code, reason);
+  };
+
+  /*
+   * Write batching. A pipelining publisher delivers many publish frames in one
+   * TCP read, and ws emits them in the same tick; without batching every relay
+   * is one writev() per receiver. Corking each receiver's socket on its first
+   * relay of the tick and uncorking all of them once the tick's work is done
+   * turns N relays into one write per receiver. Only the public net.Socket
+   * cork()/uncork() of the socket we were handed at upgrade is used; ws's own
+   * cork/uncork pairs nest inside ours.
+   */
+  const corked: Connection[] = [];
+  let flushScheduled = false;
+
+  const uncork = (conn: Connection): void => {
+    if (conn.corkedBytes === 0) return;
+    conn.corkedBytes = 0;
+    conn.socket.uncork();
+  };
+
+  const flushCorked = (): void => {
+    flushScheduled = false;
+    for (const conn of corked) uncork(conn);
+    corked.length = 0;
+  };
+
+  const relay = (topic: string, body: Record<string, unknown>): void => {
+    const receivers = topics.subscribers(topic);
+    if (!receivers) return;
+    body.clients = receivers.size;
+    // Serialized once for all receivers (the stock server stringifies per
+    // receiver), and as a Buffer so ws does not re-encode the string each time.
+    const frame = Buffer.from(JSON.stringify(body));
+    const wireBytes = frame.length + (frame.length < 126 ? 2 : frame.length < 65536 ? 4 : 10); // + frame header
+    published += 1;
+    for (const receiver of receivers) {
+      const ws = receiver.ws;
+      if (receiver.closing || ws.readyState !== WebSocket.OPEN) continue;
+      // Bytes corked in this tick are ours to flush, not a sign of backlog.
+      if (ws.bufferedAmount - receiver.corkedBytes > limits.maxBufferedBytes) {
+        uncork(receiver);
+        dropSlowConsumer(receiver);
+        continue;
+      }
+      if (receiver.corkedBytes === 0) {
+        receiver.socket.cork();
+        corked.push(receiver);
+      }
+      receiver.corkedBytes += wireBytes; // before send: nonzero means "uncork me"
+      ws.send(frame, SEND_TEXT);
+      if (receiver.corkedBytes > CORK_FLUSH_BYTES) uncork(receiver);
+      delivered += 1;
+    }
+    if (!flushScheduled && corked.length > 0) {
+      flushScheduled = true;
+      process.nextTick(flushCorked);
+    }
+  };
+
+  const handleMessage = (conn: Connection, message: ClientMessage): void => {
+    switch (message.type) {
+      case 'subscribe': {
+        for (const topic of message.topics) {
+          if (conn.topics.has(topic)) continue;
+          if (conn.topics.size >= limits.maxTopicsPerConnection) {
+            count('too-many-topics', conn, `already subscribed to ${conn.topics.size} topics`);
+            sendJson(conn, { type: 'error', reason: 'too-many-topics' });
+            return;
+          }
+          if (!topics.add(topic, conn)) {
+            count('server-topic-limit', conn, `server holds ${topics.size} topics`);
+            sendJson(conn, { type: 'error', reason: 'server-topic-limit' });
+            return;
+          }
+          conn.topics.add(topic);
+        }
+        return;
+      }
+      case 'unsubscribe':
+        for (const topic of message.topics) {
+          topics.remove(topic, conn);
+          conn.topics.delete(topic);
+        }
+        return;
+      case 'publish':
+        relay(message.topic, message.body);
+        return;
+      case 'ping':
+        sendJson(conn, { type: 'pong' });
+        return;
+    }
+  };
+
+  /** Token bucket per connection; sustained abuse closes the connection. */
+  const admit = (conn: Connection): boolean => {
+    if (conn.bucket.take(performance.now())) {
+      if (conn.drops > 0 && conn.bucket.level >= limits.rateBurst / 2) conn.drops = 0;
+      return true;
+    }
+    conn.drops += 1;
+    rejected['rate-limited'] += 1;
+    if (conn.drops === 1) {
+      clientLog.line(`signaling: rate-limited conn=${conn.id} ip=${conn.ip}: over ${limits.ratePerSec} msg/s`);
+      sendJson(conn, { type: 'error', reason: 'rate-limited' });
+    }
+    if (conn.drops >= limits.rateDropsBeforeClose) {
+      count('flood', conn, `${conn.drops} frames over the rate limit; closed`);
+      closeConn(conn, CLOSE_POLICY_VIOLATION, 'rate limit');
+    }
+    return false;
+  };
+
+  const onFrame = (conn: Connection, data: Buffer, isBinary: boolean): void => {
+    if (conn.closing) return;
+    conn.alive = true;
+    if (!admit(conn)) return;
+    if (isBinary) {
+      count('binary', conn, `${data.length}-byte binary frame; closed`);
+      closeConn(conn, CLOSE_UNSUPPORTED_DATA, 'binary frames not supported');
+      return;
+    }
+    const result = parseClientFrame(data.toString('utf8'), limits);
+    if (result.ok) {
+      handleMessage(conn, result.message);
+      return;
+    }
+    count(result.reason, conn, result.detail);
+    if (REPLIED.has(result.reason)) sendJson(conn, { type: 'error', reason: result.reason });
+  };
+
+  /** Last line of defence: an exception here would escape into ws's socket
+   * handler and kill the process, i.e. every other client. */
+  const onFrameGuarded = (conn: Connection, data: Buffer, isBinary: boolean): void => {
+    try {
+      onFrame(conn, data, isBinary);
+    } catch (err) {
+      rejected['internal-error'] += 1;
+      sink(`signaling: internal-error conn=${conn.id} ip=${conn.ip}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      closeConn(conn, CLOSE_INTERNAL_ERROR, 'internal error');
+    }
+  };
+
+  const onConnection = (ws: WebSocket, socket: Duplex, ip: string): void => {
+    const conn = new Connection(ws, socket, ip, nextId++, limits, performance.now());
+    connections.add(conn);
+    connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
+    ws.on('message', (data: Buffer, isBinary: boolean) => onFrameGuarded(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the connection itself after a protocol error (1009 for an
+      // oversized frame, 1007 for bad UTF-8, 1002 otherwise).
+      const reason: RejectReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'oversized' : 'protocol-error';
+      count(reason, conn, `${err.code ?? 'error'}: ${err.message}`);
+      conn.closing = true;
+    });
+    ws.on('close', () => {
+      conn.closing = true;
+      uncork(conn);
+      for (const topic of conn.topics) topics.remove(topic, conn);
+      conn.topics.clear();
+      connections.delete(conn);
+      const n = (connectionsByIp.get(ip) ?? 1) - 1;
+      if (n <= 0) connectionsByIp.delete(ip);
+      else connectionsByIp.set(ip, n);
+    });
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+
+  const refuseUpgrade = (socket: Duplex, status: string): void => {
+    // Node's HTTP server drops its error listener from upgraded sockets; without
+    // one, a reset from this client would be an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+    // Destroyed once the reply is flushed, whether or not the client reads it.
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const s = stats();
+      const body = JSON.stringify({ ok: true, connections: s.connections, topics: s.topics, uptimeS: s.uptimeS, rejected: s.rejected });
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    if (!serveStatic) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('not found\n');
+      return;
+    }
+    serveStatic(req, res).catch((err: unknown) => {
+      sink(`signaling: static file error for ${req.url}: ${err instanceof Error ? err.message : String(err)}`);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('internal error\n');
+      } else {
+        res.destroy();
+      }
+    });
+  });
+
+  // WebSocket upgrades are accepted on any path, like the stock server.
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    if (closing) {
+      refuseUpgrade(socket, '503 Service Unavailable');
+      return;
+    }
+    if (connections.size >= limits.maxConnections) {
+      count('connection-limit', null, `ip=${ip}: ${connections.size} connections open; upgrade refused`);
+      refuseUpgrade(socket, '503 Service Unavailable');
+      return;
+    }
+    if (limits.maxConnectionsPerIp > 0 && (connectionsByIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
+      count('ip-connection-limit', null, `ip=${ip}: ${limits.maxConnectionsPerIp} connections open; upgrade refused`);
+      refuseUpgrade(socket, '429 Too Many Requests');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip));
+  });
+
+  // One timer for all connections (the stock server keeps one per connection).
+  const pingTimer = setInterval(() => {
+    for (const conn of connections) {
+      if (conn.closing) continue;
+      if (!conn.alive) {
+        conn.closing = true;
+        count('ping-timeout', conn, `no pong within ${limits.pingIntervalMs} ms; terminated`);
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }, limits.pingIntervalMs);
+  pingTimer.unref();
+
+  function stats(): ServerStats {
+    return {
+      connections: connections.size,
+      topics: topics.size,
+      subscriptions: topics.subscriptions,
+      uptimeS: Math.round((performance.now() - startedAt) / 1000),
+      rejected: { ...rejected },
+      published,
+      delivered,
+      logSuppressed: clientLog.suppressedTotal,
+    };
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? DEFAULT_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = formatUrl(host, port);
+
+  const shutdown = async (): Promise<void> => {
+    clearInterval(pingTimer);
+    const open = [...connections];
+    const allClosed = Promise.all(open.map((c) => new Promise<void>((resolve) => {
+      if (c.ws.readyState === WebSocket.CLOSED) resolve();
+      else c.ws.once('close', () => resolve());
+    })));
+    for (const conn of open) {
+      conn.closing = true;
+      conn.ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+    }
+    // Clients get a moment to answer the close handshake; then we cut.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([allClosed, new Promise<void>((resolve) => { timer = setTimeout(resolve, 1000); })]);
+    clearTimeout(timer);
+    for (const conn of open) conn.ws.terminate();
+    await allClosed;
+    wss.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  return {
+    port,
+    url,
+    stats,
+    close: () => (closing ??= shutdown()),
+  };
+}

@@ -1,0 +1,147 @@
+/** The pure parts: frame validation, token bucket, log limiter, topic table, limits, path check. */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, resolveLimits } from './limits';
+import { nestedDeeperThan, parseClientFrame } from './protocol';
+import { RateLimitedLog, TokenBucket } from './rate';
+import { safeRequestPath } from './static';
+import { TopicTable } from './topics';
+
+const limits = { maxTopicLength: 8, maxTopicsPerConnection: 3, maxJsonDepth: 3 };
+
+describe('parseClientFrame', () => {
+  it('accepts the four message types', () => {
+    expect(parseClientFrame('{"type":"subscribe","topics":["a","b"]}', limits)).toEqual({ ok: true, message: { type: 'subscribe', topics: ['a', 'b'] } });
+    expect(parseClientFrame('{"type":"unsubscribe","topics":[]}', limits)).toEqual({ ok: true, message: { type: 'unsubscribe', topics: [] } });
+    expect(parseClientFrame('{"type":"ping"}', limits)).toEqual({ ok: true, message: { type: 'ping' } });
+    const r = parseClientFrame('{"type":"publish","topic":"t","data":{"x":[1]}}', limits);
+    expect(r).toEqual({ ok: true, message: { type: 'publish', topic: 't', body: { type: 'publish', topic: 't', data: { x: [1] } } } });
+  });
+
+  it.each([
+    ['', 'not-json'],
+    ['{', 'not-json'],
+    ['null', 'not-object'],
+    ['[1]', 'not-object'],
+    ['"s"', 'not-object'],
+    ['1e3', 'not-object'],
+    ['{}', 'bad-field'],
+    ['{"type":null}', 'bad-field'],
+    ['{"type":"subscribe","topics":"a"}', 'bad-field'],
+    ['{"type":"subscribe","topics":[1]}', 'bad-field'],
+    ['{"type":"subscribe","topics":["a","b","c","d"]}', 'too-many-topics'],
+    ['{"type":"subscribe","topics":[""]}', 'bad-topic'],
+    ['{"type":"subscribe","topics":["123456789"]}', 'bad-topic'],
+    ['{"type":"publish"}', 'bad-field'],
+    ['{"type":"publish","topic":{}}', 'bad-field'],
+    ['{"type":"publish","topic":""}', 'bad-topic'],
+    ['{"type":"hello"}', 'unknown-type'],
+    ['{"type":"publish","topic":"t","data":{"a":[[1]]}}', 'too-deep'],
+    ['{"type":"publish","topic":"t","data":[[[]]]}', 'too-deep'],
+  ])('%s → %s', (text, reason) => {
+    const r = parseClientFrame(text, limits);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toBe(reason);
+  });
+
+  it('allows nesting up to maxJsonDepth (the frame itself is level 1)', () => {
+    expect(parseClientFrame('{"type":"publish","topic":"t","data":{"a":1,"b":[]}}', limits).ok).toBe(true);
+  });
+
+  it('does not let __proto__ in a frame alter objects', () => {
+    const r = parseClientFrame('{"type":"publish","topic":"t","__proto__":{"polluted":true}}', limits);
+    expect(r.ok).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    if (r.ok && r.message.type === 'publish') expect(JSON.parse(JSON.stringify(r.message.body)).__proto__).toEqual({ polluted: true });
+  });
+});
+
+describe('nestedDeeperThan', () => {
+  it('measures objects and arrays, not scalars', () => {
+    expect(nestedDeeperThan('x', 0)).toBe(false);
+    expect(nestedDeeperThan({}, 0)).toBe(true);
+    expect(nestedDeeperThan({ a: [{}] }, 3)).toBe(false);
+    expect(nestedDeeperThan({ a: [{ b: [] }] }, 3)).toBe(true);
+  });
+
+  it('copes with nesting far deeper than the stack allows', () => {
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000));
+    expect(nestedDeeperThan(deep, 32)).toBe(true);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('allows a burst, then refills at the given rate', () => {
+    const b = new TokenBucket(3, 10, 0);
+    expect([b.take(0), b.take(0), b.take(0), b.take(0)]).toEqual([true, true, true, false]);
+    expect(b.take(50)).toBe(false); // half a token
+    expect(b.take(100)).toBe(true); // one token after 100 ms at 10/s
+    expect(b.take(100_000)).toBe(true);
+    expect(b.level).toBe(2); // capped at capacity, minus the one just taken
+  });
+
+  it('ignores a clock that goes backwards', () => {
+    const b = new TokenBucket(1, 1, 1000);
+    expect(b.take(1000)).toBe(true);
+    expect(b.take(0)).toBe(false);
+  });
+});
+
+describe('RateLimitedLog', () => {
+  it('passes a burst, suppresses the rest, and reports how many it suppressed', () => {
+    const lines: string[] = [];
+    let now = 0;
+    const log = new RateLimitedLog((l) => lines.push(l), 2, 1, () => now);
+    for (let i = 0; i < 10; i++) log.line(`l${i}`);
+    expect(lines).toEqual(['l0', 'l1']);
+    now = 1000;
+    log.line('later');
+    expect(lines[2]).toBe('later (8 similar lines suppressed)');
+    expect(log.suppressedTotal).toBe(8);
+  });
+});
+
+describe('TopicTable', () => {
+  it('drops a topic when its last subscriber leaves and enforces the cap on new topics only', () => {
+    const t = new TopicTable<string>(2);
+    expect(t.add('a', 'c1')).toBe(true);
+    expect(t.add('b', 'c1')).toBe(true);
+    expect(t.add('c', 'c1')).toBe(false);
+    expect(t.add('a', 'c2')).toBe(true);
+    expect(t.subscribers('a')?.size).toBe(2);
+    t.add('a', 'c2'); // already there: no double count
+    expect(t.subscriptions).toBe(3);
+    t.remove('b', 'c1');
+    t.remove('b', 'c1');
+    expect(t.subscriptions).toBe(2);
+    expect(t.size).toBe(1);
+    expect(t.subscribers('b')).toBeUndefined();
+    expect(t.add('c', 'c1')).toBe(true);
+    t.remove('zzz', 'c1'); // unknown topic: no-op
+    expect(t.size).toBe(2);
+  });
+});
+
+describe('resolveLimits', () => {
+  it('merges overrides and rejects unknown or invalid values', () => {
+    expect(resolveLimits({ rateBurst: 5 })).toEqual({ ...DEFAULT_LIMITS, rateBurst: 5 });
+    expect(() => resolveLimits({ nope: 1 } as never)).toThrow('unknown signaling limit');
+    expect(() => resolveLimits({ ratePerSec: Number.NaN })).toThrow('finite');
+    expect(() => resolveLimits({ maxTopics: -1 })).toThrow('finite');
+    expect(() => resolveLimits({ maxFrameBytes: 10 })).toThrow('maxFrameBytes');
+  });
+});
+
+describe('safeRequestPath', () => {
+  it.each([
+    ['/', '/'],
+    ['/a/b.js?x=1#h', '/a/b.js'],
+    ['/caf%C3%A9', '/café'],
+    ['/a..b/c', '/a..b/c'], // dots inside a name are fine
+  ])('%s → %s', (url, expected) => {
+    expect(safeRequestPath(url)).toBe(expected);
+  });
+
+  it.each(['/..', '/a/../b', '/%2e%2e/x', '/a%2f..%2fb', '/a\\b', '/%00', 'relative', '/%zz'])('refuses %s', (url) => {
+    expect(safeRequestPath(url)).toBeNull();
+  });
+});
