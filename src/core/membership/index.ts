@@ -1,0 +1,13 @@
+export { Membership, DEFAULT_MEMBERSHIP_CONFIG } from './membership';
+export type { MembershipConfig, MembershipStats, MemberIn, MemberOut } from './membership';
+export {
+  validateMemberUpdate,
+  validateMemberMessage,
+  approxSize,
+  MEMBER_KIND,
+  MAX_ACTIVE,
+  MAX_META_BYTES,
+  MAX_NICK_LENGTH,
+  MAX_SYNC_RECORDS,
+} from './messages';
+export type { MemberInfo, MemberStatus, MemberUpdate, MemberRecord, MemberMessage, MemberTimer } from './messages';

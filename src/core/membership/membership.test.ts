@@ -1,0 +1,300 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../rng';
+import { Membership, type MemberOut, type MembershipConfig, type MemberIn } from './membership';
+import { validateMemberMessage, validateMemberUpdate, type MemberMessage, type MemberRecord, type MemberUpdate } from './messages';
+
+const T0 = 1_700_000_000_000;
+const cfg: Partial<MembershipConfig> = {};
+
+function make(me = 'me', config: Partial<MembershipConfig> = cfg, seed = 1) {
+  const m = new Membership(me, config, new SeededRng(seed));
+  const step = (input: MemberIn, now: number): MemberOut[] => {
+    const out: MemberOut[] = [];
+    m.handle(input, now, out);
+    return out;
+  };
+  return { m, step };
+}
+
+const of = <T extends MemberOut['type']>(out: MemberOut[], type: T) => out.filter((e) => e.type === type) as Extract<MemberOut, { type: T }>[];
+const alive = (id: string, incarnation: number, nick = id): MemberUpdate => ({ type: 'alive', id, incarnation, nick, active: [], meta: {} });
+const deliver = (data: MemberUpdate): MemberIn => ({ type: 'deliver', data });
+const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({ id, incarnation, status, nick: id, active: [], meta: {}, age });
+const sync = (from: string, records: MemberRecord[]): MemberIn => ({ type: 'message', from, msg: { type: 'mem.sync', records } });
+
+describe('Membership', () => {
+  it('starts with its start time as incarnation and schedules heartbeat and sweep', () => {
+    const { m, step } = make();
+    const out = step({ type: 'start', nick: 'ann' }, T0 + 0.7);
+    expect(m.incarnation()).toBe(T0);
+    expect(of(out, 'timer').map((t) => t.timer.type).sort()).toEqual(['mem.alive', 'mem.sweep']);
+    const alive = of(out, 'timer').find((t) => t.timer.type === 'mem.alive')!;
+    expect(alive.delay).toBeGreaterThanOrEqual(4000);
+    expect(alive.delay).toBeLessThanOrEqual(6000);
+    expect(m.live()).toEqual(['me']);
+    expect(m.get('me')).toMatchObject({ nick: 'ann', status: 'alive' });
+  });
+
+  it('sends its table to a new neighbour and announces itself when it gets its first one', () => {
+    const { step } = make();
+    step({ type: 'start', nick: 'ann' }, T0);
+    step(deliver(alive('b', 5)), T0 + 10);
+    const out = step({ type: 'neighborUp', peer: 'c' }, T0 + 20);
+    const [s] = of(out, 'send');
+    expect(s!.to).toBe('c');
+    const msg = s!.msg as Extract<MemberMessage, { type: 'mem.sync' }>;
+    expect(msg.records.map((r) => [r.id, r.status, r.age])).toEqual([['me', 'alive', 0], ['b', 'alive', 10]]);
+    expect(validateMemberMessage(msg)).toBeNull();
+    const [announce] = of(out, 'timer');
+    expect(announce!.timer).toEqual({ type: 'mem.announce' });
+    const b = step({ type: 'timer', timer: announce!.timer }, T0 + 120);
+    expect(of(b, 'broadcast')[0]!.data).toMatchObject({ type: 'alive', id: 'me', incarnation: T0, nick: 'ann' });
+  });
+
+  it('applies SWIM precedence: higher incarnation wins, then left > dead > suspect > alive', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    expect(of(step(deliver(alive('x', 10)), T0), 'changed')).toEqual([{ type: 'changed', joined: ['x'], left: [] }]);
+    const s = step(deliver({ type: 'suspect', id: 'x', incarnation: 10, by: 'y' }), T0 + 1);
+    expect(m.get('x')!.status).toBe('suspect');
+    expect(m.live()).toEqual(['me', 'x']);
+    expect(m.placement()).toEqual(['me']);
+    expect(of(s, 'changed')).toEqual([]);
+    expect(of(s, 'placementChanged')).toEqual([{ type: 'placementChanged', members: ['me'] }]);
+    step(deliver(alive('x', 10)), T0 + 2); // a heartbeat does not clear a suspicion
+    expect(m.get('x')!.status).toBe('suspect');
+    step(deliver(alive('x', 11)), T0 + 3); // a refutation does
+    expect(m.get('x')!.status).toBe('alive');
+    const d = step(deliver({ type: 'dead', id: 'x', incarnation: 11, by: 'y' }), T0 + 4);
+    expect(of(d, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
+    step(deliver(alive('x', 11)), T0 + 5); // late ALIVE of the dead incarnation
+    expect(m.get('x')!.status).toBe('dead');
+    step(deliver({ type: 'left', id: 'x', incarnation: 11 }), T0 + 6);
+    expect(m.get('x')!.status).toBe('left');
+    step(deliver({ type: 'dead', id: 'x', incarnation: 11, by: 'y' }), T0 + 7);
+    expect(m.get('x')!.status).toBe('left');
+    step(deliver(alive('x', 12)), T0 + 8); // the member came back (reload)
+    expect(m.get('x')!.status).toBe('alive');
+  });
+
+  it('refutes a suspicion or a death of itself with a higher incarnation', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    const out = step(deliver({ type: 'suspect', id: 'me', incarnation: T0, by: 'x' }), T0 + 50);
+    expect(m.incarnation()).toBe(T0 + 50);
+    expect(of(out, 'broadcast')[0]!.data).toMatchObject({ type: 'alive', id: 'me', incarnation: T0 + 50 });
+    expect(of(step(deliver({ type: 'suspect', id: 'me', incarnation: T0, by: 'y' }), T0 + 60), 'broadcast')).toEqual([]);
+    step(deliver({ type: 'dead', id: 'me', incarnation: T0 + 50, by: 'x' }), T0 + 60);
+    expect(m.incarnation()).toBe(T0 + 60);
+    step(deliver({ type: 'dead', id: 'me', incarnation: T0 + 60, by: 'x' }), T0 + 60);
+    expect(m.incarnation()).toBe(T0 + 61); // clock did not move: +1
+    expect(m.stats().refutations).toBe(3);
+    expect(m.live()).toContain('me');
+  });
+
+  it('pings a neighbour that went down; an answer means it is alive', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    const out = step({ type: 'neighborDown', peer: 'x' }, T0 + 100);
+    const [ping] = of(out, 'send');
+    expect(ping).toMatchObject({ to: 'x', transient: true, msg: { type: 'mem.ping' } });
+    const nonce = (ping!.msg as { nonce: number }).nonce;
+    const [probe] = of(out, 'timer');
+    step({ type: 'message', from: 'x', msg: { type: 'mem.ack', nonce } }, T0 + 200);
+    expect(step({ type: 'timer', timer: probe!.timer }, T0 + 3100)).toEqual([]);
+    expect(m.get('x')!.status).toBe('alive');
+  });
+
+  it('suspects a neighbour that went down and stays silent, then declares it dead', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    const [probe] = of(step({ type: 'neighborDown', peer: 'x' }, T0 + 100), 'timer');
+    const s = step({ type: 'timer', timer: probe!.timer }, T0 + 3100);
+    expect(of(s, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'suspect', id: 'x', incarnation: 1, by: 'me' } }]);
+    expect(m.get('x')!.status).toBe('suspect');
+    const [suspectTimer] = of(s, 'timer');
+    expect(suspectTimer!.delay).toBe(5000);
+    const d = step({ type: 'timer', timer: suspectTimer!.timer }, T0 + 8100);
+    expect(of(d, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'dead', id: 'x', incarnation: 1, by: 'me' } }]);
+    expect(of(d, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
+  });
+
+  it('does not suspect a neighbour whose LEAVE arrived during the probe', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    const [probe] = of(step({ type: 'neighborDown', peer: 'x' }, T0 + 100), 'timer');
+    step(deliver({ type: 'left', id: 'x', incarnation: 1 }), T0 + 300);
+    expect(of(step({ type: 'timer', timer: probe!.timer }, T0 + 3100), 'broadcast')).toEqual([]);
+    expect(m.get('x')!.status).toBe('left');
+  });
+
+  it('turns a suspicion it only heard of into a local death without broadcasting', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    const [t] = of(step(deliver({ type: 'suspect', id: 'x', incarnation: 1, by: 'y' }), T0 + 10), 'timer');
+    const out = step({ type: 'timer', timer: t!.timer }, T0 + 5010);
+    expect(of(out, 'broadcast')).toEqual([]);
+    expect(m.get('x')!.status).toBe('dead');
+  });
+
+  it('expires silent members locally, revives them on a fresh heartbeat, and drops old tombstones', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    expect(m.get('x')!.status).toBe('alive');
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 19_000);
+    expect(m.get('x')!.status).toBe('alive');
+    const out = step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 20_000);
+    expect(of(out, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
+    // Expired entries are not spread in syncs (they are an opinion).
+    const s = of(step({ type: 'neighborUp', peer: 'p' }, T0 + 20_001), 'send')[0]!.msg as Extract<MemberMessage, { type: 'mem.sync' }>;
+    expect(s.records.map((r) => r.id)).toEqual(['me']);
+    step(deliver(alive('x', 1)), T0 + 25_000);
+    expect(m.get('x')!.status).toBe('alive');
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 45_000);
+    expect(m.get('x')!.status).toBe('dead');
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 105_000);
+    expect(m.get('x')).toBeUndefined();
+  });
+
+  it('merges sync rows by age: stale liveness is ignored, tombstones keep their age', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(sync('p', [row('a', 1, 'alive', 100), row('b', 1, 'alive', 25_000), row('c', 1, 'dead', 59_000), row('d', 1, 'left', 70_000)]), T0);
+    expect(m.get('a')!.status).toBe('alive');
+    expect(m.get('b')).toBeUndefined();
+    expect(m.get('c')!.status).toBe('dead');
+    expect(m.get('d')).toBeUndefined();
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 1_000);
+    expect(m.get('c')).toBeUndefined();
+    // A row from a sync refreshes liveness by its age.
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 19_000);
+    step(sync('p', [row('a', 1, 'alive', 50)]), T0 + 19_000);
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 21_000);
+    expect(m.get('a')!.status).toBe('alive');
+  });
+
+  it('learns it was declared dead from a sync row about itself, and refutes', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    const out = step(sync('p', [row('me', T0, 'dead', 10)]), T0 + 100);
+    expect(m.incarnation()).toBeGreaterThan(T0);
+    expect(of(out, 'broadcast')[0]!.data).toMatchObject({ type: 'alive', id: 'me' });
+  });
+
+  it('a reloaded node starts above the incarnations of its previous life', () => {
+    const old = make('x');
+    old.step({ type: 'start', nick: 'x' }, T0);
+    old.step(deliver({ type: 'suspect', id: 'x', incarnation: T0, by: 'y' }), T0 + 5);
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', old.m.incarnation())), T0 + 10);
+    step(deliver({ type: 'dead', id: 'x', incarnation: old.m.incarnation(), by: 'y' }), T0 + 20);
+    const reloaded = make('x', cfg, 2);
+    reloaded.step({ type: 'start', nick: 'x' }, T0 + 30);
+    expect(reloaded.m.incarnation()).toBeGreaterThan(old.m.incarnation());
+    step(deliver(alive('x', reloaded.m.incarnation())), T0 + 40);
+    expect(m.get('x')!.status).toBe('alive');
+  });
+
+  it('starts above an incarnation of its own heard before start (clock stepped back)', () => {
+    const { m, step } = make();
+    step(sync('p', [row('me', T0 + 1000, 'alive', 0)]), T0);
+    step({ type: 'start', nick: 'me' }, T0);
+    expect(m.incarnation()).toBe(T0 + 1001);
+  });
+
+  it('raises its incarnation on local changes and debounces the announcement; rejects oversized meta', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    const a = step({ type: 'local', nick: 'bob' }, T0 + 10);
+    const b = step({ type: 'local', active: ['p', 'q'], meta: { rooms: ['lobby'] } }, T0 + 20);
+    expect(of(a, 'timer')).toHaveLength(1);
+    expect(of(b, 'timer')).toHaveLength(0);
+    expect(m.incarnation()).toBe(T0 + 20);
+    const c = step({ type: 'timer', timer: { type: 'mem.announce' } }, T0 + 110);
+    expect(of(c, 'broadcast')[0]!.data).toEqual({ type: 'alive', id: 'me', incarnation: T0 + 20, nick: 'bob', active: ['p', 'q'], meta: { rooms: ['lobby'] } });
+    step({ type: 'local', meta: { big: 'x'.repeat(5000) } }, T0 + 200);
+    expect(m.get('me')!.meta).toEqual({ rooms: ['lobby'] });
+    expect(m.stats().rejected).toBe(1);
+  });
+
+  it('leaves: broadcasts LEFT, stops heartbeats and stops answering pings', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    const out = step({ type: 'leave' }, T0 + 10);
+    expect(of(out, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'left', id: 'me', incarnation: T0 } }]);
+    expect(of(out, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['me'] }]);
+    expect(step({ type: 'timer', timer: { type: 'mem.alive' } }, T0 + 5000)).toEqual([]);
+    expect(step({ type: 'message', from: 'p', msg: { type: 'mem.ping', nonce: 1 } }, T0 + 5000)).toEqual([]);
+    expect(m.live()).toEqual([]);
+  });
+
+  it('counts and drops invalid broadcast payloads without throwing', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    for (const bad of [null, 1, 'x', { type: 'alive' }, { type: 'alive', id: 'x', incarnation: -1, nick: '', active: [], meta: {} }, { type: 'evil', id: 'x' }]) {
+      expect(step({ type: 'deliver', data: bad }, T0)).toEqual([]);
+    }
+    expect(m.stats().invalid).toBe(6);
+    expect(m.live()).toEqual(['me']);
+  });
+
+  it('bounds the table: tombstones make room first, live members beyond the bound are refused', () => {
+    const { m, step } = make('me', { maxMembers: 3 });
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('a', 1)), T0);
+    step(deliver({ type: 'dead', id: 'z', incarnation: 1, by: 'a' }), T0);
+    expect(m.all().map((e) => e.id)).toEqual(['a', 'me', 'z']);
+    step(deliver(alive('b', 1)), T0);
+    expect(m.all().map((e) => e.id)).toEqual(['a', 'b', 'me']);
+    step(deliver(alive('c', 1)), T0);
+    expect(m.get('c')).toBeUndefined();
+    expect(m.stats().rejected).toBe(1);
+  });
+
+  it('splits a large table into wire-sized sync messages', () => {
+    const { step } = make('me', { syncChunkBytes: 16 * 1024 });
+    step({ type: 'start', nick: 'me' }, T0);
+    for (let i = 0; i < 200; i++) step(deliver({ ...alive(`n${i}`, 1), meta: { blob: 'y'.repeat(1000) } } as MemberUpdate), T0);
+    const msgs = of(step({ type: 'neighborUp', peer: 'p' }, T0), 'send').map((s) => s.msg as Extract<MemberMessage, { type: 'mem.sync' }>);
+    expect(msgs.length).toBeGreaterThan(1);
+    expect(msgs.reduce((a, s) => a + s.records.length, 0)).toBe(201);
+    for (const s of msgs) expect(validateMemberMessage(s)).toBeNull();
+  });
+});
+
+describe('membership validation', () => {
+  it('accepts what the protocol produces and rejects malformed or oversized values', () => {
+    expect(validateMemberUpdate(alive('x', 1))).toBeNull();
+    expect(validateMemberUpdate({ type: 'left', id: 'x', incarnation: 3 })).toBeNull();
+    const bad: unknown[] = [
+      undefined, [], { type: 'alive', id: 'x', incarnation: 1, nick: 'n'.repeat(65), active: [], meta: {} },
+      { type: 'alive', id: 'x', incarnation: 1, nick: 'n', active: Array(65).fill('p'), meta: {} },
+      { type: 'alive', id: 'x', incarnation: 1, nick: 'n', active: [], meta: [] },
+      { type: 'alive', id: 'x', incarnation: 1, nick: 'n', active: [], meta: { a: 'x'.repeat(4096) } },
+      { type: 'alive', id: 'x', incarnation: 1, nick: 'n', active: [], meta: nest(20) },
+      { type: 'suspect', id: 'x', incarnation: 1.5, by: 'y' },
+      { type: 'dead', id: '', incarnation: 1, by: 'y' },
+    ];
+    for (const v of bad) expect(validateMemberUpdate(v)).not.toBeNull();
+    expect(validateMemberMessage({ type: 'mem.sync', records: [row('a', 1, 'alive')] })).toBeNull();
+    expect(validateMemberMessage({ type: 'mem.sync', records: [{ ...row('a', 1, 'alive'), status: 'zombie' }] })).not.toBeNull();
+    expect(validateMemberMessage({ type: 'mem.sync', records: [{ ...row('a', 1, 'alive'), age: -1 }] })).not.toBeNull();
+    expect(validateMemberMessage({ type: 'mem.sync', records: Array(513).fill(row('a', 1, 'alive')) })).not.toBeNull();
+    expect(validateMemberMessage({ type: 'mem.ping', nonce: 'x' })).not.toBeNull();
+  });
+});
+
+function nest(depth: number): Record<string, unknown> {
+  let v: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) v = { v };
+  return v;
+}

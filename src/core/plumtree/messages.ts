@@ -1,0 +1,94 @@
+import type { NodeId } from '../types';
+import { arrayOf, int, nodeId, optional, str, tuple, union, any, type Check } from '../validate';
+
+/**
+ * Plumtree wire messages (Leitão, Pereira, Rodrigues: "Epidemic Broadcast Trees", SRDS 2007).
+ *
+ * `round` counts hops: the origin sends round 1, a node that received round r forwards
+ * r + 1, so the round a node receives is the length of the path the copy travelled.
+ * An IHAVE entry carries the round the receiver would get by grafting that announcer,
+ * which is what the tree optimisation compares with the eager path's round.
+ *
+ * Trees are per origin (see plumtree.ts), so PRUNE and GRAFT name the origin whose tree
+ * they change. A message id is `${origin}:${tag}:${counter}`: the origin of an IHAVE
+ * entry is read from its id (originOf), and a GOSSIP whose id does not start with its
+ * origin is rejected.
+ */
+export interface PtGossip {
+  type: 'pt.gossip';
+  /** `${origin}:${tag}:${counter}`, unique across restarts of the same node id (see Plumtree). */
+  id: string;
+  origin: NodeId;
+  round: number;
+  /** Payload handler name (chat, member, kv, ...), Partisan-style. */
+  kind: string;
+  data: unknown;
+}
+
+export interface PtIhave {
+  type: 'pt.ihave';
+  entries: [id: string, round: number][];
+}
+
+/** Join `origin`'s tree over this link and send these payloads (ids may be empty: the tree optimisation only re-links). */
+export interface PtGraft {
+  type: 'pt.graft';
+  origin: NodeId;
+  ids: string[];
+  round?: number;
+}
+
+/** Leave `origin`'s tree over this link (the sender got a duplicate over it). */
+export interface PtPrune {
+  type: 'pt.prune';
+  origin: NodeId;
+}
+
+export type PtMessage = PtGossip | PtIhave | PtGraft | PtPrune;
+
+export const MAX_MESSAGE_ID_LENGTH = 256;
+export const MAX_KIND_LENGTH = 64;
+/** Entries per IHAVE / ids per GRAFT on the wire; larger batches are split by the sender. */
+export const MAX_IHAVE_ENTRIES = 512;
+export const MAX_ROUND = 65_535;
+
+/** `${origin}:${tag}:${counter}`; tag and counter never contain ':'. */
+export function makeMessageId(origin: NodeId, tag: string, counter: number): string {
+  return `${origin}:${tag}:${counter.toString(36)}`;
+}
+
+/** The origin part of a message id ('' when the id is not well formed). */
+export function originOf(id: string): NodeId {
+  const last = id.lastIndexOf(':');
+  const cut = last > 0 ? id.lastIndexOf(':', last - 1) : -1;
+  return cut > 0 && last > cut + 1 && last < id.length - 1 ? id.slice(0, cut) : '';
+}
+
+const messageId: Check = (v) =>
+  typeof v !== 'string' || v.length > MAX_MESSAGE_ID_LENGTH || nodeId(originOf(v)) !== null ? 'not a message id' : null;
+const round = int(0, MAX_ROUND);
+
+const check = union({
+  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any },
+  'pt.ihave': { entries: arrayOf(tuple(messageId, round), MAX_IHAVE_ENTRIES) },
+  'pt.graft': { origin: nodeId, ids: arrayOf(messageId, MAX_IHAVE_ENTRIES), round: optional(round) },
+  'pt.prune': { origin: nodeId },
+});
+
+/**
+ * Shape and size check of a Plumtree message from a peer; null when acceptable.
+ * The payload `data` is not inspected here: the handler of its `kind` validates it.
+ */
+export function validatePlumtreeMessage(v: unknown): string | null {
+  const e = check(v);
+  if (e) return e;
+  const m = v as PtMessage;
+  if (m.type === 'pt.gossip' && originOf(m.id) !== m.origin) return 'pt.gossip: id does not belong to origin';
+  return null;
+}
+
+export type PtTimer =
+  /** graftTimeout1 after the first IHAVE of a missing id, then graftTimeout2 after each GRAFT. */
+  | { type: 'pt.graftTimeout'; id: string }
+  /** Flush the queued IHAVE announcements (ihaveBatchDelay after the first one queued). */
+  | { type: 'pt.ihaveFlush' };
