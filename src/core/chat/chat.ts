@@ -1,0 +1,468 @@
+import type { HlcClock } from '../clock/hlc';
+import { hlcWall } from '../clock/hlc';
+import type { NodeId } from '../types';
+import { nodeId as nodeIdCheck } from '../validate';
+import { RoomHistory } from './history';
+import {
+  CHAT_LIMITS,
+  DEFAULT_CHAT_CONFIG,
+  DIRECT_ROOM,
+  type ChatBroadcast,
+  type ChatConfig,
+  type ChatIn,
+  type ChatMemberInfo,
+  type ChatMessage,
+  type ChatOut,
+  type ChatWire,
+} from './types';
+import {
+  cleanMessage,
+  messageError,
+  nickError,
+  normalizeRoom,
+  roomError,
+  textError,
+  validateChatBroadcast,
+  validateChatMessage,
+} from './validate';
+
+/**
+ * A remote timestamp further ahead of our wall clock than this is still accepted (every
+ * node must keep the same history) but not merged into the HLC: the clock is shared with
+ * the KVS, and one tab with a wrong clock must not drag every node's versions into the future.
+ */
+export const MAX_CLOCK_DRIFT_MS = 60_000;
+/** A neighbour gets at most one history answer per this interval (a request is tiny, the answer is not). */
+export const HISTORY_REQUEST_INTERVAL_MS = 5_000;
+/** Rough byte budget of one history frame, well under wire/'s 256 KiB frame limit. */
+export const HISTORY_BATCH_BYTES = 64 * 1024;
+
+type Counter =
+  | 'invalid'
+  | 'duplicate'
+  | 'refused'
+  | 'historyRequests'
+  | 'historyRateLimited'
+  | 'historyBatchesSent'
+  | 'tellsRejected';
+
+/**
+ * Chat rooms over Plumtree (README.md beside this file). Room messages are broadcast to
+ * every node and every node keeps a bounded history of every room it hears about, so any
+ * neighbour can bring a late joiner up to date; /tell messages go to one member directly.
+ */
+export class Chat {
+  private readonly cfg: ChatConfig;
+  private myNick: string;
+  private readonly joinedRooms = new Set<string>();
+  /** Every room we keep history for, plus DIRECT_ROOM for /tell messages. */
+  private readonly histories = new Map<string, RoomHistory>();
+  /** Other live members, from the membership meta (we are authoritative about ourselves). */
+  private view = new Map<NodeId, { nick: string; rooms: Set<string> }>();
+  private readonly lastServed = new Map<NodeId, number>();
+  /** Storage changes of the current handle() call, emitted as one `persist` at its end. */
+  private added: ChatMessage[] = [];
+  private evicted: ChatMessage[] = [];
+  private readonly counters: Record<Counter, number> = {
+    invalid: 0,
+    duplicate: 0,
+    refused: 0,
+    historyRequests: 0,
+    historyRateLimited: 0,
+    historyBatchesSent: 0,
+    tellsRejected: 0,
+  };
+
+  constructor(
+    private readonly me: NodeId,
+    config: Partial<ChatConfig>,
+    private readonly clock: HlcClock,
+  ) {
+    const c = { ...DEFAULT_CHAT_CONFIG, ...config };
+    const atLeast1 = (n: number) => Math.max(1, Math.floor(n));
+    this.cfg = {
+      maxTextLength: Math.min(atLeast1(c.maxTextLength), CHAT_LIMITS.maxTextLength),
+      historyPerRoom: atLeast1(c.historyPerRoom),
+      maxRooms: atLeast1(c.maxRooms),
+      maxKnownRooms: Math.max(atLeast1(c.maxKnownRooms), atLeast1(c.maxRooms)),
+      maxRoomNameLength: Math.min(atLeast1(c.maxRoomNameLength), CHAT_LIMITS.maxRoomNameLength),
+      maxNickLength: Math.min(atLeast1(c.maxNickLength), CHAT_LIMITS.maxNickLength),
+      defaultRoom: normalizeRoom(c.defaultRoom),
+    };
+    this.myNick = this.defaultNick();
+  }
+
+  handle(input: ChatIn, now: number, out: ChatOut[]): void {
+    this.dispatch(input, now, out);
+    this.flushPersist(out);
+  }
+
+  private dispatch(input: ChatIn, now: number, out: ChatOut[]): void {
+    switch (input.type) {
+      case 'start':
+        return this.onStart(input.nick, input.rooms, out);
+      case 'load':
+        return this.onLoad(input.messages, now, out);
+      case 'deliver':
+        return this.onDeliver(input.data, now, out);
+      case 'message':
+        return this.onMessage(input.from, input.msg, now, out);
+      case 'neighborUp':
+        // Ask for everything the neighbour keeps: a late joiner does not know yet which
+        // rooms exist, and keeping every room's history is what lets it serve others.
+        out.push({ type: 'send', to: input.peer, msg: { type: 'chat.historyReq' } });
+        return;
+      case 'members':
+        return this.onMembers(input.members);
+      case 'send':
+        return this.onSend(input.req, input.room, input.text, now, out);
+      case 'tell':
+        return this.onTell(input.req, input.nick, input.text, now, out);
+      case 'join':
+        return this.reply(input.req, this.onJoin(input.room, out), out);
+      case 'leave':
+        return this.reply(input.req, this.onLeave(input.room, out), out);
+      case 'setNick':
+        return this.reply(input.req, this.onSetNick(input.nick, out), out);
+    }
+  }
+
+  // ---- read-only views ----
+
+  /** Messages of a room (or DIRECT_ROOM), oldest first: HLC timestamp, ties by id. */
+  history(room: string): ChatMessage[] {
+    const key = room === DIRECT_ROOM ? room : normalizeRoom(room);
+    return this.histories.get(key)?.list() ?? [];
+  }
+
+  /** Rooms with at least one live member, ours included. A room with no member is gone. */
+  rooms(): string[] {
+    const all = new Set(this.joinedRooms);
+    for (const m of this.view.values()) for (const r of m.rooms) all.add(r);
+    return [...all].sort();
+  }
+
+  joined(): string[] {
+    return [...this.joinedRooms].sort();
+  }
+
+  /** Live members of a room, this node included when it has joined. */
+  members(room: string): NodeId[] {
+    const r = normalizeRoom(room);
+    const ids: NodeId[] = [];
+    if (this.joinedRooms.has(r)) ids.push(this.me);
+    for (const [id, m] of this.view) if (m.rooms.has(r)) ids.push(id);
+    return ids.sort();
+  }
+
+  nick(): string {
+    return this.myNick;
+  }
+
+  /** The effective configuration (limits clamped to CHAT_LIMITS). */
+  config(): Readonly<ChatConfig> {
+    return this.cfg;
+  }
+
+  stats(): Record<string, number> {
+    const s: Record<string, number> = {};
+    for (const k in this.counters) s[`chat.${k}`] = this.counters[k as Counter];
+    return s;
+  }
+
+  // ---- inputs ----
+
+  private onStart(nick: string, rooms: string[] | undefined, out: ChatOut[]): void {
+    const n = typeof nick === 'string' ? nick.trim() : '';
+    this.myNick = nickError(n, this.cfg.maxNickLength) === null ? n : this.defaultNick();
+    this.joinedRooms.clear();
+    for (const raw of rooms ?? []) {
+      if (this.joinedRooms.size >= this.cfg.maxRooms) break;
+      const r = typeof raw === 'string' ? normalizeRoom(raw) : '';
+      if (roomError(r, this.cfg.maxRoomNameLength) === null) this.joinedRooms.add(r);
+    }
+    // The default room is joined at start unless restored rooms say where we were.
+    if (this.joinedRooms.size === 0) this.joinedRooms.add(this.cfg.defaultRoom);
+    for (const r of this.joinedRooms) this.roomHistory(r);
+    this.emitMeta(out);
+  }
+
+  /**
+   * History restored from IndexedDB: kept without `delivered` (the caller re-reads
+   * history()); stored messages beyond the bounds come back as `evicted` so storage shrinks.
+   */
+  private onLoad(messages: unknown, now: number, out: ChatOut[]): void {
+    if (!Array.isArray(messages)) {
+      this.counters.invalid++;
+      return;
+    }
+    for (const raw of messages) {
+      const direct = typeof raw === 'object' && raw !== null && (raw as ChatMessage).room === DIRECT_ROOM;
+      if (messageError(raw, direct) !== null) {
+        this.counters.invalid++;
+        continue;
+      }
+      const m = cleanMessage(raw as ChatMessage);
+      if (direct && m.from !== this.me && m.to !== this.me) {
+        this.counters.invalid++;
+        continue;
+      }
+      this.accept(m, now, true, out);
+    }
+  }
+
+  private onDeliver(data: unknown, now: number, out: ChatOut[]): void {
+    if (validateChatBroadcast(data) !== null) {
+      this.counters.invalid++;
+      return;
+    }
+    this.accept(cleanMessage((data as ChatBroadcast).message), now, false, out);
+  }
+
+  private onMessage(from: NodeId, msg: ChatWire, now: number, out: ChatOut[]): void {
+    if (validateChatMessage(msg) !== null || nodeIdCheck(from) !== null) {
+      this.counters.invalid++;
+      return;
+    }
+    switch (msg.type) {
+      case 'chat.historyReq':
+        return this.serveHistory(from, msg.rooms, now, out);
+      case 'chat.history':
+        for (const m of msg.messages) this.accept(cleanMessage(m), now, false, out);
+        return;
+      case 'chat.tell': {
+        const m = cleanMessage(msg.message);
+        // Only the author may send its /tell, and only to us: a relay cannot forge one.
+        if (m.to !== this.me || m.from !== from) {
+          this.counters.tellsRejected++;
+          return;
+        }
+        return this.accept(m, now, false, out);
+      }
+    }
+  }
+
+  private onMembers(members: ChatMemberInfo[]): void {
+    const view = new Map<NodeId, { nick: string; rooms: Set<string> }>();
+    if (!Array.isArray(members)) return;
+    for (const m of members) {
+      if (typeof m !== 'object' || m === null || nodeIdCheck(m.id) !== null || m.id === this.me) continue;
+      const rooms = new Set<string>();
+      if (Array.isArray(m.rooms)) {
+        for (const r of m.rooms.slice(0, CHAT_LIMITS.maxRoomList)) if (roomError(r) === null) rooms.add(r);
+      }
+      view.set(m.id, { nick: typeof m.nick === 'string' ? m.nick : '', rooms });
+    }
+    this.view = view;
+  }
+
+  private onSend(req: number, rawRoom: string, text: string, now: number, out: ChatOut[]): void {
+    const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
+    const err =
+      roomError(room, this.cfg.maxRoomNameLength) ??
+      (this.joinedRooms.has(room) ? null : `you are not in room "${room}": /join ${room} first`) ??
+      textError(text, this.cfg.maxTextLength);
+    if (err !== null) return this.reply(req, err, out);
+    const m = this.newMessage(room, text, now);
+    this.store(m, false, out);
+    out.push({ type: 'broadcast', data: { type: 'chat.message', message: m } });
+    this.reply(req, null, out);
+  }
+
+  private onTell(req: number, rawNick: string, text: string, now: number, out: ChatOut[]): void {
+    const nick = typeof rawNick === 'string' ? rawNick.trim() : '';
+    const err = nickError(nick, CHAT_LIMITS.maxNickLength) ?? textError(text, this.cfg.maxTextLength);
+    if (err !== null) return this.reply(req, err, out);
+    const target = this.resolveNick(nick);
+    if (typeof target !== 'object') return this.reply(req, target, out);
+    const m: ChatMessage = { ...this.newMessage(DIRECT_ROOM, text, now), to: target.id };
+    this.store(m, false, out);
+    out.push({ type: 'send', to: target.id, msg: { type: 'chat.tell', message: m } });
+    this.reply(req, null, out);
+  }
+
+  private onJoin(rawRoom: string, out: ChatOut[]): string | null {
+    const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
+    const err = roomError(room, this.cfg.maxRoomNameLength);
+    if (err !== null) return err;
+    if (this.joinedRooms.has(room)) return null;
+    if (this.joinedRooms.size >= this.cfg.maxRooms) {
+      return `you are already in ${this.cfg.maxRooms} rooms: /leave one first`;
+    }
+    this.joinedRooms.add(room);
+    this.roomHistory(room);
+    this.emitMeta(out);
+    return null;
+  }
+
+  private onLeave(rawRoom: string, out: ChatOut[]): string | null {
+    const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
+    if (!this.joinedRooms.has(room)) return `you are not in room "${room.slice(0, 40)}"`;
+    // The history stays: it is still served to neighbours (and evictable now).
+    this.joinedRooms.delete(room);
+    this.emitMeta(out);
+    return null;
+  }
+
+  private onSetNick(rawNick: string, out: ChatOut[]): string | null {
+    const nick = typeof rawNick === 'string' ? rawNick.trim() : '';
+    const err = nickError(nick, this.cfg.maxNickLength);
+    if (err !== null) return err;
+    if (nick !== this.myNick) {
+      this.myNick = nick;
+      this.emitMeta(out);
+    }
+    return null;
+  }
+
+  // ---- helpers ----
+
+  private newMessage(room: string, text: string, now: number): ChatMessage {
+    const ts = this.clock.tick(now);
+    return { id: `${this.me}:${ts.toString(36)}`, room, from: this.me, nick: this.myNick, text, ts };
+  }
+
+  /**
+   * A received (or restored) message: check it against our own limits, dedupe, store,
+   * merge its timestamp into the HLC.
+   */
+  private accept(m: ChatMessage, now: number, restoring: boolean, out: ChatOut[]): void {
+    const limitErr =
+      textError(m.text, this.cfg.maxTextLength) ??
+      (m.room === DIRECT_ROOM ? null : roomError(m.room, this.cfg.maxRoomNameLength));
+    if (limitErr !== null) {
+      this.counters.invalid++;
+      return;
+    }
+    if (!this.store(m, restoring, out)) return;
+    if (hlcWall(m.ts) <= now + MAX_CLOCK_DRIFT_MS) this.clock.receive(m.ts, now);
+  }
+
+  /**
+   * Adds to the room's history. A new message is announced (`delivered`, when its room is
+   * joined or it is a /tell) and queued for storage, unless it came from storage.
+   */
+  private store(m: ChatMessage, restoring: boolean, out: ChatOut[]): boolean {
+    const h = this.roomHistory(m.room);
+    if (h?.has(m.id)) {
+      this.counters.duplicate++;
+      return false;
+    }
+    if (h === null || !h.add(m, this.evicted)) {
+      this.counters.refused++;
+      // Restored but outside the bounds: the caller may delete its stored copy.
+      if (restoring) this.evicted.push(m);
+      return false;
+    }
+    if (restoring) return true;
+    this.added.push(m);
+    if (m.room === DIRECT_ROOM || this.joinedRooms.has(m.room)) out.push({ type: 'delivered', message: m });
+    return true;
+  }
+
+  /**
+   * The history of `room`, created when new. At maxKnownRooms, the room we have not joined
+   * whose newest message is oldest is dropped (its messages count as evicted); null when
+   * every kept room is joined.
+   */
+  private roomHistory(room: string): RoomHistory | null {
+    const existing = this.histories.get(room);
+    if (existing) return existing;
+    if (room !== DIRECT_ROOM && this.knownRoomCount() >= this.cfg.maxKnownRooms) {
+      let victim: string | null = null;
+      let victimNewest = Infinity;
+      for (const [r, h] of this.histories) {
+        if (r === DIRECT_ROOM || this.joinedRooms.has(r)) continue;
+        if (h.newest() < victimNewest) {
+          victim = r;
+          victimNewest = h.newest();
+        }
+      }
+      if (victim === null) return null;
+      this.evicted.push(...this.histories.get(victim)!.list());
+      this.histories.delete(victim);
+    }
+    const h = new RoomHistory(this.cfg.historyPerRoom);
+    this.histories.set(room, h);
+    return h;
+  }
+
+  private knownRoomCount(): number {
+    return this.histories.size - (this.histories.has(DIRECT_ROOM) ? 1 : 0);
+  }
+
+  /** One `persist` per handle() call; a message both added and evicted in it never reached storage. */
+  private flushPersist(out: ChatOut[]): void {
+    if (this.added.length === 0 && this.evicted.length === 0) return;
+    const evicted = new Set(this.evicted);
+    const added = new Set(this.added);
+    const messages = this.added.filter((m) => !evicted.has(m));
+    const gone = this.evicted.filter((m) => !added.has(m));
+    this.added = [];
+    this.evicted = [];
+    if (messages.length > 0 || gone.length > 0) out.push({ type: 'persist', messages, evicted: gone });
+  }
+
+  private serveHistory(peer: NodeId, rooms: string[] | undefined, now: number, out: ChatOut[]): void {
+    this.counters.historyRequests++;
+    const last = this.lastServed.get(peer);
+    if (last !== undefined && now - last < HISTORY_REQUEST_INTERVAL_MS && now >= last) {
+      this.counters.historyRateLimited++;
+      return;
+    }
+    if (this.lastServed.size >= 1024) {
+      for (const [p, t] of this.lastServed) if (now - t >= HISTORY_REQUEST_INTERVAL_MS) this.lastServed.delete(p);
+    }
+    this.lastServed.set(peer, now);
+
+    const wanted = new Set(rooms ?? this.histories.keys());
+    let batch: ChatMessage[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (batch.length === 0) return;
+      out.push({ type: 'send', to: peer, msg: { type: 'chat.history', messages: batch } });
+      this.counters.historyBatchesSent++;
+      batch = [];
+      bytes = 0;
+    };
+    for (const room of wanted) {
+      if (room === DIRECT_ROOM) continue; // /tell messages are private
+      for (const m of this.histories.get(room)?.list() ?? []) {
+        // Worst case 3 bytes per UTF-16 unit, plus msgpack keys and numbers.
+        const size = 3 * (m.id.length + m.room.length + m.from.length + m.nick.length + m.text.length) + 64;
+        if (batch.length >= CHAT_LIMITS.maxHistoryBatch || (batch.length > 0 && bytes + size > HISTORY_BATCH_BYTES)) flush();
+        batch.push(m);
+        bytes += size;
+      }
+    }
+    flush();
+  }
+
+  /** The one member using `nick` (exact match first, then case-insensitive), or why not. */
+  private resolveNick(nick: string): { id: NodeId } | string {
+    const everyone: { id: NodeId; nick: string }[] = [{ id: this.me, nick: this.myNick }];
+    for (const [id, m] of this.view) everyone.push({ id, nick: m.nick });
+    let found = everyone.filter((m) => m.nick === nick);
+    if (found.length === 0) found = everyone.filter((m) => m.nick.toLowerCase() === nick.toLowerCase());
+    if (found.length === 0) return `no member is named "${nick}"`;
+    if (found.length > 1) {
+      return `nickname "${nick}" is ambiguous: ${found.length} members use it`;
+    }
+    if (found[0]!.id === this.me) return `"${nick}" is you: /tell another member`;
+    return { id: found[0]!.id };
+  }
+
+  private emitMeta(out: ChatOut[]): void {
+    out.push({ type: 'meta', rooms: this.joined(), nick: this.myNick });
+  }
+
+  private reply(req: number | undefined, error: string | null, out: ChatOut[]): void {
+    if (req === undefined) return;
+    out.push(error === null ? { type: 'reply', req, ok: true } : { type: 'reply', req, ok: false, error });
+  }
+
+  private defaultNick(): string {
+    const tail = this.me.replace(/[^\p{L}\p{N}]/gu, '').slice(0, 6);
+    return tail.length > 0 ? `anon-${tail}` : 'anon';
+  }
+}

@@ -1,0 +1,25 @@
+export { Chat, MAX_CLOCK_DRIFT_MS, HISTORY_REQUEST_INTERVAL_MS, HISTORY_BATCH_BYTES } from './chat';
+export { RoomHistory, compareMessages } from './history';
+export { parseInput, helpText, HELP_TEXT, type ParsedInput, type InputLimits } from './commands';
+export {
+  validateChatMessage,
+  validateChatBroadcast,
+  messageError,
+  roomError,
+  nickError,
+  textError,
+  normalizeRoom,
+  cleanMessage,
+} from './validate';
+export {
+  CHAT_LIMITS,
+  DEFAULT_CHAT_CONFIG,
+  DIRECT_ROOM,
+  type ChatBroadcast,
+  type ChatConfig,
+  type ChatIn,
+  type ChatMemberInfo,
+  type ChatMessage,
+  type ChatOut,
+  type ChatWire,
+} from './types';
