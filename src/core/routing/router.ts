@@ -1,0 +1,76 @@
+import type { NodeId } from '../types';
+import { int, nodeId, any } from '../validate';
+
+/**
+ * Direct messages to nodes that are not HyParView neighbours (KV requests to replicas,
+ * /tell, history requests) travel over the overlay instead of opening more WebRTC links,
+ * so a tab keeps at most activeSize connections whatever the cluster size.
+ *
+ * Link-state routing: membership already spreads every member's active view (for the UI
+ * graph), so each node knows the whole overlay and takes the first hop of a shortest
+ * path (BFS). The table is recomputed lazily after the topology changes. When no path is
+ * known the caller falls back to the signaling relay.
+ */
+export interface RouteEnvelope {
+  type: 'rt.route';
+  src: NodeId;
+  dst: NodeId;
+  ttl: number;
+  msg: unknown;
+}
+
+export const ROUTE_TTL = 12;
+
+export const routeFields = { src: nodeId, dst: nodeId, ttl: int(0, ROUTE_TTL), msg: any };
+
+export class Router {
+  private adjacency = new Map<NodeId, NodeId[]>();
+  private myActive: NodeId[] = [];
+  private firstHop: Map<NodeId, NodeId> | null = null;
+
+  constructor(private readonly me: NodeId) {}
+
+  /** `members` lists each known live member's announced active view. */
+  setTopology(myActive: readonly NodeId[], members: Iterable<{ id: NodeId; active: readonly NodeId[] }>): void {
+    const adj = new Map<NodeId, Set<NodeId>>();
+    const link = (a: NodeId, b: NodeId) => {
+      if (a === b) return;
+      let s = adj.get(a);
+      if (!s) adj.set(a, (s = new Set()));
+      s.add(b);
+      let t = adj.get(b);
+      if (!t) adj.set(b, (t = new Set()));
+      t.add(a);
+    };
+    for (const m of members) if (m.id !== this.me) for (const n of m.active) if (n !== this.me) link(m.id, n);
+    this.adjacency = new Map([...adj].map(([k, v]) => [k, [...v]]));
+    this.myActive = [...myActive];
+    this.firstHop = null;
+  }
+
+  /** The neighbour to hand a message for `dst` to, or null when no path is known. */
+  nextHop(dst: NodeId): NodeId | null {
+    if (this.myActive.includes(dst)) return dst;
+    if (!this.firstHop) this.firstHop = this.computeFirstHops();
+    return this.firstHop.get(dst) ?? null;
+  }
+
+  private computeFirstHops(): Map<NodeId, NodeId> {
+    const first = new Map<NodeId, NodeId>();
+    const queue: NodeId[] = [];
+    for (const n of this.myActive) {
+      first.set(n, n);
+      queue.push(n);
+    }
+    for (let i = 0; i < queue.length; i++) {
+      const u = queue[i]!;
+      const hop = first.get(u)!;
+      for (const v of this.adjacency.get(u) ?? []) {
+        if (v === this.me || first.has(v)) continue;
+        first.set(v, hop);
+        queue.push(v);
+      }
+    }
+    return first;
+  }
+}
