@@ -11,7 +11,7 @@ export interface ChatMessage {
   from: NodeId;
   nick: string;
   text: string;
-  /** HLC timestamp (wall ms * 65536 + counter). */
+  /** HLC timestamp (wall ms * 1024 + counter, see core/clock/hlc). */
   ts: number;
   /** Set for /tell messages only: the one recipient (room is then DIRECT_ROOM). */
   to?: NodeId;

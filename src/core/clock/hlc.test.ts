@@ -20,4 +20,13 @@ describe('HlcClock', () => {
     expect(t).toBeGreaterThan(remote);
     expect(c.tick(1001)).toBeGreaterThan(t);
   });
+
+  it('gives distinct, increasing timestamps at present-day wall clocks (no float collisions)', () => {
+    const c = new HlcClock();
+    const now = 1_795_000_000_000; // late 2026
+    const ts = Array.from({ length: 3000 }, () => c.tick(now));
+    for (let i = 1; i < ts.length; i++) expect(ts[i]).toBeGreaterThan(ts[i - 1]!);
+    expect(Number.isSafeInteger(ts[ts.length - 1])).toBe(true);
+    expect(hlcWall(ts[0]!)).toBe(now);
+  });
 });

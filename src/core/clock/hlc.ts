@@ -1,12 +1,16 @@
 /**
  * Hybrid logical clock (Kulkarni et al. 2014). A timestamp packs physical milliseconds
- * and a 16-bit logical counter into one safe integer, so timestamps compare with `<`
- * and fit in msgpack as a plain number: ts = wall * 65536 + counter.
+ * and a 10-bit logical counter into one safe integer, so timestamps compare with `<`
+ * and fit in msgpack as a plain number: ts = wall * 1024 + counter. With Unix-epoch
+ * milliseconds that stays below 2^53 until the year 2248 (a 16-bit counter would not:
+ * today's Date.now() * 65536 is already past 2^53 and neighbouring ticks would collide).
+ * More than 1024 events in one millisecond borrow from the next millisecond.
  * The physical time is an input (`now`), keeping this pure.
  */
 export type Hlc = number;
 
-const LOGICAL_BITS = 65536;
+export const HLC_LOGICAL = 1024;
+const LOGICAL_BITS = HLC_LOGICAL;
 
 export const hlcWall = (ts: Hlc): number => Math.floor(ts / LOGICAL_BITS);
 export const hlcCounter = (ts: Hlc): number => ts % LOGICAL_BITS;

@@ -1,0 +1,109 @@
+/**
+ * The node's public API: `window.p2p` (DESIGN.md §4) plus the read-only views and the
+ * change notifications the UI needs. Tests, benchmarks and the UI all go through this.
+ */
+export type NodeId = string;
+
+export interface ChatMessage {
+  id: string;
+  room: string;
+  from: NodeId;
+  nick: string;
+  text: string;
+  /** HLC timestamp (wall ms * 1024 + counter); `hlcWall(ts)` (core/clock/hlc) is the author's wall clock in ms. */
+  ts: number;
+  /** Set for /tell messages: the one recipient. */
+  to?: NodeId;
+}
+
+export interface ChatApi {
+  send(text: string, room?: string): Promise<void>;
+  history(room?: string): ChatMessage[];
+  join(room: string): Promise<void>;
+  leave(room: string): Promise<void>;
+  rooms(): string[];
+  members(room?: string): string[];
+  setNick(nick: string): void;
+  /** Rooms this node has joined (rooms() lists every room with a live member). */
+  joined(): string[];
+  /** Direct message to one member (the /tell command). */
+  tell(nick: string, text: string): Promise<void>;
+}
+
+export interface KvEntryInfo {
+  key: string;
+  value: unknown;
+  /** HLC timestamp and writer of the version that won. */
+  version: { ts: number; node: NodeId };
+  replicas: NodeId[];
+}
+
+export interface KvApi {
+  put(key: string, value: unknown): Promise<void>;
+  get(key: string): Promise<unknown>;
+  delete(key: string): Promise<void>;
+  keys(prefix?: string): Promise<string[]>;
+  replicas(key: string): string[];
+  localKeys(): string[];
+  /** Value with its version and replicas (a quorum read), or undefined when absent. */
+  inspect(key: string): Promise<KvEntryInfo | undefined>;
+}
+
+export interface SegmentsApi {
+  put(key: string, value: unknown): Promise<number>;
+  update(key: string, value: unknown): Promise<number>;
+  peek(key: string, afterId?: number, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ id: number; value: unknown }>;
+  take(key: string, afterId?: number, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ id: number; value: unknown }>;
+}
+
+export interface MemberView {
+  id: NodeId;
+  nick: string;
+  status: 'alive' | 'suspect' | 'dead' | 'left';
+  incarnation: number;
+  /** The member's HyParView active view, as it last announced it. */
+  active: NodeId[];
+  rooms: string[];
+}
+
+export type SignalingState = 'connecting' | 'open' | 'closed';
+
+export interface NodeInfo {
+  id: NodeId;
+  nick: string;
+  cluster: string;
+  signaling: { url: string; state: SignalingState }[];
+  /** Plumtree eager peers (the broadcast tree's edges at this node). */
+  eager: NodeId[];
+  lazy: NodeId[];
+  /** 'joining' until the first neighbour (or alone), then 'joined'; 'left' after leave(). */
+  state: 'joining' | 'joined' | 'alone' | 'left';
+}
+
+/** What changed; the UI re-reads the matching views. */
+export type NodeEvent =
+  | { type: 'peers' }
+  | { type: 'members' }
+  | { type: 'signaling' }
+  | { type: 'chat'; message: ChatMessage }
+  | { type: 'chatError'; room: string; error: string }
+  | { type: 'rooms' }
+  | { type: 'kv'; key: string }
+  | { type: 'segments'; key: string }
+  | { type: 'stats' };
+
+export interface P2PApi {
+  id: NodeId;
+  ready: Promise<void>;
+  peers(): string[];
+  passive(): string[];
+  members(): string[];
+  leave(): Promise<void>;
+  stats(): Record<string, number>;
+  chat: ChatApi;
+  kv: KvApi;
+  segments: SegmentsApi;
+  info(): NodeInfo;
+  memberViews(): MemberView[];
+  on(listener: (e: NodeEvent) => void): () => void;
+}
