@@ -1,0 +1,17 @@
+export { HyParView, type HpvIn, type HpvOut, type HpvTimer } from './hyparview';
+export { DEFAULT_HYPARVIEW_CONFIG, type HyParViewConfig } from './config';
+export {
+  validateHpvMessage,
+  MAX_SHUFFLE_NODES,
+  MAX_TTL,
+  MAX_CLIENTS,
+  type HpvMessage,
+  type HpvJoin,
+  type HpvForwardJoin,
+  type HpvNeighbor,
+  type HpvNeighborReply,
+  type HpvDisconnect,
+  type HpvShuffle,
+  type HpvShuffleReply,
+  type HpvWelcome,
+} from './messages';
