@@ -1,0 +1,382 @@
+/**
+ * Properties of the replicated KVS on a seeded in-process network (testnet.ts).
+ * Every test runs several seeds; the seed is in the test name and in assertion messages,
+ * so a failure can be replayed exactly. No wall-clock timing: all time is virtual.
+ */
+import { describe, expect, it } from 'vitest';
+import { Ring } from './ring';
+import { TestNet, type TestNetOptions } from './testnet';
+import { compareVersions, type Entry, type KvOptions, type KvReply, type Version } from './types';
+
+/** KV_SEEDS=40 for a longer run. */
+const SEEDS = Array.from({ length: Number(process.env.KV_SEEDS ?? 6) }, (_, i) => i + 1);
+
+const CONFIG: KvOptions = {
+  requestTimeout: 3000,
+  hintAfter: 1000,
+  antiEntropyInterval: 2000,
+  handoffInterval: 50,
+  handoffRetry: 500,
+  handoffBatch: 50,
+  tombstoneGrace: 10_000,
+};
+
+function makeNet(seed: number, nodes: number, extra: Partial<TestNetOptions> = {}): TestNet {
+  return new TestNet({ seed, nodes, config: CONFIG, latency: [1, 30], ...extra });
+}
+
+function expectOk(r: KvReply, what: string, seed: number): asserts r is Extract<KvReply, { ok: true }> {
+  if (!r.ok) throw new Error(`seed ${seed}: ${what} failed: ${r.error}`);
+}
+
+/** The live nodes that should hold `key`: its preference list in the true member set. */
+function owners(net: TestNet, key: string): string[] {
+  const c = net.store(net.liveIds()[0]!).config;
+  return new Ring(net.truth, c.vnodes, c.n).preferenceList(key).sort();
+}
+
+/** Every key held by exactly its live preference list (min(N, live) copies), at `version`. */
+function fullyReplicated(net: TestNet, expected: Map<string, Version>): boolean {
+  const truth = [...net.truth].sort().join();
+  if (net.liveIds().some((id) => net.store(id).members().join() !== truth)) return false;
+  for (const [key, version] of expected) {
+    const want = owners(net, key);
+    const holders = net.holders(key);
+    if (holders.length !== want.length || holders.some((h, i) => h !== want[i])) return false;
+    for (const h of holders) {
+      const e = net.store(h).localEntry(key)!;
+      if (compareVersions(e.version, version) !== 0) return false;
+    }
+  }
+  return true;
+}
+
+function describeKey(net: TestNet, key: string): string {
+  const parts = net.liveIds().map((id) => {
+    const e = net.store(id).localEntry(key);
+    return `${id}:${e ? `${e.version.ts}/${e.version.node}${e.deleted ? '(del)' : ''}` : '-'}`;
+  });
+  return `${key} owners=${owners(net, key).join(',')} [${parts.join(' ')}]`;
+}
+
+/** The newest version of `key` on any live node (right after an acknowledged write: that write's). */
+function newestHeld(net: TestNet, key: string): Entry | undefined {
+  let newest: Entry | undefined;
+  for (const id of net.liveIds()) {
+    const e = net.store(id).localEntry(key);
+    if (e && (!newest || compareVersions(newest.version, e.version) < 0)) newest = e;
+  }
+  return newest;
+}
+
+/** Write `count` keys from random nodes; returns key -> {value, version} of each acknowledged write. */
+function writeKeys(net: TestNet, seed: number, count: number, prefix = 'k'): Map<string, { value: unknown; version: Version }> {
+  const acked = new Map<string, { value: unknown; version: Version }>();
+  for (let i = 0; i < count; i++) {
+    const key = `${prefix}${i}`;
+    const value = { i, blob: 'x'.repeat(Math.floor(net.rng.next() * 50)) };
+    const r = net.put(net.anyLive(), key, value);
+    expectOk(r, `put ${key}`, seed);
+    acked.set(key, { value, version: newestHeld(net, key)!.version });
+  }
+  return acked;
+}
+
+function expectAllReadable(net: TestNet, seed: number, acked: Map<string, { value: unknown }>): void {
+  for (const [key, { value }] of acked) {
+    const from = net.anyLive();
+    const r = net.get(from, key);
+    expectOk(r, `get ${key} from ${from}`, seed);
+    expect(r.value, `seed ${seed}: ${describeKey(net, key)}`).toEqual(value);
+  }
+}
+
+const versionsOf = (acked: Map<string, { version: Version }>) => new Map([...acked].map(([k, v]) => [k, v.version]));
+
+describe('KvStore on a simulated cluster', () => {
+  it.each(SEEDS)('put then get from any node returns the value (seed %i)', (seed) => {
+    const net = makeNet(seed, 6, { clockSkew: 0 });
+    for (let i = 0; i < 40; i++) {
+      const key = `key/${i}`;
+      const value = i % 3 === 0 ? { n: i, list: [1, 'two', null] } : i % 3 === 1 ? `v${i}` : new Uint8Array([i, i + 1]);
+      expectOk(net.put(net.anyLive(), key, value), `put ${key}`, seed);
+      for (const reader of net.liveIds()) {
+        const r = net.get(reader, key);
+        expectOk(r, `get ${key}`, seed);
+        expect(r.value, `seed ${seed} ${describeKey(net, key)}`).toEqual(value);
+      }
+    }
+    // overwrite, then read back from everyone
+    expectOk(net.put('n0', 'key/1', 'new'), 'overwrite', seed);
+    for (const reader of net.liveIds()) expect((net.get(reader, 'key/1') as { value?: unknown }).value).toBe('new');
+  });
+
+  it.each(SEEDS)('sequential overwrites from different nodes: the last one wins, with wall-clock-sized timestamps (seed %i)', (seed) => {
+    const net = makeNet(seed, 5, { start: 1_760_000_000_000, latency: [0, 2] });
+    for (let i = 0; i < 30; i++) expectOk(net.put(net.anyLive(), 'hot', i), `put ${i}`, seed);
+    net.run(5000);
+    for (const id of net.liveIds()) expect((net.get(id, 'hot') as { value?: unknown }).value, `seed ${seed}`).toBe(29);
+    for (const h of net.holders('hot')) expect(net.store(h).localEntry('hot')!.value).toBe(29);
+  });
+
+  it.each(SEEDS)('acknowledged writes survive loss and duplication, and replicas converge (seed %i)', (seed) => {
+    const net = makeNet(seed, 6, { loss: 0.1, duplicate: 0.05, clockSkew: 100 });
+    const acked = new Map<string, { value: unknown; version: Version }>();
+    for (let i = 0; i < 60; i++) {
+      const key = `lossy/${i}`;
+      const r = net.put(net.anyLive(), key, i);
+      if (!r.ok) {
+        expect(r.error, `seed ${seed}`).toMatch(/^put 'lossy\/\d+': only \d of 2 required replicas acknowledged within 3000 ms \(live nodes: 6\)$/);
+        continue;
+      }
+      acked.set(key, { value: i, version: newestHeld(net, key)!.version });
+    }
+    expect(acked.size, `seed ${seed}: most puts succeed`).toBeGreaterThan(40);
+    net.loss = 0;
+    net.run(30_000);
+    for (const [key, { value }] of acked) {
+      expect(net.holders(key), `seed ${seed}: ${describeKey(net, key)}`).toEqual(owners(net, key));
+      for (const h of net.holders(key)) expect(net.store(h).localEntry(key)!.value).toEqual(value);
+    }
+    expectAllReadable(net, seed, acked);
+  });
+
+  it.each(SEEDS)('concurrent puts converge to the highest version everywhere (seed %i)', (seed) => {
+    const net = makeNet(seed, 6, { clockSkew: 200 });
+    const keys = Array.from({ length: 20 }, (_, i) => `race/${i}`);
+    const pending: [string, number][] = [];
+    for (const key of keys) {
+      // three coordinators write the same key at the same virtual instant
+      for (const id of ['n0', 'n2', 'n4']) pending.push([id, net.request(id, { type: 'put', key, value: `${id}:${key}` })]);
+    }
+    expect(net.runUntil(() => pending.every(([id, req]) => net.reply(id, req)), 10_000), `seed ${seed}: replies`).toBe(true);
+    net.run(20_000);
+    for (const key of keys) {
+      const newest = newestHeld(net, key);
+      expect(newest, `seed ${seed}: ${key} stored somewhere`).toBeDefined();
+      expect(net.holders(key), `seed ${seed}: ${describeKey(net, key)}`).toEqual(owners(net, key));
+      for (const h of net.holders(key)) {
+        expect(net.store(h).localEntry(key)!.version, `seed ${seed}: ${describeKey(net, key)}`).toEqual(newest!.version);
+      }
+      for (const reader of ['n1', 'n3', 'n5']) {
+        const r = net.get(reader, key);
+        expectOk(r, `get ${key}`, seed);
+        expect(r.value).toEqual(newest!.value);
+      }
+    }
+  });
+
+  it.each(SEEDS)('any 2 of 6 nodes crash at once: every acknowledged key readable and back to 3 replicas (seed %i)', (seed) => {
+    const net = makeNet(seed, 6);
+    const acked = writeKeys(net, seed, 120);
+    // crash right after the last acknowledgement, before any settling
+    const ids = net.liveIds();
+    const victims = [ids.splice(Math.floor(net.rng.next() * 6), 1)[0]!, ids.splice(Math.floor(net.rng.next() * 5), 1)[0]!];
+    net.crash(...victims);
+    const settled = net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
+    const bad = [...acked.keys()].filter((k) => !fullyReplicated(net, new Map([[k, acked.get(k)!.version]])));
+    expect(settled, `seed ${seed}: crashed ${victims}; not re-replicated: ${bad.slice(0, 3).map((k) => describeKey(net, k)).join('; ')}`).toBe(true);
+    for (const key of acked.keys()) expect(net.holders(key).length).toBe(3);
+    expectAllReadable(net, seed, acked);
+  });
+
+  it.each(SEEDS)('nodes leaving one at a time down to 1 lose no acknowledged key (seed %i)', (seed) => {
+    const net = makeNet(seed, 6);
+    const acked = writeKeys(net, seed, 80);
+    while (net.liveIds().length > 1) {
+      const victim = net.anyLive();
+      net.crash(victim);
+      const settled = net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
+      const bad = [...acked.keys()].filter((k) => !fullyReplicated(net, new Map([[k, acked.get(k)!.version]])));
+      expect(settled, `seed ${seed}: after ${victim} left, live ${net.liveIds()}: ${bad.slice(0, 3).map((k) => describeKey(net, k)).join('; ')}`).toBe(true);
+      expectAllReadable(net, seed, acked);
+    }
+    const last = net.liveIds()[0]!;
+    expect(net.store(last).localKeys().length).toBe(acked.size);
+  });
+
+  it.each(SEEDS)('nodes joining take over their ranges; old owners drop keys only after handoff (seed %i)', (seed) => {
+    const net = makeNet(seed, 3);
+    const acked = writeKeys(net, seed, 80);
+    for (const id of ['n3', 'n4', 'n5']) {
+      net.restart(id); // a brand-new node with an empty disk
+      net.run(50);
+      expectAllReadable(net, seed, new Map([...acked].slice(0, 10)));
+    }
+    expect(net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100), `seed ${seed}`).toBe(true);
+    expectAllReadable(net, seed, acked);
+    const dropped = net.liveIds().reduce((s, id) => s + (net.store(id).stats().handoffDropped ?? 0), 0);
+    expect(dropped, `seed ${seed}: some keys moved away from the first nodes`).toBeGreaterThan(0);
+  });
+
+  it.each(SEEDS)('all nodes restart from their persisted entries: all keys readable (seed %i)', (seed) => {
+    const net = makeNet(seed, 6);
+    const acked = writeKeys(net, seed, 60);
+    for (let i = 0; i < 10; i++) expectOk(net.del(net.anyLive(), `k${i}`), 'delete', seed);
+    net.run(1000);
+    net.restartAll();
+    for (const [key, { value }] of acked) {
+      const r = net.get(net.anyLive(), key);
+      expectOk(r, `get ${key}`, seed);
+      expect(r.value, `seed ${seed}: ${describeKey(net, key)}`).toEqual(Number(key.slice(1)) < 10 ? undefined : value);
+    }
+    const listed = net.keys(net.anyLive(), 'k');
+    expectOk(listed, 'keys', seed);
+    expect(listed.keys).toEqual([...acked.keys()].filter((k) => Number(k.slice(1)) >= 10).sort());
+  });
+
+  it.each(SEEDS)('a node restarting with stale data takes part in repair and its old versions lose (seed %i)', (seed) => {
+    const net = makeNet(seed, 5);
+    const first = writeKeys(net, seed, 40);
+    net.run(1000);
+    net.crash('n0');
+    net.run(2000);
+    const second = writeKeys(net, seed, 40); // same keys, newer values, while n0 is down
+    net.run(2000);
+    net.restart('n0');
+    expect(net.runUntil(() => fullyReplicated(net, versionsOf(second)), 60_000, 100), `seed ${seed}`).toBe(true);
+    expectAllReadable(net, seed, second);
+    expect(first.size).toBe(40);
+  });
+
+  it.each(SEEDS)('a put with too few reachable nodes rejects with a clear error and never hangs (seed %i)', (seed) => {
+    const net = makeNet(seed, 3);
+    net.crashUndetected('n1', 'n2'); // dead, but nobody has noticed: still in the member list
+    const put = net.put('n0', 'a', 1);
+    expect(put).toEqual({
+      type: 'reply',
+      req: expect.any(Number),
+      ok: false,
+      error: "put 'a': only 1 of 2 required replicas acknowledged within 3000 ms (live nodes: 3)",
+    });
+    const get = net.get('n0', 'a');
+    expect(get.ok).toBe(false);
+    expect((get as { error: string }).error).toBe("get 'a': only 1 of 2 required replicas answered within 3000 ms (live nodes: 3)");
+    const del = net.del('n0', 'a');
+    expect((del as { error: string }).error).toMatch(/^delete 'a': only 1 of 2 required replicas acknowledged/);
+    const keys = net.keys('n0');
+    expect((keys as { error: string }).error).toMatch(/^keys '': only 1 of 3 nodes answered within 3000 ms/);
+    // once the failures are detected, the lone survivor is the whole cluster: quorum min(W, 1) = 1
+    net.crash('n1', 'n2');
+    net.run(1000);
+    expectOk(net.put('n0', 'a', 2), 'put alone', seed);
+    expect((net.get('n0', 'a') as { value: unknown }).value).toBe(2);
+  });
+
+  it.each(SEEDS)('with one replica silent, reads still answer: found keys at once, absent keys after hintAfter (seed %i)', (seed) => {
+    const net = makeNet(seed, 3);
+    expectOk(net.put('n0', 'here', 1), 'put', seed);
+    net.run(100); // the third copy lands
+    net.crashUndetected('n2');
+    const start = net.now;
+    const found = net.get('n0', 'here');
+    expectOk(found, 'get here', seed);
+    expect(found.value).toBe(1);
+    expect(net.now - start).toBeLessThan(CONFIG.hintAfter!);
+    const absent = net.get('n0', 'nowhere');
+    expectOk(absent, 'get nowhere', seed);
+    expect(absent.value).toBeUndefined();
+    expect(absent.version).toBeUndefined();
+    expect(net.now - start).toBeLessThan(CONFIG.requestTimeout!);
+  });
+
+  it.each(SEEDS)('anti-entropy repairs a replica that missed writes, without reads (seed %i)', (seed) => {
+    // hinted handoff off, so only anti-entropy can bring the missed writes
+    const net = makeNet(seed, 6, { config: { ...CONFIG, hintAfter: 1e9 } });
+    net.isolate('n0');
+    const acked = new Map<string, Version>();
+    for (let i = 0; i < 100; i++) {
+      const key = `ae/${i}`;
+      const from = net.liveIds().filter((id) => id !== 'n0')[i % 5]!;
+      const r = net.put(from, key, i);
+      expectOk(r, `put ${key}`, seed);
+      acked.set(key, newestHeld(net, key)!.version);
+    }
+    const missed = [...acked.keys()].filter((k) => net.store('n0').replicas(k).includes('n0'));
+    expect(missed.length, `seed ${seed}: n0 owns some keys`).toBeGreaterThan(10);
+    for (const k of missed) expect(net.store('n0').localEntry(k)).toBeUndefined();
+    net.isolate('n0', false);
+    expect(net.runUntil(() => fullyReplicated(net, acked), 120_000, 100), `seed ${seed}`).toBe(true);
+    const stats = net.liveIds().map((id) => net.store(id).stats());
+    expect(stats.reduce((s, x) => s + (x.readRepairs ?? 0), 0)).toBe(0);
+    expect(stats.reduce((s, x) => s + (x.aePushed ?? 0) + (x.aePulled ?? 0), 0)).toBeGreaterThanOrEqual(missed.length);
+  });
+
+  it.each(SEEDS)('hinted handoff: a write for a silent replica goes to a stand-in and comes back (seed %i)', (seed) => {
+    const net = makeNet(seed, 6, { config: { ...CONFIG, antiEntropyInterval: 1e7 } });
+    net.isolate('n0');
+    const keys = Array.from({ length: 60 }, (_, i) => `hint/${i}`).filter((k) => net.store('n1').replicas(k).includes('n0'));
+    for (const key of keys) {
+      // coordinate from a node outside the preference list so W needs n0 or a stand-in
+      const from = net.liveIds().find((id) => id !== 'n0' && !net.store(id).replicas(key).includes(id)) ?? 'n1';
+      expectOk(net.put(from, key, key), `put ${key}`, seed);
+    }
+    const stats = net.liveIds().map((id) => net.store(id).stats());
+    expect(stats.reduce((s, x) => s + (x.hintsStored ?? 0), 0), `seed ${seed}`).toBeGreaterThan(0);
+    net.isolate('n0', false);
+    // anti-entropy is effectively off: only the stand-ins' handoff can deliver to n0
+    expect(net.runUntil(() => keys.every((k) => net.store('n0').localEntry(k)?.value === k), 30_000), `seed ${seed}`).toBe(true);
+    const versions = new Map(keys.map((k) => [k, net.store('n0').localEntry(k)!.version]));
+    expect(net.runUntil(() => fullyReplicated(net, versions), 30_000, 100), `seed ${seed}: stand-ins drop their copies`).toBe(true);
+  });
+
+  it.each(SEEDS)('deletes leave tombstones that are collected once every replica has them (seed %i)', (seed) => {
+    const net = makeNet(seed, 5);
+    const acked = writeKeys(net, seed, 30, 'd');
+    for (const key of acked.keys()) expectOk(net.del(net.anyLive(), key), `delete ${key}`, seed);
+    for (const key of acked.keys()) {
+      const r = net.get(net.anyLive(), key);
+      expectOk(r, 'get', seed);
+      expect(r.value).toBeUndefined();
+    }
+    expect((net.keys('n1', 'd') as { keys: string[] }).keys).toEqual([]);
+    expect(net.liveIds().some((id) => net.store(id).stats().tombstones > 0)).toBe(true);
+    expect(
+      net.runUntil(() => [...acked.keys()].every((k) => net.holders(k).length === 0), 60_000),
+      `seed ${seed}: ${describeKey(net, 'd0')}`,
+    ).toBe(true);
+    for (const key of acked.keys()) expect((net.get(net.anyLive(), key) as { value?: unknown }).value).toBeUndefined();
+  });
+
+  it.each(SEEDS)('keys lists the cluster: prefix, deduplicated, sorted, without tombstones (seed %i)', (seed) => {
+    const net = makeNet(seed, 6);
+    writeKeys(net, seed, 30, 'a/');
+    writeKeys(net, seed, 10, 'b/');
+    expectOk(net.del('n3', 'a/7'), 'delete', seed);
+    const want = Array.from({ length: 30 }, (_, i) => `a/${i}`).filter((k) => k !== 'a/7').sort();
+    for (const id of net.liveIds()) {
+      const r = net.keys(id, 'a/');
+      expectOk(r, 'keys', seed);
+      expect(r.keys).toEqual(want);
+    }
+    expect((net.keys('n0', '') as { keys: string[] }).keys.length).toBe(39);
+    expect((net.keys('n0', 'zzz') as { keys: string[] }).keys).toEqual([]);
+  });
+
+  it('keys pages through large listings', () => {
+    const net = makeNet(7, 3, { config: { ...CONFIG, handoffBatch: 500 } });
+    const long = 'p'.repeat(200);
+    for (let i = 0; i < 400; i++) expectOk(net.put('n0', `${long}/${i}`, i), 'put', 7);
+    const r = net.keys('n1', long);
+    expectOk(r, 'keys', 7);
+    expect(r.keys!.length).toBe(400);
+    expect(net.liveIds().some((id) => (net.store(id).stats()['sent.kv_list_reply'] ?? 0) > 1)).toBe(true);
+  });
+
+  it('a large move is spread over many handoff batches', () => {
+    const net = makeNet(8, 1);
+    for (let i = 0; i < 1000; i++) expectOk(net.put('n0', `bulk/${i}`, i), 'put', 8);
+    net.restart('n1');
+    net.restart('n2');
+    const offers = () => net.store('n0').stats()['sent.kv_offer'] ?? 0;
+    expect(net.runUntil(() => net.store('n0').members().length === 3, 5000)).toBe(true);
+    const before = offers();
+    net.run(200);
+    // one batch per target per handoffInterval tick at most, and still work left
+    expect(offers() - before).toBeLessThanOrEqual(2 * (200 / CONFIG.handoffInterval! + 1));
+    expect(net.store('n0').stats().handoffPending).toBeGreaterThan(0);
+    const versions = new Map(Array.from({ length: 1000 }, (_, i) => [`bulk/${i}`, net.store('n0').localEntry(`bulk/${i}`)!.version]));
+    expect(net.runUntil(() => fullyReplicated(net, versions), 60_000, 100)).toBe(true);
+    expect(offers()).toBeGreaterThanOrEqual(2 * Math.ceil(1000 / CONFIG.handoffBatch!));
+  });
+});

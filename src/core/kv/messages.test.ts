@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../rng';
+import { validateKvMessage } from './messages';
+
+const entry = { key: 'a', value: { any: ['thing'] }, version: { ts: 123, node: 'n1' }, deleted: false };
+
+const valid: unknown[] = [
+  { type: 'kv_put', op: 1, entry },
+  { type: 'kv_put', op: 1, entry, hint: 'n2' },
+  { type: 'kv_put_ack', op: 0 },
+  { type: 'kv_get', op: 2, key: 'a' },
+  { type: 'kv_get_reply', op: 2, entry: null },
+  { type: 'kv_get_reply', op: 2, entry },
+  { type: 'kv_list', op: 3, prefix: '', after: null },
+  { type: 'kv_list', op: 3, prefix: 'a/', after: 'a/1' },
+  { type: 'kv_list_reply', op: 3, items: [['a', 1, 'n1', 0]], more: false },
+  { type: 'kv_offer', op: 4, items: [['a', 1, 'n1']] },
+  { type: 'kv_want', op: 4, want: ['a'], transient: [] },
+  { type: 'kv_push', op: 5, entries: [entry] },
+  { type: 'kv_push_ack', op: 5, transient: [] },
+  { type: 'kv_digest', op: 6, counts: [0, 1], sums: [0, 4294967295] },
+  { type: 'kv_diff', op: 6, buckets: [1], items: [['a', 1, 'n1']] },
+  { type: 'kv_pull', op: 7, keys: ['a'] },
+  { type: 'kv_pull_reply', op: 7, entries: [] },
+  { type: 'kv_gc_check', op: 8, items: [] },
+  { type: 'kv_gc_have', op: 8, keys: [] },
+  { type: 'kv_gc_drop', items: [['a', 1, 'n1']] },
+];
+
+const invalid: [string, unknown][] = [
+  ['not an object', 'kv_put'],
+  ['null', null],
+  ['array', [1, 2]],
+  ['missing type', { op: 1 }],
+  ['unknown type', { type: 'kv_explode', op: 1 }],
+  ['negative op', { type: 'kv_put_ack', op: -1 }],
+  ['fractional op', { type: 'kv_put_ack', op: 1.5 }],
+  ['string op', { type: 'kv_put_ack', op: '1' }],
+  ['missing entry', { type: 'kv_put', op: 1 }],
+  ['empty key', { type: 'kv_put', op: 1, entry: { ...entry, key: '' } }],
+  ['huge key', { type: 'kv_get', op: 1, key: 'k'.repeat(2000) }],
+  ['NaN timestamp', { type: 'kv_put', op: 1, entry: { ...entry, version: { ts: NaN, node: 'n1' } } }],
+  ['negative timestamp', { type: 'kv_put', op: 1, entry: { ...entry, version: { ts: -5, node: 'n1' } } }],
+  ['empty writer', { type: 'kv_put', op: 1, entry: { ...entry, version: { ts: 1, node: '' } } }],
+  ['deleted not boolean', { type: 'kv_put', op: 1, entry: { ...entry, deleted: 0 } }],
+  ['bad hint', { type: 'kv_put', op: 1, entry, hint: 42 }],
+  ['list item deleted flag', { type: 'kv_list_reply', op: 3, items: [['a', 1, 'n1', 2]], more: false }],
+  ['list more missing', { type: 'kv_list_reply', op: 3, items: [] }],
+  ['offer tuple too short', { type: 'kv_offer', op: 4, items: [['a', 1]] }],
+  ['too many items', { type: 'kv_offer', op: 4, items: Array.from({ length: 5001 }, () => ['a', 1, 'n']) }],
+  ['want not array', { type: 'kv_want', op: 4, want: 'a', transient: [] }],
+  ['digest lengths differ', { type: 'kv_digest', op: 6, counts: [0, 1], sums: [0] }],
+  ['digest sum out of range', { type: 'kv_digest', op: 6, counts: [0], sums: [2 ** 33] }],
+  ['too many buckets', { type: 'kv_digest', op: 6, counts: new Array(5000).fill(0), sums: new Array(5000).fill(0) }],
+  ['diff bucket out of range', { type: 'kv_diff', op: 6, buckets: [99999], items: [] }],
+  ['push entries not array', { type: 'kv_push', op: 5, entries: entry }],
+  ['gc drop item', { type: 'kv_gc_drop', items: [[1, 1, 'n']] }],
+];
+
+describe('validateKvMessage', () => {
+  it.each(valid.map((m) => [(m as { type: string }).type, m]))('accepts a well-formed %s', (_t, m) => {
+    expect(validateKvMessage(m)).toBeNull();
+  });
+
+  it.each(invalid)('rejects %s', (_name, m) => {
+    const reason = validateKvMessage(m);
+    expect(typeof reason).toBe('string');
+    expect(reason!.length).toBeGreaterThan(0);
+  });
+
+  it('never throws, whatever it is given', () => {
+    const throwing = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('boom');
+        },
+      },
+    );
+    expect(typeof validateKvMessage(throwing)).toBe('string');
+    const rng = new SeededRng(42);
+    const atoms = [null, undefined, 0, -1, 1.5, NaN, '', 'a', 'kv_put', true, [], {}, new Uint8Array(2)];
+    const randomValue = (depth: number): unknown => {
+      const r = rng.next();
+      if (depth > 3 || r < 0.4) return atoms[Math.floor(rng.next() * atoms.length)];
+      if (r < 0.6) return Array.from({ length: Math.floor(rng.next() * 4) }, () => randomValue(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (const k of ['type', 'op', 'entry', 'key', 'items', 'keys', 'entries', 'counts', 'sums', 'want']) if (rng.next() < 0.5) o[k] = randomValue(depth + 1);
+      if (rng.next() < 0.7) o.type = valid[Math.floor(rng.next() * valid.length)] && (valid[Math.floor(rng.next() * valid.length)] as { type: string }).type;
+      return o;
+    };
+    for (let i = 0; i < 5000; i++) {
+      const v = randomValue(0);
+      expect(() => validateKvMessage(v)).not.toThrow();
+    }
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * KVS wire messages and their validator. Every request carries an `op` id chosen by the
+ * sender; the answer echoes it, so late or duplicate answers (op closed) are dropped.
+ * Version lists travel as tuples [key, ts, writer] to keep frames small.
+ */
+import type { NodeId } from '../types';
+import { any, arrayOf, bool, int, nodeId, oneOf, optional, shape, str, tuple, union, type Check } from '../validate';
+import type { Entry } from './types';
+
+/** Longest key accepted from the wire (the API limit, `maxKeyLength`, is usually lower). */
+export const MAX_WIRE_KEY_LENGTH = 1024;
+/** Longest list (keys, version tuples, entries) in one message. */
+export const MAX_WIRE_ITEMS = 5000;
+export const MAX_WIRE_BUCKETS = 4096;
+
+/** [key, HLC timestamp, writer node]. */
+export type VersionTuple = [key: string, ts: number, node: NodeId];
+/** [key, HLC timestamp, writer node, 1 for a tombstone else 0]. */
+export type ListItem = [key: string, ts: number, node: NodeId, deleted: 0 | 1];
+
+export type KvMessage =
+  /** Replica write (coordinator -> preference node, or stand-in with `hint` = intended owner). */
+  | { type: 'kv_put'; op: number; entry: Entry; hint?: NodeId | null }
+  | { type: 'kv_put_ack'; op: number }
+  | { type: 'kv_get'; op: number; key: string }
+  | { type: 'kv_get_reply'; op: number; entry: Entry | null }
+  /** One page of a node's keys with `prefix`, after `after` (exclusive) in key order. */
+  | { type: 'kv_list'; op: number; prefix: string; after?: string | null }
+  | { type: 'kv_list_reply'; op: number; items: ListItem[]; more: boolean }
+  /** Handoff / re-replication: "I hold these versions; which do you lack?" */
+  | { type: 'kv_offer'; op: number; items: VersionTuple[] }
+  /**
+   * `want`: lacked or older here. `transient`: held here at >= the offered version, but this
+   * node does not own the key in its view, so it may drop it: not a confirmation.
+   */
+  | { type: 'kv_want'; op: number; want: string[]; transient: string[] }
+  | { type: 'kv_push'; op: number; entries: Entry[] }
+  | { type: 'kv_push_ack'; op: number; transient: string[] }
+  /** Anti-entropy: per bucket, count and sum of hash(key, version) over the keys both nodes replicate. */
+  | { type: 'kv_digest'; op: number; counts: number[]; sums: number[] }
+  /** Buckets that differ and were listed in full, with this side's versions in them. */
+  | { type: 'kv_diff'; op: number; buckets: number[]; items: VersionTuple[] }
+  | { type: 'kv_pull'; op: number; keys: string[] }
+  | { type: 'kv_pull_reply'; op: number; entries: Entry[] }
+  /** Tombstone collection, phase 1: "do you hold exactly these tombstones?" */
+  | { type: 'kv_gc_check'; op: number; items: VersionTuple[] }
+  | { type: 'kv_gc_have'; op: number; keys: string[] }
+  /** Phase 2: every replica held them; drop each if still at exactly that version. */
+  | { type: 'kv_gc_drop'; items: VersionTuple[] };
+
+const opId = int(0);
+const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
+const ts: Check = (v) => (typeof v !== 'number' || !Number.isFinite(v) || v < 0 ? 'not a timestamp' : null);
+const version = shape({ ts, node: nodeId });
+const entry = shape({ key, value: any, version, deleted: bool });
+const versionTuple = tuple(key, ts, nodeId);
+const keys = arrayOf(key, MAX_WIRE_ITEMS);
+const entries = arrayOf(entry, MAX_WIRE_ITEMS);
+const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
+
+const check = union({
+  kv_put: { op: opId, entry, hint: optional(nodeId) },
+  kv_put_ack: { op: opId },
+  kv_get: { op: opId, key },
+  kv_get_reply: { op: opId, entry: optional(entry) },
+  kv_list: { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },
+  kv_list_reply: { op: opId, items: arrayOf(tuple(key, ts, nodeId, oneOf(0, 1)), MAX_WIRE_ITEMS), more: bool },
+  kv_offer: { op: opId, items: versionTuples },
+  kv_want: { op: opId, want: keys, transient: keys },
+  kv_push: { op: opId, entries },
+  kv_push_ack: { op: opId, transient: keys },
+  kv_digest: {
+    op: opId,
+    counts: arrayOf(int(0), MAX_WIRE_BUCKETS),
+    sums: arrayOf(int(0, 0xffffffff), MAX_WIRE_BUCKETS),
+  },
+  kv_diff: { op: opId, buckets: arrayOf(int(0, MAX_WIRE_BUCKETS - 1), MAX_WIRE_BUCKETS), items: versionTuples },
+  kv_pull: { op: opId, keys },
+  kv_pull_reply: { op: opId, entries },
+  kv_gc_check: { op: opId, items: versionTuples },
+  kv_gc_have: { op: opId, keys },
+  kv_gc_drop: { items: versionTuples },
+});
+
+/** null when `v` is a well-formed KvMessage, else a short reason. Never throws. */
+export function validateKvMessage(v: unknown): string | null {
+  try {
+    const e = check(v);
+    if (e) return e;
+    const m = v as KvMessage;
+    if (m.type === 'kv_digest' && m.counts.length !== m.sums.length) return 'kv_digest: counts and sums differ in length';
+    return null;
+  } catch (e) {
+    // only reachable through exotic inputs (getters that throw, revoked proxies)
+    return `unreadable message: ${String(e).slice(0, 80)}`;
+  }
+}
+
+/** null when `v` is a well-formed Entry (used for entries loaded from storage). Never throws. */
+export function validateEntry(v: unknown): string | null {
+  try {
+    return entry(v);
+  } catch (e) {
+    return `unreadable entry: ${String(e).slice(0, 80)}`;
+  }
+}

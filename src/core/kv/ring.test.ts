@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { hash32, Ring } from './ring';
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `node-${i}`);
+const keys = Array.from({ length: 5000 }, (_, i) => `key/${i}`);
+
+describe('Ring', () => {
+  it('hash32 is a deterministic 32-bit hash that spreads similar strings', () => {
+    expect(hash32('abc')).toBe(hash32('abc'));
+    expect(hash32('abc')).not.toBe(hash32('abd'));
+    for (const k of keys.slice(0, 100)) {
+      const h = hash32(k);
+      expect(Number.isInteger(h) && h >= 0 && h < 2 ** 32).toBe(true);
+    }
+  });
+
+  it('preference lists hold N distinct members, all of them when fewer than N', () => {
+    const ring = new Ring(ids(8), 64, 3);
+    for (const k of keys.slice(0, 500)) {
+      const p = ring.preferenceList(k);
+      expect(p.length).toBe(3);
+      expect(new Set(p).size).toBe(3);
+    }
+    expect(new Ring(ids(2), 64, 3).preferenceList('x').sort()).toEqual(['node-0', 'node-1']);
+    expect(new Ring([], 64, 3).preferenceList('x')).toEqual([]);
+  });
+
+  it('does not depend on the order members are given in', () => {
+    const a = new Ring(ids(6), 32, 3);
+    const b = new Ring(ids(6).reverse(), 32, 3);
+    for (const k of keys.slice(0, 200)) expect(a.preferenceList(k)).toEqual(b.preferenceList(k));
+  });
+
+  it('spreads keys evenly with virtual nodes', () => {
+    const ring = new Ring(ids(10), 64, 3);
+    const primaries = new Map<string, number>();
+    for (const k of keys) {
+      const p = ring.preferenceList(k)[0]!;
+      primaries.set(p, (primaries.get(p) ?? 0) + 1);
+    }
+    const mean = keys.length / 10;
+    for (const c of primaries.values()) expect(Math.abs(c - mean) / mean).toBeLessThan(0.35);
+  });
+
+  it('moves few keys when one member joins or leaves (consistent hashing)', () => {
+    const before = new Ring(ids(10), 64, 3);
+    const after = new Ring([...ids(10), 'node-new'], 64, 3);
+    let moved = 0;
+    for (const k of keys) if (before.preferenceList(k)[0] !== after.preferenceList(k)[0]) moved++;
+    // ideal: 1/11 of the keys; every moved key went to the newcomer
+    expect(moved / keys.length).toBeLessThan(0.16);
+    for (const k of keys) {
+      const a = before.preferenceList(k)[0];
+      const b = after.preferenceList(k)[0];
+      if (a !== b) expect(b).toBe('node-new');
+    }
+    // removing a member keeps the survivors of every preference list in place
+    const smaller = new Ring(ids(10).filter((m) => m !== 'node-3'), 64, 3);
+    for (const k of keys.slice(0, 500)) {
+      const survivors = before.preferenceList(k).filter((m) => m !== 'node-3');
+      expect(smaller.preferenceList(k).slice(0, survivors.length)).toEqual(survivors);
+    }
+  });
+
+  it('walk continues past the preference list for stand-ins; segments cover every replica group', () => {
+    const ring = new Ring(ids(5), 16, 3);
+    const w = ring.walk('k');
+    expect(w.length).toBe(5);
+    expect(w.slice(0, 3)).toEqual(ring.preferenceList('k'));
+    const segs = ring.segments();
+    for (const k of keys.slice(0, 300)) {
+      const p = ring.preferenceList(k);
+      expect(segs.some((s) => s.join() === p.join())).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Consistent hashing with virtual nodes (Dynamo §4.2): every live member owns `vnodes`
+ * tokens on a 32-bit ring; a key's preference list is the first N distinct members
+ * clockwise of hash(key). Rebuilt only when the member set changes.
+ */
+import type { NodeId } from '../types';
+
+/**
+ * FNV-1a over UTF-16 code units, finished with murmur3's fmix32 so that similar strings
+ * ("node#1", "node#2") land far apart on the ring. Pure and fast; not cryptographic.
+ */
+export function hash32(s: string, seed = 0): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export class Ring {
+  /** Sorted, distinct. */
+  readonly members: readonly NodeId[];
+  private readonly tokens: Uint32Array;
+  /** owners[i] indexes `members` for tokens[i]. */
+  private readonly owners: Uint32Array;
+  private segmentCache: NodeId[][] | null = null;
+
+  constructor(members: Iterable<NodeId>, readonly vnodes: number, readonly n: number) {
+    this.members = [...new Set(members)].sort();
+    const points: [number, number][] = [];
+    this.members.forEach((m, mi) => {
+      for (let v = 0; v < vnodes; v++) points.push([hash32(`${m}#${v}`), mi]);
+    });
+    // ties (vanishingly rare) broken by member index so every node builds the same ring
+    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    this.tokens = Uint32Array.from(points, (p) => p[0]);
+    this.owners = Uint32Array.from(points, (p) => p[1]);
+  }
+
+  /** Index of the first token at or clockwise after `h`. */
+  private start(h: number): number {
+    let lo = 0;
+    let hi = this.tokens.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.tokens[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === this.tokens.length ? 0 : lo;
+  }
+
+  private walkFrom(index: number, limit: number): NodeId[] {
+    const out: NodeId[] = [];
+    const want = Math.min(limit, this.members.length);
+    const seen = new Set<number>();
+    for (let k = 0; k < this.tokens.length && out.length < want; k++) {
+      const o = this.owners[(index + k) % this.tokens.length]!;
+      if (!seen.has(o)) {
+        seen.add(o);
+        out.push(this.members[o]!);
+      }
+    }
+    return out;
+  }
+
+  /** Distinct members clockwise from the key's position, up to `limit` (all by default). */
+  walk(key: string, limit = Infinity): NodeId[] {
+    if (this.tokens.length === 0) return [];
+    return this.walkFrom(this.start(hash32(key)), limit);
+  }
+
+  /** First N distinct live members clockwise of hash(key); all of them when fewer than N. */
+  preferenceList(key: string): NodeId[] {
+    return this.walk(key, this.n);
+  }
+
+  /**
+   * The distinct preference lists of the ring's ranges (one per token, deduplicated):
+   * the replica groups a cluster-wide listing must cover and anti-entropy runs within.
+   */
+  segments(): NodeId[][] {
+    if (this.segmentCache) return this.segmentCache;
+    const seen = new Map<string, NodeId[]>();
+    for (let i = 0; i < this.tokens.length; i++) {
+      const pref = this.walkFrom(i, this.n);
+      const id = pref.join('\u0000');
+      if (!seen.has(id)) seen.set(id, pref);
+    }
+    this.segmentCache = [...seen.values()];
+    return this.segmentCache;
+  }
+}

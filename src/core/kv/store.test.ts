@@ -1,0 +1,140 @@
+/** Single-node behaviour of KvStore: API validation, effects, quorum arithmetic. */
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../rng';
+import { KvStore } from './store';
+import type { KvIn, KvOut } from './types';
+
+function single(config = {}) {
+  const store = new KvStore('solo', config, new SeededRng(1));
+  let now = 1000;
+  const step = (input: KvIn) => {
+    const out: KvOut[] = [];
+    store.handle(input, (now += 1), out);
+    return out;
+  };
+  return { store, step };
+}
+
+describe('KvStore API validation', () => {
+  const bad: [string, unknown, unknown, RegExp][] = [
+    ['empty key', '', 1, /^put: key must be a non-empty string of at most 256 characters \(got an empty string\)$/],
+    ['long key', 'k'.repeat(257), 1, /^put: key must be a non-empty string of at most 256 characters \(got a string of 257 characters\)$/],
+    ['number key', 42, 1, /^put: key must be .* \(got a number\)$/],
+    ['null key', null, 1, /\(got a null\)$/],
+    ['oversized value', 'big', 'x'.repeat(30_000), /^put 'big': value is \d+ bytes; the limit is 65536 bytes$/],
+    ['undefined value', 'u', undefined, /^put 'u': value is undefined \(use delete to remove a key\)$/],
+    ['function value', 'f', () => 1, /^put 'f': value cannot be stored: a function cannot be stored$/],
+  ];
+  it.each(bad)('rejects %s with a clear error and stores nothing', (_name, key, value, error) => {
+    const { store, step } = single();
+    const out = step({ type: 'put', req: 7, key: key as string, value });
+    expect(out).toEqual([{ type: 'reply', req: 7, ok: false, error: expect.stringMatching(error) }]);
+    expect(store.localKeys()).toEqual([]);
+  });
+
+  it('rejects a cyclic value', () => {
+    const { step } = single();
+    const v: Record<string, unknown> = {};
+    v.self = v;
+    const out = step({ type: 'put', req: 1, key: 'c', value: v });
+    expect(out).toEqual([{ type: 'reply', req: 1, ok: false, error: "put 'c': value cannot be stored: value contains a cycle" }]);
+  });
+
+  it('measures values with the caller-provided sizeOf', () => {
+    const { step } = single({ sizeOf: () => 100, maxValueBytes: 99 });
+    expect(step({ type: 'put', req: 1, key: 'a', value: 1 })[0]).toMatchObject({ ok: false, error: "put 'a': value is 100 bytes; the limit is 99 bytes" });
+    const thrower = single({
+      sizeOf: () => {
+        throw new Error('unsupported type');
+      },
+    });
+    expect(thrower.step({ type: 'put', req: 1, key: 'a', value: 1 })[0]).toMatchObject({ error: "put 'a': value cannot be stored: unsupported type" });
+  });
+
+  it('rejects invalid keys on get and delete too', () => {
+    const { step } = single();
+    expect(step({ type: 'get', req: 1, key: '' })[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^get: key must be/) });
+    expect(step({ type: 'delete', req: 2, key: 'x'.repeat(300) })[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^delete: key must be/) });
+    expect(step({ type: 'keys', req: 3, prefix: 'x'.repeat(300) })[0]).toMatchObject({ ok: false });
+  });
+
+  it('a lone node is its own quorum: put persists, reports the change and succeeds at once', () => {
+    const { store, step } = single();
+    const out = step({ type: 'put', req: 1, key: 'a', value: { x: 1 } });
+    const types = out.map((e) => e.type);
+    expect(types).toContain('persist');
+    expect(types.indexOf('persist')).toBeLessThan(types.indexOf('reply'));
+    expect(out.find((e) => e.type === 'reply')).toEqual({ type: 'reply', req: 1, ok: true });
+    expect(out.find((e) => e.type === 'changed')).toMatchObject({ key: 'a', entry: { value: { x: 1 }, deleted: false } });
+    expect(store.localKeys()).toEqual(['a']);
+    expect(store.replicas('a')).toEqual(['solo']);
+    expect(step({ type: 'get', req: 2, key: 'a' }).find((e) => e.type === 'reply')).toMatchObject({ ok: true, value: { x: 1 } });
+    step({ type: 'delete', req: 3, key: 'a' });
+    expect(store.localKeys()).toEqual([]);
+    expect(store.localEntry('a')).toMatchObject({ deleted: true, value: null });
+    expect(step({ type: 'get', req: 4, key: 'a' }).find((e) => e.type === 'reply')).toEqual({
+      type: 'reply',
+      req: 4,
+      ok: true,
+      value: undefined,
+      version: store.localEntry('a')!.version,
+    });
+  });
+
+  it('later writes get higher versions even when the wall clock goes back', () => {
+    const store = new KvStore('me', {}, new SeededRng(3));
+    const out: KvOut[] = [];
+    store.handle({ type: 'put', req: 1, key: 'a', value: 1 }, 5000, out);
+    const v1 = store.localEntry('a')!.version;
+    store.handle({ type: 'put', req: 2, key: 'a', value: 2 }, 4000, out);
+    expect(store.localEntry('a')!.version.ts).toBeGreaterThan(v1.ts);
+    expect(store.localEntry('a')!.value).toBe(2);
+  });
+
+  it('load restores entries and keeps the newest version of a key', () => {
+    const { store, step } = single();
+    const out = step({
+      type: 'load',
+      entries: [
+        { key: 'a', value: 1, version: { ts: 10, node: 'x' }, deleted: false },
+        { key: 'a', value: 2, version: { ts: 20, node: 'x' }, deleted: false },
+        { key: 'b', value: null, version: { ts: 5, node: 'y' }, deleted: true },
+        { key: '', value: 1, version: { ts: 1, node: 'x' }, deleted: false } as never,
+      ],
+    });
+    expect(out.some((e) => e.type === 'persist')).toBe(false);
+    expect(store.localEntry('a')!.value).toBe(2);
+    expect(store.localKeys()).toEqual(['a']);
+    expect(store.stats().loadInvalid).toBe(1);
+  });
+
+  it('ignores malformed messages and unknown or duplicate replies without throwing', () => {
+    const { store, step } = single();
+    expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put', op: 1 } as never })).toEqual([]);
+    expect(step({ type: 'message', from: 'x', msg: null as never })).toEqual([]);
+    expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put_ack', op: 12345 } })).toEqual([]);
+    expect(step({ type: 'timer', timer: { type: 'kv_op_timeout', op: 999 } })).toEqual([]);
+    expect(store.stats().invalidMessages).toBe(2);
+    expect(store.stats().lateReplies).toBe(1);
+  });
+
+  it('rejects nonsense configuration', () => {
+    expect(() => new KvStore('a', { w: 4 }, new SeededRng(1))).toThrow(/w and r must not exceed n/);
+    expect(() => new KvStore('a', { vnodes: 0 }, new SeededRng(1))).toThrow(/vnodes/);
+  });
+});
+
+describe('KvStore with wall-clock-sized timestamps', () => {
+  it('writes in the same millisecond get distinct, increasing versions', () => {
+    const store = new KvStore('me', {}, new SeededRng(5));
+    const now = 1_760_000_000_000; // HLC values above 2^53 here: float rounding
+    const out: KvOut[] = [];
+    const seen: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      store.handle({ type: 'put', req: i, key: 'k', value: i }, now, out);
+      seen.push(store.localEntry('k')!.version.ts);
+      expect(store.localEntry('k')!.value).toBe(i);
+    }
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
+  });
+});
