@@ -1,0 +1,104 @@
+/**
+ * The whole stack (HyParView + Plumtree + membership + router + KVS + chat) of CoreNode,
+ * many nodes at once in the deterministic simulator: what the browser runtime runs,
+ * minus WebRTC and IndexedDB.
+ */
+import { describe, expect, it } from 'vitest';
+import { CoreNode, validateWire, type NodeIn, type NodeOut, type NodeTimer, type WireMessage } from './node';
+import { Network, type SimStack } from '../sim/network';
+import { nodeRng } from '../sim/hyparview';
+import { encode, decode } from '../wire/codec';
+
+interface Harness {
+  net: Network<NodeIn, NodeOut, CoreNode>;
+  replies: Map<string, { ok: boolean; value?: unknown; error?: string }>;
+  chats: Map<string, string[]>;
+  req: number;
+}
+
+function cluster(seed: number, n: number): Harness {
+  const h: Harness = { net: undefined as never, replies: new Map(), chats: new Map(), req: 0 };
+  const stack: SimStack<NodeIn, NodeOut> = {
+    // every message crosses the real codec and validator, as in the browser
+    message: (from, msg) => {
+      const r = decode<WireMessage>(encode(msg), validateWire);
+      if (!r.ok) throw new Error(`seed ${seed}: a node sent an invalid ${String((msg as { type?: string }).type)}: ${r.error.message}`);
+      return { type: 'frame', from, msg: r.msg };
+    },
+    timer: (timer) => ({ type: 'timer', timer: timer as NodeTimer }),
+    peerDown: (peer) => ({ type: 'linkDown', peer }),
+    announce: (from, clients, _known, isolated) => ({ type: 'announce', from, clients, isolated }),
+    isBackgroundTimer: () => false,
+    onEffect: (id, e) => {
+      if (e.type === 'reply') h.replies.set(`${id}/${e.req}`, e.ok ? { ok: true, value: e.value } : { ok: false, error: e.error });
+      if (e.type === 'event' && e.event.type === 'chat') {
+        const l = h.chats.get(id) ?? [];
+        l.push(e.event.message.text);
+        h.chats.set(id, l);
+      }
+    },
+  };
+  h.net = new Network<NodeIn, NodeOut, CoreNode>(stack, { seed });
+  for (let i = 0; i < n; i++) {
+    const id = `n${i}`;
+    h.net.add(id, new CoreNode(id, {}, nodeRng(seed, id)));
+    h.net.input(id, { type: 'start', nick: `nick${i}` });
+    h.net.runFor(300);
+  }
+  h.net.runFor(20_000);
+  return h;
+}
+
+function call(h: Harness, node: string, input: Omit<Extract<NodeIn, { type: 'api' }>, 'req'>['call']): string {
+  const req = ++h.req;
+  h.net.input(node, { type: 'api', req, call: input });
+  return `${node}/${req}`;
+}
+
+describe('CoreNode in the simulator', () => {
+  for (const seed of [1, 2, 3]) {
+    it(`12 nodes: one overlay, full membership, routed KV requests, chat everywhere, survives 2 crashes (seed ${seed})`, () => {
+      const h = cluster(seed, 12);
+      const ids = h.net.liveIds();
+      for (const id of ids) {
+        const node = h.net.node(id)!;
+        expect(node.membership.live(), `seed ${seed} ${id} members`).toEqual([...ids].sort());
+        expect(node.activeView().length, `seed ${seed} ${id} active`).toBeGreaterThan(0);
+        expect(node.activeView().length).toBeLessThanOrEqual(5);
+      }
+
+      const puts = Array.from({ length: 40 }, (_, i) => call(h, 'n0', { type: 'kv.put', key: `k${i}`, value: { i } }));
+      h.net.runFor(5_000);
+      for (const p of puts) expect(h.replies.get(p), `seed ${seed} ${p}`).toEqual({ ok: true, value: undefined });
+
+      const gets = Array.from({ length: 40 }, (_, i) => call(h, 'n7', { type: 'kv.get', key: `k${i}` }));
+      h.net.runFor(5_000);
+      gets.forEach((g, i) => expect(h.replies.get(g)).toEqual({ ok: true, value: { i } }));
+
+      const said = call(h, 'n3', { type: 'chat.send', room: 'lobby', text: 'hello all' });
+      h.net.runFor(3_000);
+      expect(h.replies.get(said)?.ok).toBe(true);
+      for (const id of ids) expect(h.chats.get(id) ?? [], `seed ${seed} chat at ${id}`).toContain('hello all');
+
+      h.net.crash('n0');
+      h.net.crash('n5');
+      h.net.runFor(60_000);
+      const alive = h.net.liveIds();
+      for (const id of alive) expect(h.net.node(id)!.membership.live(), `seed ${seed} ${id} after crash`).toEqual([...alive].sort());
+      const copies = new Map<string, number>();
+      for (const id of alive) for (const k of h.net.node(id)!.kv.localKeys()) copies.set(k, (copies.get(k) ?? 0) + 1);
+      for (let i = 0; i < 40; i++) expect(copies.get(`k${i}`), `seed ${seed} replicas of k${i}`).toBeGreaterThanOrEqual(3);
+      const after = Array.from({ length: 40 }, (_, i) => call(h, 'n9', { type: 'kv.get', key: `k${i}` }));
+      h.net.runFor(5_000);
+      after.forEach((g, i) => expect(h.replies.get(g)).toEqual({ ok: true, value: { i } }));
+    });
+  }
+
+  it('rejects malformed and unroutable messages without throwing', () => {
+    expect(validateWire(null)).toBeTruthy();
+    expect(validateWire({ type: 'nope.x' })).toMatch(/unknown/);
+    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: {} } })).toMatch(/nested/);
+    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'hpv.join' } })).toMatch(/cannot be routed/);
+    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv_get', op: 'x' } })).toBeTruthy();
+  });
+});

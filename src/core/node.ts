@@ -1,0 +1,362 @@
+/**
+ * One node's whole protocol stack, still pure: HyParView decides the links, Plumtree
+ * broadcasts over them, membership (a Plumtree payload) lists live members with their
+ * active views, the router carries direct messages over the overlay, and the KVS and chat
+ * sit on top. The browser runtime and the simulator feed it inputs and run its effects.
+ *
+ *   hyparview --neighborUp/Down--> plumtree, membership, chat
+ *   plumtree  --deliver(kind)----> membership ('member') | chat ('chat')
+ *   membership --changed---------> kv (placement), chat (rooms), router (topology)
+ */
+import type { NodeId, Rng } from './types';
+import { HyParView, validateHpvMessage, type HpvIn, type HpvOut, type HpvMessage, type HyParViewConfig } from './hyparview';
+import { Plumtree, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
+import { Membership, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
+import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
+import { Chat, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
+import type { ChatMessage } from './chat';
+import { HlcClock } from './clock/hlc';
+import { Router, ROUTE_TTL, routeFields, type RouteEnvelope } from './routing/router';
+import { shape } from './validate';
+
+export type { Entry, ChatMessage, MemberInfo };
+
+export type WireMessage = HpvMessage | PtMessage | MemberMessage | KvMessage | ChatWire | RouteEnvelope;
+
+export interface CoreConfig {
+  hyparview?: Partial<HyParViewConfig>;
+  plumtree?: Partial<PlumtreeConfig>;
+  membership?: Partial<MembershipConfig>;
+  kv?: Partial<KvConfig> & { sizeOf?: (v: unknown) => number };
+  chat?: Partial<ChatConfig>;
+}
+
+type Proto = 'hpv' | 'pt' | 'mem' | 'kv' | 'chat';
+export interface NodeTimer {
+  p: Proto;
+  t: unknown;
+}
+
+export type ApiCall =
+  | { type: 'kv.put'; key: string; value: unknown }
+  | { type: 'kv.get'; key: string }
+  | { type: 'kv.delete'; key: string }
+  | { type: 'kv.keys'; prefix: string }
+  /** A quorum read that answers `{ value, version }` (undefined when absent). */
+  | { type: 'kv.inspect'; key: string }
+  | { type: 'chat.send'; room: string; text: string }
+  | { type: 'chat.tell'; nick: string; text: string }
+  | { type: 'chat.join'; room: string }
+  | { type: 'chat.leave'; room: string }
+  | { type: 'chat.nick'; nick: string };
+
+export type NodeIn =
+  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[] }
+  | { type: 'frame'; from: NodeId; msg: WireMessage }
+  | { type: 'linkDown'; peer: NodeId }
+  | { type: 'timer'; timer: NodeTimer }
+  | { type: 'announce'; from: NodeId; clients: number; isolated: boolean }
+  | { type: 'api'; req: number; call: ApiCall }
+  | { type: 'adopt'; entries: Entry[] }
+  | { type: 'leave' };
+
+export type CoreEvent =
+  | { type: 'peers' }
+  | { type: 'members' }
+  | { type: 'chat'; message: ChatMessage }
+  | { type: 'rooms' }
+  | { type: 'kv'; key: string };
+
+export type NodeOut =
+  | { type: 'send'; to: NodeId; msg: WireMessage; transient?: boolean }
+  | { type: 'disconnect'; peer: NodeId }
+  | { type: 'timer'; delay: number; timer: NodeTimer }
+  | { type: 'announce'; isolated: boolean }
+  | { type: 'reply'; req: number; ok: true; value?: unknown }
+  | { type: 'reply'; req: number; ok: false; error: string }
+  | { type: 'event'; event: CoreEvent }
+  | { type: 'persistKv'; put: Entry[]; remove: string[] }
+  | { type: 'persistChat'; messages: ChatMessage[]; evicted: ChatMessage[] }
+  | { type: 'dropped'; reason: string };
+
+const validateRoute = shape(routeFields);
+
+/** The protocol a message type belongs to: the part before the first '.' or '_'. */
+function protocolOf(type: string): string {
+  const m = /^[a-z]+/.exec(type);
+  return m ? m[0] : '';
+}
+
+/** Validates any message a peer may send; null when acceptable. */
+export function validateWire(v: unknown, nested = false): string | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object';
+  const t = (v as { type?: unknown }).type;
+  if (typeof t !== 'string') return 'missing type';
+  if (t === 'rt.route') {
+    if (nested) return 'nested route';
+    return validateRoute(v) ?? validateWire((v as RouteEnvelope).msg, true);
+  }
+  switch (protocolOf(t)) {
+    case 'hpv': return nested ? 'hpv message cannot be routed' : validateHpvMessage(v);
+    case 'pt': return nested ? 'pt message cannot be routed' : validatePtMessage(v);
+    case 'mem': return validateMemberMessage(v);
+    case 'kv': return validateKvMessage(v);
+    case 'chat': return validateChatMessage(v);
+    default: return `unknown message type ${JSON.stringify(t).slice(0, 40)}`;
+  }
+}
+
+export class CoreNode {
+  readonly hyparview: HyParView;
+  readonly plumtree: Plumtree;
+  readonly membership: Membership;
+  readonly kv: KvStore;
+  readonly chat: Chat;
+  readonly clock = new HlcClock();
+  private readonly router: Router;
+  private now = 0;
+  private out: NodeOut[] = [];
+  private active = new Set<NodeId>();
+  private left = false;
+  private started = false;
+  private readonly inspecting = new Set<number>();
+
+  constructor(
+    readonly id: NodeId,
+    config: CoreConfig,
+    rng: Rng,
+  ) {
+    this.hyparview = new HyParView(id, config.hyparview ?? {}, rng);
+    this.plumtree = new Plumtree(id, config.plumtree ?? {}, rng);
+    this.membership = new Membership(id, config.membership ?? {}, rng);
+    this.kv = new KvStore(id, config.kv ?? {}, rng);
+    this.chat = new Chat(id, config.chat ?? {}, this.clock);
+    this.router = new Router(id);
+  }
+
+  handle(input: NodeIn, now: number, out: NodeOut[]): void {
+    this.now = now;
+    this.out = out;
+    switch (input.type) {
+      case 'start':
+        if (this.started) return;
+        this.started = true;
+        if (input.kvEntries?.length) this.toKv({ type: 'load', entries: input.kvEntries });
+        if (input.chatHistory?.length) this.toChat({ type: 'load', messages: input.chatHistory });
+        this.toMembership({ type: 'start', nick: input.nick });
+        this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
+        this.toKv({ type: 'members', live: this.membership.placement() });
+        this.toHpv({ type: 'start' });
+        return;
+      case 'frame':
+        return this.onFrame(input.from, input.msg);
+      case 'linkDown':
+        return this.toHpv({ type: 'peerDown', peer: input.peer });
+      case 'timer':
+        return this.onTimer(input.timer);
+      case 'announce':
+        if (input.from === this.id || this.left) return;
+        return this.toHpv({
+          type: 'announce',
+          from: input.from,
+          clients: input.clients,
+          isolated: input.isolated,
+          known: this.membership.get(input.from)?.status === 'alive',
+        });
+      case 'api':
+        return this.onApi(input.req, input.call);
+      case 'adopt':
+        return this.toKv({ type: 'load', entries: input.entries });
+      case 'leave':
+        if (this.left) return;
+        this.left = true;
+        this.toMembership({ type: 'leave' });
+        this.toHpv({ type: 'leave' });
+        return;
+    }
+  }
+
+  activeView(): NodeId[] {
+    return this.hyparview.activeView();
+  }
+
+  private onFrame(from: NodeId, msg: WireMessage): void {
+    if (msg.type === 'rt.route') return this.onRoute(from, msg);
+    this.dispatch(from, msg);
+  }
+
+  private dispatch(from: NodeId, msg: WireMessage): void {
+    switch (protocolOf(msg.type)) {
+      case 'hpv': return this.toHpv({ type: 'message', from, msg: msg as HpvMessage });
+      case 'pt': return this.toPt({ type: 'message', from, msg: msg as PtMessage });
+      case 'mem': return this.toMembership({ type: 'message', from, msg: msg as MemberMessage });
+      case 'kv': return this.toKv({ type: 'message', from, msg: msg as KvMessage });
+      case 'chat': return this.toChat({ type: 'message', from, msg: msg as ChatWire });
+    }
+  }
+
+  private onRoute(_hop: NodeId, env: RouteEnvelope): void {
+    if (env.dst === this.id) return this.dispatch(env.src, env.msg as WireMessage);
+    if (env.ttl <= 0) return void this.out.push({ type: 'dropped', reason: 'route ttl expired' });
+    this.forward({ ...env, ttl: env.ttl - 1 });
+  }
+
+  /** A direct message to any member: over a link, along the overlay, or via signaling. */
+  private sendDirect(to: NodeId, msg: WireMessage): void {
+    if (to === this.id) return this.dispatch(this.id, msg);
+    if (this.active.has(to)) return void this.out.push({ type: 'send', to, msg });
+    this.forward({ type: 'rt.route', src: this.id, dst: to, ttl: ROUTE_TTL, msg });
+  }
+
+  private forward(env: RouteEnvelope): void {
+    const hop = this.router.nextHop(env.dst);
+    if (hop !== null && this.active.has(hop)) this.out.push({ type: 'send', to: hop, msg: env });
+    else this.out.push({ type: 'send', to: env.dst, msg: env, transient: true });
+  }
+
+  private onTimer(timer: NodeTimer): void {
+    switch (timer.p) {
+      case 'hpv': return this.toHpv({ type: 'timer', timer: timer.t as never });
+      case 'pt': return this.toPt({ type: 'timer', timer: timer.t as never });
+      case 'mem': return this.toMembership({ type: 'timer', timer: timer.t as never });
+      case 'kv': return this.toKv({ type: 'timer', timer: timer.t as never });
+      case 'chat': return;
+    }
+  }
+
+  private onApi(req: number, call: ApiCall): void {
+    switch (call.type) {
+      case 'kv.put': return this.toKv({ type: 'put', req, key: call.key, value: call.value });
+      case 'kv.get': return this.toKv({ type: 'get', req, key: call.key });
+      case 'kv.delete': return this.toKv({ type: 'delete', req, key: call.key });
+      case 'kv.keys': return this.toKv({ type: 'keys', req, prefix: call.prefix });
+      case 'kv.inspect':
+        this.inspecting.add(req);
+        return this.toKv({ type: 'get', req, key: call.key });
+      case 'chat.send': return this.toChat({ type: 'send', req, room: call.room, text: call.text });
+      case 'chat.tell': return this.toChat({ type: 'tell', req, nick: call.nick, text: call.text });
+      case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });
+      case 'chat.leave': return this.toChat({ type: 'leave', req, room: call.room });
+      case 'chat.nick': return this.toChat({ type: 'setNick', req, nick: call.nick });
+    }
+  }
+
+  // --- protocol adapters: run one protocol, then route its effects ---
+
+  private toHpv(input: HpvIn): void {
+    const out: HpvOut[] = [];
+    this.hyparview.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg, transient: e.transient }); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'hpv', t: e.timer } }); break;
+        case 'disconnect': this.out.push({ type: 'disconnect', peer: e.peer }); break;
+        case 'announce': this.out.push({ type: 'announce', isolated: this.active.size === 0 }); break;
+        case 'neighborUp':
+          this.active.add(e.peer);
+          this.topologyChanged();
+          this.toPt({ type: 'neighborUp', peer: e.peer });
+          this.toMembership({ type: 'neighborUp', peer: e.peer });
+          this.toChat({ type: 'neighborUp', peer: e.peer });
+          break;
+        case 'neighborDown':
+          this.active.delete(e.peer);
+          this.topologyChanged();
+          this.toPt({ type: 'neighborDown', peer: e.peer });
+          this.toMembership({ type: 'neighborDown', peer: e.peer });
+          break;
+      }
+    }
+  }
+
+  private topologyChanged(): void {
+    this.router.setTopology([...this.active], this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect'));
+    if (!this.left) this.toMembership({ type: 'local', active: [...this.active] });
+    this.out.push({ type: 'event', event: { type: 'peers' } });
+  }
+
+  private toPt(input: PtIn): void {
+    const out: PtOut[] = [];
+    this.plumtree.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg }); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'pt', t: e.timer } }); break;
+        case 'deliver':
+          if (e.kind === 'member') this.toMembership({ type: 'deliver', data: e.data });
+          else if (e.kind === 'chat') this.toChat({ type: 'deliver', from: e.origin, data: e.data });
+          else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${e.kind.slice(0, 20)}` });
+          break;
+      }
+    }
+  }
+
+  private toMembership(input: MemberIn): void {
+    const out: MemberOut[] = [];
+    this.membership.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.sendDirect(e.to, e.msg); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'mem', t: e.timer } }); break;
+        case 'broadcast': if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: 'member', data: e.data }); break;
+        case 'placementChanged':
+          this.toKv({ type: 'members', live: this.membership.placement() });
+          break;
+        case 'changed': {
+          this.router.setTopology([...this.active], this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect'));
+          this.toChat({ type: 'members', members: this.chatMembers() });
+          this.out.push({ type: 'event', event: { type: 'members' } });
+          break;
+        }
+      }
+    }
+  }
+
+  private chatMembers(): { id: NodeId; nick: string; rooms: string[] }[] {
+    return this.membership
+      .all()
+      .filter((m) => m.status === 'alive' || m.status === 'suspect')
+      .map((m) => ({ id: m.id, nick: m.nick, rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [] }));
+  }
+
+  private toKv(input: KvIn): void {
+    const out: KvOut[] = [];
+    this.kv.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.sendDirect(e.to, e.msg); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'kv', t: e.timer } }); break;
+        case 'reply': {
+          const inspect = this.inspecting.delete(e.req);
+          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
+          else if (inspect) this.out.push({ type: 'reply', req: e.req, ok: true, value: e.value === undefined ? undefined : { value: e.value, version: e.version } });
+          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.keys ?? e.value });
+          break;
+        }
+        case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
+        case 'changed': this.out.push({ type: 'event', event: { type: 'kv', key: e.key } }); break;
+      }
+    }
+  }
+
+  private toChat(input: ChatIn): void {
+    const out: ChatOut[] = [];
+    this.chat.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.sendDirect(e.to, e.msg); break;
+        case 'broadcast': this.toPt({ type: 'broadcast', kind: 'chat', data: e.data }); break;
+        case 'delivered': this.out.push({ type: 'event', event: { type: 'chat', message: e.message } }); break;
+        case 'persist': this.out.push({ type: 'persistChat', messages: e.messages, evicted: e.evicted }); break;
+        case 'reply':
+          if (e.ok) this.out.push({ type: 'reply', req: e.req, ok: true });
+          else this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error ?? 'chat request failed' });
+          break;
+        case 'meta':
+          this.toMembership({ type: 'local', nick: e.nick, meta: { rooms: e.rooms } });
+          this.out.push({ type: 'event', event: { type: 'rooms' } });
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import SimplePeer from 'simple-peer/simplepeer.min.js';
+import { mountApp } from './ui/mount';
+import { acquireNodeId } from './runtime/identity';
+import { P2PNode } from './runtime/node';
+import type { P2PApi } from './runtime/api';
+import type { SimplePeerCtor } from './net/transport';
+
+declare global {
+  interface Window {
+    p2p: P2PApi & { problems(): string[] };
+  }
+}
+
+function defaultSignaling(): string {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/signal`;
+}
+
+async function boot(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const target = document.getElementById('app')!;
+  if (params.get('mock') === '1') {
+    const { createMockNode } = await import('./ui/mock-node');
+    mountApp(target, createMockNode());
+    return;
+  }
+  const cluster = (params.get('cluster') ?? 'default').trim() || 'default';
+  const signaling = (params.get('signaling') ?? defaultSignaling())
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const { id } = await acquireNodeId();
+  const node = new P2PNode({
+    id,
+    cluster,
+    signaling,
+    nick: params.get('nick') ?? '',
+    SimplePeer: SimplePeer as unknown as SimplePeerCtor,
+  });
+  window.p2p = node;
+  // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)
+  addEventListener('pagehide', () => node.leaveNow());
+  mountApp(target, node);
+  await node.start();
+}
+
+boot().catch((e: unknown) => {
+  console.error('p2p: failed to start', e);
+  const el = document.getElementById('app');
+  if (el) el.textContent = `Failed to start: ${(e as Error).message}`;
+});

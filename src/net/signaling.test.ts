@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startSignalingServer, type SignalingServer } from '../../signaling/server';
+import { SignalingPool, type WebSocketCtor } from './signaling';
+
+const servers: SignalingServer[] = [];
+const pools: SignalingPool[] = [];
+afterEach(async () => {
+  for (const p of pools.splice(0)) p.close();
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function server(port = 0): Promise<SignalingServer> {
+  const s = await startSignalingServer({ port, staticDir: null, log: () => undefined });
+  servers.push(s);
+  return s;
+}
+
+function pool(urls: string[], me: string, got: { topic: string; data: Record<string, unknown>; clients: number; own?: boolean }[]) {
+  const p = new SignalingPool(urls, me, {
+    WebSocketImpl: WebSocket as unknown as WebSocketCtor,
+    onPublish: (topic, data, clients, _url, own) => got.push({ topic, data, clients, own }),
+    onState: () => undefined,
+    backoffMinMs: 50,
+    backoffMaxMs: 200,
+  });
+  pools.push(p);
+  return p;
+}
+
+const until = async (f: () => boolean, what: string) => {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!f()) throw new Error(`never: ${what}`);
+};
+
+describe('SignalingPool', () => {
+  it('relays publishes to subscribers with the subscriber count', async () => {
+    const s = await server();
+    const ws = s.url.replace('http', 'ws');
+    const gotA: { topic: string; data: Record<string, unknown>; clients: number; own?: boolean }[] = [];
+    const gotB: typeof gotA = [];
+    const a = pool([ws], 'a', gotA);
+    const b = pool([ws], 'b', gotB);
+    a.subscribe('c');
+    b.subscribe('c');
+    await until(() => a.isOpen() && b.isOpen(), 'open');
+    await until(() => s.stats().subscriptions === 2, 'subscribed');
+    a.publish('c', { t: 'announce', from: 'a' });
+    await until(() => gotB.length === 1, 'b got it');
+    expect(gotB[0]).toMatchObject({ topic: 'c', clients: 2, data: { t: 'announce', from: 'a' } });
+    // the sender gets its own copy once, marked as its own (that is how a node learns `clients`)
+    await until(() => gotA.length === 1, 'a got its echo');
+    expect(gotA[0]).toMatchObject({ topic: 'c', clients: 2, own: true });
+    expect(gotB[0]!.own).toBe(false);
+  });
+
+  it('reconnects with backoff and re-subscribes after the server restarts', async () => {
+    const s = await server();
+    const port = s.port;
+    const ws = s.url.replace('http', 'ws');
+    const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
+    const a = pool([ws], 'a', got);
+    const b = pool([ws], 'b', []);
+    a.subscribe('room');
+    await until(() => a.isOpen() && b.isOpen(), 'open');
+    await servers.pop()!.close();
+    await until(() => !a.isOpen(), 'noticed the restart');
+    await server(port);
+    await until(() => a.isOpen() && b.isOpen(), 'reconnected');
+    await until(() => servers[0]!.stats().subscriptions === 1, 're-subscribed');
+    b.publish('room', { t: 'x' });
+    await until(() => got.length === 1, 'delivery after reconnect');
+  });
+
+  it('connects to several servers and drops the duplicates', async () => {
+    const s1 = await server();
+    const s2 = await server();
+    const urls = [s1.url.replace('http', 'ws'), s2.url.replace('http', 'ws')];
+    const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
+    const a = pool(urls, 'a', got);
+    const b = pool(urls, 'b', []);
+    a.subscribe('t');
+    await until(() => a.connections.every((c) => c.state === 'open') && b.connections.every((c) => c.state === 'open'), 'open');
+    await until(() => s1.stats().subscriptions === 1 && s2.stats().subscriptions === 1, 'subscribed on both');
+    a.publish('t', { n: 0 });
+    b.publish('t', { n: 1 });
+    b.publish('t', { n: 2 });
+    await until(() => got.length >= 3, 'deliveries');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(got.map((g) => g.data.n)).toEqual([0, 1, 2]);
+  });
+});

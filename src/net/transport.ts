@@ -1,0 +1,256 @@
+/**
+ * WebRTC data channels to other nodes, one link per peer, opened on demand.
+ *
+ * - A send to a peer without a link dials it (simple-peer, signals relayed to the peer's
+ *   `<cluster>/<id>` topic) and queues the frame until the channel opens.
+ * - Glare (both sides dial at once): the link initiated by the smaller id wins.
+ * - Heartbeat: every link sends a 1-byte frame each `heartbeatMs`; a link silent for
+ *   `deadAfterMs` is closed and reported down. Browsers do not reliably report a closed
+ *   or crashed tab, and a frozen tab reports nothing at all.
+ * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
+ *   exactly one onLinkDown for that peer; an explicit close() reports nothing.
+ */
+import type SimplePeerType from 'simple-peer';
+import { HEARTBEAT_FRAME } from '../wire/codec';
+
+type Peer = SimplePeerType.Instance;
+export type SimplePeerCtor = new (opts: SimplePeerType.Options) => Peer;
+
+export interface TransportOptions {
+  me: string;
+  SimplePeer: SimplePeerCtor;
+  /** Deliver a signal (offer/answer/candidate) to `to` through the signaling server. */
+  sendSignal: (to: string, conn: string, signal: unknown) => void;
+  onFrame: (from: string, bytes: Uint8Array) => void;
+  onLinkUp: (peer: string) => void;
+  onLinkDown: (peer: string, reason: string) => void;
+  onError?: (what: string) => void;
+  rtcConfig?: RTCConfiguration;
+  dialTimeoutMs?: number;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+  maxQueuedFrames?: number;
+}
+
+interface Link {
+  peer: string;
+  conn: string;
+  rtc: Peer;
+  initiator: boolean;
+  open: boolean;
+  queue: Uint8Array[];
+  lastRx: number;
+  openedAt: number;
+  dialTimer: ReturnType<typeof setTimeout> | null;
+}
+
+export interface LinkStats {
+  framesOut: number;
+  framesIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  dials: number;
+  dialFailures: number;
+  heartbeatTimeouts: number;
+  queueDrops: number;
+  linksUp: number;
+  linksDown: number;
+}
+
+export class Transport {
+  private readonly links = new Map<string, Link>();
+  private readonly early = new Map<string, { at: number; signals: unknown[] }>();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private connSeq = 0;
+  readonly stats: LinkStats = {
+    framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
+    heartbeatTimeouts: 0, queueDrops: 0, linksUp: 0, linksDown: 0,
+  };
+
+  constructor(private readonly opts: TransportOptions) {
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 1000);
+  }
+
+  /** Send a frame; dials the peer when there is no link. */
+  send(to: string, frame: Uint8Array): void {
+    let link = this.links.get(to);
+    if (!link) link = this.dial(to);
+    if (link.open) this.write(link, frame);
+    else if (link.queue.length < (this.opts.maxQueuedFrames ?? 2048)) link.queue.push(frame);
+    else this.stats.queueDrops++;
+  }
+
+  /** Send only over an already open link; false when there is none. */
+  sendIfOpen(to: string, frame: Uint8Array): boolean {
+    const link = this.links.get(to);
+    if (!link?.open) return false;
+    this.write(link, frame);
+    return true;
+  }
+
+  isOpen(peer: string): boolean {
+    return this.links.get(peer)?.open ?? false;
+  }
+
+  openPeers(): string[] {
+    return [...this.links.values()].filter((l) => l.open).map((l) => l.peer);
+  }
+
+  bufferedAmount(peer: string): number {
+    const l = this.links.get(peer);
+    return l?.open ? (l.rtc as unknown as { bufferedAmount: number }).bufferedAmount : 0;
+  }
+
+  /** Close the link without reporting it down (the caller decided). */
+  close(peer: string): void {
+    const link = this.links.get(peer);
+    if (link) this.drop(link, null);
+  }
+
+  closeAll(): void {
+    clearInterval(this.heartbeat);
+    for (const link of [...this.links.values()]) this.drop(link, null);
+  }
+
+  /** A signal for us arrived through the signaling server. */
+  handleSignal(from: string, conn: string, signal: unknown): void {
+    const link = this.links.get(from);
+    if (link && link.conn === conn) {
+      this.feed(link, signal);
+      return;
+    }
+    const isOffer = typeof signal === 'object' && signal !== null && (signal as { type?: unknown }).type === 'offer';
+    if (!isOffer) {
+      // a candidate that overtook its offer (several signaling servers): keep it briefly
+      const key = `${from} ${conn}`;
+      const e = this.early.get(key) ?? { at: Date.now(), signals: [] };
+      if (e.signals.length < 64) e.signals.push(signal);
+      this.early.set(key, e);
+      return;
+    }
+    const replacedQueue = link && !link.open ? link.queue : [];
+    if (link) {
+      if (link.initiator && !link.open && this.opts.me < from) return; // glare: our dial wins
+      // Glare lost: replace our pending dial and keep its queue. An open link being
+      // re-dialled means the peer restarted (same id, fresh node): report the old one down.
+      this.drop(link, link.open ? 'peer restarted' : null);
+    }
+    const fresh = this.create(from, conn, false);
+    fresh.queue.push(...replacedQueue);
+    this.feed(fresh, signal);
+    const key = `${from} ${conn}`;
+    const early = this.early.get(key);
+    if (early) {
+      this.early.delete(key);
+      for (const s of early.signals) this.feed(fresh, s);
+    }
+  }
+
+  private dial(to: string): Link {
+    this.stats.dials++;
+    const conn = `${this.opts.me}.${(++this.connSeq).toString(36)}.${Math.floor(Math.random() * 1e6).toString(36)}`;
+    return this.create(to, conn, true);
+  }
+
+  private create(peer: string, conn: string, initiator: boolean): Link {
+    const rtc = new this.opts.SimplePeer({
+      initiator,
+      trickle: true,
+      config: this.opts.rtcConfig ?? { iceServers: [] },
+      channelConfig: { ordered: true },
+    });
+    const link: Link = { peer, conn, rtc, initiator, open: false, queue: [], lastRx: Date.now(), openedAt: 0, dialTimer: null };
+    this.links.set(peer, link);
+    link.dialTimer = setTimeout(() => {
+      if (this.links.get(peer) === link && !link.open) {
+        this.stats.dialFailures++;
+        this.drop(link, 'dial timeout');
+      }
+    }, this.opts.dialTimeoutMs ?? 10_000);
+    rtc.on('signal', (signal: unknown) => {
+      if (this.links.get(peer) === link) this.opts.sendSignal(peer, conn, signal);
+    });
+    rtc.on('connect', () => {
+      if (this.links.get(peer) !== link) return;
+      link.open = true;
+      link.openedAt = Date.now();
+      link.lastRx = Date.now();
+      if (link.dialTimer) clearTimeout(link.dialTimer);
+      link.dialTimer = null;
+      this.stats.linksUp++;
+      this.opts.onLinkUp(peer);
+      const queued = link.queue;
+      link.queue = [];
+      for (const f of queued) if (link.open) this.write(link, f);
+    });
+    rtc.on('data', (data: Uint8Array) => {
+      if (this.links.get(peer) !== link) return;
+      link.lastRx = Date.now();
+      if (data.byteLength === 1 && data[0] === HEARTBEAT_FRAME[0]) return;
+      this.stats.framesIn++;
+      this.stats.bytesIn += data.byteLength;
+      this.opts.onFrame(peer, data);
+    });
+    rtc.on('close', () => {
+      if (this.links.get(peer) === link) this.drop(link, 'closed by peer');
+    });
+    rtc.on('error', (err: Error & { code?: string }) => {
+      if (this.links.get(peer) === link) {
+        if (!link.open) this.stats.dialFailures++;
+        this.drop(link, `webrtc error ${err.code ?? ''} ${err.message}`.trim());
+      }
+    });
+    return link;
+  }
+
+  private feed(link: Link, signal: unknown): void {
+    try {
+      link.rtc.signal(signal as SimplePeerType.SignalData);
+    } catch (e) {
+      this.opts.onError?.(`transport: bad signal from ${link.peer}: ${(e as Error).message}`);
+    }
+  }
+
+  private write(link: Link, frame: Uint8Array): void {
+    try {
+      link.rtc.send(frame);
+      this.stats.framesOut++;
+      this.stats.bytesOut += frame.byteLength;
+    } catch (e) {
+      this.drop(link, `send failed: ${(e as Error).message}`);
+    }
+  }
+
+  private beat(): void {
+    const now = Date.now();
+    const deadAfter = this.opts.deadAfterMs ?? 4000;
+    for (const link of [...this.links.values()]) {
+      if (!link.open) continue;
+      if (now - link.lastRx > deadAfter) {
+        this.stats.heartbeatTimeouts++;
+        this.drop(link, `no heartbeat for ${now - link.lastRx} ms`);
+        continue;
+      }
+      try {
+        link.rtc.send(HEARTBEAT_FRAME);
+      } catch (e) {
+        this.drop(link, `heartbeat send failed: ${(e as Error).message}`);
+      }
+    }
+    for (const [k, e] of this.early) if (now - e.at > 10_000) this.early.delete(k);
+  }
+
+  /** reason null: closed on purpose, not reported. */
+  private drop(link: Link, reason: string | null): void {
+    if (this.links.get(link.peer) === link) this.links.delete(link.peer);
+    if (link.dialTimer) clearTimeout(link.dialTimer);
+    link.dialTimer = null;
+    const wasOpen = link.open;
+    link.open = false;
+    link.rtc.removeAllListeners();
+    link.rtc.on('error', () => undefined); // late errors from a destroyed peer are expected
+    link.rtc.destroy();
+    if (wasOpen) this.stats.linksDown++;
+    if (reason !== null) this.opts.onLinkDown(link.peer, reason);
+  }
+}

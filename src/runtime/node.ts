@@ -1,0 +1,479 @@
+/**
+ * The browser node: runs the pure CoreNode on real time, real timers, WebRTC links,
+ * the signaling servers and IndexedDB, and exposes it as the P2PApi (`window.p2p`).
+ */
+import { CoreNode, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
+import { SeededRng } from '../core/rng';
+import { decode, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
+import { SignalingPool, type WebSocketCtor } from '../net/signaling';
+import { Transport, type SimplePeerCtor } from '../net/transport';
+import { NodeStorage, StoreRegistry } from '../storage/store';
+import { validateSignal } from './signal-messages';
+import { Stats } from './stats';
+import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
+import { adoptOrphans } from './orphans';
+import { nickError } from '../core/chat';
+
+export interface NodeOptions {
+  id: string;
+  cluster: string;
+  signaling: string[];
+  nick: string;
+  SimplePeer: SimplePeerCtor;
+  WebSocketImpl?: WebSocketCtor;
+  config?: CoreConfig;
+  /** Persist to IndexedDB (off in environments without it). */
+  persist?: boolean;
+  /** Resolve `ready` as "alone" when no signaling server answered within this time. */
+  aloneAfterMs?: number;
+  /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
+  apiTimeoutMs?: number;
+}
+
+const chatKey = (m: ChatMessage): string => `${m.room}\u0000${m.ts}\u0000${m.id}`;
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class P2PNode implements P2PApi {
+  readonly id: string;
+  readonly ready: Promise<void>;
+  private resolveReady!: () => void;
+  private state: NodeInfo['state'] = 'joining';
+  private readonly core: CoreNode;
+  private readonly pool: SignalingPool;
+  private readonly transport: Transport;
+  private readonly storage: NodeStorage | null;
+  private readonly listeners = new Set<(e: NodeEvent) => void>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly stats_ = new Stats();
+  private nick: string;
+  private reqSeq = 0;
+  private stopped = false;
+  private readonly clusterTopic: string;
+  private readonly selfTopic: string;
+
+  constructor(private readonly opts: NodeOptions) {
+    this.id = opts.id;
+    this.nick = opts.nick;
+    this.clusterTopic = opts.cluster;
+    this.selfTopic = `${opts.cluster}/${opts.id}`;
+    this.ready = new Promise<void>((r) => (this.resolveReady = r));
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+    this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, ...opts.config?.kv } }, new SeededRng(seed));
+    this.storage = opts.persist === false ? null : new NodeStorage(opts.id, (e) => this.error('storage', e));
+    this.pool = new SignalingPool(opts.signaling, opts.id, {
+      WebSocketImpl: opts.WebSocketImpl,
+      onPublish: (topic, data, clients, _url, own) => this.onSignaling(topic, data, clients, own === true),
+      onState: () => {
+        this.emit({ type: 'signaling' });
+        if (this.pool?.isOpen()) this.onSignalingOpen();
+      },
+      onError: (what) => this.stats_.count(`drop.signaling`, 1, what),
+    });
+    this.pool.subscribe(this.clusterTopic);
+    this.pool.subscribe(this.selfTopic);
+    this.transport = new Transport({
+      me: opts.id,
+      SimplePeer: opts.SimplePeer,
+      sendSignal: (to, conn, signal) => this.publishTo(to, { t: 'signal', conn, signal }),
+      onFrame: (from, bytes) => this.onFrame(from, bytes),
+      onLinkUp: () => this.emit({ type: 'peers' }),
+      onLinkDown: (peer, reason) => {
+        this.stats_.count('link.down', 1, `${peer}: ${reason}`);
+        this.step({ type: 'linkDown', peer });
+      },
+      onError: (what) => this.stats_.count('drop.signal', 1, what),
+    });
+    this.schedule(() => {
+      if (this.state === 'joining' && !this.pool.isOpen()) this.becomeReady('alone');
+    }, opts.aloneAfterMs ?? 10_000);
+  }
+
+  /** Loads persisted state, then joins. */
+  async start(): Promise<void> {
+    let kvEntries: Entry[] = [];
+    let chatHistory: ChatMessage[] = [];
+    let rooms: string[] | undefined;
+    if (this.storage) {
+      try {
+        kvEntries = (await this.storage.kv.loadAll()).map(([, e]) => e as Entry);
+        chatHistory = (await this.storage.chat.loadAll()).map(([, m]) => m as ChatMessage);
+        rooms = await this.storage.getMeta<string[]>('rooms');
+        const nick = await this.storage.getMeta<string>('nick');
+        if (nick && this.nick === '') this.nick = nick;
+      } catch (e) {
+        this.error('storage load', e);
+      }
+    }
+    if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
+    this.stats_.set('kv.restored', kvEntries.length);
+    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory });
+    if (this.storage) void this.afterStart();
+  }
+
+  private async afterStart(): Promise<void> {
+    const registry = new StoreRegistry();
+    try {
+      await registry.touch(this.id, Date.now());
+      this.schedule(function touch(this: P2PNode) {
+        void registry.touch(this.id, Date.now()).catch((e: unknown) => this.error('registry', e));
+      }.bind(this), 0, 30_000);
+      // Stores of nodes that are gone (their tab closed; ids do not outlive a tab):
+      // give their data back to the cluster once we are part of it.
+      await this.ready;
+      const adopted = await adoptOrphans(this.id, registry, (entries) => this.adopt(entries));
+      this.stats_.set('kv.adopted', adopted);
+    } catch (e) {
+      this.error('orphan adoption', e);
+    }
+  }
+
+  /** Takes entries from an orphaned store: keep what is newer than ours, persist, then hand to the KVS. */
+  private async adopt(entries: Entry[]): Promise<void> {
+    const newer = entries.filter((e) => {
+      const mine = this.core.kv.localEntry(e.key);
+      return !mine || mine.version.ts < e.version.ts || (mine.version.ts === e.version.ts && mine.version.node < e.version.node);
+    });
+    if (newer.length === 0 || !this.storage) return;
+    for (const e of newer) this.storage.kv.put(e.key, e);
+    await this.storage.kv.flush();
+    this.step({ type: 'adopt', entries: newer });
+  }
+
+  // --- effects ---
+
+  private step(input: NodeIn): void {
+    if (this.stopped && input.type !== 'leave') return;
+    const out: NodeOut[] = [];
+    try {
+      this.core.handle(input, Date.now(), out);
+    } catch (e) {
+      // a bug in the core must not take the tab down; count it and carry on
+      this.error(`core (${input.type})`, e);
+    }
+    for (const e of out) this.run(e);
+  }
+
+  private run(e: NodeOut): void {
+    switch (e.type) {
+      case 'send': return this.sendFrame(e.to, e.msg, e.transient === true);
+      case 'disconnect':
+        this.transport.close(e.peer);
+        this.emit({ type: 'peers' });
+        return;
+      case 'timer':
+        this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delay);
+        return;
+      case 'announce':
+        this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: e.isolated });
+        this.stats_.count('announce.out');
+        return;
+      case 'reply': {
+        const p = this.pending.get(e.req);
+        if (!p) return;
+        this.pending.delete(e.req);
+        clearTimeout(p.timer);
+        if (e.ok) p.resolve(e.value);
+        else p.reject(new Error(e.error));
+        return;
+      }
+      case 'event':
+        if (e.event.type === 'peers') this.checkJoined();
+        if (e.event.type === 'members') this.checkJoined();
+        this.emit(e.event);
+        return;
+      case 'persistKv':
+        if (this.storage) {
+          for (const x of e.put) this.storage.kv.put(x.key, x);
+          for (const k of e.remove) this.storage.kv.remove(k);
+        }
+        return;
+      case 'persistChat':
+        if (this.storage) {
+          for (const m of e.messages) this.storage.chat.put(chatKey(m), m);
+          for (const m of e.evicted) this.storage.chat.remove(chatKey(m));
+        }
+        return;
+      case 'dropped':
+        this.stats_.count('drop.core', 1, e.reason);
+        return;
+    }
+  }
+
+  private sendFrame(to: string, msg: WireMessage, transient: boolean): void {
+    const bytes = encode(msg);
+    this.stats_.count(`out.${msg.type}`);
+    this.stats_.count('bytes.out', bytes.byteLength);
+    if (transient && !this.transport.isOpen(to)) {
+      this.stats_.count('relay.out');
+      this.publishTo(to, { t: 'relay', frame: toBase64(bytes) });
+    } else {
+      this.transport.send(to, bytes);
+    }
+  }
+
+  private publishTo(to: string, data: Record<string, unknown>): void {
+    this.pool.publish(`${this.opts.cluster}/${to}`, { ...data, from: this.id, to });
+  }
+
+  private onFrame(from: string, bytes: Uint8Array): void {
+    this.stats_.count('bytes.in', bytes.byteLength);
+    const r = decode<WireMessage>(bytes, validateWire);
+    if (!r.ok) {
+      this.stats_.count(`drop.${r.error.code}`, 1, `${from}: ${r.error.message}`);
+      if (this.stats_.strike(from) > 50) {
+        // a peer that keeps sending garbage loses its link
+        this.transport.close(from);
+        this.step({ type: 'linkDown', peer: from });
+      }
+      return;
+    }
+    this.stats_.count(`in.${r.msg.type}`);
+    this.step({ type: 'frame', from, msg: r.msg });
+  }
+
+  private onSignaling(topic: string, data: Record<string, unknown>, clients: number, own: boolean): void {
+    const err = validateSignal(data);
+    if (err) return this.stats_.count('drop.signaling', 1, err);
+    const from = data.from as string;
+    if (topic === this.clusterTopic && data.t === 'announce') {
+      if (own) {
+        // our own announce came back: `clients` tells whether anybody else is here
+        this.stats_.set('signaling.clients', clients);
+        if (clients <= 1 && this.state === 'joining') this.becomeReady('alone');
+        return;
+      }
+      this.stats_.set('signaling.clients', clients);
+      this.step({ type: 'announce', from, clients, isolated: data.isolated === true });
+      return;
+    }
+    if (own || topic !== this.selfTopic || data.to !== this.id) return;
+    if (data.t === 'signal') this.transport.handleSignal(from, data.conn as string, data.signal);
+    else if (data.t === 'relay') {
+      const bytes = fromBase64(data.frame as string);
+      if (!bytes) return this.stats_.count('drop.relay', 1, 'bad base64');
+      this.stats_.count('relay.in');
+      this.onFrame(from, bytes);
+    }
+  }
+
+  private onSignalingOpen(): void {
+    // after a (re)connect with an empty active view, announce again
+    if (this.core.activeView().length === 0 && !this.stopped) {
+      this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: true });
+    }
+  }
+
+  private checkJoined(): void {
+    if (this.core.activeView().length > 0 && this.state !== 'joined' && this.state !== 'left') {
+      if (this.core.membership.live().length > 1) this.becomeReady('joined');
+    } else if (this.state === 'joined' && this.core.activeView().length === 0) {
+      this.state = 'joining';
+    }
+  }
+
+  private becomeReady(state: 'joined' | 'alone'): void {
+    this.state = state;
+    this.resolveReady();
+    this.emit({ type: 'peers' });
+  }
+
+  private schedule(fn: () => void, delay: number, every?: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.stopped) return;
+      fn();
+      if (every) this.schedule(fn, every, every);
+    }, delay);
+    this.timers.add(t);
+  }
+
+  private emit(e: NodeEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.error('listener', err);
+      }
+    }
+  }
+
+  private error(where: string, e: unknown): void {
+    this.stats_.count('errors', 1, `${where}: ${(e as Error)?.message ?? String(e)}`);
+    console.error(`p2p: ${where}`, e);
+  }
+
+  private call<T>(call: ApiCall): Promise<T> {
+    if (this.stopped) return Promise.reject(new Error('this node has left the cluster'));
+    const req = ++this.reqSeq;
+    return new Promise<T>((resolve, reject) => {
+      const timeout = this.opts.apiTimeoutMs ?? 15_000;
+      const timer = setTimeout(() => {
+        this.pending.delete(req);
+        reject(new Error(`${call.type} timed out after ${timeout} ms`));
+      }, timeout);
+      this.pending.set(req, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.step({ type: 'api', req, call });
+    });
+  }
+
+  // --- P2PApi ---
+
+  peers(): string[] {
+    return this.core.activeView();
+  }
+
+  passive(): string[] {
+    return this.core.hyparview.passiveView();
+  }
+
+  members(): string[] {
+    return this.core.membership.live();
+  }
+
+  memberViews(): MemberView[] {
+    return this.core.membership.all().map((m) => ({
+      id: m.id,
+      nick: m.nick,
+      status: m.status,
+      incarnation: m.incarnation,
+      active: m.active,
+      rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [],
+    }));
+  }
+
+  info(): NodeInfo {
+    return {
+      id: this.id,
+      nick: this.nick,
+      cluster: this.opts.cluster,
+      signaling: this.pool.states(),
+      eager: this.core.plumtree.eagerPeers(),
+      lazy: this.core.plumtree.lazyPeers(),
+      state: this.state,
+    };
+  }
+
+  stats(): Record<string, number> {
+    const t = this.transport.stats;
+    return {
+      ...this.stats_.snapshot(),
+      'links.open': this.transport.openPeers().length,
+      'links.dials': t.dials,
+      'links.dialFailures': t.dialFailures,
+      'links.heartbeatTimeouts': t.heartbeatTimeouts,
+      'frames.out': t.framesOut,
+      'frames.in': t.framesIn,
+      'kv.localKeys': this.core.kv.localKeys().length,
+      'storage.pending': this.storage?.kv.stats.pending ?? 0,
+      'storage.errors': this.storage?.kv.stats.errors ?? 0,
+    };
+  }
+
+  /** Recent problems (dropped frames, errors) with their reasons, newest last. */
+  problems(): string[] {
+    return this.stats_.recent();
+  }
+
+  on(listener: (e: NodeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async leave(): Promise<void> {
+    if (this.stopped) return;
+    this.step({ type: 'leave' });
+    this.stopped = true;
+    this.state = 'left';
+    await this.storage?.flush();
+    // give the DISCONNECT / LEAVE frames a moment on the wire before closing
+    await new Promise((r) => setTimeout(r, 100));
+    this.shutdown();
+    this.emit({ type: 'peers' });
+  }
+
+  /** pagehide: say goodbye synchronously (the page may be gone right after). */
+  leaveNow(): void {
+    if (this.stopped) return;
+    this.step({ type: 'leave' });
+    this.stopped = true;
+    this.state = 'left';
+    void this.storage?.flush();
+  }
+
+  private shutdown(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.transport.closeAll();
+    this.pool.close();
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error('this node has left the cluster'));
+    }
+    this.pending.clear();
+  }
+
+  readonly chat = {
+    send: (text: string, room = 'lobby'): Promise<void> => this.call<void>({ type: 'chat.send', room, text }),
+    tell: (nick: string, text: string): Promise<void> => this.call<void>({ type: 'chat.tell', nick, text }),
+    history: (room = 'lobby'): ChatMessage[] => this.core.chat.history(room),
+    join: async (room: string): Promise<void> => {
+      await this.call<void>({ type: 'chat.join', room });
+      await this.persistChatMeta();
+    },
+    leave: async (room: string): Promise<void> => {
+      await this.call<void>({ type: 'chat.leave', room });
+      await this.persistChatMeta();
+    },
+    rooms: (): string[] => this.core.chat.rooms(),
+    joined: (): string[] => this.core.chat.joined(),
+    members: (room = 'lobby'): string[] => this.core.chat.members(room),
+    /** Throws a clear error for an invalid nickname; nothing changes then. */
+    setNick: (nick: string): void => {
+      const err = nickError(nick);
+      if (err) throw new Error(err);
+      void this.call<void>({ type: 'chat.nick', nick }).then(
+        () => {
+          this.nick = this.core.chat.nick();
+          return this.persistChatMeta();
+        },
+        (e: unknown) => this.error('setNick', e),
+      );
+    },
+  };
+
+  private async persistChatMeta(): Promise<void> {
+    if (!this.storage) return;
+    try {
+      await this.storage.setMeta('rooms', this.core.chat.joined());
+      await this.storage.setMeta('nick', this.core.chat.nick());
+    } catch (e) {
+      this.error('storage meta', e);
+    }
+  }
+
+  readonly kv = {
+    put: (key: string, value: unknown): Promise<void> => this.call<void>({ type: 'kv.put', key, value }),
+    get: (key: string): Promise<unknown> => this.call<unknown>({ type: 'kv.get', key }),
+    delete: (key: string): Promise<void> => this.call<void>({ type: 'kv.delete', key }),
+    keys: (prefix = ''): Promise<string[]> => this.call<string[]>({ type: 'kv.keys', prefix }),
+    replicas: (key: string): string[] => this.core.kv.replicas(key),
+    localKeys: (): string[] => this.core.kv.localKeys(),
+    inspect: async (key: string) => {
+      const r = await this.call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });
+      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: this.core.kv.replicas(key) };
+    },
+  };
+
+  readonly segments: SegmentsApi = {
+    put: () => Promise.reject(new Error('data segments are not available yet')),
+    update: () => Promise.reject(new Error('data segments are not available yet')),
+    peek: () => Promise.reject(new Error('data segments are not available yet')),
+    take: () => Promise.reject(new Error('data segments are not available yet')),
+  };
+}
