@@ -1,0 +1,79 @@
+import { test, expect, type Browser } from '@playwright/test';
+import { closeTab, crashTab, launchBrowser, openTab, startOurServer, startStockServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+
+let browser: Browser;
+let ours: Server;
+
+test.beforeAll(async () => {
+  browser = await launchBrowser();
+  ours = await startOurServer();
+});
+test.afterAll(async () => {
+  await browser?.close();
+  await ours?.close();
+});
+
+async function connectedPair(signaling: string, appUrl: string): Promise<[Tab, Tab]> {
+  const cluster = uniqueCluster('pair');
+  const a = await openTab(browser, appUrl, { cluster, signaling, nick: 'alice' });
+  const b = await openTab(browser, appUrl, { cluster, signaling, nick: 'bob' });
+  await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => p.includes(b.id), 20_000, 'a sees b');
+  await waitFor(() => b.page.evaluate(() => window.p2p.peers()), (p) => p.includes(a.id), 20_000, 'b sees a');
+  return [a, b];
+}
+
+async function exchangeChat(a: Tab, b: Tab): Promise<void> {
+  await a.page.evaluate(() => window.p2p.chat.send('hello from a'));
+  await waitFor(() => b.page.evaluate(() => window.p2p.chat.history().map((m) => m.text)), (h) => h.includes('hello from a'), 15_000, 'b receives a chat message');
+  // and it crossed a data channel, not the signaling server
+  const frames = await b.page.evaluate(() => window.p2p.stats()['frames.in'] ?? 0);
+  expect(frames).toBeGreaterThan(0);
+}
+
+test('two tabs find each other through our signaling server and exchange data', async () => {
+  const [a, b] = await connectedPair(ours.ws, ours.url);
+  await exchangeChat(a, b);
+  await closeTab(a);
+  await closeTab(b);
+});
+
+test('the same works through the stock y-webrtc-signaling server', async () => {
+  const stock = await startStockServer();
+  try {
+    const [a, b] = await connectedPair(stock.ws, ours.url);
+    await exchangeChat(a, b);
+    await closeTab(a);
+    await closeTab(b);
+  } finally {
+    await stock.close();
+  }
+});
+
+test('a closed tab is dropped from peers() within a few seconds', async () => {
+  const [a, b] = await connectedPair(ours.ws, ours.url);
+  await closeTab(b);
+  await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 8_000, 'a drops closed b');
+  await closeTab(a);
+});
+
+test('a crashed tab is dropped from peers() within a few seconds', async () => {
+  const [a, b] = await connectedPair(ours.ws, ours.url);
+  await crashTab(b);
+  await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 10_000, 'a drops crashed b');
+  await closeTab(a);
+});
+
+test('a reload keeps the node id; a duplicated tab gets its own', async () => {
+  const cluster = uniqueCluster('ids');
+  const a = await openTab(browser, ours.url, { cluster, signaling: ours.ws });
+  await a.page.reload();
+  await a.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
+  expect(await a.page.evaluate(() => window.p2p.id)).toBe(a.id);
+  // a second page in the same context copying sessionStorage, like "Duplicate tab"
+  const dup = await a.context.newPage();
+  await dup.addInitScript((id) => sessionStorage.setItem('p2p.nodeId', id), a.id);
+  await dup.goto(a.page.url());
+  await dup.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
+  expect(await dup.evaluate(() => window.p2p.id)).not.toBe(a.id);
+  await closeTab(a);
+});

@@ -1,0 +1,128 @@
+/**
+ * Multi-tab harness: one Playwright browser context per node (separate storage, like
+ * separate browsers), Debian's Chromium, and a signaling server started per test on a
+ * free loopback port.
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { startSignalingServer, type SignalingServer } from '../signaling/server';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  // background tabs must keep their timers running (heartbeats)
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  ws: string;
+  close(): Promise<void>;
+}
+
+export async function startOurServer(port = 0): Promise<Server & { server: SignalingServer }> {
+  const server = await startSignalingServer({ port, host: '127.0.0.1', log: () => undefined });
+  return { server, url: server.url, ws: server.url.replace(/^http/, 'ws'), close: () => server.close() };
+}
+
+/** The stock y-webrtc-signaling server, as a child process. */
+export async function startStockServer(): Promise<Server> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['node_modules/y-webrtc/bin/server.js'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('running')) resolve();
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    ws: `ws://127.0.0.1:${port}`,
+    close: async () => {
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+export interface Tab {
+  context: BrowserContext;
+  page: Page;
+  id: string;
+}
+
+export interface OpenOptions {
+  cluster: string;
+  signaling?: string;
+  nick?: string;
+  /** wait for window.p2p.ready (default true) */
+  ready?: boolean;
+}
+
+/** Opens one node in its own browser context. */
+export async function openTab(browser: Browser, appUrl: string, o: OpenOptions, context?: BrowserContext): Promise<Tab> {
+  const ctx = context ?? (await browser.newContext());
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error(`[pageerror] ${e.message}`));
+  const q = new URLSearchParams({ cluster: o.cluster });
+  if (o.signaling) q.set('signaling', o.signaling);
+  if (o.nick) q.set('nick', o.nick);
+  await page.goto(`${appUrl}?${q}`);
+  await page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
+  if (o.ready !== false) await page.evaluate(() => window.p2p.ready);
+  const id = await page.evaluate(() => window.p2p.id);
+  return { context: ctx, page, id };
+}
+
+/** Kills the renderer, as a crashed tab: no pagehide, no goodbye. */
+export async function crashTab(tab: Tab): Promise<void> {
+  const cdp = await tab.context.newCDPSession(tab.page);
+  await cdp.send('Page.crash').catch(() => undefined);
+  await tab.context.close().catch(() => undefined);
+}
+
+/** Closes a tab the way a user does (pagehide runs). */
+export async function closeTab(tab: Tab): Promise<void> {
+  await tab.page.close({ runBeforeUnload: true });
+  await tab.context.close();
+}
+
+export async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: T = await fn();
+  while (!ok(last)) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+    last = await fn();
+  }
+  return last;
+}
+
+export function uniqueCluster(name: string): string {
+  return `${name}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

@@ -1,0 +1,162 @@
+import { test, expect, type Browser } from '@playwright/test';
+import { closeTab, crashTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+
+let browser: Browser;
+let server: Server;
+
+test.beforeAll(async () => {
+  browser = await launchBrowser();
+  server = await startOurServer();
+});
+test.afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function cluster(n: number, name: string): Promise<{ tabs: Tab[]; cluster: string }> {
+  const c = uniqueCluster(name);
+  const tabs: Tab[] = [];
+  for (let i = 0; i < n; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
+  await waitMembers(tabs);
+  return { tabs, cluster: c };
+}
+
+/** Every tab lists exactly the given tabs as live members. */
+async function waitMembers(tabs: Tab[], timeout = 30_000): Promise<void> {
+  const ids = tabs.map((t) => t.id).sort();
+  for (const t of tabs) {
+    await waitFor(() => t.page.evaluate(() => window.p2p.members().slice().sort()), (m) => JSON.stringify(m) === JSON.stringify(ids), timeout, `members at ${t.id}`);
+  }
+}
+
+/** Every key is held by min(3, live) of the tabs (re-replication finished). */
+async function waitReplicated(tabs: Tab[], keys: string[], timeout = 60_000): Promise<void> {
+  const want = Math.min(3, tabs.length);
+  await waitFor(
+    async () => {
+      const held = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));
+      const counts = new Map<string, number>();
+      for (const h of held) for (const k of h) counts.set(k, (counts.get(k) ?? 0) + 1);
+      return keys.filter((k) => (counts.get(k) ?? 0) < want).length;
+    },
+    (missing) => missing === 0,
+    timeout,
+    `${keys.length} keys at ${want} replicas`,
+  );
+}
+
+async function putMany(tab: Tab, prefix: string, n: number): Promise<string[]> {
+  return tab.page.evaluate(
+    async ({ prefix, n }) => {
+      const keys: string[] = [];
+      await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const k = `${prefix}${i}`;
+          await window.p2p.kv.put(k, { i, text: `value ${i}` });
+          keys.push(k);
+        }),
+      );
+      return keys.sort();
+    },
+    { prefix, n },
+  );
+}
+
+async function readAll(tab: Tab, keys: string[]): Promise<number> {
+  return tab.page.evaluate(async (keys) => {
+    let ok = 0;
+    for (const k of keys) {
+      const v = (await window.p2p.kv.get(k)) as { i: number } | undefined;
+      if (v && `${k}`.endsWith(String(v.i))) ok++;
+    }
+    return ok;
+  }, keys);
+}
+
+test('a key written in one tab is readable, listable and deletable from another', async () => {
+  const { tabs } = await cluster(3, 'kv-basic');
+  const [a, b, c] = tabs as [Tab, Tab, Tab];
+  await a.page.evaluate(() => window.p2p.kv.put('user/ann', { name: 'Ann', tags: ['x'], n: 1.5 }));
+  expect(await b.page.evaluate(() => window.p2p.kv.get('user/ann'))).toEqual({ name: 'Ann', tags: ['x'], n: 1.5 });
+  expect(await c.page.evaluate(() => window.p2p.kv.keys('user/'))).toEqual(['user/ann']);
+  expect(await c.page.evaluate(() => window.p2p.kv.replicas('user/ann'))).toHaveLength(3);
+  await c.page.evaluate(() => window.p2p.kv.delete('user/ann'));
+  expect(await a.page.evaluate(() => window.p2p.kv.get('user/ann'))).toBeUndefined();
+  expect(await b.page.evaluate(() => window.p2p.kv.keys('user/'))).toEqual([]);
+  for (const t of tabs) await closeTab(t);
+});
+
+test('invalid keys and values are refused with a clear error and nothing is stored', async () => {
+  const { tabs } = await cluster(2, 'kv-bad');
+  const a = tabs[0]!;
+  const errors = await a.page.evaluate(async () => {
+    const out: string[] = [];
+    for (const [k, v] of [
+      ['', 1],
+      ['x'.repeat(10_000), 1],
+      ['big', 'y'.repeat(2_000_000)],
+    ] as [string, unknown][]) {
+      try {
+        await window.p2p.kv.put(k, v);
+        out.push('accepted');
+      } catch (e) {
+        out.push((e as Error).message);
+      }
+    }
+    return out;
+  });
+  expect(errors[0]).toMatch(/key/i);
+  expect(errors[1]).toMatch(/key/i);
+  expect(errors[2]).toMatch(/value|large|bytes/i);
+  expect(await a.page.evaluate(() => window.p2p.kv.keys())).toEqual([]);
+  for (const t of tabs) await closeTab(t);
+});
+
+test('no acknowledged write is lost when 2 of 6 tabs crash at once', async () => {
+  const { tabs } = await cluster(6, 'kv-crash');
+  const keys = await putMany(tabs[0]!, 'k/', 60);
+  await waitReplicated(tabs, keys);
+  await crashTab(tabs[1]!);
+  await crashTab(tabs[4]!);
+  const alive = [tabs[0]!, tabs[2]!, tabs[3]!, tabs[5]!];
+  await waitMembers(alive, 40_000);
+  for (const t of alive) expect(await readAll(t, keys)).toBe(keys.length);
+  await waitReplicated(alive, keys);
+  for (const t of alive) await closeTab(t);
+});
+
+test('closing tabs one at a time down to the last one loses no key', async () => {
+  const { tabs } = await cluster(5, 'kv-shrink');
+  const keys = await putMany(tabs[2]!, 's/', 40);
+  let alive = [...tabs];
+  await waitReplicated(alive, keys);
+  while (alive.length > 1) {
+    const victim = alive.shift()!;
+    await closeTab(victim);
+    await waitMembers(alive, 40_000);
+    await waitReplicated(alive, keys);
+  }
+  expect(await readAll(alive[0]!, keys)).toBe(keys.length);
+  await closeTab(alive[0]!);
+});
+
+test('every tab closed and new tabs opened: the data comes back from IndexedDB', async () => {
+  // one browser context stands for one browser profile: tabs share its IndexedDB
+  const c = uniqueCluster('kv-reopen');
+  const profile = await browser.newContext();
+  const tabs: Tab[] = [];
+  for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws }, profile));
+  await waitMembers(tabs);
+  const keys = await putMany(tabs[0]!, 'p/', 30);
+  await waitReplicated(tabs, keys);
+  // let the batched IndexedDB writes land, then close every tab
+  await Promise.all(tabs.map((t) => t.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0)));
+  for (const t of tabs) await t.page.close();
+  await new Promise((r) => setTimeout(r, 6_000));
+  const fresh: Tab[] = [];
+  for (let i = 0; i < 2; i++) fresh.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws }, profile));
+  await waitMembers(fresh);
+  for (const t of fresh) expect(tabs.map((x) => x.id)).not.toContain(t.id);
+  await waitFor(() => readAll(fresh[1]!, keys), (n) => n === keys.length, 30_000, 'keys back after reopening');
+  await profile.close();
+});
