@@ -102,8 +102,11 @@ export async function openTab(browser: Browser, appUrl: string, o: OpenOptions, 
 /** Kills the renderer, as a crashed tab: no pagehide, no goodbye. */
 export async function crashTab(tab: Tab): Promise<void> {
   const cdp = await tab.context.newCDPSession(tab.page);
-  await cdp.send('Page.crash').catch(() => undefined);
-  await tab.context.close().catch(() => undefined);
+  const crashed = new Promise<void>((resolve) => tab.page.once('crash', () => resolve()));
+  // the call never answers: its target dies while handling it
+  void cdp.send('Page.crash').catch((e: unknown) => console.log(`[crashTab] ${(e as Error).message.split('\n')[0]}`));
+  await Promise.race([crashed, new Promise((r) => setTimeout(r, 5_000))]);
+  await tab.context.close();
 }
 
 /** Closes a tab the way a user does (pagehide runs). */

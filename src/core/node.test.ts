@@ -80,6 +80,16 @@ describe('CoreNode in the simulator', () => {
       expect(h.replies.get(said)?.ok).toBe(true);
       for (const id of ids) expect(h.chats.get(id) ?? [], `seed ${seed} chat at ${id}`).toContain('hello all');
 
+      // rooms travel in membership meta: a room exists while a live member is in it
+      const joined = call(h, 'n2', { type: 'chat.join', room: 'ops' });
+      h.net.runFor(2_000);
+      expect(h.replies.get(joined)?.ok).toBe(true);
+      expect(h.net.node('n8')!.chat.rooms(), `seed ${seed} ops visible`).toContain('ops');
+      expect(h.net.node('n8')!.chat.members('ops')).toEqual(['n2']);
+      call(h, 'n2', { type: 'chat.leave', room: 'ops' });
+      h.net.runFor(2_000);
+      expect(h.net.node('n8')!.chat.rooms(), `seed ${seed} ops gone`).not.toContain('ops');
+
       h.net.crash('n0');
       h.net.crash('n5');
       h.net.runFor(60_000);

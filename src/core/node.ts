@@ -120,6 +120,7 @@ export class CoreNode {
   private left = false;
   private started = false;
   private readonly inspecting = new Set<number>();
+  private memberSignature = '';
 
   constructor(
     readonly id: NodeId,
@@ -270,7 +271,7 @@ export class CoreNode {
   }
 
   private topologyChanged(): void {
-    this.router.setTopology([...this.active], this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect'));
+    this.router.setTopology([...this.active], this.liveMemberInfos());
     if (!this.left) this.toMembership({ type: 'local', active: [...this.active] });
     this.out.push({ type: 'event', event: { type: 'peers' } });
   }
@@ -294,6 +295,36 @@ export class CoreNode {
   private toMembership(input: MemberIn): void {
     const out: MemberOut[] = [];
     this.membership.handle(input, this.now, out);
+    this.routeMembership(input, out);
+    this.refreshMemberViews();
+  }
+
+  /**
+   * A member's nick, rooms or active view changed (membership raises its incarnation for
+   * every such change) even though the live set did not: chat rooms, the router and the
+   * UI need the new views. The signature is O(members), cheap at browser cluster sizes.
+   */
+  private refreshMemberViews(): void {
+    let sig = 0;
+    let n = 0;
+    for (const m of this.membership.all()) {
+      if (m.status !== 'alive' && m.status !== 'suspect') continue;
+      sig = (sig * 31 + m.incarnation + m.active.length) % 2147483647;
+      n++;
+    }
+    const signature = `${n}:${sig}`;
+    if (signature === this.memberSignature) return;
+    this.memberSignature = signature;
+    this.router.setTopology([...this.active], this.liveMemberInfos());
+    this.toChat({ type: 'members', members: this.chatMembers() });
+    this.out.push({ type: 'event', event: { type: 'members' } });
+  }
+
+  private liveMemberInfos(): MemberInfo[] {
+    return this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect');
+  }
+
+  private routeMembership(input: MemberIn, out: MemberOut[]): void {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
@@ -302,21 +333,15 @@ export class CoreNode {
         case 'placementChanged':
           this.toKv({ type: 'members', live: this.membership.placement() });
           break;
-        case 'changed': {
-          this.router.setTopology([...this.active], this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect'));
-          this.toChat({ type: 'members', members: this.chatMembers() });
-          this.out.push({ type: 'event', event: { type: 'members' } });
+        case 'changed':
+          this.memberSignature = ''; // refreshMemberViews() runs right after
           break;
-        }
       }
     }
   }
 
   private chatMembers(): { id: NodeId; nick: string; rooms: string[] }[] {
-    return this.membership
-      .all()
-      .filter((m) => m.status === 'alive' || m.status === 'suspect')
-      .map((m) => ({ id: m.id, nick: m.nick, rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [] }));
+    return this.liveMemberInfos().map((m) => ({ id: m.id, nick: m.nick, rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [] }));
   }
 
   private toKv(input: KvIn): void {

@@ -85,7 +85,7 @@ export class NodeStorage {
   constructor(readonly nodeId: string, onError: (e: unknown) => void) {
     // idb-keyval's createStore opens one object store per database: one database per store
     this.kv = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}`, 'kv'), 50, onError);
-    this.chat = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-chat`, 'chat'), 200, onError);
+    this.chat = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-chat`, 'chat'), 50, onError);
     this.meta = createStore(`${DB_PREFIX}${nodeId}-meta`, 'meta');
   }
 

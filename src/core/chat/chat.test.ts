@@ -279,7 +279,7 @@ describe('Chat: history for late joiners and reloads', () => {
     const c = net.add('c', 'carol');
     expect(c.history('lobby')).toEqual([]);
     const out = net.input('c', { type: 'neighborUp', peer: 'a' });
-    expect(out).toEqual([{ type: 'send', to: 'a', msg: { type: 'chat.historyReq' } }]);
+    expect(out).toEqual([{ type: 'send', to: 'a', msg: { type: 'chat.historyReq', session: expect.any(Number) } }]);
 
     expect(c.history('lobby').map((m) => m.text)).toEqual([0, 1, 2, 3, 4].map((i) => `lobby ${i}`));
     expect(c.history('dev').map((m) => m.text)).toEqual(['dev talk']);
@@ -319,6 +319,20 @@ describe('Chat: history for late joiners and reloads', () => {
     expect(ask(1001)).toBe(0);
     expect(ask(1000 + HISTORY_REQUEST_INTERVAL_MS)).toBe(1);
     expect(a.stats()['chat.historyRateLimited']).toBe(1);
+  });
+
+  it('answers a reloaded tab (same id, new session) right away', () => {
+    const a = new Chat('a', {}, new HlcClock());
+    a.handle({ type: 'start', nick: 'alice' }, 0, []);
+    deliver(a, msg({ ts: 1 }));
+    const ask = (now: number, session: number) => {
+      const out: ChatOut[] = [];
+      a.handle({ type: 'message', from: 'b', msg: { type: 'chat.historyReq', session } }, now, out);
+      return out.length;
+    };
+    expect(ask(1000, 500)).toBe(1);
+    expect(ask(1001, 500)).toBe(0);
+    expect(ask(1002, 900)).toBe(1);
   });
 
   it('a reloaded tab restores its history from storage and keeps its message ids unique', () => {

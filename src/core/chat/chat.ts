@@ -33,7 +33,7 @@ import {
  */
 export const MAX_CLOCK_DRIFT_MS = 60_000;
 /** A neighbour gets at most one history answer per this interval (a request is tiny, the answer is not). */
-export const HISTORY_REQUEST_INTERVAL_MS = 5_000;
+export const HISTORY_REQUEST_INTERVAL_MS = 1_000;
 /** Rough byte budget of one history frame, well under wire/'s 256 KiB frame limit. */
 export const HISTORY_BATCH_BYTES = 64 * 1024;
 
@@ -59,7 +59,9 @@ export class Chat {
   private readonly histories = new Map<string, RoomHistory>();
   /** Other live members, from the membership meta (we are authoritative about ourselves). */
   private view = new Map<NodeId, { nick: string; rooms: Set<string> }>();
-  private readonly lastServed = new Map<NodeId, number>();
+  private readonly lastServed = new Map<string, number>();
+  /** Distinguishes this run of the node from earlier ones with the same id (reloads). */
+  private session = 0;
   /** Storage changes of the current handle() call, emitted as one `persist` at its end. */
   private added: ChatMessage[] = [];
   private evicted: ChatMessage[] = [];
@@ -100,6 +102,7 @@ export class Chat {
   private dispatch(input: ChatIn, now: number, out: ChatOut[]): void {
     switch (input.type) {
       case 'start':
+        this.session = Math.max(0, Math.floor(now));
         return this.onStart(input.nick, input.rooms, out);
       case 'load':
         return this.onLoad(input.messages, now, out);
@@ -110,7 +113,7 @@ export class Chat {
       case 'neighborUp':
         // Ask for everything the neighbour keeps: a late joiner does not know yet which
         // rooms exist, and keeping every room's history is what lets it serve others.
-        out.push({ type: 'send', to: input.peer, msg: { type: 'chat.historyReq' } });
+        out.push({ type: 'send', to: input.peer, msg: { type: 'chat.historyReq', session: this.session } });
         return;
       case 'members':
         return this.onMembers(input.members);
@@ -226,7 +229,7 @@ export class Chat {
     }
     switch (msg.type) {
       case 'chat.historyReq':
-        return this.serveHistory(from, msg.rooms, now, out);
+        return this.serveHistory(from, msg.session ?? 0, msg.rooms, now, out);
       case 'chat.history':
         for (const m of msg.messages) this.accept(cleanMessage(m), now, false, out);
         return;
@@ -403,9 +406,14 @@ export class Chat {
     if (messages.length > 0 || gone.length > 0) out.push({ type: 'persist', messages, evicted: gone });
   }
 
-  private serveHistory(peer: NodeId, rooms: string[] | undefined, now: number, out: ChatOut[]): void {
+  /**
+   * Rate-limited per requesting session, not per node id: a reloaded tab keeps its id
+   * but is a new session that has lost what it was sent a moment ago.
+   */
+  private serveHistory(peer: NodeId, session: number, rooms: string[] | undefined, now: number, out: ChatOut[]): void {
     this.counters.historyRequests++;
-    const last = this.lastServed.get(peer);
+    const key = `${peer}/${session}`;
+    const last = this.lastServed.get(key);
     if (last !== undefined && now - last < HISTORY_REQUEST_INTERVAL_MS && now >= last) {
       this.counters.historyRateLimited++;
       return;
@@ -413,7 +421,7 @@ export class Chat {
     if (this.lastServed.size >= 1024) {
       for (const [p, t] of this.lastServed) if (now - t >= HISTORY_REQUEST_INTERVAL_MS) this.lastServed.delete(p);
     }
-    this.lastServed.set(peer, now);
+    this.lastServed.set(key, now);
 
     const wanted = new Set(rooms ?? this.histories.keys());
     let batch: ChatMessage[] = [];

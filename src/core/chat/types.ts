@@ -69,7 +69,7 @@ export type ChatBroadcast = { type: 'chat.message'; message: ChatMessage };
 /** Direct (point-to-point) chat messages. */
 export type ChatWire =
   /** Ask a neighbour for its recent history; `rooms` absent = every room it keeps. */
-  | { type: 'chat.historyReq'; rooms?: string[] }
+  | { type: 'chat.historyReq'; rooms?: string[]; session?: number }
   /** One batch of a history answer (several batches may follow one request). */
   | { type: 'chat.history'; messages: ChatMessage[] }
   /** A /tell: `message.to` is the receiver, `message.from` the sender. */

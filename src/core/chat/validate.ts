@@ -78,7 +78,7 @@ const roomMessage: Check = (v) => messageError(v, false);
 const directMessage: Check = (v) => messageError(v, true);
 
 const wire = union({
-  'chat.historyReq': { rooms: optional(arrayOf((r) => roomError(r), CHAT_LIMITS.maxRoomList)) },
+  'chat.historyReq': { rooms: optional(arrayOf((r) => roomError(r), CHAT_LIMITS.maxRoomList)), session: optional(int(0)) },
   'chat.history': { messages: arrayOf(roomMessage, CHAT_LIMITS.maxHistoryBatch) },
   'chat.tell': { message: directMessage },
 });
