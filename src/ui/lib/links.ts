@@ -1,0 +1,24 @@
+/** URLs for "Open another node" and "Copy share link". */
+
+/** Parameters that make a new tab join the same cluster the same way. */
+const CARRIED = ['cluster', 'signaling', 'mock'] as const;
+
+/** Same page, same cluster/signaling (and mock) parameters; nick is per tab, so not carried. */
+export function anotherNodeUrl(current: URL, cluster: string): string {
+  const url = new URL(current.pathname, current.origin);
+  for (const p of CARRIED) {
+    const v = current.searchParams.get(p);
+    if (v !== null) url.searchParams.set(p, v);
+  }
+  url.searchParams.set('cluster', cluster);
+  return url.toString();
+}
+
+/** A link someone else can open to join this cluster. */
+export function shareUrl(current: URL, cluster: string): string {
+  const url = new URL(current.pathname, current.origin);
+  url.searchParams.set('cluster', cluster);
+  const signaling = current.searchParams.get('signaling');
+  if (signaling !== null) url.searchParams.set('signaling', signaling);
+  return url.toString();
+}

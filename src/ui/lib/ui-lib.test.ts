@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { MemberView } from '../../runtime/api';
+import { parseInput as parseChatInput } from '../../core/chat/commands';
+import { describeValue, isJsonEditable } from './format';
+import { buildGraph } from './graph';
+import { anotherNodeUrl, shareUrl } from './links';
+import { classify } from './stat-names';
+
+describe('chat input as the UI parses it (core/chat/commands)', () => {
+  it('reads commands and plain text', () => {
+    expect(parseChatInput('hello')).toEqual({ type: 'say', text: 'hello' });
+    expect(parseChatInput('//slash')).toEqual({ type: 'say', text: '/slash' });
+    expect(parseChatInput('/nick Zoe')).toEqual({ type: 'nick', nick: 'Zoe' });
+    expect(parseChatInput('/JOIN #dev')).toEqual({ type: 'join', room: 'dev' });
+    expect(parseChatInput('/leave')).toEqual({ type: 'leave' });
+    expect(parseChatInput('/leave ops')).toEqual({ type: 'leave', room: 'ops' });
+    expect(parseChatInput('/tell ada hi there')).toEqual({ type: 'tell', nick: 'ada', text: 'hi there' });
+    expect(parseChatInput('/help').type).toBe('help');
+  });
+  it('turns bad input into errors, never throws', () => {
+    for (const bad of ['', '   ', '/nick', '/nick a b', '/join', '/tell ada', '/bogus']) {
+      expect(parseChatInput(bad).type).toBe('error');
+    }
+  });
+});
+
+describe('buildGraph', () => {
+  const m = (id: string, active: string[], status: MemberView['status'] = 'alive'): MemberView => ({ id, nick: id, status, incarnation: 1, active, rooms: [] });
+  it('dedupes undirected links and marks eager links of this node', () => {
+    const g = buildGraph([m('a', ['b', 'c']), m('b', ['a']), m('c', ['a', 'x'])], 'a', ['b', 'c'], ['b']);
+    expect(g.links.map((l) => [l.key, l.eager])).toEqual([
+      ['a|b', true],
+      ['a|c', false],
+    ]);
+  });
+  it("drops a member's stale claim of a link to this node", () => {
+    const g = buildGraph([m('a', []), m('b', ['a', 'c']), m('c', ['b'])], 'a', [], []);
+    expect(g.links.map((l) => l.key)).toEqual(['b|c']);
+  });
+});
+
+describe('classify', () => {
+  it("reads the real node's counter names", () => {
+    expect(classify('in.pt.gossip')).toEqual({ kind: 'msg', dir: 'in', type: 'pt.gossip' });
+    expect(classify('out.hpv.join')).toEqual({ kind: 'msg', dir: 'out', type: 'hpv.join' });
+    expect(classify('bytes.out')).toMatchObject({ kind: 'bytes', dir: 'out' });
+    expect(classify('drop.malformed')).toMatchObject({ kind: 'drop', type: 'malformed' });
+    expect(classify('frames.in').kind).toBe('other');
+    expect(classify('kv.localKeys').kind).toBe('other');
+  });
+});
+
+describe('links', () => {
+  it('carries cluster and signaling but not the nickname', () => {
+    const here = new URL('http://h:1/app/?cluster=c1&signaling=ws://s:2&nick=zoe&mock=1');
+    const next = new URL(anotherNodeUrl(here, 'c1'));
+    expect(next.searchParams.get('signaling')).toBe('ws://s:2');
+    expect(next.searchParams.get('mock')).toBe('1');
+    expect(next.searchParams.has('nick')).toBe(false);
+    expect(new URL(shareUrl(here, 'c1')).search).toBe('?cluster=c1&signaling=ws%3A%2F%2Fs%3A2');
+  });
+});
+
+describe('format', () => {
+  it('describes values JSON cannot hold', () => {
+    expect(describeValue(new Uint8Array(3))).toBe('"<binary 3 bytes>"');
+    expect(isJsonEditable({ a: [1, 'x', null] })).toBe(true);
+    expect(isJsonEditable(new Uint8Array(1))).toBe(false);
+    expect(isJsonEditable(Number.NaN)).toBe(false);
+  });
+});

@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMockNode, type MockNode } from './mock-node';
+
+let node: MockNode | undefined;
+afterEach(() => node?.dispose());
+
+describe('createMockNode', () => {
+  it('has a connected fake cluster', () => {
+    node = createMockNode({ chatter: false, churn: false });
+    expect(node.members().length).toBe(6);
+    expect(node.peers().length).toBeGreaterThan(0);
+    expect(node.info().eager.every((p) => node!.peers().includes(p))).toBe(true);
+  });
+  it('is alone with no peers', () => {
+    node = createMockNode({ peers: 0 });
+    expect(node.peers()).toEqual([]);
+    expect(node.members()).toEqual([node.id]);
+  });
+  it('stores keys and rejects like the real node', async () => {
+    node = createMockNode({ chatter: false, churn: false, keys: 0, latencyMs: [0, 1] });
+    await node.kv.put('a/1', { x: 1 });
+    expect(await node.kv.get('a/1')).toEqual({ x: 1 });
+    expect(await node.kv.keys('a/')).toEqual(['a/1']);
+    expect((await node.kv.inspect('a/1'))?.replicas.length).toBe(3);
+    await expect(node.kv.put('', 1)).rejects.toThrow(/invalid key/);
+    await expect(node.kv.put('unreachable/k', 1)).rejects.toThrow(/quorum/);
+    await node.kv.delete('a/1');
+    expect(await node.kv.get('a/1')).toBeUndefined();
+  });
+  it('lets a waiting take receive a later put, once', async () => {
+    node = createMockNode({ chatter: false, churn: false, latencyMs: [0, 1] });
+    const taken = node.segments.take('q');
+    const id = await node.segments.put('q', 'v');
+    await expect(taken).resolves.toEqual({ id, value: 'v' });
+    await expect(node.segments.peek('q', 0, { timeoutMs: 20 })).rejects.toThrow(/timeout/);
+  });
+  it('rejects /tell to an unknown nickname', async () => {
+    node = createMockNode({ chatter: false, churn: false, latencyMs: [0, 1] });
+    await expect(node.chat.tell('nobody', 'hi')).rejects.toThrow(/no member/);
+  });
+});

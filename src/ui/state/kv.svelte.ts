@@ -1,0 +1,253 @@
+/** KVS inspector: the cluster-wide key list (filtered, paged), previews, the selected entry, and edits. */
+import type { KvEntryInfo, P2PApi } from '../../runtime/api';
+import { errorMessage } from '../lib/format';
+import { subscribe } from './poll';
+
+export const PAGE_SIZE = 50;
+/** Quorum reads in flight at once when filling the page's previews. */
+const PREVIEW_CONCURRENCY = 4;
+
+export type Entry =
+  | { status: 'loading' }
+  | { status: 'ok'; info: KvEntryInfo }
+  | { status: 'absent' }
+  | { status: 'error'; error: string };
+
+export type ParsedValue = { ok: true; value: unknown } | { ok: false; error: string };
+
+/** The editor's rule: the Value field must be JSON; the reason is shown when it is not. */
+export function parseJsonValue(text: string): ParsedValue {
+  if (text.trim() === '') return { ok: false, error: 'Invalid JSON: the value is empty (use "" for an empty string, or null).' };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (e) {
+    return { ok: false, error: `Invalid JSON: ${errorMessage(e)}` };
+  }
+}
+
+export class KvState {
+  prefix = $state('');
+  keys = $state.raw<string[]>([]);
+  page = $state(0);
+  loading = $state(false);
+  listError = $state<string | null>(null);
+  /** Keys this tab holds a replica of. */
+  local = $state.raw<Set<string>>(new Set());
+  entries = $state.raw<Map<string, Entry>>(new Map());
+  selected = $state<string | null>(null);
+  /** Shown in an alert near the form: put/delete failures. */
+  actionError = $state<string | null>(null);
+  /** Polite status line ("Saved …", "Deleted …"). */
+  status = $state<string | null>(null);
+  saving = $state(false);
+
+  readonly pageCount = $derived(Math.max(1, Math.ceil(this.keys.length / PAGE_SIZE)));
+  readonly pageKeys = $derived(this.keys.slice(this.page * PAGE_SIZE, (this.page + 1) * PAGE_SIZE));
+  readonly selectedEntry = $derived(this.selected === null ? undefined : this.entries.get(this.selected));
+
+  private readonly node: P2PApi;
+  private listSeq = 0;
+  private queue: string[] = [];
+  private inFlight = 0;
+
+  constructor(node: P2PApi) {
+    this.node = node;
+  }
+
+  connect(): () => void {
+    void this.refresh();
+    this.refreshLocal();
+    // Before the node has joined, the listing only covers this tab; list again once it has.
+    let live = true;
+    this.node.ready.then(
+      () => live && void this.refresh(),
+      (e: unknown) => live && (this.listError = `The node did not start: ${errorMessage(e)}`),
+    );
+    const off = subscribe(
+      this.node,
+      (e) => {
+        if (e.type === 'kv') this.onChange(e.key);
+        if (e.type === 'members' || e.type === 'peers') this.refreshLocal();
+      },
+      () => this.refreshLocal(),
+    );
+    return () => {
+      live = false;
+      off();
+    };
+  }
+
+  setPrefix(prefix: string): void {
+    this.prefix = prefix;
+    this.page = 0;
+    void this.refresh();
+  }
+
+  goTo(page: number): void {
+    this.page = Math.min(Math.max(0, page), this.pageCount - 1);
+    this.loadPreviews();
+  }
+
+  async refresh(): Promise<void> {
+    const seq = ++this.listSeq;
+    this.loading = true;
+    try {
+      const keys = await this.node.kv.keys(this.prefix);
+      if (seq !== this.listSeq) return;
+      this.keys = [...keys].sort();
+      this.listError = null;
+      if (this.page >= this.pageCount) this.page = this.pageCount - 1;
+      this.entries = new Map();
+      this.loadPreviews();
+      if (this.selected !== null) this.load(this.selected);
+    } catch (e) {
+      if (seq === this.listSeq) this.listError = `Could not list keys: ${errorMessage(e)}`;
+    } finally {
+      if (seq === this.listSeq) this.loading = false;
+    }
+  }
+
+  select(key: string | null): void {
+    this.selected = key;
+    this.actionError = null;
+    this.status = null;
+    // a click on a key shows its current value: always read it again
+    if (key !== null) this.load(key, true);
+  }
+
+  async save(key: string, valueText: string): Promise<boolean> {
+    this.status = null;
+    if (key === '') {
+      this.actionError = 'Key is required.';
+      return false;
+    }
+    const parsed = parseJsonValue(valueText);
+    if (!parsed.ok) {
+      this.actionError = parsed.error;
+      return false;
+    }
+    this.saving = true;
+    try {
+      await this.node.kv.put(key, parsed.value);
+      this.actionError = null;
+      this.status = `Saved "${key}".`;
+      this.insertKey(key);
+      this.selected = key;
+      this.load(key, true);
+      return true;
+    } catch (e) {
+      this.actionError = `Could not save "${key}": ${errorMessage(e)}`;
+      return false;
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  async remove(key: string): Promise<boolean> {
+    this.status = null;
+    this.saving = true;
+    try {
+      await this.node.kv.delete(key);
+      this.actionError = null;
+      this.status = `Deleted "${key}".`;
+      this.dropKey(key);
+      if (this.selected === key) this.selected = null;
+      return true;
+    } catch (e) {
+      this.actionError = `Could not delete "${key}": ${errorMessage(e)}`;
+      return false;
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  isLocal(key: string): boolean {
+    return this.local.has(key);
+  }
+
+  private onChange(key: string): void {
+    if (!key.startsWith(this.prefix)) return;
+    this.insertKey(key);
+    const next = new Map(this.entries);
+    next.delete(key);
+    this.entries = next;
+    if (key === this.selected || this.pageKeys.includes(key)) this.load(key, true);
+    this.refreshLocal();
+  }
+
+  private insertKey(key: string): void {
+    if (!key.startsWith(this.prefix) || this.keys.includes(key)) return;
+    this.keys = [...this.keys, key].sort();
+  }
+
+  private dropKey(key: string): void {
+    if (!this.keys.includes(key)) return;
+    this.keys = this.keys.filter((k) => k !== key);
+    const next = new Map(this.entries);
+    next.delete(key);
+    this.entries = next;
+    if (this.page >= this.pageCount) this.page = this.pageCount - 1;
+  }
+
+  private refreshLocal(): void {
+    try {
+      const local = this.node.kv.localKeys();
+      if (local.length !== this.local.size || local.some((k) => !this.local.has(k))) this.local = new Set(local);
+    } catch (e) {
+      this.listError = `Could not read local keys: ${errorMessage(e)}`;
+    }
+  }
+
+  private loadPreviews(): void {
+    for (const k of this.pageKeys) if (!this.entries.has(k)) this.load(k);
+  }
+
+  /** Queue a quorum read (kv.inspect) of key; `front` jumps the queue (selection, fresh writes). */
+  private load(key: string, front = false): void {
+    if (this.queue.includes(key)) return;
+    if (!this.entries.has(key)) this.setEntry(key, { status: 'loading' });
+    if (front) this.queue.unshift(key);
+    else this.queue.push(key);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < PREVIEW_CONCURRENCY && this.queue.length) {
+      const key = this.queue.shift()!;
+      // Skip keys that scrolled off the page meanwhile.
+      if (key !== this.selected && !this.pageKeys.includes(key)) {
+        if (this.entries.get(key)?.status === 'loading') this.deleteEntry(key);
+        continue;
+      }
+      this.inFlight++;
+      this.node.kv
+        .inspect(key)
+        .then(
+          (info) => {
+            if (info) this.setEntry(key, { status: 'ok', info });
+            else {
+              this.dropKey(key);
+              if (key === this.selected) this.setEntry(key, { status: 'absent' });
+            }
+          },
+          (e: unknown) => this.setEntry(key, { status: 'error', error: errorMessage(e) }),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+  }
+
+  private setEntry(key: string, entry: Entry): void {
+    const next = new Map(this.entries);
+    next.set(key, entry);
+    this.entries = next;
+  }
+
+  private deleteEntry(key: string): void {
+    const next = new Map(this.entries);
+    next.delete(key);
+    this.entries = next;
+  }
+}
