@@ -104,6 +104,29 @@ describe('CoreNode in the simulator', () => {
     });
   }
 
+  it('data segments: concurrent takers on several nodes get every item exactly once, ids increasing', () => {
+    const seed = 7;
+    const h = cluster(seed, 8);
+    const puts = Array.from({ length: 60 }, (_, i) => call(h, `n${i % 3}`, { type: 'seg.put', key: 'jobs', value: { i } }));
+    h.net.runFor(5_000);
+    const ids = puts.map((p) => h.replies.get(p));
+    for (const r of ids) expect(r?.ok, `seed ${seed}`).toBe(true);
+    expect(new Set(ids.map((r) => r!.value)).size).toBe(60);
+    const takes = Array.from({ length: 60 }, (_, i) => call(h, `n${3 + (i % 4)}`, { type: 'seg.take', key: 'jobs', afterId: 0 }));
+    h.net.runFor(10_000);
+    const got = takes.map((t) => h.replies.get(t)?.value as { id: number; value: { i: number } });
+    expect(got.every(Boolean), `seed ${seed} all takes answered`).toBe(true);
+    expect(new Set(got.map((g) => g.value.i)).size, `seed ${seed} exactly once`).toBe(60);
+    // one more taker waits for an item that does not exist yet
+    const waiting = call(h, 'n7', { type: 'seg.take', key: 'jobs', afterId: 0 });
+    h.net.runFor(3_000);
+    expect(h.replies.get(waiting)).toBeUndefined();
+    const late = call(h, 'n1', { type: 'seg.put', key: 'jobs', value: { i: 99 } });
+    h.net.runFor(3_000);
+    expect(h.replies.get(late)?.ok).toBe(true);
+    expect((h.replies.get(waiting)?.value as { value: { i: number } }).value).toEqual({ i: 99 });
+  });
+
   it('rejects malformed and unroutable messages without throwing', () => {
     expect(validateWire(null)).toBeTruthy();
     expect(validateWire({ type: 'nope.x' })).toMatch(/unknown/);

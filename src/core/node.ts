@@ -13,15 +13,16 @@ import { HyParView, validateHpvMessage, type HpvIn, type HpvOut, type HpvMessage
 import { Plumtree, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
 import { Membership, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
 import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
+import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
 import { Chat, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
 import type { ChatMessage } from './chat';
 import { HlcClock } from './clock/hlc';
 import { Router, ROUTE_TTL, routeFields, type RouteEnvelope } from './routing/router';
 import { shape } from './validate';
 
-export type { Entry, ChatMessage, MemberInfo };
+export type { Entry, ChatMessage, MemberInfo, SegRecord };
 
-export type WireMessage = HpvMessage | PtMessage | MemberMessage | KvMessage | ChatWire | RouteEnvelope;
+export type WireMessage = HpvMessage | PtMessage | MemberMessage | KvMessage | ChatWire | SegMessage | RouteEnvelope;
 
 export interface CoreConfig {
   hyparview?: Partial<HyParViewConfig>;
@@ -29,9 +30,10 @@ export interface CoreConfig {
   membership?: Partial<MembershipConfig>;
   kv?: Partial<KvConfig> & { sizeOf?: (v: unknown) => number };
   chat?: Partial<ChatConfig>;
+  segments?: Partial<SegmentsConfig>;
 }
 
-type Proto = 'hpv' | 'pt' | 'mem' | 'kv' | 'chat';
+type Proto = 'hpv' | 'pt' | 'mem' | 'kv' | 'chat' | 'seg';
 export interface NodeTimer {
   p: Proto;
   t: unknown;
@@ -48,10 +50,14 @@ export type ApiCall =
   | { type: 'chat.tell'; nick: string; text: string }
   | { type: 'chat.join'; room: string }
   | { type: 'chat.leave'; room: string }
-  | { type: 'chat.nick'; nick: string };
+  | { type: 'chat.nick'; nick: string }
+  | { type: 'seg.put' | 'seg.update'; key: string; value: unknown }
+  | { type: 'seg.peek' | 'seg.take'; key: string; afterId: number; timeoutMs?: number }
+  /** The caller gave up on the waiting peek/take `target` (AbortSignal). */
+  | { type: 'seg.cancel'; target: number };
 
 export type NodeIn =
-  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[] }
+  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[]; segRecords?: SegRecord[] }
   | { type: 'frame'; from: NodeId; msg: WireMessage }
   | { type: 'linkDown'; peer: NodeId }
   | { type: 'timer'; timer: NodeTimer }
@@ -65,7 +71,8 @@ export type CoreEvent =
   | { type: 'members' }
   | { type: 'chat'; message: ChatMessage }
   | { type: 'rooms' }
-  | { type: 'kv'; key: string };
+  | { type: 'kv'; key: string }
+  | { type: 'segments'; key: string };
 
 export type NodeOut =
   | { type: 'send'; to: NodeId; msg: WireMessage; transient?: boolean }
@@ -77,6 +84,7 @@ export type NodeOut =
   | { type: 'event'; event: CoreEvent }
   | { type: 'persistKv'; put: Entry[]; remove: string[] }
   | { type: 'persistChat'; messages: ChatMessage[]; evicted: ChatMessage[] }
+  | { type: 'persistSeg'; put: SegRecord[]; remove: string[] }
   | { type: 'dropped'; reason: string };
 
 const validateRoute = shape(routeFields);
@@ -102,6 +110,7 @@ export function validateWire(v: unknown, nested = false): string | null {
     case 'mem': return validateMemberMessage(v);
     case 'kv': return validateKvMessage(v);
     case 'chat': return validateChatMessage(v);
+    case 'seg': return validateSegMessage(v);
     default: return `unknown message type ${JSON.stringify(t).slice(0, 40)}`;
   }
 }
@@ -112,6 +121,7 @@ export class CoreNode {
   readonly membership: Membership;
   readonly kv: KvStore;
   readonly chat: Chat;
+  readonly segments: Segments;
   readonly clock = new HlcClock();
   private readonly router: Router;
   private now = 0;
@@ -121,6 +131,8 @@ export class CoreNode {
   private started = false;
   private readonly inspecting = new Set<number>();
   private memberSignature = '';
+  /** Outstanding segment peek/take requests (their replies carry an item). */
+  private readonly segReads = new Set<number>();
 
   constructor(
     readonly id: NodeId,
@@ -132,6 +144,7 @@ export class CoreNode {
     this.membership = new Membership(id, config.membership ?? {}, rng);
     this.kv = new KvStore(id, config.kv ?? {}, rng);
     this.chat = new Chat(id, config.chat ?? {}, this.clock);
+    this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
   }
 
@@ -144,9 +157,11 @@ export class CoreNode {
         this.started = true;
         if (input.kvEntries?.length) this.toKv({ type: 'load', entries: input.kvEntries });
         if (input.chatHistory?.length) this.toChat({ type: 'load', messages: input.chatHistory });
+        if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
         this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
         this.toKv({ type: 'members', live: this.membership.placement() });
+        this.toSeg({ type: 'members', live: this.membership.placement() });
         this.toHpv({ type: 'start' });
         return;
       case 'frame':
@@ -193,6 +208,7 @@ export class CoreNode {
       case 'mem': return this.toMembership({ type: 'message', from, msg: msg as MemberMessage });
       case 'kv': return this.toKv({ type: 'message', from, msg: msg as KvMessage });
       case 'chat': return this.toChat({ type: 'message', from, msg: msg as ChatWire });
+      case 'seg': return this.toSeg({ type: 'message', from, msg: msg as SegMessage });
     }
   }
 
@@ -222,6 +238,7 @@ export class CoreNode {
       case 'mem': return this.toMembership({ type: 'timer', timer: timer.t as never });
       case 'kv': return this.toKv({ type: 'timer', timer: timer.t as never });
       case 'chat': return;
+      case 'seg': return this.toSeg({ type: 'timer', timer: timer.t as never });
     }
   }
 
@@ -239,6 +256,11 @@ export class CoreNode {
       case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });
       case 'chat.leave': return this.toChat({ type: 'leave', req, room: call.room });
       case 'chat.nick': return this.toChat({ type: 'setNick', req, nick: call.nick });
+      case 'seg.put': return this.toSeg({ type: 'put', req, key: call.key, value: call.value });
+      case 'seg.update': return this.toSeg({ type: 'update', req, key: call.key, value: call.value });
+      case 'seg.peek': this.segReads.add(req); return this.toSeg({ type: 'peek', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.take': this.segReads.add(req); return this.toSeg({ type: 'take', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.cancel': return this.toSeg({ type: 'cancel', req: call.target });
     }
   }
 
@@ -332,6 +354,7 @@ export class CoreNode {
         case 'broadcast': if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: 'member', data: e.data }); break;
         case 'placementChanged':
           this.toKv({ type: 'members', live: this.membership.placement() });
+          this.toSeg({ type: 'members', live: this.membership.placement() });
           break;
         case 'changed':
           this.memberSignature = ''; // refreshMemberViews() runs right after
@@ -360,6 +383,26 @@ export class CoreNode {
         }
         case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
         case 'changed': this.out.push({ type: 'event', event: { type: 'kv', key: e.key } }); break;
+      }
+    }
+  }
+
+  private toSeg(input: SegIn): void {
+    const out: SegOut[] = [];
+    this.segments.handle(input, this.now, out);
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.sendDirect(e.to, e.msg); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'seg', t: e.timer } }); break;
+        case 'reply': {
+          const read = this.segReads.delete(e.req);
+          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
+          else if (read) this.out.push({ type: 'reply', req: e.req, ok: true, value: { id: e.id, value: e.value } });
+          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.id });
+          break;
+        }
+        case 'changed': this.out.push({ type: 'event', event: { type: 'segments', key: e.key } }); break;
+        case 'persist': this.out.push({ type: 'persistSeg', put: e.put, remove: e.remove }); break;
       }
     }
   }

@@ -13,6 +13,7 @@ import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { adoptOrphans } from './orphans';
 import { nickError } from '../core/chat';
+import { validateSegRecord, type SegRecord } from '../core/segments';
 
 export interface NodeOptions {
   id: string;
@@ -35,7 +36,7 @@ const chatKey = (m: ChatMessage): string => `${m.room}\u0000${m.ts}\u0000${m.id}
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 export class P2PNode implements P2PApi {
@@ -99,8 +100,10 @@ export class P2PNode implements P2PApi {
     let kvEntries: Entry[] = [];
     let chatHistory: ChatMessage[] = [];
     let rooms: string[] | undefined;
+    let segRecords: SegRecord[] = [];
     if (this.storage) {
       try {
+        segRecords = (await this.storage.segments.loadAll()).map(([, r]) => r).filter((r): r is SegRecord => validateSegRecord(r) === null);
         kvEntries = (await this.storage.kv.loadAll()).map(([, e]) => e as Entry);
         chatHistory = (await this.storage.chat.loadAll()).map(([, m]) => m as ChatMessage);
         rooms = await this.storage.getMeta<string[]>('rooms');
@@ -112,7 +115,7 @@ export class P2PNode implements P2PApi {
     }
     if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
     this.stats_.set('kv.restored', kvEntries.length);
-    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory });
+    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords });
     if (this.storage) void this.afterStart();
   }
 
@@ -177,7 +180,7 @@ export class P2PNode implements P2PApi {
         const p = this.pending.get(e.req);
         if (!p) return;
         this.pending.delete(e.req);
-        clearTimeout(p.timer);
+        if (p.timer) clearTimeout(p.timer);
         if (e.ok) p.resolve(e.value);
         else p.reject(new Error(e.error));
         return;
@@ -197,6 +200,12 @@ export class P2PNode implements P2PApi {
         if (this.storage) {
           for (const m of e.messages) this.storage.chat.put(chatKey(m), m);
           for (const m of e.evicted) this.storage.chat.remove(chatKey(m));
+        }
+        return;
+      case 'persistSeg':
+        if (this.storage) {
+          for (const r of e.put) this.storage.segments.put(r.key, r);
+          for (const k of e.remove) this.storage.segments.remove(k);
         }
         return;
       case 'dropped':
@@ -308,16 +317,27 @@ export class P2PNode implements P2PApi {
     console.error(`p2p: ${where}`, e);
   }
 
-  private call<T>(call: ApiCall): Promise<T> {
+  /**
+   * One request to the core. `timeout` null: no safety timer (a waiting peek/take may wait
+   * as long as the caller wants); the core's own timeouts still apply.
+   */
+  private call<T>(call: ApiCall, timeout: number | null = this.opts.apiTimeoutMs ?? 15_000, signal?: AbortSignal): Promise<T> {
     if (this.stopped) return Promise.reject(new Error('this node has left the cluster'));
+    if (signal?.aborted) return Promise.reject(new Error(`${call.type} cancelled`));
     const req = ++this.reqSeq;
     return new Promise<T>((resolve, reject) => {
-      const timeout = this.opts.apiTimeoutMs ?? 15_000;
-      const timer = setTimeout(() => {
+      const timer = timeout === null ? null : setTimeout(() => {
         this.pending.delete(req);
         reject(new Error(`${call.type} timed out after ${timeout} ms`));
       }, timeout);
-      this.pending.set(req, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const onAbort = () => this.step({ type: 'api', req: ++this.reqSeq, call: { type: 'seg.cancel', target: req } });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      this.pending.set(req, {
+        resolve: (v) => (done(), resolve(v as T)),
+        reject: (e) => (done(), reject(e)),
+        timer,
+      });
       this.step({ type: 'api', req, call });
     });
   }
@@ -412,7 +432,7 @@ export class P2PNode implements P2PApi {
     this.transport.closeAll();
     this.pool.close();
     for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       p.reject(new Error('this node has left the cluster'));
     }
     this.pending.clear();
@@ -471,9 +491,11 @@ export class P2PNode implements P2PApi {
   };
 
   readonly segments: SegmentsApi = {
-    put: () => Promise.reject(new Error('data segments are not available yet')),
-    update: () => Promise.reject(new Error('data segments are not available yet')),
-    peek: () => Promise.reject(new Error('data segments are not available yet')),
-    take: () => Promise.reject(new Error('data segments are not available yet')),
+    put: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.put', key, value }),
+    update: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.update', key, value }),
+    peek: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
+      this.call<{ id: number; value: unknown }>({ type: 'seg.peek', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
+    take: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
+      this.call<{ id: number; value: unknown }>({ type: 'seg.take', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
   };
 }

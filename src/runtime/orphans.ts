@@ -38,7 +38,7 @@ export async function adoptOrphans(me: string, registry: StoreRegistry, adopt: (
     for (let i = 0; i < valid.length; i += 500) await adopt(valid.slice(i, i + 500));
     adopted += valid.length;
     // `adopt` resolved once they were written to our own store: forget the orphan
-    await Promise.all([deleteDb(kvDb), deleteDb(`${kvDb}-chat`), deleteDb(`${kvDb}-meta`)]);
+    await Promise.all([deleteDb(kvDb), deleteDb(`${kvDb}-chat`), deleteDb(`${kvDb}-meta`), deleteDb(`${kvDb}-seg`)]);
     await registry.forget(id);
   }
   return adopted;

@@ -80,12 +80,14 @@ export class BatchedStore<V> {
 export class NodeStorage {
   readonly kv: BatchedStore<unknown>;
   readonly chat: BatchedStore<unknown>;
+  readonly segments: BatchedStore<unknown>;
   readonly meta: UseStore;
 
   constructor(readonly nodeId: string, onError: (e: unknown) => void) {
     // idb-keyval's createStore opens one object store per database: one database per store
     this.kv = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}`, 'kv'), 50, onError);
     this.chat = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-chat`, 'chat'), 50, onError);
+    this.segments = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-seg`, 'seg'), 20, onError);
     this.meta = createStore(`${DB_PREFIX}${nodeId}-meta`, 'meta');
   }
 
@@ -98,7 +100,7 @@ export class NodeStorage {
   }
 
   async flush(): Promise<void> {
-    await Promise.all([this.kv.flush(), this.chat.flush()]);
+    await Promise.all([this.kv.flush(), this.chat.flush(), this.segments.flush()]);
   }
 }
 

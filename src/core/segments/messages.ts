@@ -1,0 +1,225 @@
+/**
+ * Data-segment wire messages, the replicated operations they carry, the persisted record
+ * format, and their validators. Every type is prefixed `seg_` (routed by core/node.ts on
+ * the `seg` protocol prefix). Validators never throw and bound every list and string.
+ *
+ * Vocabulary:
+ * - `op`: a request id chosen by the coordinator (the node where the API call was made),
+ *   unique per coordinator incarnation. (coordinator id, op) identifies a client request
+ *   everywhere, which is what makes retries idempotent.
+ * - `b`: a ballot `[epoch, owner]`, the owner's term for one key. Ballots are totally
+ *   ordered by epoch, then owner id. Replicas follow only the highest ballot they promised.
+ * - `seq`: position in the owner's operation log for one ballot (0 = the state installed
+ *   when the ballot began).
+ */
+import type { NodeId } from '../types';
+import { any, arrayOf, bool, int, isObject, MAX_ID_LENGTH, nodeId, oneOf, optional, shape, str, tuple, union, type Check } from '../validate';
+
+/** Longest key accepted from the wire (the API limit, `maxKeyLength`, is usually lower). */
+export const MAX_WIRE_KEY_LENGTH = 1024;
+/** Most items / done entries in one snapshot part. */
+export const MAX_WIRE_ITEMS = 4096;
+/** Most operations in one `seg_ops` batch. */
+export const MAX_WIRE_OPS = 1024;
+/** Most parts of one snapshot (with 128 KiB parts: 128 GiB, i.e. no practical limit). */
+export const MAX_WIRE_PARTS = 1 << 20;
+/** Longest error string in a reply. */
+export const MAX_ERROR_LENGTH = 1000;
+
+/** [epoch, owner]; [0, ''] means "none". */
+export type Ballot = [epoch: number, owner: NodeId | ''];
+/** One queue item. */
+export type ItemTuple = [id: number, value: unknown];
+/**
+ * One entry of the request table that makes retries idempotent:
+ * [coordinator|op, kind (0 put/update, 1 take, 2 restore), item id, owner time, value of a take (else null), restored 0/1].
+ */
+export type DoneTuple = [dk: string, kind: 0 | 1 | 2, id: number, at: number, value: unknown, restored: 0 | 1];
+
+/** A replicated operation: applied in `seq` order by the owner and every replica. */
+export type SegOp =
+  /** Append item `id` (update: after removing item `rm`, the head at the time). */
+  | { k: 'put'; id: number; value: unknown; rm: number | null; from: NodeId; op: number; t: number }
+  /** Remove item `id`, handed to request (from, op). */
+  | { k: 'take'; id: number; from: NodeId; op: number; t: number }
+  /** Put item `id` back (its take `of` from the same coordinator was cancelled before the result arrived). */
+  | { k: 'restore'; id: number; value: unknown; of: number; from: NodeId; op: number; t: number };
+
+export type RequestKind = 'put' | 'update' | 'peek' | 'take' | 'restore';
+
+export type SegMessage =
+  /** Coordinator -> owner. put/update carry `value`; peek/take `afterId`; restore `id` and `of` (the cancelled take's op). */
+  | { type: 'seg_req'; op: number; key: string; kind: RequestKind; value?: unknown; afterId?: number; id?: number; of?: number }
+  /** Owner -> coordinator: the result (put/update: `id`; peek/take: `id`, `value`), or an error. */
+  | { type: 'seg_reply'; op: number; ok: boolean; id?: number | null; value?: unknown; error?: string | null }
+  /** Owner -> coordinator: the peek/take is registered and waits for an item. */
+  | { type: 'seg_wait'; op: number }
+  /** Someone who is not (or no longer) the owner -> coordinator: send it again to the owner. */
+  | { type: 'seg_redirect'; op: number; owner?: NodeId | null }
+  /** Coordinator -> owner: drop the waiting peek/take (a take answers with seg_reply). */
+  | { type: 'seg_cancel'; op: number; key: string }
+  /** Would-be owner -> every live member: promise to ignore ballots below `b`. */
+  | { type: 'seg_claim'; key: string; b: Ballot }
+  /**
+   * Answer to seg_claim (and refusal of seg_fetch). ok: promised, with a summary of the local
+   * replica (`acc` ballot of its state, `seq`, `lastId`, `hold` = has state). Not ok: `refused`
+   * (the sender is not the owner in my view; ask again later) or `promised` (a higher ballot).
+   */
+  | {
+      type: 'seg_promise';
+      key: string;
+      b: Ballot;
+      ok: boolean;
+      refused?: boolean | null;
+      promised?: Ballot | null;
+      acc?: Ballot | null;
+      seq?: number | null;
+      lastId?: number | null;
+      hold?: boolean | null;
+    }
+  /** New owner -> the most advanced replica: send me your state (you promised `b`); only parts `missing` when given. */
+  | { type: 'seg_fetch'; key: string; b: Ballot; missing?: number[] | null }
+  /** Part of a snapshot. seg_state answers seg_fetch; seg_install is owner -> replica at `seq`. */
+  | SnapshotMessage<'seg_state'>
+  | SnapshotMessage<'seg_install'>
+  /** Owner -> replica: operations with seq `seq`, `seq + 1`, ... */
+  | { type: 'seg_ops'; key: string; b: Ballot; seq: number; ops: SegOp[] }
+  /**
+   * Replica -> owner: applied everything up to `seq` (-1: needs a snapshot). Not ok: fenced by
+   * `promised`. While a snapshot is arriving, each part is answered with `snap` (its seq) and
+   * the parts still `missing`, so only those are sent again.
+   */
+  | { type: 'seg_ack'; key: string; b: Ballot; seq: number; ok: boolean; promised?: Ballot | null; snap?: number | null; missing?: number[] | null }
+  /** Holder of state for a key -> the owner in its view: "you own this key" (`acc`: my state's ballot). */
+  | { type: 'seg_nudge'; key: string; acc: Ballot }
+  /** Owner -> a node holding a stale copy: the state under `b` is on all its replicas; drop yours. */
+  | { type: 'seg_release'; key: string; b: Ballot };
+
+export interface SnapshotMessage<T extends 'seg_state' | 'seg_install'> {
+  type: T;
+  key: string;
+  b: Ballot;
+  /** seg_install: the log position the snapshot stands for; seg_state: the sender's seq (a tag). */
+  seq: number;
+  part: number;
+  parts: number;
+  lastId: number;
+  items: ItemTuple[];
+  done: DoneTuple[];
+}
+
+/** What a node persists per key (the `persist` effect) and gets back through `load`. */
+export interface SegRecord {
+  key: string;
+  /** Highest ballot promised. */
+  promised: Ballot;
+  /** Ballot of the state held. */
+  acc: Ballot;
+  seq: number;
+  lastId: number;
+  items: ItemTuple[];
+  done: DoneTuple[];
+}
+
+const safe = int(0);
+const seqNo = int(-1);
+const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
+const ownerOrNone = str(MAX_ID_LENGTH);
+const ballot: Check = tuple(safe, ownerOrNone);
+const item = tuple(safe, any);
+const dk = str(MAX_ID_LENGTH + 20);
+const doneTuple = tuple(dk, oneOf(0, 1, 2), safe, int(), any, oneOf(0, 1));
+const items = arrayOf(item, MAX_WIRE_ITEMS);
+const dones = arrayOf(doneTuple, MAX_WIRE_ITEMS);
+
+const opCheck = union({
+  put: { id: safe, value: any, rm: optional(safe), from: nodeId, op: safe, t: int() },
+  take: { id: safe, from: nodeId, op: safe, t: int() },
+  restore: { id: safe, value: any, of: safe, from: nodeId, op: safe, t: int() },
+});
+/** Ops use `k` as discriminant; reuse `union` by presenting it as `type`. */
+const segOp: Check = (v) => {
+  if (!isObject(v) || typeof v.k !== 'string') return 'op without k';
+  return opCheck({ ...v, type: v.k });
+};
+
+/** Part indices (a bounded list: more missing parts are asked for in later rounds). */
+const partList = arrayOf(int(0, MAX_WIRE_PARTS - 1), MAX_WIRE_ITEMS);
+
+const snapshot = { key, b: ballot, seq: safe, part: int(0, MAX_WIRE_PARTS - 1), parts: int(1, MAX_WIRE_PARTS), lastId: safe, items, done: dones };
+
+const check = union({
+  seg_req: {
+    op: safe,
+    key,
+    kind: oneOf('put', 'update', 'peek', 'take', 'restore'),
+    value: any,
+    afterId: optional(safe),
+    id: optional(safe),
+    of: optional(safe),
+  },
+  seg_reply: { op: safe, ok: bool, id: optional(safe), value: any, error: optional(str(MAX_ERROR_LENGTH)) },
+  seg_wait: { op: safe },
+  seg_redirect: { op: safe, owner: optional(nodeId) },
+  seg_cancel: { op: safe, key },
+  seg_claim: { key, b: ballot },
+  seg_promise: {
+    key,
+    b: ballot,
+    ok: bool,
+    refused: optional(bool),
+    promised: optional(ballot),
+    acc: optional(ballot),
+    seq: optional(seqNo),
+    lastId: optional(safe),
+    hold: optional(bool),
+  },
+  seg_fetch: { key, b: ballot, missing: optional(partList) },
+  seg_state: snapshot,
+  seg_install: snapshot,
+  seg_ops: { key, b: ballot, seq: safe, ops: arrayOf(segOp, MAX_WIRE_OPS) },
+  seg_ack: { key, b: ballot, seq: seqNo, ok: bool, promised: optional(ballot), snap: optional(safe), missing: optional(partList) },
+  seg_nudge: { key, acc: ballot },
+  seg_release: { key, b: ballot },
+});
+
+/** null when `v` is a well-formed SegMessage, else a short reason. Never throws. */
+export function validateSegMessage(v: unknown): string | null {
+  try {
+    const e = check(v);
+    if (e) return e;
+    const m = v as SegMessage;
+    switch (m.type) {
+      case 'seg_req':
+        if ((m.kind === 'put' || m.kind === 'update') && m.value === undefined) return 'seg_req: put without value';
+        if (m.kind === 'restore' && (typeof m.id !== 'number' || typeof m.of !== 'number')) return 'seg_req: restore without id/of';
+        return null;
+      case 'seg_claim':
+      case 'seg_fetch':
+      case 'seg_ops':
+      case 'seg_install':
+      case 'seg_state':
+      case 'seg_release':
+        // a ballot that is being exercised has a real epoch and owner
+        if (m.b[0] < 1 || m.b[1] === '') return `${m.type}: empty ballot`;
+        if ((m.type === 'seg_install' || m.type === 'seg_state') && m.part >= m.parts) return `${m.type}: part ${m.part} of ${m.parts}`;
+        return null;
+      default:
+        return null;
+    }
+  } catch (e) {
+    // only reachable through exotic inputs (getters that throw, revoked proxies)
+    return `unreadable message: ${String(e).slice(0, 80)}`;
+  }
+}
+
+const record = shape({ key, promised: ballot, acc: ballot, seq: seqNo, lastId: safe, items: arrayOf(item, 1_000_000), done: arrayOf(doneTuple, 1_000_000) });
+
+/** null when `v` is a well-formed SegRecord (for records loaded from storage). Never throws. */
+export function validateSegRecord(v: unknown): string | null {
+  try {
+    return record(v);
+  } catch (e) {
+    return `unreadable record: ${String(e).slice(0, 80)}`;
+  }
+}
