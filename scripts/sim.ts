@@ -10,12 +10,21 @@
  *   --join-interval MS [0: one by one, each join quiescent before the next; >0: concurrent]
  *   --wave-size W [1] (simultaneous joiners)   --wave-interval MS [1000] (with --join-interval > 0)
  *   --settle MS [30000]     --heal-max MS [120000]   --heal-settle MS [30000]
- *   --loss P [0]            --json (one JSON object on stdout)
+ *   --loss P [0]            --link-latency MS or MIN-MAX [10-100]
+ *   --json (one JSON object on stdout)
+ *
+ * Broadcasts (HyParView + Plumtree; see src/sim/README.md, "Broadcast measurements"):
+ *   --broadcasts B [0: overlay only]   B broadcasts per batch: before the crash (after a
+ *       warm-up broadcast per origin), right after it, when the survivors reconnect, and
+ *       twice after the heal settle
+ *   --broadcast-gap MS [10] (between the broadcasts of a batch)
+ *
+ *   npx tsx scripts/sim.ts --nodes 10000 --fail 0.5 --broadcasts 50 --json
  */
-import { runOverlayScenario, type OverlayReport, type OverlayScenario } from '../src/sim';
+import { runBroadcastScenario, runOverlayScenario, type BroadcastReport, type BroadcastScenario, type OverlayReport } from '../src/sim';
 
-function parse(argv: string[]): { opts: Partial<OverlayScenario>; json: boolean } {
-  const opts: Partial<OverlayScenario> = {};
+function parse(argv: string[]): { opts: Partial<BroadcastScenario>; json: boolean } {
+  const opts: Partial<BroadcastScenario> = {};
   let json = false;
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -41,12 +50,23 @@ function parse(argv: string[]): { opts: Partial<OverlayScenario>; json: boolean 
       case '--heal-max': opts.healMaxMs = num(a, v); break;
       case '--heal-settle': opts.healSettleMs = num(a, v); break;
       case '--loss': opts.network = { ...opts.network, lossRate: num(a, v) }; break;
+      case '--broadcasts': opts.broadcasts = num(a, v); break;
+      case '--broadcast-gap': opts.broadcastGapMs = num(a, v); break;
+      case '--link-latency': {
+        // MS (every link) or MIN-MAX (uniform, drawn once per link)
+        const [lo, hi] = (v ?? '').split('-');
+        const min = num(a, lo);
+        opts.network = { ...opts.network, linkLatency: hi === undefined ? min : { min, max: num(a, hi) } };
+        break;
+      }
       default: throw new Error(`unknown option ${a}`);
     }
     i++;
   }
   if (opts.nodes !== undefined && (opts.nodes < 1 || !Number.isInteger(opts.nodes))) throw new Error('--nodes must be a positive integer');
   if (opts.fail !== undefined && (opts.fail < 0 || opts.fail >= 1)) throw new Error('--fail must be in [0, 1)');
+  if (opts.broadcasts !== undefined && (opts.broadcasts < 0 || !Number.isInteger(opts.broadcasts))) throw new Error('--broadcasts must be a non-negative integer');
+  if (opts.broadcastGapMs !== undefined && opts.broadcastGapMs < 0) throw new Error('--broadcast-gap must be >= 0');
   return { opts, json };
 }
 
@@ -65,10 +85,28 @@ function summary(r: OverlayReport): string {
   ].join('\n');
 }
 
+function broadcastSummary(r: BroadcastReport): string {
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
+  return [
+    `broadcasts       ${r.broadcasts} per batch, ${r.broadcastGapMs} ms apart; ${r.broadcastsSent} sent in all; duplicates ${r.duplicates}; overlay diameter ${r.diameter} (origin eccentricity mean ${r.originEccentricityMean})`,
+    `warm-up (floods) reliability ${pct(r.reliabilityWarmup)}, RMR ${r.rmrWarmup}, LDH max ${r.ldhWarmupMax} mean ${r.ldhWarmupMean}`,
+    `settled          reliability ${pct(r.reliability)}, RMR ${r.rmr} (max ${r.rmrMax}), LDH max ${r.ldh} mean ${r.ldhMean}, delivery p50 ${r.deliveryMsP50} ms p99 ${r.deliveryMsP99} ms max ${r.deliveryMsMax} ms`,
+    `after the crash  reliability min ${pct(r.reliabilityAfterFailure)} mean ${pct(r.reliabilityAfterFailureMean)}; reachable (origin's component) min ${pct(r.reachableAfterFailure)} mean ${pct(r.reachableAfterFailureMean)}; ` +
+      `delivered within reach ${pct(r.reliabilityAfterFailureOfReachable)}; delivery p50 ${r.deliveryMsAfterFailureP50} ms p99 ${r.deliveryMsAfterFailureP99} ms max ${r.deliveryMsAfterFailureMax} ms; RMR ${r.rmrAfterFailure}, LDH ${r.ldhAfterFailure}`,
+    `at heal          reliability ${pct(r.reliabilityAtHeal)}, delivery p50 ${r.deliveryMsAtHealP50} ms p99 ${r.deliveryMsAtHealP99} ms max ${r.deliveryMsAtHealMax} ms; RMR ${r.rmrAtHeal}, LDH ${r.ldhAtHeal}`,
+    `after heal       repair round: reliability ${pct(r.reliabilityRepair)}, RMR ${r.rmrRepair}; re-settled: reliability ${pct(r.reliabilityResettled)}, RMR ${r.rmrResettled}, LDH max ${r.ldhResettled} mean ${r.ldhResettledMean} (diameter ${r.diameterAfterHeal})`,
+  ].join('\n');
+}
+
 try {
   const { opts, json } = parse(process.argv.slice(2));
-  const report = runOverlayScenario(opts);
-  console.log(json ? JSON.stringify(report) : summary(report));
+  if (opts.broadcasts) {
+    const report = runBroadcastScenario(opts);
+    console.log(json ? JSON.stringify(report) : `${summary(report)}\n${broadcastSummary(report)}`);
+  } else {
+    const report = runOverlayScenario(opts);
+    console.log(json ? JSON.stringify(report) : summary(report));
+  }
 } catch (e) {
   console.error(`sim: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(2);

@@ -8,7 +8,7 @@ import {
   type HpvTimer,
   type HyParViewConfig,
 } from '../core/hyparview';
-import { Network, type NetworkConfig, type SimStack } from './network';
+import { Network, type NetworkConfig, type SimNode, type SimStack } from './network';
 import {
   degrees,
   largestComponentFraction,
@@ -81,7 +81,14 @@ export interface OverlayMetrics {
   leakedLinks: number;
 }
 
-export function overlayMetrics(net: HpvNetwork): OverlayMetrics {
+/** A network whose nodes are HyParView (alone or inside a stack): what overlayMetrics reads. */
+export interface OverlaySource {
+  liveIds(): NodeId[];
+  node(id: NodeId): { activeView(): NodeId[]; passiveView(): NodeId[] } | undefined;
+  openLinks(): [NodeId, NodeId][];
+}
+
+export function overlayMetrics(net: OverlaySource): OverlayMetrics {
   const s = snapshot(net);
   const deg = spread(degrees(s));
   const passive = spread(s.ids.map((id) => net.node(id)!.passiveView().length));
@@ -182,15 +189,44 @@ const JOIN_DRAIN_LIMIT = 600_000;
 /** N joins, settle, crash a fraction F at once, heal. Deterministic for a given seed. */
 export function runOverlayScenario(options: Partial<OverlayScenario>): OverlayReport {
   const o: OverlayScenario = { ...DEFAULT_SCENARIO, ...options };
-  const wallStart = performance.now();
   const net = createHpvNetwork({ seed: o.seed, ...o.network });
+  return runOverlayPhases(o, net, (id, opts) => addHpvNode(net, id, opts), {});
+}
+
+/** Adds node `id` to the scenario's network and starts it (joining through `contact` if given). */
+export type AddOverlayNode = (id: NodeId, opts: { config: Partial<HyParViewConfig>; contact?: NodeId; cause: number }) => void;
+
+/**
+ * Hooks into the overlay scenario, for stacks that run more than HyParView (see
+ * broadcast.ts). Each runs at one point of simulated time; whatever it injects or runs
+ * becomes part of the scenario.
+ */
+export interface ScenarioPhases {
+  /** The overlay has settled and been measured; `victims` are about to crash. */
+  beforeCrash?(victims: NodeId[]): void;
+  /** The victims have just crashed (nothing has run since). */
+  afterCrash?(): void;
+  /** The survivors have just formed one component (never called if they do not within healMaxMs). */
+  healed?(): void;
+  /** After the heal settle and the after-heal overlay measurement, before the totals are taken. */
+  end?(): void;
+}
+
+/** The overlay scenario on any network of HyParView-bearing nodes, with hooks (see ScenarioPhases). */
+export function runOverlayPhases<In, Out extends { type: string }, N extends SimNode<In, Out> & { passiveView(): NodeId[] }>(
+  o: OverlayScenario,
+  net: Network<In, Out, N>,
+  addNode: AddOverlayNode,
+  phases: ScenarioPhases,
+): OverlayReport {
+  const wallStart = performance.now();
   const ids: NodeId[] = [];
 
   const join = (i: number, known: number) => {
     const id = `n${i}`;
     const contact = o.bootstrap === 'contact' && known > 0 ? ids[Math.floor(net.rng.next() * known)] : undefined;
     // Cause i + 1 charges every message descending from this join to it.
-    addHpvNode(net, id, { config: o.hyparview, contact, cause: i + 1 });
+    addNode(id, { config: o.hyparview, contact, cause: i + 1 });
     ids.push(id);
   };
   const wave = Math.max(1, Math.floor(o.waveSize));
@@ -219,18 +255,25 @@ export function runOverlayScenario(options: Partial<OverlayScenario>): OverlayRe
   const joins = spread(joinCosts);
 
   const victims = sample(net.rng, net.liveIds(), Math.floor(o.fail * o.nodes));
+  phases.beforeCrash?.(victims);
   for (const v of victims) net.crash(v);
   const crashAt = net.now;
   const connectedAfterFailure = largestComponentFraction(snapshot(net));
+  phases.afterCrash?.();
 
   let healMs: number | null = connectedAfterFailure === 1 ? 0 : null;
+  if (healMs === 0) phases.healed?.();
   while (healMs === null && net.now - crashAt < o.healMaxMs) {
     net.runFor(o.healCheckMs);
-    if (largestComponentFraction(snapshot(net)) === 1) healMs = net.now - crashAt;
+    if (largestComponentFraction(snapshot(net)) === 1) {
+      healMs = net.now - crashAt;
+      phases.healed?.();
+    }
   }
   net.runFor(o.healSettleMs);
   net.settle();
   const after = overlayMetrics(net);
+  phases.end?.();
 
   return {
     nodes: o.nodes,

@@ -27,4 +27,20 @@ export {
   type OverlayMetrics,
   type OverlayScenario,
   type OverlayReport,
+  type OverlaySource,
+  type ScenarioPhases,
+  runOverlayPhases,
 } from './hyparview';
+export { StackNode, hpvPtStack, createStackNetwork, type StackIn, type StackOut, type StackNetwork, type BroadcastSink } from './stack';
+export {
+  runBroadcastScenario,
+  DEFAULT_BROADCAST_SCENARIO,
+  BroadcastTally,
+  batchStats,
+  eccentricities,
+  type BroadcastScenario,
+  type BroadcastReport,
+  type Batch,
+  type BatchStats,
+  type MessageRecord,
+} from './broadcast';

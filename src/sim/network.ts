@@ -124,20 +124,24 @@ class Link {
   }
 }
 
+/** A queued event. Dispatched events are recycled (see Network.schedule), so fields are mutable. */
 class Ev {
   constructor(
     public time: number,
     public seq: number,
-    readonly kind: Kind,
-    readonly node: number,
-    readonly peer: number,
-    readonly payload: unknown,
-    readonly link: Link | null,
-    readonly cause: number,
+    public kind: Kind,
+    public node: number,
+    public peer: number,
+    public payload: unknown,
+    public link: Link | null,
+    public cause: number,
     /** When it was scheduled. */
-    readonly born: number,
+    public born: number,
   ) {}
 }
+
+/** Recycled events kept at most (beyond it they are left to the GC). */
+const EV_POOL_MAX = 1 << 16;
 
 interface NetEffect {
   type: string;
@@ -181,6 +185,14 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   private hold = false;
   private holdStart = 0;
   private held: Ev[] = [];
+  /**
+   * Dispatched events, reused by schedule(): in-flight messages outlive several young-
+   * generation GCs, so allocating one object per event made the GC copy and promote
+   * millions of them at 10,000 nodes.
+   */
+  private readonly pool: Ev[] = [];
+  /** Set by dispatch() when it keeps the event (a held background timer): not recycled. */
+  private kept = false;
   private component: Int32Array | null = null;
   private componentAt = -Infinity;
 
@@ -305,6 +317,12 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     if (!ev) return false;
     this.now = ev.time;
     this.dispatch(ev);
+    if (this.kept) this.kept = false;
+    else if (this.pool.length < EV_POOL_MAX) {
+      ev.payload = null;
+      ev.link = null;
+      this.pool.push(ev);
+    }
     return true;
   }
 
@@ -381,7 +399,21 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   }
 
   private schedule(time: number, kind: Kind, node: number, peer: number, payload: unknown, link: Link | null, cause: number): void {
-    this.queue.push(new Ev(time, this.seq++, kind, node, peer, payload, link, cause, this.now));
+    const ev = this.pool.pop();
+    if (ev === undefined) {
+      this.queue.push(new Ev(time, this.seq++, kind, node, peer, payload, link, cause, this.now));
+      return;
+    }
+    ev.time = time;
+    ev.seq = this.seq++;
+    ev.kind = kind;
+    ev.node = node;
+    ev.peer = peer;
+    ev.payload = payload;
+    ev.link = link;
+    ev.cause = cause;
+    ev.born = this.now;
+    this.queue.push(ev);
   }
 
   private dispatch(ev: Ev): void {
@@ -404,6 +436,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         if (!this.alive[i]) return;
         if (this.hold && this.stack.isBackgroundTimer?.(ev.payload)) {
           this.held.push(ev);
+          this.kept = true;
           return;
         }
         this.run(i, this.stack.timer(ev.payload), ev.cause);
@@ -429,11 +462,14 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   }
 
   private run(i: number, input: In, cause: number): void {
-    // Executing an effect never re-enters handle(), so one buffer serves every call.
+    // Executing an effect never re-enters handle(), so one buffer serves every call. It
+    // is emptied only once it grows: `length = 0` drops the backing store, and the
+    // next push would allocate a new one (an allocation per event).
     const out = this.out;
+    const start = out.length;
     this.nodes[i]!.handle(input, this.now, out);
-    for (let k = 0; k < out.length; k++) this.execute(i, out[k]!, cause);
-    out.length = 0;
+    for (let k = start; k < out.length; k++) this.execute(i, out[k]!, cause);
+    if (out.length > 1024) out.length = 0;
   }
 
   private execute(i: number, effect: Out, cause: number): void {

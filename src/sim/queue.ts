@@ -1,7 +1,12 @@
 /**
- * Binary min-heap of events ordered by (time, seq). `seq` is the insertion counter, so
- * events due at the same time run in the order they were scheduled: the run is a pure
- * function of the seed, and per-link FIFO holds for messages with equal arrival times.
+ * Min-heap of events ordered by (time, seq). `seq` is the insertion counter, so events
+ * due at the same time run in the order they were scheduled: the run is a pure function
+ * of the seed, and per-link FIFO holds for messages with equal arrival times.
+ *
+ * A 4-ary heap whose keys live in typed arrays next to the items: sifting compares
+ * contiguous numbers instead of chasing a pointer per comparison, and the tree is half
+ * as deep as a binary one. With 10^5-10^6 queued events (10,000 nodes broadcasting) the
+ * queue was a fifth of the simulator's time as a binary heap of objects.
  */
 export interface Timed {
   time: number;
@@ -9,61 +14,96 @@ export interface Timed {
 }
 
 export class EventQueue<E extends Timed> {
-  private readonly heap: E[] = [];
+  private items: (E | undefined)[] = [];
+  private times = new Float64Array(1024);
+  private seqs = new Float64Array(1024);
+  private n = 0;
 
   get size(): number {
-    return this.heap.length;
+    return this.n;
   }
 
   peek(): E | undefined {
-    return this.heap[0];
+    return this.n > 0 ? this.items[0] : undefined;
   }
 
   push(e: E): void {
-    const h = this.heap;
-    let i = h.length;
-    h.push(e);
+    if (this.n === this.times.length) this.grow();
+    const times = this.times;
+    const seqs = this.seqs;
+    const items = this.items;
+    const t = e.time;
+    const s = e.seq;
+    let i = this.n++;
     while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (p.time < e.time || (p.time === e.time && p.seq < e.seq)) break;
-      h[i] = p;
+      const parent = (i - 1) >> 2;
+      const pt = times[parent]!;
+      if (pt < t || (pt === t && seqs[parent]! < s)) break;
+      times[i] = pt;
+      seqs[i] = seqs[parent]!;
+      items[i] = items[parent];
       i = parent;
     }
-    h[i] = e;
+    times[i] = t;
+    seqs[i] = s;
+    items[i] = e;
   }
 
   pop(): E | undefined {
-    const h = this.heap;
-    const top = h[0];
-    if (top === undefined) return undefined;
-    const last = h.pop()!;
-    const n = h.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        let c = l;
-        let ce = h[l]!;
-        if (r < n) {
-          const re = h[r]!;
-          if (re.time < ce.time || (re.time === ce.time && re.seq < ce.seq)) {
-            c = r;
-            ce = re;
-          }
-        }
-        if (last.time < ce.time || (last.time === ce.time && last.seq < ce.seq)) break;
-        h[i] = ce;
-        i = c;
-      }
-      h[i] = last;
+    if (this.n === 0) return undefined;
+    const items = this.items;
+    const top = items[0]!;
+    const n = --this.n;
+    if (n === 0) {
+      items[0] = undefined;
+      return top;
     }
+    const times = this.times;
+    const seqs = this.seqs;
+    // Sift the last entry down from the root.
+    const lt = times[n]!;
+    const ls = seqs[n]!;
+    const last = items[n];
+    items[n] = undefined;
+    let i = 0;
+    for (;;) {
+      const first = 4 * i + 1;
+      if (first >= n) break;
+      let c = first;
+      let ct = times[first]!;
+      let cs = seqs[first]!;
+      const end = Math.min(first + 4, n);
+      for (let k = first + 1; k < end; k++) {
+        const kt = times[k]!;
+        if (kt < ct || (kt === ct && seqs[k]! < cs)) {
+          c = k;
+          ct = kt;
+          cs = seqs[k]!;
+        }
+      }
+      if (lt < ct || (lt === ct && ls < cs)) break;
+      times[i] = ct;
+      seqs[i] = cs;
+      items[i] = items[c];
+      i = c;
+    }
+    times[i] = lt;
+    seqs[i] = ls;
+    items[i] = last;
     return top;
   }
 
   clear(): void {
-    this.heap.length = 0;
+    this.items = [];
+    this.n = 0;
+  }
+
+  private grow(): void {
+    const times = new Float64Array(this.times.length * 2);
+    times.set(this.times);
+    this.times = times;
+    const seqs = new Float64Array(this.seqs.length * 2);
+    seqs.set(this.seqs);
+    this.seqs = seqs;
   }
 }
