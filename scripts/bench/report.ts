@@ -1,0 +1,162 @@
+/** The printed table, the issue's targets, and the simulator summary. */
+import type { SystemResult } from './scenarios';
+
+export interface Target {
+  name: string;
+  measured: number | null;
+  /** human-readable bound, e.g. "≥ 5000" or "≤ 0.5 × 812 = 406" */
+  target: string;
+  met: boolean | null;
+  unit: string;
+}
+
+const fmt = (x: number | null | undefined, digits = 1): string => {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  const d = Math.abs(x) >= 100 ? 0 : digits;
+  return x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+};
+const ratio = (a: number | null | undefined, b: number | null | undefined): string =>
+  a == null || b == null || b === 0 || !Number.isFinite(a) || !Number.isFinite(b) ? '' : (a / b).toFixed(2);
+
+function bound(name: string, unit: string, measured: number | null | undefined, op: '≤' | '≥', limit: number | null | undefined, how?: string): Target {
+  const m = measured ?? null;
+  const l = limit ?? null;
+  const target = l === null ? `${op} ${how ?? '?'} (reference not measured)` : `${op} ${how ? `${how} = ` : ''}${fmt(l, 2)}`;
+  const met = m === null || l === null ? null : op === '≤' ? m <= l : m >= l;
+  return { name, measured: m, target, met, unit };
+}
+
+export function targets(ours: SystemResult | undefined, yjs: SystemResult | undefined): Target[] {
+  const yb = yjs?.chat?.bytesPerMessage;
+  const yp50 = yjs?.chat?.latencyMsP50;
+  const yp99 = yjs?.chat?.latencyMsP99;
+  const yheap = yjs?.resources?.heapGrowthMBPerTab;
+  return [
+    bound('KV puts/s from one tab, W=2, pipelined', 'puts/s', ours?.kv?.putsPerSec, '≥', 5000),
+    bound('KV put p50, unloaded', 'ms', ours?.kv?.putMsP50, '≤', 3),
+    bound('KV put p99, unloaded', 'ms', ours?.kv?.putMsP99, '≤', 20),
+    bound('KV get p50, unloaded', 'ms', ours?.kv?.getMsP50, '≤', 2),
+    bound('bytes per chat message, all tabs', 'B', ours?.chat?.bytesPerMessage, '≤', yb == null ? null : 0.5 * yb, `0.5 × y-webrtc ${fmt(yb)}`),
+    bound('RTCPeerConnections per tab (max)', '', ours?.resources?.connectionsMax, '≤', 5),
+    bound('chat delivery p50', 'ms', ours?.chat?.latencyMsP50, '≤', yp50, `y-webrtc`),
+    bound('chat delivery p99', 'ms', ours?.chat?.latencyMsP99, '≤', yp99 == null ? null : 1.5 * yp99, `1.5 × y-webrtc ${fmt(yp99, 2)}`),
+    bound('JS heap growth per tab, 0 → keys', 'MB', ours?.resources?.heapGrowthMBPerTab, '≤', yheap == null ? null : 0.5 * yheap, `0.5 × Yjs ${fmt(yheap, 2)}`),
+  ];
+}
+
+type Row = [string, string, string, string];
+
+function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
+  const out: Row[] = [];
+  const add = (label: string, a: number | null | undefined, b: number | null | undefined, digits = 1, withRatio = true): void => {
+    out.push([label, fmt(a, digits), fmt(b, digits), withRatio ? ratio(a, b) : '']);
+  };
+  const section = (label: string): void => void out.push([`**${label}**`, '', '', '']);
+  section('join');
+  add('tab joins the cluster and is synced, p50 (ms from navigation)', o?.join?.msP50, y?.join?.msP50);
+  add('  same, slowest tab (ms)', o?.join?.msMax, y?.join?.msMax);
+  add(`  all ${o?.tabs ?? y?.tabs} tabs open and complete (ms)`, o?.join?.clusterCompleteMs, y?.join?.clusterCompleteMs);
+  section('idle cluster');
+  add('RTCPeerConnections per tab, mean', o?.resources?.connectionsMean, y?.resources?.connectionsMean);
+  add('  max', o?.resources?.connectionsMax, y?.resources?.connectionsMax, 0);
+  add('main thread busy per tab, idle (%)', o?.resources?.cpuIdlePct, y?.resources?.cpuIdlePct);
+  add('bytes/s sent by all tabs, idle', o?.resources?.idleBytesPerSec, y?.resources?.idleBytesPerSec, 0);
+  if (o?.chat || y?.chat) {
+    section(`chat (${o?.chat?.sent ?? y?.chat?.sent} messages from one tab)`);
+    add('delivery latency p50 (ms)', o?.chat?.latencyMsP50, y?.chat?.latencyMsP50, 2);
+    add('delivery latency p99 (ms)', o?.chat?.latencyMsP99, y?.chat?.latencyMsP99, 2);
+    add('delivery latency max (ms)', o?.chat?.latencyMsMax, y?.chat?.latencyMsMax, 2);
+    add('delivered / expected (%)', pct(o?.chat?.delivered, o?.chat?.expected), pct(y?.chat?.delivered, y?.chat?.expected), 1, false);
+    add('bytes sent per message, all tabs (transport)', o?.chat?.bytesPerMessage, y?.chat?.bytesPerMessage);
+    add('  data-channel payload bytes per message', o?.chat?.payloadBytesPerMessage, y?.chat?.payloadBytesPerMessage);
+    add('  per message, idle traffic subtracted', o?.chat?.netBytesPerMessage, y?.chat?.netBytesPerMessage);
+    add('main thread busy per tab meanwhile (%)', o?.chat?.cpuPct, y?.chat?.cpuPct);
+  }
+  if (o?.kv || y?.kv) {
+    const capped = o?.kv?.keysCapped || y?.kv?.keysCapped ? ' — time cap reached, fewer than asked' : '';
+    section(`kv (${o?.kv?.keys ?? y?.kv?.keys} puts of ~100 B from one tab${capped})`);
+    add('puts/s until the last put resolved (ours: W=2 acks; Yjs: local)', o?.kv?.putsPerSec, y?.kv?.putsPerSec, 0);
+    add('puts/s until fully replicated (ours: 3 copies; Yjs: every tab)', o?.kv?.replicatedPutsPerSec, y?.kv?.replicatedPutsPerSec, 0);
+    add('  put latency under that load p50 (ms)', o?.kv?.loadedPutMsP50, y?.kv?.loadedPutMsP50, 2);
+    add('  put latency under that load p99 (ms)', o?.kv?.loadedPutMsP99, y?.kv?.loadedPutMsP99, 2);
+    add('  puts that failed (ours: no W=2 quorum within 3 s)', o?.kv?.putErrors, y?.kv?.putErrors, 0, false);
+    add('  main thread busy per tab meanwhile (%)', o?.kv?.cpuPct, y?.kv?.cpuPct);
+    add('put p50, unloaded, sequential (ms)', o?.kv?.putMsP50, y?.kv?.putMsP50, 3, false);
+    add('put p99, unloaded (ms)', o?.kv?.putMsP99, y?.kv?.putMsP99, 3, false);
+    add('get p50, unloaded (ms)', o?.kv?.getMsP50, y?.kv?.getMsP50, 3, false);
+    add('get p99, unloaded (ms)', o?.kv?.getMsP99, y?.kv?.getMsP99, 3, false);
+    add('put → readable in another tab p50 (ms)', o?.kv?.visibleMsP50, y?.kv?.visibleMsP50, 2);
+    add('put → readable in another tab p99 (ms)', o?.kv?.visibleMsP99, y?.kv?.visibleMsP99, 2);
+  }
+  if (o?.resources?.heapGrowthMBPerTab != null || y?.resources?.heapGrowthMBPerTab != null) {
+    add('JS heap per tab before the keys (MB, after GC)', o?.resources?.heapBeforeMB, y?.resources?.heapBeforeMB, 2);
+    add('JS heap growth per tab, 0 → all keys (MB)', o?.resources?.heapGrowthMBPerTab, y?.resources?.heapGrowthMBPerTab, 2);
+  }
+  if (o?.failure || y?.failure) {
+    const f = o?.failure ?? y?.failure!;
+    section(`failure (crash ${f.crashed} of ${f.crashed + f.survivors} tabs; ms after the crash)`);
+    add('keys lost: every copy was on a crashed tab (count)', o?.failure?.lostKeys, y?.failure?.lostKeys, 0, false);
+    add('survivors see exactly the survivors', o?.failure?.membersMs, y?.failure?.membersMs, 0);
+    add('every survivor has read every other key', o?.failure?.readableMs, y?.failure?.readableMs, 0);
+    add('  failed reads in a second full pass', o?.failure?.verifyFailures, y?.failure?.verifyFailures, 0, false);
+    add('every key back to min(3, survivors) copies', o?.failure?.replicatedMs, y?.failure?.replicatedMs, 0);
+    add('a chat message from a survivor reaches all survivors', o?.failure?.chatMs, y?.failure?.chatMs, 0);
+  }
+  return out;
+}
+
+const pct = (a: number | undefined, b: number | undefined): number | null => (a == null || !b ? null : (100 * a) / b);
+
+export function table(o: SystemResult | undefined, y: SystemResult | undefined): string {
+  const head: Row = ['', 'ours', 'y-webrtc + Yjs', 'ours / Yjs'];
+  const all = [head, ...rows(o, y)];
+  const lines = all.map((r) => `| ${r[0]} | ${r[1]} | ${r[2]} | ${r[3]} |`);
+  lines.splice(1, 0, '|---|---:|---:|---:|');
+  return lines.join('\n');
+}
+
+export function targetTable(ts: Target[]): string {
+  const lines = ['| target (ours, issue) | measured | target | |', '|---|---:|---|---|'];
+  for (const t of ts) {
+    lines.push(`| ${t.name} | ${fmt(t.measured, 2)}${t.unit ? ` ${t.unit}` : ''} | ${t.target}${t.unit && !t.target.includes('reference') ? ` ${t.unit}` : ''} | ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface SimRun {
+  args: string[];
+  ok: boolean;
+  wallMs: number;
+  report?: Record<string, unknown>;
+  error?: string;
+}
+
+export function simTable(runs: SimRun[]): string {
+  const pick = (r: SimRun, k: string): string => {
+    const v = r.report?.[k];
+    return typeof v === 'number' ? fmt(v, 3) : v === null ? 'null' : v === undefined ? '—' : String(v);
+  };
+  const fields: [string, string][] = [
+    ['healMs', 'heal: one component again after (ms, simulated)'],
+    ['connectedAfterFailure', 'survivors in largest component right after the crash'],
+    ['connectedAfterHeal', 'largest component after healing'],
+    ['activeMean', 'active view mean (before crash)'],
+    ['joinMessagesMean', 'messages per join, mean'],
+    ['reliability', 'broadcast reliability, stable overlay'],
+    ['rmr', 'relative message redundancy, stable tree'],
+    ['ldh', 'last delivery hop'],
+    ['deliveryMsP50', 'broadcast delivery p50 (ms, simulated)'],
+    ['deliveryMsP99', 'broadcast delivery p99 (ms, simulated)'],
+    ['reliabilityAfterFailureOfReachable', 'reliability right after the crash, of reachable nodes'],
+    ['reliabilityResettled', 'reliability after the heal settles'],
+    ['rmrResettled', 'RMR after the heal settles'],
+    ['wallMs', 'wall time (ms)'],
+  ];
+  const lines = [`| | ${runs.map((r) => `${r.report?.nodes ?? '?'} nodes`).join(' | ')} |`, `|---|${runs.map(() => '---:').join('|')}|`];
+  for (const [k, label] of fields) {
+    if (runs.every((r) => r.report?.[k] === undefined)) continue;
+    lines.push(`| ${label} (\`${k}\`) | ${runs.map((r) => pick(r, k)).join(' | ')} |`);
+  }
+  for (const r of runs) if (!r.ok) lines.push(`\nsim ${r.args.join(' ')} FAILED: ${r.error}`);
+  return lines.join('\n');
+}
