@@ -3,7 +3,7 @@
  * and a 10-bit logical counter into one safe integer, so timestamps compare with `<`
  * and fit in msgpack as a plain number: ts = wall * 1024 + counter. With Unix-epoch
  * milliseconds that stays below 2^53 until the year 2248 (a 16-bit counter would not:
- * today's Date.now() * 65536 is already past 2^53 and neighbouring ticks would collide).
+ * the present wall clock in ms times 65536 is already past 2^53 and neighbouring ticks would collide).
  * More than 1024 events in one millisecond borrow from the next millisecond.
  * The physical time is an input (`now`), keeping this pure.
  */
