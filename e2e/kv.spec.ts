@@ -17,7 +17,8 @@ async function cluster(n: number, name: string): Promise<{ tabs: Tab[]; cluster:
   const c = uniqueCluster(name);
   const tabs: Tab[] = [];
   for (let i = 0; i < n; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
-  await waitMembers(tabs);
+  // forming the cluster is not what these tests measure: allow a loaded machine its time
+  await waitMembers(tabs, 60_000);
   return { tabs, cluster: c };
 }
 
