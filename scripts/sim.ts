@@ -17,6 +17,8 @@
  *   --broadcasts B [0: overlay only]   B broadcasts per batch: before the crash (after a
  *       warm-up broadcast per origin), right after it, when the survivors reconnect, and
  *       twice after the heal settle
+ *   --origins K [ceil(B/2)] distinct origins of the pre-crash and of the after-crash batch
+ *       (their B broadcasts go round-robin over them; each origin costs a warm-up flood)
  *   --broadcast-gap MS [10] (between the broadcasts of a batch)
  *
  *   npx tsx scripts/sim.ts --nodes 10000 --fail 0.5 --broadcasts 50 --json
@@ -51,6 +53,7 @@ function parse(argv: string[]): { opts: Partial<BroadcastScenario>; json: boolea
       case '--heal-settle': opts.healSettleMs = num(a, v); break;
       case '--loss': opts.network = { ...opts.network, lossRate: num(a, v) }; break;
       case '--broadcasts': opts.broadcasts = num(a, v); break;
+      case '--origins': opts.origins = num(a, v); break;
       case '--broadcast-gap': opts.broadcastGapMs = num(a, v); break;
       case '--link-latency': {
         // MS (every link) or MIN-MAX (uniform, drawn once per link)
@@ -88,7 +91,7 @@ function summary(r: OverlayReport): string {
 function broadcastSummary(r: BroadcastReport): string {
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
   return [
-    `broadcasts       ${r.broadcasts} per batch, ${r.broadcastGapMs} ms apart; ${r.broadcastsSent} sent in all; duplicates ${r.duplicates}; overlay diameter ${r.diameter} (origin eccentricity mean ${r.originEccentricityMean})`,
+    `broadcasts       ${r.broadcasts} per batch from ${r.origins} origins, ${r.broadcastGapMs} ms apart; ${r.broadcastsSent} sent in all; duplicates ${r.duplicates}; overlay diameter ${r.diameter} (origin eccentricity mean ${r.originEccentricityMean})`,
     `warm-up (floods) reliability ${pct(r.reliabilityWarmup)}, RMR ${r.rmrWarmup}, LDH max ${r.ldhWarmupMax} mean ${r.ldhWarmupMean}`,
     `settled          reliability ${pct(r.reliability)}, RMR ${r.rmr} (max ${r.rmrMax}), LDH max ${r.ldh} mean ${r.ldhMean}, delivery p50 ${r.deliveryMsP50} ms p99 ${r.deliveryMsP99} ms max ${r.deliveryMsMax} ms`,
     `after the crash  reliability min ${pct(r.reliabilityAfterFailure)} mean ${pct(r.reliabilityAfterFailureMean)}; reachable (origin's component) min ${pct(r.reachableAfterFailure)} mean ${pct(r.reachableAfterFailureMean)}; ` +

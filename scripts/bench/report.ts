@@ -75,10 +75,10 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
   if (o?.kv || y?.kv) {
     const capped = o?.kv?.keysCapped || y?.kv?.keysCapped ? ' — time cap reached, fewer than asked' : '';
     section(`kv (${o?.kv?.keys ?? y?.kv?.keys} puts of ~100 B from one tab${capped})`);
-    add('puts/s until the last put resolved (ours: W=2 acks; Yjs: local)', o?.kv?.putsPerSec, y?.kv?.putsPerSec, 0);
+    add('puts/s until the last put resolved (ours: W=2 acks; Yjs: local)', o?.kv?.putsPerSec, y?.kv?.putsPerSec, 0, false);
     add('puts/s until fully replicated (ours: 3 copies; Yjs: every tab)', o?.kv?.replicatedPutsPerSec, y?.kv?.replicatedPutsPerSec, 0);
-    add('  put latency under that load p50 (ms)', o?.kv?.loadedPutMsP50, y?.kv?.loadedPutMsP50, 2);
-    add('  put latency under that load p99 (ms)', o?.kv?.loadedPutMsP99, y?.kv?.loadedPutMsP99, 2);
+    add('  put latency under that load p50 (ms)', o?.kv?.loadedPutMsP50, y?.kv?.loadedPutMsP50, 2, false);
+    add('  put latency under that load p99 (ms)', o?.kv?.loadedPutMsP99, y?.kv?.loadedPutMsP99, 2, false);
     add('  puts that failed (ours: no W=2 quorum within 3 s)', o?.kv?.putErrors, y?.kv?.putErrors, 0, false);
     add('  main thread busy per tab meanwhile (%)', o?.kv?.cpuPct, y?.kv?.cpuPct);
     add('put p50, unloaded, sequential (ms)', o?.kv?.putMsP50, y?.kv?.putMsP50, 3, false);
@@ -118,7 +118,7 @@ export function table(o: SystemResult | undefined, y: SystemResult | undefined):
 export function targetTable(ts: Target[]): string {
   const lines = ['| target (ours, issue) | measured | target | |', '|---|---:|---|---|'];
   for (const t of ts) {
-    lines.push(`| ${t.name} | ${fmt(t.measured, 2)}${t.unit ? ` ${t.unit}` : ''} | ${t.target}${t.unit && !t.target.includes('reference') ? ` ${t.unit}` : ''} | ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'} |`);
+    lines.push(`| ${t.name} | ${fmt(t.measured, t.measured !== null && Number.isInteger(t.measured) ? 0 : 2)}${t.unit ? ` ${t.unit}` : ''} | ${t.target}${t.unit && !t.target.includes('reference') ? ` ${t.unit}` : ''} | ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'} |`);
   }
   return lines.join('\n');
 }
@@ -134,7 +134,7 @@ export interface SimRun {
 export function simTable(runs: SimRun[]): string {
   const pick = (r: SimRun, k: string): string => {
     const v = r.report?.[k];
-    return typeof v === 'number' ? fmt(v, 3) : v === null ? 'null' : v === undefined ? '—' : String(v);
+    return typeof v === 'number' ? fmt(v, Number.isInteger(v) ? 0 : 3) : v === null ? 'null' : v === undefined ? '—' : String(v);
   };
   const fields: [string, string][] = [
     ['healMs', 'heal: one component again after (ms, simulated)'],

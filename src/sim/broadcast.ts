@@ -8,28 +8,28 @@ import { StackNode, createStackNetwork, type BroadcastSink, type StackNetwork } 
 /**
  * Broadcast measurements: HyParView + Plumtree (stack.ts) through the overlay scenario
  * (join, settle, crash a fraction F at once, heal), with broadcasts in batches. A batch
- * sends one broadcast per origin, `broadcastGapMs` apart, from the origin's node.
- * Origins are drawn with the simulator's Rng once the overlay has settled: B "pre"
- * origins among all nodes, B "post" origins among the nodes that will survive the crash
- * (the victims are already drawn) and are not pre origins.
+ * sends its broadcasts `broadcastGapMs` apart, each from its origin's node. Origins are
+ * drawn with the simulator's Rng once the overlay has settled: K "pre" origins among all
+ * nodes and K "post" origins among the nodes that will survive the crash (the victims
+ * are already drawn) and are not pre origins; K = `origins` (default ceil(B / 2)).
  *
  * 1. warmup: every pre and post origin broadcasts once, then settle(). Plumtree keeps
  *    one tree per origin, and an origin's first broadcast floods (all neighbours start
  *    eager; each duplicate prunes a link), so this is the flooding cost. Afterwards each
  *    of these origins has a spanning tree.
- * 2. pre: each pre origin broadcasts again over its settled tree; settle(). Reliability,
- *    RMR, LDH and delivery delay "before".
- * 3. afterFailure: the victims crash; at that same instant the post origins start
- *    broadcasting (B broadcasts within B x broadcastGapMs). Peers notice a crash only
- *    after the network's detectDelay (4-5 s), so these run on trees and views that still
- *    hold dead nodes: eager pushes into dead links are lost, and the lazy links (IHAVE)
- *    and GRAFTs must recover them. Survivors cut off from the origin in the live
- *    overlay cannot get them at all (Plumtree has no anti-entropy and views change only
- *    after detection), hence `reachableAfterFailure` and `...OfReachable`.
+ * 2. pre: B broadcasts, round-robin over the pre origins, on their settled trees;
+ *    settle(). Reliability, RMR, LDH and delivery delay "before".
+ * 3. afterFailure: the victims crash; at that same instant B broadcasts start, round-
+ *    robin over the post origins (all sent within B x broadcastGapMs). Peers notice a
+ *    crash only after the network's detectDelay (4-5 s), so these run on trees and views
+ *    that still hold dead nodes: eager pushes into dead links are lost, and the lazy
+ *    links (IHAVE) and GRAFTs must recover them. Survivors cut off from the origin in
+ *    the live overlay cannot get them at all (Plumtree has no anti-entropy, and views
+ *    change only after detection), hence `reachableAfterFailure` and `...OfReachable`.
  * 4. atHeal: at the first heal check (every healCheckMs) that finds the survivors in one
- *    component, the surviving pre origins (about B(1 - F); their trees are untouched
+ *    component, each surviving pre origin (about K(1 - F); their trees are untouched
  *    since the crash: dead neighbours gone, new neighbours eager in every tree) broadcast.
- * 5. repair, resettled: after the heal settle, the same origins broadcast twice more,
+ * 5. repair, resettled: after the heal settle, the same origins broadcast once per round,
  *    settle() after each. The first round meets the links HyParView made since batch 4
  *    (eager in every tree: duplicates, PRUNEs); the second is the re-settled tree.
  *
@@ -47,6 +47,14 @@ import { StackNode, createStackNetwork, type BroadcastSink, type StackNetwork } 
 export interface BroadcastScenario extends OverlayScenario {
   /** Broadcasts per batch (B); 0 runs the overlay scenario alone. */
   broadcasts: number;
+  /**
+   * Distinct origins (K) of the pre batch and of the after-failure batch: their B
+   * broadcasts go round-robin over K origins (the k-th from origin k mod K). 0: K =
+   * ceil(B / 2), each origin sending two. Every origin costs one warm-up flood (about
+   * 66,000 messages at 10,000 nodes: the bulk of the run), so K = B takes about 1.6x the
+   * time of the default.
+   */
+  origins: number;
   /** Between two broadcasts of one batch (simulated ms). */
   broadcastGapMs: number;
   /**
@@ -65,6 +73,7 @@ export interface BroadcastScenario extends OverlayScenario {
 export const DEFAULT_BROADCAST_SCENARIO: BroadcastScenario = {
   ...DEFAULT_SCENARIO,
   broadcasts: 50,
+  origins: 0,
   broadcastGapMs: 10,
   warmupGapMs: 10,
   exactDiameterMax: 2_000,
@@ -279,6 +288,8 @@ const SAMPLED_SOURCES = 64;
 
 export interface BroadcastReport extends OverlayReport {
   broadcasts: number;
+  /** Distinct origins of the pre and after-failure batches (K). */
+  origins: number;
   broadcastGapMs: number;
   /** Hop diameter of the settled overlay before the crash (exact up to exactDiameterMax live nodes, else a sampled lower bound). */
   diameter: number;
@@ -301,10 +312,14 @@ export interface BroadcastReport extends OverlayReport {
   /** Sent from the crash instant on, before any crash is detected. */
   reliabilityAfterFailure: number;
   reliabilityAfterFailureMean: number;
-  /** Min over those messages of the live nodes in the origin's component of the live overlay at the crash / live nodes: no broadcast without anti-entropy can reach more. */
+  /**
+   * Min over those messages of (live nodes in the origin's component of the live overlay
+   * at the crash / live nodes). Others can only be reached over links HyParView makes
+   * after it detects the crash (4-5 s later), when the broadcast is nearly over.
+   */
   reachableAfterFailure: number;
   reachableAfterFailureMean: number;
-  /** Min over those messages of (nodes of the origin's component that delivered it / that component's size). */
+  /** Min over those messages of (nodes of the origin's component at the crash that delivered it / that component's size). */
   reliabilityAfterFailureOfReachable: number;
   deliveryMsAfterFailureP50: number;
   deliveryMsAfterFailureP99: number;
@@ -398,12 +413,13 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         const dead = new Set(victims);
         const live = net.liveIds();
         const survivors = live.filter((id) => !dead.has(id));
-        preOrigins = sample(net.rng, live, B);
-        // Batch 3: B survivors that are not batch 2's origins. Batch 4 wants settled trees
-        // untouched since the crash: batch 2's surviving origins (about B(1 - F)) qualify
-        // and cost no extra warm-up flood.
+        const K = o.origins > 0 ? Math.min(B, Math.floor(o.origins)) : Math.ceil(B / 2);
+        preOrigins = sample(net.rng, live, K);
+        // Batch 3: K survivors that are not batch 2's origins. Batch 4 wants settled trees
+        // untouched since the crash: batch 2's surviving origins (about K(1 - F)) qualify
+        // and cost no extra warm-up flood (if none survives, tiny runs: batch 3's origins).
         const preSet = new Set(preOrigins);
-        postOrigins = sample(net.rng, survivors.filter((id) => !preSet.has(id)), B);
+        postOrigins = sample(net.rng, survivors.filter((id) => !preSet.has(id)), K);
         healOrigins = preOrigins.filter((id) => !dead.has(id));
         if (healOrigins.length === 0) healOrigins = postOrigins.slice();
         const pos = new Map<NodeId, number>(s.ids.map((id, k) => [id, k]));
@@ -414,7 +430,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         sendAndSettle('warmup', [...new Set([...preOrigins, ...postOrigins, ...healOrigins])], o.warmupGapMs);
         const [mask, count] = liveMask();
         warm = batchStats(tally.batch('warmup'), mask, count);
-        sendAndSettle('pre', preOrigins);
+        sendAndSettle('pre', roundRobin(preOrigins, B));
         pre = batchStats(tally.batch('pre'), mask, count);
       },
       afterCrash() {
@@ -423,7 +439,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         const labels = componentLabels(s);
         labelAtCrash = new Int32Array(o.nodes).fill(-1);
         s.ids.forEach((id, k) => (labelAtCrash![index.get(id)!] = labels[k]!));
-        send('afterFailure', postOrigins);
+        send('afterFailure', roundRobin(postOrigins, B));
       },
       healed() {
         if (B === 0) return;
@@ -467,6 +483,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         const h = atHeal;
         result = {
           broadcasts: B,
+          origins: preOrigins.length,
           broadcastGapMs: gap,
           diameter,
           originEccentricityMean: round(originEcc),
@@ -513,6 +530,11 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
     },
   );
   return { ...report, ...result } as BroadcastReport;
+}
+
+/** `count` origins: the list repeated (k-th broadcast from origins[k mod K]). */
+function roundRobin(origins: NodeId[], count: number): NodeId[] {
+  return origins.length === 0 ? [] : Array.from({ length: count }, (_, k) => origins[k % origins.length]!);
 }
 
 function round(x: number, digits = 3): number {
