@@ -157,8 +157,10 @@ export interface FailureResult {
   membersMs: number | null;
   /** every survivor has read every (not lost) bulk key at least once since the crash */
   readableMs: number | null;
-  /** one more full pass of reads on every survivor after readableMs: keys that failed */
+  /** one more full pass of reads on every survivor after readableMs (at most 30 s): reads that failed or read wrong, summed over survivors */
   verifyFailures: number | null;
+  /** keys that pass did not get to within its 30 s, summed over survivors */
+  verifyUntried: number | null;
   /** every (not lost) bulk key held by min(3, survivors) survivors (ours: re-replication done) */
   replicatedMs: number | null;
   /** the first probe chat message (one every 250 ms from a survivor) that reached every survivor: its last arrival */
@@ -209,6 +211,13 @@ async function openBenchTab(browser: Browser, target: SystemTarget, i: number): 
   page.on('pageerror', (e) => console.error(`[${target.kind} tab ${i} pageerror] ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') tab.consoleErrors++;
+  });
+  // a tab that dies without the bench crashing it (renderer killed from outside, OOM…)
+  page.on('crash', () => {
+    if (tab.alive) console.error(`[${target.kind} tab ${i}] renderer crashed unexpectedly`);
+  });
+  page.on('close', () => {
+    if (tab.alive) console.error(`[${target.kind} tab ${i}] page closed unexpectedly`);
   });
   await page.goto(target.url(i));
   return tab;
@@ -353,7 +362,9 @@ export async function runSystem(browser: Browser, target: SystemTarget, o: Bench
       await step('diagnostics', async () => void (r.diagnostics = await target.diagnostics!(tabs.filter((t) => t.alive))));
     }
   } finally {
-    await Promise.all(tabs.filter((t) => t.alive).map((t) => t.context.close().catch(() => undefined)));
+    const open = tabs.filter((t) => t.alive);
+    for (const t of open) t.alive = false;
+    await Promise.all(open.map((t) => t.context.close().catch(() => undefined)));
     r.durationMs = Date.now() - started;
     r.loadAvg.end = round(os.loadavg()[0], 2)!;
   }
@@ -632,8 +643,8 @@ async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Promise<Fa
     return r.ok ? since() : null;
   };
 
-  /** Reads the keys; returns those not read correctly, plus those not tried before `until` (wall-clock ms). */
-  const readCheck = (t: BenchTab, idx: number[], until: number): Promise<number[]> =>
+  /** Reads the keys: those read wrong or whose read failed, and those not tried before `until` (wall-clock ms). */
+  const readCheck = (t: BenchTab, idx: number[], until: number): Promise<{ failed: number[]; untried: number[] }> =>
     t.page.evaluate(
       async ({ idx, win, until }) => {
         const a = window.__ba!;
@@ -648,11 +659,12 @@ async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Promise<Fa
           }
         };
         await Promise.all(Array.from({ length: win }, worker));
-        return [...failed, ...idx.slice(next)].sort((x, y) => x - y);
+        return { failed: failed.sort((x, y) => x - y), untried: idx.slice(next) };
       },
       { idx, win: 50, until },
     );
   let verifyFailures: number | null = null;
+  let verifyUntried: number | null = null;
   const readTask = async (): Promise<number | null> => {
     const all = keep;
     const pending = survivors.map(() => all);
@@ -661,11 +673,18 @@ async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Promise<Fa
         timedOut.push(`readable (still unread per survivor: ${pending.map((p) => p.length).join(',')})`);
         return null;
       }
-      await Promise.all(survivors.map(async (t, j) => void (pending[j] = pending[j]!.length ? await readCheck(t, pending[j]!, t0 + timeout) : [])));
+      await Promise.all(
+        survivors.map(async (t, j) => {
+          if (pending[j]!.length === 0) return;
+          const r = await readCheck(t, pending[j]!, t0 + timeout);
+          pending[j] = [...r.failed, ...r.untried];
+        }),
+      );
     }
     const at = since();
     const again = await Promise.all(survivors.map((t) => readCheck(t, all, Date.now() + 30_000)));
-    verifyFailures = again.reduce((a, f) => a + f.length, 0);
+    verifyFailures = again.reduce((a, r) => a + r.failed.length, 0);
+    verifyUntried = again.reduce((a, r) => a + r.untried.length, 0);
     return at;
   };
 
@@ -710,6 +729,7 @@ async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Promise<Fa
     membersMs,
     readableMs,
     verifyFailures,
+    verifyUntried,
     replicatedMs,
     chatMs,
     probesSent,
