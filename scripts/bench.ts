@@ -2,15 +2,16 @@
  * Cluster benchmark: this project against y-webrtc + Yjs, same scenarios, same run.
  *
  *   npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500]
- *                            [--only join,chat,kv,failure] [--systems ours,yjs] [--no-sim]
+ *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]
  *
  * Playwright drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH), one browser
  * context per tab. Ours: the built app (dist/, run `npx vite build` first) served by our
  * signaling server, which also signals. Yjs: a page bundling yjs + y-webrtc (built here
  * with Vite from scripts/bench/yjs-page/) signalling through the stock
  * y-webrtc-signaling server; chat is a Y.Array, the KVS a Y.Map.
- * Scenarios (scripts/bench/scenarios.ts): join, chat, kv (with connections and heap),
- * failure; then scripts/sim.ts at 1,000 and 10,000 nodes. Progress goes to stderr; the
+ * Scenarios (scripts/bench/scenarios.ts): join, chat, segments (ours only,
+ * scripts/bench/segments.ts), kv (with connections and heap), failure; then
+ * scripts/sim.ts at 1,000 and 10,000 nodes. Progress goes to stderr; the
  * table to stdout, or with --json one JSON object to stdout and the table to stderr.
  * See docs/benchmarks.md, "Cluster benchmark".
  */
@@ -45,7 +46,7 @@ for (let i = 0; i < args.length; i++) {
   if (['--tabs', '--keys', '--chat', '--only', '--systems'].includes(args[i]!)) i++;
 }
 if (has('--help')) {
-  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--only join,chat,kv,failure] [--systems ours,yjs] [--no-sim]');
+  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]');
   process.exit(0);
 }
 
@@ -87,6 +88,9 @@ const opts: BenchOptions = {
   // 3 of 8; the same share for other sizes, at least one survivor besides the writer
   motion: has('--motion'),
   crash: Math.min(tabsN - 2, Math.max(1, Math.round((tabsN * 3) / 8))),
+  segSamples: 200,
+  segItems: 1000,
+  segCapMs: 20_000,
   log,
 };
 
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
       loadAvgStart: loadStart.map((x) => Math.round(x * 100) / 100),
       loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
       durationMs: Date.now() - T0,
-      options: { tabs: opts.tabs, keys: opts.keys, chat: opts.chat, only: [...opts.only], chatIntervalMs: opts.chatIntervalMs, window: opts.window, latencyOps: opts.latencyOps, visibilitySamples: opts.visibilitySamples, crash: opts.crash, motion: opts.motion },
+      options: { tabs: opts.tabs, keys: opts.keys, chat: opts.chat, only: [...opts.only], chatIntervalMs: opts.chatIntervalMs, window: opts.window, latencyOps: opts.latencyOps, visibilitySamples: opts.visibilitySamples, crash: opts.crash, motion: opts.motion, segSamples: opts.segSamples, segItems: opts.segItems, segCapMs: opts.segCapMs },
     },
     ours: results.ours,
     yjs: results.yjs,

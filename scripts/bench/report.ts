@@ -41,6 +41,7 @@ export function targets(ours: SystemResult | undefined, yjs: SystemResult | unde
     bound('chat delivery p50', 'ms', ours?.chat?.latencyMsP50, '≤', yp50, `y-webrtc`),
     bound('chat delivery p99', 'ms', ours?.chat?.latencyMsP99, '≤', yp99 == null ? null : 1.5 * yp99, `1.5 × y-webrtc ${fmt(yp99, 2)}`),
     bound('JS heap growth per tab, 0 → keys', 'MB', ours?.resources?.heapGrowthMBPerTab, '≤', yheap == null ? null : 0.5 * yheap, `0.5 × Yjs ${fmt(yheap, 2)}`),
+    bound('segments: waiting peek p50, put in another tab', 'ms', ours?.segments?.peek.msP50, '≤', 50),
   ];
 }
 
@@ -72,6 +73,7 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('  per message, idle traffic subtracted', o?.chat?.netBytesPerMessage, y?.chat?.netBytesPerMessage);
     add('main thread busy per tab meanwhile (%)', o?.chat?.cpuPct, y?.chat?.cpuPct);
   }
+  out.push(...segmentRows(o));
   if (o?.kv || y?.kv) {
     const capped = o?.kv?.keysCapped || y?.kv?.keysCapped ? ' — time cap reached, fewer than asked' : '';
     section(`kv (${o?.kv?.keys ?? y?.kv?.keys} puts of ~100 B from one tab${capped})`);
@@ -103,6 +105,40 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('every key back to min(3, survivors) copies', o?.failure?.replicatedMs, y?.failure?.replicatedMs, 0);
     add('a chat message from a survivor reaches all survivors', o?.failure?.chatMs, y?.failure?.chatMs, 0);
   }
+  return out;
+}
+
+/** The segments scenario: ours only, the Yjs column says n/a. */
+function segmentRows(o: SystemResult | undefined): Row[] {
+  const s = o?.segments;
+  if (!s) return [];
+  const out: Row[] = [];
+  const add = (label: string, a: number | null | undefined, digits = 1): void => void out.push([label, fmt(a, digits), 'n/a', '']);
+  const c = s.concurrent;
+  out.push([`**segments (waiter tab ${s.waiter}, putter tab ${s.putter}; ms from just before the put)**`, '', '', '']);
+  add(`waiting peek resolves after a put in another tab, p50 (ms; ${s.peek.samples} samples)`, s.peek.msP50, 2);
+  add('  p99 (ms)', s.peek.msP99, 2);
+  if (s.peek.byOwner) {
+    const b = s.peek.byOwner;
+    add(`  p50, owner = putter / waiter / other tab (${b.putter.samples} / ${b.waiter.samples} / ${b.other.samples} samples): putter`, b.putter.msP50, 2);
+    add('    waiter', b.waiter.msP50, 2);
+    add('    other tab', b.other.msP50, 2);
+  }
+  add('  missing (no answer in 10 s) + wrong value', s.peek.missing + s.peek.wrong, 0);
+  add(`waiting take resolves after a put in another tab, p50 (ms; ${s.take.samples} samples)`, s.take.msP50, 2);
+  add('  p99 (ms)', s.take.msP99, 2);
+  if (s.take.byOwner) {
+    const b = s.take.byOwner;
+    add('  p50, owner = putter', b.putter.msP50, 2);
+    add('    waiter', b.waiter.msP50, 2);
+    add('    other tab', b.other.msP50, 2);
+  }
+  add('  missing + wrong value', s.take.missing + s.take.wrong, 0);
+  add(`${c.takers} tabs taking at once from one queue of ${c.putsOk} items: items/s`, c.itemsPerSec, 0);
+  out.push([`  items per taker (tabs ${c.perTaker.map((_, i) => i).join(', ')}; queue owner: ${c.ownerTab === null ? '?' : `tab ${c.ownerTab}`})`, c.perTaker.join(' / '), 'n/a', '']);
+  add('  items taken twice (duplicates)', c.duplicates, 0);
+  add('  items no taker got (missing)', c.missing, 0);
+  add('  filling that queue from one tab, pipelined: puts/s', c.fillPutsPerSec, 0);
   return out;
 }
 

@@ -1,16 +1,17 @@
 /**
  * The scenarios, written once against `window.__ba` (types.ts: PageAdapter) and run for
- * both systems on one cluster each, in this order: join, connections, chat, kv (with the
- * heap measurement around its bulk load), failure.
+ * both systems on one cluster each, in this order: join, connections, chat, segments (ours
+ * only, segments.ts), kv (with the heap measurement around its bulk load), failure.
  */
 import os from 'node:os';
 import type { Browser, BrowserContext, CDPSession, Page } from '@playwright/test';
 import { NAME_SHIM, pageInit, type PageInitArg } from './page';
 import { mean, percentile, pollUntil, round, sleep } from './stats';
 import type { RtcBytes, SystemKind } from './types';
+import { segments, type SegmentsResult } from './segments';
 
-export type Scenario = 'join' | 'chat' | 'kv' | 'failure';
-export const SCENARIOS: Scenario[] = ['join', 'chat', 'kv', 'failure'];
+export type Scenario = 'join' | 'chat' | 'segments' | 'kv' | 'failure';
+export const SCENARIOS: Scenario[] = ['join', 'chat', 'segments', 'kv', 'failure'];
 
 export interface BenchOptions {
   tabs: number;
@@ -33,6 +34,10 @@ export interface BenchOptions {
   visibilitySamples: number;
   /** tabs crashed in the failure scenario */
   crash: number;
+  /** segments scenario (ours only, scripts/bench/segments.ts): samples per waiting-call measurement, items of the concurrent take, time cap of each part (ms) */
+  segSamples: number;
+  segItems: number;
+  segCapMs: number;
   /**
    * false (default): tabs open with prefers-reduced-motion: reduce. Our UI then lays its
    * overlay graph out in one go instead of animating it with requestAnimationFrame, which
@@ -177,6 +182,8 @@ export interface SystemResult {
   resources?: ResourceResult;
   chat?: ChatResult;
   kv?: KvResult;
+  /** ours only (Yjs has no waiting queue) */
+  segments?: SegmentsResult;
   failure?: FailureResult;
   errors: string[];
   diagnostics?: Record<string, unknown>;
@@ -341,6 +348,7 @@ export async function runSystem(browser: Browser, target: SystemTarget, o: Bench
       return v;
     };
     if (o.only.has('chat')) await step('chat', async () => void (r.chat = await counted(() => chat(tabs, o, res.idleBytesPerSec ?? 0))));
+    if (o.only.has('segments') && target.kind === 'ours') await step('segments', async () => void (r.segments = await segments(tabs, o)));
     const needKeys = o.only.has('kv') || o.only.has('failure');
     if (needKeys) {
       await step('kv', async () => {
