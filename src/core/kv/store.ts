@@ -224,6 +224,13 @@ export class KvStore {
     return keys.sort();
   }
 
+  /** How many keys have a live (non-deleted) value on this node: localKeys().length without the sort. */
+  localCount(): number {
+    let n = 0;
+    for (const e of this.data.values()) if (!e.deleted) n++;
+    return n;
+  }
+
   /** The local replica's entry, tombstones included. */
   localEntry(key: string): Entry | undefined {
     return this.data.get(key);

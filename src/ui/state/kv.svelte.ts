@@ -6,6 +6,32 @@ import { subscribe } from './poll';
 export const PAGE_SIZE = 50;
 /** Quorum reads in flight at once when filling the page's previews. */
 const PREVIEW_CONCURRENCY = 4;
+/**
+ * Change events are applied in batches: CHANGE_BATCH_MS after the first change, and then
+ * no more often than every CHANGE_BATCH_MAX_MS while changes keep coming. A bulk load
+ * delivers thousands of events a second; applying each one (re-sorting the key list,
+ * re-reading the local keys, a quorum read per visible key, a repaint) made the panel the
+ * largest CPU cost of the tab.
+ */
+export const CHANGE_BATCH_MS = 100;
+export const CHANGE_BATCH_MAX_MS = 500;
+/**
+ * The selected key is read again this often. Change events only fire on this tab's own
+ * replicas, so without it an open editor would miss edits to keys this tab does not hold.
+ */
+export const SELECTED_REFRESH_MS = 2000;
+
+/** Merge two sorted, disjoint string arrays. */
+export function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = new Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
+}
 
 export type Entry =
   | { status: 'loading' }
@@ -49,6 +75,12 @@ export class KvState {
   private listSeq = 0;
   private queue: string[] = [];
   private inFlight = 0;
+  /** The members of `keys`, for O(1) lookups. */
+  private keySet = new Set<string>();
+  /** Keys changed (kv events) since the last flush. */
+  private changed = new Set<string>();
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastFlush = -Infinity;
 
   constructor(node: P2PApi) {
     this.node = node;
@@ -67,13 +99,19 @@ export class KvState {
       this.node,
       (e) => {
         if (e.type === 'kv') this.onChange(e.key);
-        if (e.type === 'members' || e.type === 'peers') this.refreshLocal();
+        if (e.type === 'members' || e.type === 'peers') this.scheduleFlush();
       },
       () => this.refreshLocal(),
     );
+    const poll = setInterval(() => {
+      if (this.selected !== null) this.load(this.selected);
+    }, SELECTED_REFRESH_MS);
     return () => {
       live = false;
       off();
+      clearInterval(poll);
+      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
     };
   }
 
@@ -94,7 +132,7 @@ export class KvState {
     try {
       const keys = await this.node.kv.keys(this.prefix);
       if (seq !== this.listSeq) return;
-      this.keys = [...keys].sort();
+      this.setKeys([...keys].sort());
       this.listError = null;
       if (this.page >= this.pageCount) this.page = this.pageCount - 1;
       this.entries = new Map();
@@ -166,23 +204,49 @@ export class KvState {
   }
 
   private onChange(key: string): void {
-    if (!key.startsWith(this.prefix)) return;
-    this.insertKey(key);
-    const next = new Map(this.entries);
-    next.delete(key);
-    this.entries = next;
-    if (key === this.selected || this.pageKeys.includes(key)) this.load(key, true);
+    this.changed.add(key);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined) return;
+    const wait = Math.max(CHANGE_BATCH_MS, this.lastFlush + CHANGE_BATCH_MAX_MS - performance.now());
+    this.flushTimer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Apply the batched changes: new keys merged into the list, changed previews read again. */
+  flush(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.lastFlush = performance.now();
+    const changed = [...this.changed].filter((k) => k.startsWith(this.prefix));
+    this.changed.clear();
+    const fresh = changed.filter((k) => !this.keySet.has(k));
+    if (fresh.length) this.setKeys(mergeSorted(this.keys, fresh.sort()));
+    const stale = changed.filter((k) => this.entries.has(k));
+    if (stale.length) {
+      const next = new Map(this.entries);
+      for (const k of stale) next.delete(k);
+      this.entries = next;
+    }
+    const onPage = new Set(this.pageKeys);
+    for (const k of changed) if (k === this.selected || onPage.has(k)) this.load(k, true);
     this.refreshLocal();
   }
 
+  private setKeys(keys: string[]): void {
+    this.keys = keys;
+    this.keySet = new Set(keys);
+  }
+
   private insertKey(key: string): void {
-    if (!key.startsWith(this.prefix) || this.keys.includes(key)) return;
-    this.keys = [...this.keys, key].sort();
+    if (!key.startsWith(this.prefix) || this.keySet.has(key)) return;
+    this.setKeys(mergeSorted(this.keys, [key]));
   }
 
   private dropKey(key: string): void {
-    if (!this.keys.includes(key)) return;
-    this.keys = this.keys.filter((k) => k !== key);
+    if (!this.keySet.has(key)) return;
+    this.setKeys(this.keys.filter((k) => k !== key));
     const next = new Map(this.entries);
     next.delete(key);
     this.entries = next;

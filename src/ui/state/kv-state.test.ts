@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { NodeEvent, P2PApi } from '../../runtime/api';
+import { CHANGE_BATCH_MAX_MS, KvState, mergeSorted, PAGE_SIZE } from './kv.svelte';
+
+/** The parts of P2PApi the KV panel uses, counting the expensive calls. */
+function fakeNode(): { node: P2PApi; emit: (e: NodeEvent) => void; calls: { localKeys: number; inspect: string[] }; data: Map<string, unknown> } {
+  const listeners = new Set<(e: NodeEvent) => void>();
+  const data = new Map<string, unknown>();
+  const calls = { localKeys: 0, inspect: [] as string[] };
+  const node = {
+    id: 'me',
+    ready: Promise.resolve(),
+    on: (l: (e: NodeEvent) => void) => (listeners.add(l), () => listeners.delete(l)),
+    stats: () => ({}),
+    kv: {
+      keys: async (prefix = '') => [...data.keys()].filter((k) => k.startsWith(prefix)),
+      localKeys: () => (calls.localKeys++, [...data.keys()].sort()),
+      inspect: async (key: string) => {
+        calls.inspect.push(key);
+        return data.has(key) ? { value: data.get(key), version: { ts: 1, node: 'me' }, replicas: ['me'] } : undefined;
+      },
+      put: async (key: string, value: unknown) => void data.set(key, value),
+      delete: async (key: string) => void data.delete(key),
+    },
+  } as unknown as P2PApi;
+  return { node, emit: (e) => listeners.forEach((l) => l(e)), calls, data };
+}
+
+describe('mergeSorted', () => {
+  it('merges two sorted arrays', () => {
+    expect(mergeSorted(['a', 'c', 'e'], ['b', 'd', 'f', 'g'])).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(mergeSorted([], ['x'])).toEqual(['x']);
+    expect(mergeSorted(['x'], [])).toEqual(['x']);
+  });
+});
+
+describe('KvState under a burst of changes', () => {
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
+
+  it('shows every new key, sorted, and does the expensive work once per batch, not once per key', async () => {
+    const { node, emit, calls, data } = fakeNode();
+    const kv = new KvState(node);
+    const off = kv.connect();
+    await vi.advanceTimersByTimeAsync(10);
+    const before = { localKeys: calls.localKeys, inspect: calls.inspect.length };
+    // 5,000 keys written by another tab, arriving as change events within one batch window
+    for (let i = 0; i < 5000; i++) {
+      const key = `k/${String(i).padStart(5, '0')}`;
+      data.set(key, i);
+      emit({ type: 'kv', key });
+    }
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).toHaveLength(5000);
+    expect(kv.keys).toEqual([...kv.keys].sort());
+    expect(calls.localKeys - before.localKeys).toBeLessThanOrEqual(2);
+    // previews are read for the visible page only
+    expect(calls.inspect.length - before.inspect).toBeLessThanOrEqual(PAGE_SIZE);
+    expect(kv.pageKeys[0]).toBe('k/00000');
+    off();
+  });
+
+  it('a changed key that is selected is read again', async () => {
+    const { node, emit, calls, data } = fakeNode();
+    data.set('a', 1);
+    const kv = new KvState(node);
+    const off = kv.connect();
+    await vi.advanceTimersByTimeAsync(10);
+    kv.select('a');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 1 } });
+    data.set('a', 2);
+    emit({ type: 'kv', key: 'a' });
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 2 } });
+    expect(calls.inspect.filter((k) => k === 'a').length).toBeGreaterThanOrEqual(2);
+    off();
+  });
+
+  it('an edit this tab gets no event for (it holds no replica) still shows up in the open editor', async () => {
+    const { node, data } = fakeNode();
+    data.set('a', 1);
+    const kv = new KvState(node);
+    const off = kv.connect();
+    kv.select('a');
+    await vi.advanceTimersByTimeAsync(10);
+    data.set('a', 2); // no event
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 2 } });
+    off();
+  });
+});
