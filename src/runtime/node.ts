@@ -4,7 +4,8 @@
  */
 import { CoreNode, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
 import { SeededRng } from '../core/rng';
-import { decode, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
+import { TimerQueue, type TimerHandle } from './timers';
+import { decodeAll, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
 import { SignalingPool, type WebSocketCtor } from '../net/signaling';
 import { Transport, type SimplePeerCtor } from '../net/transport';
 import { NodeStorage, StoreRegistry } from '../storage/store';
@@ -36,7 +37,7 @@ const chatKey = (m: ChatMessage): string => `${m.room}\u0000${m.ts}\u0000${m.id}
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: TimerHandle | null;
 }
 
 export class P2PNode implements P2PApi {
@@ -50,7 +51,7 @@ export class P2PNode implements P2PApi {
   private readonly storage: NodeStorage | null;
   private readonly listeners = new Set<(e: NodeEvent) => void>();
   private readonly pending = new Map<number, Pending>();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly timers = new TimerQueue();
   private readonly stats_ = new Stats();
   private nick: string;
   private reqSeq = 0;
@@ -180,7 +181,7 @@ export class P2PNode implements P2PApi {
         const p = this.pending.get(e.req);
         if (!p) return;
         this.pending.delete(e.req);
-        if (p.timer) clearTimeout(p.timer);
+        p.timer?.cancel();
         if (e.ok) p.resolve(e.value);
         else p.reject(new Error(e.error));
         return;
@@ -232,18 +233,20 @@ export class P2PNode implements P2PApi {
 
   private onFrame(from: string, bytes: Uint8Array): void {
     this.stats_.count('bytes.in', bytes.byteLength);
-    const r = decode<WireMessage>(bytes, validateWire);
-    if (!r.ok) {
-      this.stats_.count(`drop.${r.error.code}`, 1, `${from}: ${r.error.message}`);
+    const r = decodeAll<WireMessage>(bytes, validateWire);
+    for (const msg of r.msgs) {
+      this.stats_.count(`in.${msg.type}`);
+      this.step({ type: 'frame', from, msg });
+    }
+    for (const error of r.errors) {
+      this.stats_.count(`drop.${error.code}`, 1, `${from}: ${error.message}`);
       if (this.stats_.strike(from) > 50) {
         // a peer that keeps sending garbage loses its link
         this.transport.close(from);
         this.step({ type: 'linkDown', peer: from });
+        return;
       }
-      return;
     }
-    this.stats_.count(`in.${r.msg.type}`);
-    this.step({ type: 'frame', from, msg: r.msg });
   }
 
   private onSignaling(topic: string, data: Record<string, unknown>, clients: number, own: boolean): void {
@@ -293,13 +296,11 @@ export class P2PNode implements P2PApi {
   }
 
   private schedule(fn: () => void, delay: number, every?: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
+    this.timers.set(() => {
       if (this.stopped) return;
       fn();
       if (every) this.schedule(fn, every, every);
     }, delay);
-    this.timers.add(t);
   }
 
   private emit(e: NodeEvent): void {
@@ -326,7 +327,7 @@ export class P2PNode implements P2PApi {
     if (signal?.aborted) return Promise.reject(new Error(`${call.type} cancelled`));
     const req = ++this.reqSeq;
     return new Promise<T>((resolve, reject) => {
-      const timer = timeout === null ? null : setTimeout(() => {
+      const timer = timeout === null ? null : this.timers.set(() => {
         this.pending.delete(req);
         reject(new Error(`${call.type} timed out after ${timeout} ms`));
       }, timeout);
@@ -388,8 +389,9 @@ export class P2PNode implements P2PApi {
       'links.dialFailures': t.dialFailures,
       'links.heartbeatTimeouts': t.heartbeatTimeouts,
       'frames.out': t.framesOut,
+      'messages.out': t.messagesOut,
       'frames.in': t.framesIn,
-      'kv.localKeys': this.core.kv.localKeys().length,
+      'kv.localKeys': this.core.kv.localCount(),
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
     };
@@ -408,6 +410,7 @@ export class P2PNode implements P2PApi {
   async leave(): Promise<void> {
     if (this.stopped) return;
     this.step({ type: 'leave' });
+    this.transport.flush();
     this.stopped = true;
     this.state = 'left';
     await this.storage?.flush();
@@ -421,18 +424,19 @@ export class P2PNode implements P2PApi {
   leaveNow(): void {
     if (this.stopped) return;
     this.step({ type: 'leave' });
+    // frames are coalesced in a later task, which a closing page may never run
+    this.transport.flush();
     this.stopped = true;
     this.state = 'left';
     void this.storage?.flush();
   }
 
   private shutdown(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.stop();
     this.transport.closeAll();
     this.pool.close();
     for (const [, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
+      p.timer?.cancel();
       p.reject(new Error('this node has left the cluster'));
     }
     this.pending.clear();

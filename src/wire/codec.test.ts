@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decode, encode, fromBase64, MAX_FRAME_BYTES, toBase64, HEARTBEAT_FRAME } from './codec';
+import { concatFrames, decode, decodeAll, encode, fromBase64, MAX_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, toBase64, HEARTBEAT_FRAME } from './codec';
 import { nodeId, union, int } from '../core/validate';
 
 const validate = union({
@@ -50,5 +50,61 @@ describe('wire codec', () => {
     const b = encode({ type: 'hpv.join', big: 'x'.repeat(70_000) });
     expect([...fromBase64(toBase64(b))!]).toEqual([...b]);
     expect(fromBase64('%%%not base64')).toBeNull();
+  });
+
+  describe('frames of several messages', () => {
+    const m = (i: number) => ({ type: 'hpv.forwardJoin', node: `n-${i}`, ttl: i % 16 });
+
+    it('one message alone is a frame of one', () => {
+      expect(decodeAll(encode(m(1)), validate)).toEqual({ msgs: [m(1)], errors: [] });
+    });
+
+    it('coalesced messages come out in order', () => {
+      const frames = concatFrames(Array.from({ length: 100 }, (_, i) => encode(m(i))), 64 * 1024);
+      expect(frames).toHaveLength(1);
+      expect(decodeAll(frames[0]!, validate)).toEqual({ msgs: Array.from({ length: 100 }, (_, i) => m(i)), errors: [] });
+    });
+
+    it('splits at the size limit, and sends an oversized message alone', () => {
+      const big = encode({ type: 'hpv.join', pad: 'x'.repeat(5000) });
+      const small = Array.from({ length: 30 }, (_, i) => encode(m(i)));
+      const frames = concatFrames([...small.slice(0, 10), big, ...small.slice(10)], 200);
+      for (const f of frames) expect(f.byteLength <= 200 || f === big).toBe(true);
+      const all = frames.flatMap((f) => decodeAll<{ type: string }>(f, validate).msgs);
+      expect(all.map((x) => x.type)).toEqual([...Array(10).fill('hpv.forwardJoin'), 'hpv.join', ...Array(20).fill('hpv.forwardJoin')]);
+    });
+
+    it('an invalid message is dropped with its reason and the others are kept', () => {
+      const frame = concatFrames([encode(m(1)), encode({ type: 'evil' }), encode(m(2))], 1024)[0]!;
+      const r = decodeAll(frame, validate);
+      expect(r.msgs).toEqual([m(1), m(2)]);
+      expect(r.errors.map((e) => e.code)).toEqual(['invalid']);
+    });
+
+    it('garbage after valid messages fails the frame as a whole, without throwing', () => {
+      const frame = concatFrames([encode(m(1)), new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01])], 1024)[0]!;
+      const r = decodeAll(frame, validate);
+      expect(r.msgs).toEqual([]);
+      expect(r.errors.map((e) => e.code)).toEqual(['not-msgpack']);
+    });
+
+    it.each([
+      ['empty frame', new Uint8Array(0), 'empty'],
+      ['oversized', new Uint8Array(MAX_FRAME_BYTES + 1), 'too-large'],
+      ['heartbeat byte', HEARTBEAT_FRAME, 'invalid'],
+    ])('rejects %s', (_n, bytes, code) => {
+      const r = decodeAll(bytes, validate);
+      expect(r.msgs).toEqual([]);
+      expect(r.errors[0]?.code).toBe(code);
+    });
+
+    it('caps the number of messages taken from one frame', () => {
+      const tiny = encode(null);
+      const frame = concatFrames(Array(MAX_MESSAGES_PER_FRAME + 10).fill(tiny), MAX_FRAME_BYTES)[0]!;
+      const r = decodeAll(frame, validate);
+      expect(r.msgs).toEqual([]);
+      // one error for the cap, then one per invalid (null) message kept
+      expect(r.errors).toHaveLength(MAX_MESSAGES_PER_FRAME + 1);
+    });
   });
 });

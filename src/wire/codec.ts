@@ -3,6 +3,11 @@ import { Packr } from 'msgpackr';
 /**
  * msgpack frames between peers. Decoding never throws: bad bytes become a typed
  * WireError that the caller counts and drops (DESIGN.md §2, wire/).
+ *
+ * A frame (one data-channel message) carries one or more encoded messages back to back:
+ * the transport coalesces the messages a tab sends to one peer within a task
+ * (`concatFrames`), and `decodeAll` splits them again. One message alone is the simplest
+ * such frame, so `encode` output is always a valid frame.
  */
 export const MAX_FRAME_BYTES = 256 * 1024;
 
@@ -45,6 +50,67 @@ export function decode<T>(bytes: Uint8Array, validate: Validator): Decoded<T> {
   const reason = validate(value);
   if (reason !== null) return { ok: false, error: new WireError('invalid', reason.slice(0, 200)) };
   return { ok: true, msg: value as T };
+}
+
+/** The messages of a frame, each validated on its own; an undecodable frame is one error. */
+export interface DecodedAll<T> {
+  msgs: T[];
+  errors: WireError[];
+}
+
+/** At most this many messages are taken from one frame; the rest are one error. */
+export const MAX_MESSAGES_PER_FRAME = 4096;
+
+export function decodeAll<T>(bytes: Uint8Array, validate: Validator): DecodedAll<T> {
+  if (bytes.byteLength === 0) return { msgs: [], errors: [new WireError('empty', 'empty frame')] };
+  if (bytes.byteLength > MAX_FRAME_BYTES) {
+    return { msgs: [], errors: [new WireError('too-large', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)] };
+  }
+  let values: unknown[];
+  try {
+    values = packr.unpackMultiple(bytes) as unknown[];
+  } catch (e) {
+    return { msgs: [], errors: [new WireError('not-msgpack', `undecodable frame: ${(e as Error).message}`.slice(0, 200))] };
+  }
+  const msgs: T[] = [];
+  const errors: WireError[] = [];
+  if (values.length > MAX_MESSAGES_PER_FRAME) {
+    errors.push(new WireError('invalid', `frame of ${values.length} messages exceeds ${MAX_MESSAGES_PER_FRAME}; the rest were dropped`));
+    values = values.slice(0, MAX_MESSAGES_PER_FRAME);
+  }
+  for (const value of values) {
+    const reason = validate(value);
+    if (reason !== null) errors.push(new WireError('invalid', reason.slice(0, 200)));
+    else msgs.push(value as T);
+  }
+  return { msgs, errors };
+}
+
+/**
+ * Coalesce encoded messages into as few frames as possible, none above `maxBytes` unless a
+ * single message is larger (it then travels alone). Order is kept.
+ */
+export function concatFrames(frames: readonly Uint8Array[], maxBytes: number): Uint8Array[] {
+  if (frames.length === 1) return [frames[0]!];
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < frames.length) {
+    let j = i;
+    let size = 0;
+    while (j < frames.length && (j === i || size + frames[j]!.byteLength <= maxBytes)) size += frames[j++]!.byteLength;
+    if (j === i + 1) out.push(frames[i]!);
+    else {
+      const buf = new Uint8Array(size);
+      let at = 0;
+      for (let k = i; k < j; k++) {
+        buf.set(frames[k]!, at);
+        at += frames[k]!.byteLength;
+      }
+      out.push(buf);
+    }
+    i = j;
+  }
+  return out;
 }
 
 /** Size of a value once encoded, for limits on KV values and chat text. */
