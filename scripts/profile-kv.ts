@@ -1,0 +1,153 @@
+/**
+ * Developer tool: CPU profile of the pipelined KV put path.
+ *
+ *   npx tsx scripts/profile-kv.ts [--tabs 4] [--keys 3000] [--window 64]
+ *
+ * Opens N tabs (one browser context each) on a fresh signaling server, waits until they
+ * all see each other, then records a V8 CPU profile (CDP Profiler) on the writing tab and
+ * on one replica while the writer pipelines `--keys` puts with `--window` in flight. Prints
+ * puts/s and the functions with the most self time in each profile. Needs `npm run build`.
+ */
+import type { CDPSession } from '@playwright/test';
+import { NAME_SHIM } from './bench/page';
+import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
+
+const arg = (name: string, d: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : d;
+};
+const TABS = arg('tabs', 4);
+const KEYS = arg('keys', 3000);
+const WIN = arg('window', 64);
+const TOP = arg('top', 25);
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function summarise(name: string, p: Profile): void {
+  const self = new Map<string, number>();
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const n = byId.get(p.samples[i]!)!;
+    const dt = p.timeDeltas[i] ?? 0;
+    total += dt;
+    const f = n.callFrame;
+    const file = f.url.split('/').pop() ?? '';
+    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  }
+  const idle = [...self.entries()].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
+  console.log(`\n== ${name}: ${(total / 1000).toFixed(0)} ms sampled, busy ${(((total - idle) / total) * 100).toFixed(0)} %`);
+  const rows = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, TOP);
+  for (const [k, v] of rows) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((v / (total - idle)) * 100).toFixed(1).padStart(5)} %  ${k}`);
+}
+
+async function main(): Promise<void> {
+  const server = await startOurServer();
+  const browser = await launchBrowser();
+  try {
+    const cluster = uniqueCluster('prof');
+    const tabs: Tab[] = [];
+    for (let i = 0; i < TABS; i++) tabs.push(await openTab(browser, server.url, { cluster }));
+    // let the overlay graph's layout settle (its animation repaints the page for a few seconds)
+    await new Promise((r) => setTimeout(r, arg('settle', 8000)));
+    // tsx wraps named functions in __name(); give the pages a no-op one
+    for (const t of tabs) await t.page.evaluate(NAME_SHIM);
+    await waitFor(() => Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.members().length))), (m) => m.every((x) => x === TABS), 60_000, 'formation');
+    // --detach-ui: take the app's DOM out of the document (no style/layout/paint; Svelte still runs)
+    if (process.argv.includes('--detach-ui')) for (const t of tabs) await t.page.evaluate(() => document.getElementById('app')?.remove());
+    // --detach <css selector>: remove just those elements (to find what costs rendering time)
+    const di = process.argv.indexOf('--detach');
+    if (di >= 0) for (const t of tabs) await t.page.evaluate((sel) => document.querySelectorAll(sel).forEach((e) => e.remove()), process.argv[di + 1]!);
+    const sessions: CDPSession[] = [];
+    for (const t of tabs.slice(0, 2)) {
+      const s = await t.context.newCDPSession(t.page);
+      await s.send('Performance.enable');
+      await s.send('Profiler.enable');
+      await s.send('Profiler.setSamplingInterval', { interval: 200 });
+      await s.send('Profiler.start');
+      sessions.push(s);
+    }
+    const metrics = async (): Promise<Record<string, number>[]> =>
+      (await Promise.all(sessions.map((s) => s.send('Performance.getMetrics')))).map((m) => Object.fromEntries(m.metrics.map((x) => [x.name, x.value])));
+    const m0 = await metrics();
+    // --trace: Chrome trace of the writer; top-level main-thread events by name
+    const tracing = process.argv.includes('--trace');
+    const events: { name: string; ph: string; dur?: number; tid: number; pid: number; args?: { name?: string; data?: { functionName?: string; url?: string; lineNumber?: number; id?: number } } }[] = [];
+    let traced: Promise<void> | undefined;
+    if (tracing) {
+      const s = sessions[0]!;
+      s.on('Tracing.dataCollected', (e) => void events.push(...(e.value as unknown as typeof events)));
+      traced = new Promise((r) => s.once('Tracing.tracingComplete', () => r()));
+      await s.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+    }
+    const r = await tabs[0]!.page.evaluate(
+      async ({ n, win }) => {
+        const val = (i: number): string => `v${i}:`.padEnd(100, '.');
+        let next = 0;
+        let errors = 0;
+        const t0 = performance.now();
+        const worker = async (): Promise<void> => {
+          while (next < n) {
+            const i = next++;
+            try {
+              await window.p2p.kv.put(`p/${i}`, val(i));
+            } catch {
+              errors++;
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: win }, worker));
+        if (n < 10) await new Promise((r) => setTimeout(r, 3000)); // --keys < 10: an idle window
+        return { ms: performance.now() - t0, errors };
+      },
+      { n: KEYS, win: WIN },
+    );
+    console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
+    const m1 = await metrics();
+    if (tracing) {
+      await sessions[0]!.send('Tracing.end');
+      await traced;
+      const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+      const byName = new Map<string, { us: number; n: number }>();
+      for (const e of events) {
+        if (!main || e.tid !== main.tid || e.pid !== main.pid || e.ph !== 'X' || !e.dur) continue;
+        const d = e.args?.data;
+        const name = e.name === 'FunctionCall' && d ? `FunctionCall ${d.functionName || '?'} ${(d.url ?? '').split('/').pop()}:${d.lineNumber}` : e.name;
+        const x = byName.get(name) ?? { us: 0, n: 0 };
+        x.us += e.dur;
+        x.n++;
+        byName.set(name, x);
+      }
+      console.log('writer main thread, trace events by total duration (nested events overlap):');
+      for (const [k, v] of [...byName.entries()].sort((a, b) => b[1].us - a[1].us).slice(0, 25)) console.log(`${(v.us / 1000).toFixed(0).padStart(8)} ms ${String(v.n).padStart(7)}×  ${k}`);
+    }
+    for (const [i, name] of ['writer', 'replica'].entries()) {
+      const d = (k: string): string => (m1[i]![k]! - m0[i]![k]!).toFixed(k.endsWith('Duration') ? 2 : 0);
+      console.log(`${name}: task ${d('TaskDuration')} s, script ${d('ScriptDuration')} s, layout ${d('LayoutDuration')} s (${d('LayoutCount')}), style ${d('RecalcStyleDuration')} s (${d('RecalcStyleCount')})`);
+    }
+    const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
+    summarise('writer', profiles[0]!.profile as unknown as Profile);
+    summarise('replica', profiles[1]!.profile as unknown as Profile);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
