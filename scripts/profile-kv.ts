@@ -93,7 +93,23 @@ async function main(): Promise<void> {
       traced = new Promise((r) => s.once('Tracing.tracingComplete', () => r()));
       await s.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
     }
-    const r = await tabs[0]!.page.evaluate(
+    const CHAT = arg('chat', 0);
+    if (CHAT > 0) {
+      // --chat N: tab 0 sends N chat messages, one every 50 ms (as the bench does), instead of puts
+      const ms = await tabs[0]!.page.evaluate(async (n) => {
+        const t0 = performance.now();
+        const sends: Promise<void>[] = [];
+        for (let i = 0; i < n; i++) {
+          const wait = t0 + i * 50 - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          sends.push(window.p2p.chat.send(`c:${i}`));
+        }
+        await Promise.all(sends);
+        return performance.now() - t0;
+      }, CHAT);
+      console.log(`${CHAT} chat messages in ${ms.toFixed(0)} ms`);
+    }
+    const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
         const val = (i: number): string => `v${i}:`.padEnd(100, '.');
         let next = 0;
@@ -115,7 +131,7 @@ async function main(): Promise<void> {
       },
       { n: KEYS, win: WIN },
     );
-    console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
+    if (CHAT === 0) console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
     const m1 = await metrics();
     if (tracing) {
       await sessions[0]!.send('Tracing.end');

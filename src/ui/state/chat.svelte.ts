@@ -19,6 +19,9 @@ export type ChatLine =
   | { kind: 'message'; id: string; at: number; message: ChatMessage; mine: boolean; direct: boolean }
   | { kind: 'notice'; id: string; at: number; text: string };
 
+/** New messages in the open room are shown within this delay (see scheduleRefresh). */
+export const REFRESH_MS = 30;
+
 export class ChatState {
   current = $state(DEFAULT_ROOM);
   /** Rooms this node has joined. */
@@ -41,16 +44,23 @@ export class ChatState {
   private noticeSeq = 0;
   private readonly node: P2PApi;
 
+  /**
+   * One ChatLine per message object, kept across recomputations: the log's rows keep their
+   * identity, so a new message renders one row instead of re-rendering all of them.
+   */
+  private readonly lineOf = new WeakMap<ChatMessage, ChatLine>();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
   readonly lines = $derived.by((): ChatLine[] => {
     const me = this.node.id;
-    const toLine = (m: ChatMessage): ChatLine => ({
-      kind: 'message',
-      id: `m:${m.id}`,
-      at: hlcToDate(m.ts).getTime(),
-      message: m,
-      mine: m.from === me,
-      direct: m.to !== undefined,
-    });
+    const toLine = (m: ChatMessage): ChatLine => {
+      let line = this.lineOf.get(m);
+      if (!line) {
+        line = { kind: 'message', id: `m:${m.id}`, at: hlcToDate(m.ts).getTime(), message: m, mine: m.from === me, direct: m.to !== undefined };
+        this.lineOf.set(m, line);
+      }
+      return line;
+    };
     const lines: ChatLine[] = [
       ...this.history.map(toLine),
       ...this.direct.map(toLine),
@@ -74,7 +84,7 @@ export class ChatState {
   }
 
   connect(): () => void {
-    return subscribe(
+    const off = subscribe(
       this.node,
       (e) => {
         switch (e.type) {
@@ -96,6 +106,11 @@ export class ChatState {
         this.refreshRoom();
       },
     );
+    return () => {
+      off();
+      if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+    };
   }
 
   select(room: string): void {
@@ -162,8 +177,20 @@ export class ChatState {
       if (!this.direct.some((d) => d.id === m.id)) this.direct = [...this.direct, m];
       return;
     }
-    if (m.room === this.current) this.refreshRoom();
+    if (m.room === this.current) this.scheduleRefresh();
     else if (m.from !== this.node.id && this.joined.includes(m.room)) this.unread[m.room] = (this.unread[m.room] ?? 0) + 1;
+  }
+
+  /**
+   * Messages arriving in a burst are shown together, at most every REFRESH_MS: reading the
+   * room's history and re-rendering the log per message made a busy room the main CPU
+   * cost of every tab.
+   */
+  private scheduleRefresh(): void {
+    this.refreshTimer ??= setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refreshRoom();
+    }, REFRESH_MS);
   }
 
   private notice(text: string): void {
