@@ -4,7 +4,8 @@
  * - A send to a peer without a link dials it (simple-peer, signals relayed to the peer's
  *   `<cluster>/<id>` topic) and queues the frame until the channel opens.
  * - Glare (both sides dial at once): the link initiated by the smaller id wins.
- * - Heartbeat: every link sends a 1-byte frame each `heartbeatMs`; a link silent for
+ * - Heartbeat: each `heartbeatMs` a link that sent nothing in the last half period sends a
+ *   1-byte frame (any frame proves liveness); a link silent for
  *   `deadAfterMs` is closed and reported down. Browsers do not reliably report a closed
  *   or crashed tab, and a frozen tab reports nothing at all.
  * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
@@ -51,6 +52,8 @@ interface Link {
   /** Frames written since the last flush (open links only). */
   out: Uint8Array[];
   lastRx: number;
+  /** Last write of any data: a link that carried traffic within heartbeatMs needs no heartbeat. */
+  lastTx: number;
   openedAt: number;
   dialTimer: ReturnType<typeof setTimeout> | null;
 }
@@ -180,7 +183,7 @@ export class Transport {
       config: this.opts.rtcConfig ?? { iceServers: [] },
       channelConfig: { ordered: true },
     });
-    const link: Link = { peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), openedAt: 0, dialTimer: null };
+    const link: Link = { peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), lastTx: 0, openedAt: 0, dialTimer: null };
     this.links.set(peer, link);
     link.dialTimer = setTimeout(() => {
       if (this.links.get(peer) === link && !link.open) {
@@ -251,6 +254,7 @@ export class Transport {
       link.out = [];
       if (!link.open || frames.length === 0) continue;
       this.stats.messagesOut += frames.length;
+      link.lastTx = Date.now();
       for (const msg of concatFrames(frames, COALESCE_BYTES)) {
         try {
           link.rtc.send(msg);
@@ -274,7 +278,11 @@ export class Transport {
         this.drop(link, `no heartbeat for ${now - link.lastRx} ms`);
         continue;
       }
+      // any frame proves liveness to the other side; heartbeats only fill silences
+      // (sent within half a period: the longest silence stays under 1.5 periods)
+      if (now - link.lastTx < (this.opts.heartbeatMs ?? 1000) / 2) continue;
       try {
+        link.lastTx = now;
         link.rtc.send(HEARTBEAT_FRAME);
       } catch (e) {
         this.drop(link, `heartbeat send failed: ${(e as Error).message}`);

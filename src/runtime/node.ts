@@ -4,6 +4,7 @@
  */
 import { CoreNode, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
 import { SeededRng } from '../core/rng';
+import { fromWire, toWire } from '../core/wire';
 import { TimerQueue, type TimerHandle } from './timers';
 import { decodeAll, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
 import { SignalingPool, type WebSocketCtor } from '../net/signaling';
@@ -216,7 +217,7 @@ export class P2PNode implements P2PApi {
   }
 
   private sendFrame(to: string, msg: WireMessage, transient: boolean): void {
-    const bytes = encode(msg);
+    const bytes = encode(toWire(msg));
     this.stats_.count(`out.${msg.type}`);
     this.stats_.count('bytes.out', bytes.byteLength);
     if (transient && !this.transport.isOpen(to)) {
@@ -233,7 +234,7 @@ export class P2PNode implements P2PApi {
 
   private onFrame(from: string, bytes: Uint8Array): void {
     this.stats_.count('bytes.in', bytes.byteLength);
-    const r = decodeAll<WireMessage>(bytes, validateWire);
+    const r = decodeAll<WireMessage>(bytes, validateWire, fromWire);
     for (const msg of r.msgs) {
       this.stats_.count(`in.${msg.type}`);
       this.step({ type: 'frame', from, msg });

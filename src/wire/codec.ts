@@ -61,7 +61,11 @@ export interface DecodedAll<T> {
 /** At most this many messages are taken from one frame; the rest are one error. */
 export const MAX_MESSAGES_PER_FRAME = 4096;
 
-export function decodeAll<T>(bytes: Uint8Array, validate: Validator): DecodedAll<T> {
+/**
+ * `expand` (optional) turns each decoded value into the message to validate: the compact
+ * wire forms (core/wire.ts). It must not throw.
+ */
+export function decodeAll<T>(bytes: Uint8Array, validate: Validator, expand?: (v: unknown) => unknown): DecodedAll<T> {
   if (bytes.byteLength === 0) return { msgs: [], errors: [new WireError('empty', 'empty frame')] };
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     return { msgs: [], errors: [new WireError('too-large', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)] };
@@ -78,7 +82,8 @@ export function decodeAll<T>(bytes: Uint8Array, validate: Validator): DecodedAll
     errors.push(new WireError('invalid', `frame of ${values.length} messages exceeds ${MAX_MESSAGES_PER_FRAME}; the rest were dropped`));
     values = values.slice(0, MAX_MESSAGES_PER_FRAME);
   }
-  for (const value of values) {
+  for (const raw of values) {
+    const value = expand ? expand(raw) : raw;
     const reason = validate(value);
     if (reason !== null) errors.push(new WireError('invalid', reason.slice(0, 200)));
     else msgs.push(value as T);

@@ -76,7 +76,7 @@ export interface PlumtreeConfig {
 export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = {
   graftTimeout1: 200,
   graftTimeout2: 100,
-  ihaveBatchDelay: 20,
+  ihaveBatchDelay: 100,
   cacheMaxMessages: 2_000,
   cacheMaxAgeMs: 30_000,
   seenMaxAgeMs: 120_000,
