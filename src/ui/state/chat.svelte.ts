@@ -20,7 +20,7 @@ export type ChatLine =
   | { kind: 'notice'; id: string; at: number; text: string };
 
 /** New messages in the open room are shown within this delay (see scheduleRefresh). */
-export const REFRESH_MS = 30;
+export const REFRESH_MS = 100;
 
 export class ChatState {
   current = $state(DEFAULT_ROOM);
