@@ -129,3 +129,29 @@ export async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ti
 export function uniqueCluster(name: string): string {
   return `${name}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
+
+/**
+ * Makes a tab go silent, as a frozen page (laptop lid closed, tab frozen by the browser):
+ * none of its JavaScript runs (no timers, no heartbeats, no message handling) while its
+ * WebRTC connections stay open underneath. Returns the function that thaws it.
+ *
+ * `Page.setWebLifecycleState({state: 'frozen'})` would be the natural call, but in
+ * headless Debian Chromium 156 it answers success and does nothing: no `freeze` event,
+ * timers keep firing, frames keep flowing (checked with a 100 ms interval counter, which
+ * kept counting through 12 s of "frozen"). Pausing the page in the debugger stops all of
+ * its JavaScript instead, and `Debugger.resume` lets it carry on where it stopped, like a
+ * thaw.
+ */
+export async function freezeTab(tab: Tab): Promise<() => Promise<void>> {
+  const cdp = await tab.context.newCDPSession(tab.page);
+  await cdp.send('Debugger.enable');
+  const paused = new Promise<void>((resolve) => cdp.once('Debugger.paused', () => resolve()));
+  await cdp.send('Debugger.pause');
+  // the pause takes effect at the next JavaScript the page runs (its timers fire every second)
+  await paused;
+  return async () => {
+    await cdp.send('Debugger.resume');
+    await cdp.send('Debugger.disable');
+    await cdp.detach();
+  };
+}

@@ -72,6 +72,30 @@ describe('SignalingPool', () => {
     await until(() => got.length === 1, 'delivery after reconnect');
   });
 
+  it('keeps redialling through a long outage and subscribes topics added while the server was down', async () => {
+    const s = await server();
+    const port = s.port;
+    const ws = s.url.replace('http', 'ws');
+    const gotA: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
+    const gotB: typeof gotA = [];
+    const a = pool([ws], 'a', gotA);
+    const b = pool([ws], 'b', gotB);
+    a.subscribe('before');
+    await until(() => a.isOpen() && b.isOpen(), 'open');
+    await servers.pop()!.close();
+    await until(() => !a.isOpen() && !b.isOpen(), 'noticed the outage');
+    a.subscribe('during');
+    b.subscribe('during');
+    // several refused dials (backoff 50..200 ms) before the server is back
+    await new Promise((r) => setTimeout(r, 600));
+    const s2 = await server(port);
+    await until(() => a.isOpen() && b.isOpen(), 'reconnected');
+    await until(() => s2.stats().subscriptions === 3, 'every topic subscribed on the new server');
+    b.publish('before', { n: 1 });
+    a.publish('during', { n: 2 });
+    await until(() => gotA.some((g) => g.topic === 'before') && gotB.some((g) => g.topic === 'during'), 'delivery on both topics');
+  });
+
   it('connects to several servers and drops the duplicates', async () => {
     const s1 = await server();
     const s2 = await server();

@@ -71,7 +71,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = {
   aliveIntervalMs: 5_000,
   aliveJitter: 0.2,
   expireAfterMs: 20_000,
-  probeTimeoutMs: 3_000,
+  probeTimeoutMs: 1_000,
   suspectTimeoutMs: 5_000,
   tombstoneTtlMs: 60_000,
   sweepIntervalMs: 1_000,
