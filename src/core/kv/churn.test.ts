@@ -112,7 +112,7 @@ describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle }
       expect(reply.ok, context).toBe(true);
       expect(allowed, context).toContainEqual((reply as { value?: unknown }).value);
       const holders = net.holders(key);
-      const owners = ring.preferenceList(key).sort();
+      const owners = [...ring.preferenceList(key)].sort();
       if ((reply as { value?: unknown }).value !== undefined) expect(holders, context).toEqual(owners);
       else {
         // a tombstone, possibly being collected right now: only on owners, never a live value

@@ -32,7 +32,7 @@ function expectOk(r: KvReply, what: string, seed: number): asserts r is Extract<
 /** The live nodes that should hold `key`: its preference list in the true member set. */
 function owners(net: TestNet, key: string): string[] {
   const c = net.store(net.liveIds()[0]!).config;
-  return new Ring(net.truth, c.vnodes, c.n).preferenceList(key).sort();
+  return [...new Ring(net.truth, c.vnodes, c.n).preferenceList(key)].sort();
 }
 
 /** Every key held by exactly its live preference list (min(N, live) copies), at `version`. */

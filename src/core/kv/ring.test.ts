@@ -21,7 +21,7 @@ describe('Ring', () => {
       expect(p.length).toBe(3);
       expect(new Set(p).size).toBe(3);
     }
-    expect(new Ring(ids(2), 64, 3).preferenceList('x').sort()).toEqual(['node-0', 'node-1']);
+    expect([...new Ring(ids(2), 64, 3).preferenceList('x')].sort()).toEqual(['node-0', 'node-1']);
     expect(new Ring([], 64, 3).preferenceList('x')).toEqual([]);
   });
 
@@ -73,4 +73,15 @@ describe('Ring', () => {
       expect(segs.some((s) => s.join() === p.join())).toBe(true);
     }
   });
+
+  it('shares one preference list per ring range instead of allocating one per key', () => {
+    const ring = new Ring(ids(8), 64, 3);
+    const lists = new Set<readonly string[]>();
+    for (let i = 0; i < 20_000; i++) lists.add(ring.preferenceList(`key-${i}`));
+    // at most one per token (8 members x 64 vnodes), not one per key
+    expect(lists.size).toBeLessThanOrEqual(8 * 64);
+    expect(ring.preferenceList('key-1')).toBe(ring.preferenceList('key-1'));
+    expect(ring.preferenceList('key-1')).toEqual(ring.walk('key-1', 3));
+  });
 });
+

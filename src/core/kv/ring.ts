@@ -30,6 +30,8 @@ export class Ring {
   /** owners[i] indexes `members` for tokens[i]. */
   private readonly owners: Uint32Array;
   private segmentCache: NodeId[][] | null = null;
+  /** Preference list per start token, built on first use: shared by every key of the range. */
+  private prefByStart: (readonly NodeId[] | undefined)[] = [];
 
   constructor(members: Iterable<NodeId>, readonly vnodes: number, readonly n: number) {
     this.members = [...new Set(members)].sort();
@@ -75,9 +77,16 @@ export class Ring {
     return this.walkFrom(this.start(hash32(key)), limit);
   }
 
-  /** First N distinct live members clockwise of hash(key); all of them when fewer than N. */
-  preferenceList(key: string): NodeId[] {
-    return this.walk(key, this.n);
+  /**
+   * First N distinct live members clockwise of hash(key); all of them when fewer than N.
+   * The array is shared by every key of the same range (do not modify it): caching it per
+   * range instead of per key keeps the cost of a lookup at one hash and one binary search
+   * without memory that grows with the number of keys.
+   */
+  preferenceList(key: string): readonly NodeId[] {
+    if (this.tokens.length === 0) return [];
+    const i = this.start(hash32(key));
+    return (this.prefByStart[i] ??= this.walkFrom(i, this.n));
   }
 
   /**

@@ -56,7 +56,7 @@ interface WriteOp {
   req: number;
   verb: 'put' | 'delete';
   entry: Entry;
-  pref: NodeId[];
+  pref: readonly NodeId[];
   quorum: number;
   deadline: number;
   asked: Set<NodeId>;
@@ -69,7 +69,7 @@ interface ReadOp {
   kind: 'read';
   req: number;
   key: string;
-  pref: NodeId[];
+  pref: readonly NodeId[];
   quorum: number;
   answers: Map<NodeId, Entry | null>;
   /** Stop waiting for a replica that has the key: R answers of any kind will do. */
@@ -147,10 +147,9 @@ export class KvStore {
   private readonly clock = new HlcClock();
   /** The local replica: owned keys, stand-in copies and keys being handed off. */
   private readonly data = new Map<string, Entry>();
-  private readonly sizes = new Map<string, number>();
+  private readonly interned = new Map<NodeId, NodeId>();
   private live: Set<NodeId>;
   private ring: Ring;
-  private prefCache = new Map<string, NodeId[]>();
   private peersCache: NodeId[] | null = null;
   private readonly ops = new Map<number, Op>();
   private nextOp: number;
@@ -278,31 +277,41 @@ export class KvStore {
     return id;
   }
 
-  private prefOf(key: string): NodeId[] {
-    let p = this.prefCache.get(key);
-    if (!p) {
-      if (this.prefCache.size > 200_000) this.prefCache.clear();
-      p = this.ring.preferenceList(key);
-      this.prefCache.set(key, p);
-    }
-    return p;
+  private prefOf(key: string): readonly NodeId[] {
+    return this.ring.preferenceList(key);
   }
 
   private owns(key: string): boolean {
     return this.prefOf(key).includes(this.me);
   }
 
+  /**
+   * One string instance per node id in stored versions: every decoded frame brings its own
+   * copy of the writer's id, and thousands of keys would each keep one.
+   */
+  private intern(id: NodeId): NodeId {
+    let c = this.interned.get(id);
+    if (c === undefined) {
+      if (this.interned.size >= 4096) this.interned.clear();
+      this.interned.set(id, id);
+      c = id;
+    }
+    return c;
+  }
+
+  /**
+   * Encoded size of an entry, for transfer batches. Computed when needed rather than kept
+   * per key: only transfers ask, and a per-key cache cost more memory than the encoding
+   * it saved.
+   */
   private valueSize(e: Entry): number {
-    let s = this.sizes.get(e.key);
-    if (s === undefined) {
-      try {
-        s = e.deleted ? 1 : this.sizeOf(e.value);
-      } catch (err) {
-        // stored values came through the API check or from peers; count the odd one and move on
-        this.count('sizeOfErrors');
-        s = this.config.maxValueBytes;
-      }
-      this.sizes.set(e.key, s);
+    let s: number;
+    try {
+      s = e.deleted ? 1 : this.sizeOf(e.value);
+    } catch {
+      // stored values came through the API check or from peers; count the odd one and move on
+      this.count('sizeOfErrors');
+      s = this.config.maxValueBytes;
     }
     return s + tupleBytes(e.key);
   }
@@ -351,11 +360,10 @@ export class KvStore {
       const entry: Entry = {
         key: e.key,
         value: e.deleted ? null : e.value,
-        version: { ts: e.version.ts, node: e.version.node },
+        version: { ts: e.version.ts, node: this.intern(e.version.node) },
         deleted: e.deleted,
       };
       this.data.set(e.key, entry);
-      this.sizes.delete(e.key);
       const buf = this.markPersist(out);
       buf.remove.delete(e.key);
       buf.put.set(e.key, entry);
@@ -366,7 +374,6 @@ export class KvStore {
 
   private removeLocal(key: string, out: KvOut[]): void {
     if (!this.data.delete(key)) return;
-    this.sizes.delete(key);
     this.handoff.forgetKey(key);
     const buf = this.markPersist(out);
     buf.put.delete(key);
@@ -408,7 +415,6 @@ export class KvStore {
     const oldRing = this.ring;
     this.live = next;
     this.ring = new Ring(next, this.config.vnodes, this.config.n);
-    this.prefCache = new Map();
     this.peersCache = null;
     this.handoff.retain(next);
     this.handoff.clearConfirmations();

@@ -351,7 +351,7 @@ export class Segments {
 
   /** The key's preference list in my view (the owner first). */
   replicas(key: string): NodeId[] {
-    return this.ring.preferenceList(key);
+    return [...this.ring.preferenceList(key)];
   }
 
   /** The owner of `key` in my view. */
@@ -1205,7 +1205,7 @@ export class Segments {
     }
   }
 
-  private updateReplicas(own: Own, pref: NodeId[]): void {
+  private updateReplicas(own: Own, pref: readonly NodeId[]): void {
     const want = new Set(pref.filter((n) => n !== this.me));
     for (const n of [...own.replicas.keys()]) {
       if (want.has(n)) continue;
