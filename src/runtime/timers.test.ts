@@ -62,4 +62,16 @@ describe('TimerQueue', () => {
     vi.advanceTimersByTime(100);
     expect(n).toBe(0);
   });
+
+  it('forgets cancelled timers long before they come due', () => {
+    const q = new TimerQueue(() => Date.now());
+    let n = 0;
+    const keep = q.set(() => n++, 15_000);
+    for (let i = 0; i < 10_000; i++) q.set(() => n++, 15_000).cancel();
+    expect(q.size).toBeLessThan(1100);
+    vi.advanceTimersByTime(15_000);
+    expect(n).toBe(1);
+    void keep;
+  });
 });
+

@@ -23,6 +23,7 @@ export class TimerQueue {
   private armedAt = Infinity;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private size_ = 0;
+  private cancelled = 0;
   private stopped = false;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -41,7 +42,29 @@ export class TimerQueue {
     q.items.push(e);
     this.size_++;
     if (!this.stopped && e.due < this.armedAt) this.arm(e.due);
-    return { cancel: () => void (e.fn = null) };
+    return {
+      cancel: () => {
+        if (e.fn === null) return;
+        e.fn = null;
+        if (++this.cancelled > 1024 && this.cancelled * 2 > this.size_) this.purge();
+      },
+    };
+  }
+
+  /**
+   * Drop cancelled timers now rather than when they come due: every API call arms a safety
+   * timer of many seconds that is almost always cancelled, and a bulk load would otherwise
+   * keep tens of thousands of them.
+   */
+  private purge(): void {
+    for (const [d, q] of this.fifos) {
+      q.items = q.items.slice(q.head).filter((e) => e.fn !== null);
+      q.head = 0;
+      if (q.items.length === 0) this.fifos.delete(d);
+    }
+    this.size_ = 0;
+    for (const q of this.fifos.values()) this.size_ += q.items.length;
+    this.cancelled = 0;
   }
 
   /** Cancel everything; later set() calls are ignored. */
@@ -51,6 +74,7 @@ export class TimerQueue {
     this.timer = undefined;
     this.fifos.clear();
     this.size_ = 0;
+    this.cancelled = 0;
   }
 
   private arm(due: number): void {
@@ -77,6 +101,7 @@ export class TimerQueue {
       }
     }
     this.size_ -= due.length;
+    for (const e of due) if (e.fn === null) this.cancelled--;
     // fire in time order across delays
     due.sort((a, b) => a.due - b.due);
     if (next < Infinity) this.arm(next);
