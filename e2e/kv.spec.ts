@@ -161,3 +161,23 @@ test('every tab closed and new tabs opened: the data comes back from IndexedDB',
   await waitFor(() => readAll(fresh[1]!, keys), (n) => n === keys.length, 30_000, 'keys back after reopening');
   await profile.close();
 });
+
+test('a reloaded tab reports ready only once its keys are restored from IndexedDB', async () => {
+  const { tabs } = await cluster(4, 'kv-reload');
+  const keys = await putMany(tabs[0]!, 'r/', 4000);
+  await waitReplicated(tabs, keys);
+  const t = tabs[1]!;
+  await t.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0);
+  const before = await t.page.evaluate(() => window.p2p.kv.localKeys().length);
+  expect(before).toBeGreaterThan(0);
+  // peers dial the reloaded tab at once; their frames must not make it "ready" with an empty store
+  await t.page.reload();
+  await t.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined, undefined, { polling: 10 });
+  const atReady = await t.page.evaluate(async () => {
+    await window.p2p.ready;
+    return { id: window.p2p.id, local: window.p2p.kv.localKeys().length };
+  });
+  expect(atReady.id).toBe(t.id);
+  expect(atReady.local).toBe(before);
+  for (const x of tabs) await closeTab(x);
+});

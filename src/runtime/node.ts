@@ -57,6 +57,13 @@ export class P2PNode implements P2PApi {
   private nick: string;
   private reqSeq = 0;
   private stopped = false;
+  /**
+   * Inputs that arrive before the persisted state is loaded (peers dial a reloaded tab at
+   * once, signaling announces come in): held until `start`, then replayed in order. Before
+   * this, a reloaded tab joined (and reported ready) with an empty store while IndexedDB
+   * was still loading, and served reads from it.
+   */
+  private early: NodeIn[] | null = [];
   private readonly clusterTopic: string;
   private readonly selfTopic: string;
 
@@ -117,7 +124,10 @@ export class P2PNode implements P2PApi {
     }
     if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
     this.stats_.set('kv.restored', kvEntries.length);
+    const early = this.early ?? [];
+    this.early = null;
     this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords });
+    for (const input of early) this.step(input);
     if (this.storage) void this.afterStart();
   }
 
@@ -154,6 +164,12 @@ export class P2PNode implements P2PApi {
 
   private step(input: NodeIn): void {
     if (this.stopped && input.type !== 'leave') return;
+    if (this.early !== null && input.type !== 'start') {
+      if (input.type === 'leave') this.early = [];
+      else if (this.early.length < 10_000) this.early.push(input);
+      else this.stats_.count('drop.early', 1, 'input before start');
+      return;
+    }
     const out: NodeOut[] = [];
     try {
       this.core.handle(input, Date.now(), out);
@@ -258,7 +274,7 @@ export class P2PNode implements P2PApi {
       if (own) {
         // our own announce came back: `clients` tells whether anybody else is here
         this.stats_.set('signaling.clients', clients);
-        if (clients <= 1 && this.state === 'joining') this.becomeReady('alone');
+        if (clients <= 1 && this.state === 'joining' && this.early === null) this.becomeReady('alone');
         return;
       }
       this.stats_.set('signaling.clients', clients);

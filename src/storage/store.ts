@@ -21,6 +21,8 @@ export class BatchedStore<V> {
   private readonly pendingDel = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** Entries handed to IndexedDB whose transaction has not completed yet. */
+  private inflight = 0;
   readonly stats: NodeStoreStats = { flushes: 0, written: 0, removed: 0, errors: 0, pending: 0 };
 
   constructor(
@@ -46,8 +48,13 @@ export class BatchedStore<V> {
   }
 
   private schedule(): void {
-    this.stats.pending = this.pendingPut.size + this.pendingDel.size;
+    this.updatePending();
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Queued plus in flight: 0 means everything handed to this store is on disk (or failed, counted in errors). */
+  private updatePending(): void {
+    this.stats.pending = this.pendingPut.size + this.pendingDel.size + this.inflight;
   }
 
   /** Writes everything pending; resolves when it is on disk. */
@@ -58,8 +65,10 @@ export class BatchedStore<V> {
     const dels = [...this.pendingDel];
     this.pendingPut.clear();
     this.pendingDel.clear();
-    this.stats.pending = 0;
-    if (puts.length === 0 && dels.length === 0) return this.flushing;
+    const n = puts.length + dels.length;
+    this.inflight += n;
+    this.updatePending();
+    if (n === 0) return this.flushing;
     this.flushing = this.flushing.then(async () => {
       try {
         if (puts.length) await setMany(puts, this.store);
@@ -70,6 +79,9 @@ export class BatchedStore<V> {
       } catch (e) {
         this.stats.errors++;
         this.onError(e);
+      } finally {
+        this.inflight -= n;
+        this.updatePending();
       }
     });
     return this.flushing;
