@@ -36,6 +36,7 @@ export function targets(ours: SystemResult | undefined, yjs: SystemResult | unde
     bound('KV put p50, unloaded', 'ms', ours?.kv?.putMsP50, '≤', 3),
     bound('KV put p99, unloaded', 'ms', ours?.kv?.putMsP99, '≤', 20),
     bound('KV get p50, unloaded', 'ms', ours?.kv?.getMsP50, '≤', 2),
+    bound('KV: reloaded tab ready (keys restored, rejoined)', 'ms', ours?.kv?.reload?.readyMs, '≤', 1000),
     bound('bytes per chat message, all tabs', 'B', ours?.chat?.bytesPerMessage, '≤', yb == null ? null : 0.5 * yb, `0.5 × y-webrtc ${fmt(yb)}`),
     bound('RTCPeerConnections per tab (max)', '', ours?.resources?.connectionsMax, '≤', 5),
     bound('chat delivery p50', 'ms', ours?.chat?.latencyMsP50, '≤', yp50, `y-webrtc`),
@@ -89,6 +90,12 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('get p99, unloaded (ms)', o?.kv?.getMsP99, y?.kv?.getMsP99, 3, false);
     add('put → readable in another tab p50 (ms)', o?.kv?.visibleMsP50, y?.kv?.visibleMsP50, 2);
     add('put → readable in another tab p99 (ms)', o?.kv?.visibleMsP99, y?.kv?.visibleMsP99, 2);
+    const rl = o?.kv?.reload;
+    if (rl) {
+      out.push([`a tab holding ${rl.keysBefore} keys reloaded: ready (restored + rejoined), ms from navigation`, fmt(rl.readyMs, 1), 'n/a', '']);
+      out.push(['  keys restored from IndexedDB / held once ready', `${rl.restored ?? '—'} / ${rl.keysAtReady ?? '—'}`, 'n/a', '']);
+      if (!rl.sameId) out.push(["  the reloaded tab came back under a NEW node id", "!", "n/a", ""]);
+    }
   }
   if (o?.resources?.heapGrowthMBPerTab != null || y?.resources?.heapGrowthMBPerTab != null) {
     add('JS heap per tab before the keys (MB, after GC)', o?.resources?.heapBeforeMB, y?.resources?.heapBeforeMB, 2);

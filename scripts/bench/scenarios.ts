@@ -136,6 +136,21 @@ export interface KvResult {
   latencyOps: { put: number; get: number };
   /** ours: change of the stats() counters summed over all tabs from the first put until replicated */
   counters?: Record<string, number>;
+  /** ours: one tab holding its share of the keys is reloaded (issue #5: ready within 1 s) */
+  reload?: ReloadResult;
+}
+
+export interface ReloadResult {
+  /** keys this tab held before the reload */
+  keysBefore: number;
+  /** the reloaded tab kept its node id (and so its IndexedDB store) */
+  sameId: boolean;
+  /** entries restored from IndexedDB at start (stats kv.restored) */
+  restored: number | null;
+  /** navigation start of the reloaded page → `window.p2p.ready` resolved (restored and rejoined) */
+  readyMs: number | null;
+  /** keys held once ready */
+  keysAtReady: number | null;
 }
 
 export interface ResourceResult {
@@ -359,6 +374,7 @@ export async function runSystem(browser: Browser, target: SystemTarget, o: Bench
         r.resources!.heapAfterMB = round(mean(heapAfter));
         r.resources!.heapGrowthMBPerTab = round(mean(heapAfter.map((h, i) => h - heapBefore[i]!)));
         if (o.only.has('kv')) await kvLatency(tabs, o, r.kv);
+        if (o.only.has('kv') && target.kind === 'ours' && tabs.length > 1) r.kv.reload = await reloadReady(tabs[1]!);
       });
     }
     if (o.only.has('failure') && tabs.length - o.crash >= 1 && o.crash > 0 && r.kv) {
@@ -564,6 +580,18 @@ async function kv(tabs: BenchTab[], o: BenchOptions, kind: SystemKind): Promise<
 }
 
 /** Unloaded put / get latency and time until readable elsewhere (fills in `res`). */
+/** Reload one tab that holds keys: how long until it has restored them and rejoined. */
+async function reloadReady(tab: BenchTab): Promise<ReloadResult> {
+  const [keysBefore, idBefore] = await tab.page.evaluate(() => [window.p2p.kv.localKeys().length, window.p2p.id] as const);
+  await tab.page.reload();
+  await tab.page.waitForFunction(() => window.p2p !== undefined, undefined, { timeout: 30_000, polling: 10 });
+  const r = await tab.page.evaluate(async () => {
+    const ok = await Promise.race([window.p2p.ready.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 20_000))]);
+    return { ok, at: performance.now(), restored: window.p2p.stats()['kv.restored'] ?? null, keys: window.p2p.kv.localKeys().length, id: window.p2p.id };
+  });
+  return { keysBefore, sameId: r.id === idBefore, restored: r.restored, readyMs: r.ok ? round(r.at, 1) : null, keysAtReady: r.ok ? r.keys : null };
+}
+
 async function kvLatency(tabs: BenchTab[], o: BenchOptions, res: KvResult): Promise<void> {
   const writer = tabs[0]!;
   await sleep(1000);
