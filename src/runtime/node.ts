@@ -110,6 +110,7 @@ export class P2PNode implements P2PApi {
     let chatHistory: ChatMessage[] = [];
     let rooms: string[] | undefined;
     let segRecords: SegRecord[] = [];
+    const loadStart = performance.now();
     if (this.storage) {
       try {
         segRecords = (await this.storage.segments.loadAll()).map(([, r]) => r).filter((r): r is SegRecord => validateSegRecord(r) === null);
@@ -124,6 +125,7 @@ export class P2PNode implements P2PApi {
     }
     if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
     this.stats_.set('kv.restored', kvEntries.length);
+    this.stats_.set('start.loadMs', Math.round(performance.now() - loadStart));
     const early = this.early ?? [];
     this.early = null;
     this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords });
