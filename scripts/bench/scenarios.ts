@@ -145,6 +145,9 @@ export interface ReloadResult {
   keysBefore: number;
   /** the reloaded tab kept its node id (and so its IndexedDB store) */
   sameId: boolean;
+  /** ms from navigation: node id acquired (Web Lock), persisted state loaded (performance marks p2p:id, p2p:started) */
+  idAt: number | null;
+  startedAt: number | null;
   /** time spent loading the persisted state before joining (stats start.loadMs) */
   loadMs: number | null;
   /** entries restored from IndexedDB at start (stats kv.restored) */
@@ -589,9 +592,13 @@ async function reloadReady(tab: BenchTab): Promise<ReloadResult> {
   await tab.page.waitForFunction(() => window.p2p !== undefined, undefined, { timeout: 30_000, polling: 10 });
   const r = await tab.page.evaluate(async () => {
     const ok = await Promise.race([window.p2p.ready.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 20_000))]);
-    return { ok, at: performance.now(), loadMs: window.p2p.stats()['start.loadMs'] ?? null, restored: window.p2p.stats()['kv.restored'] ?? null, keys: window.p2p.kv.localKeys().length, id: window.p2p.id };
+    const mark = (name: string): number | null => {
+      const m = performance.getEntriesByName(name, 'mark')[0];
+      return m ? Math.round(m.startTime) : null;
+    };
+    return { ok, at: performance.now(), idAt: mark('p2p:id'), startedAt: mark('p2p:started'), loadMs: window.p2p.stats()['start.loadMs'] ?? null, restored: window.p2p.stats()['kv.restored'] ?? null, keys: window.p2p.kv.localKeys().length, id: window.p2p.id };
   });
-  return { keysBefore, sameId: r.id === idBefore, loadMs: r.loadMs, restored: r.restored, readyMs: r.ok ? round(r.at, 1) : null, keysAtReady: r.ok ? r.keys : null };
+  return { keysBefore, sameId: r.id === idBefore, idAt: r.idAt, startedAt: r.startedAt, loadMs: r.loadMs, restored: r.restored, readyMs: r.ok ? round(r.at, 1) : null, keysAtReady: r.ok ? r.keys : null };
 }
 
 async function kvLatency(tabs: BenchTab[], o: BenchOptions, res: KvResult): Promise<void> {
