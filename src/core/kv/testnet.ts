@@ -5,6 +5,7 @@
  * after its own detection delay (so views disagree for a while, as in a real cluster).
  * Same seed, same run.
  */
+import { VirtualClock } from '../../sim/clock';
 import { SeededRng } from '../rng';
 import type { NodeId } from '../types';
 import { validateKvMessage, type KvMessage } from './messages';
@@ -41,65 +42,12 @@ interface SimNode {
   replies: Map<number, KvReply>;
 }
 
-interface Ev {
-  at: number;
-  seq: number;
-  fire: () => void;
-}
-
-/** Binary min-heap ordered by (at, seq): ties fire in scheduling order. */
-class EventQueue {
-  private heap: Ev[] = [];
-  get size(): number {
-    return this.heap.length;
-  }
-  private less(a: Ev, b: Ev): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-  push(e: Ev): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  peek(): Ev | undefined {
-    return this.heap[0];
-  }
-  pop(): Ev | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 export class TestNet {
-  now: number;
+  readonly clock: VirtualClock;
   readonly rng: SeededRng;
   readonly nodes = new Map<NodeId, SimNode>();
   /** Ground truth of who is up; what nodes are told after their detection delay. */
   readonly truth = new Set<NodeId>();
-  private readonly queue = new EventQueue();
-  private seq = 0;
   private nextReq = 1;
   /** Directed links (from -> to) that drop everything. */
   private readonly blocked = new Set<string>();
@@ -111,7 +59,7 @@ export class TestNet {
 
   constructor(readonly opts: TestNetOptions) {
     this.rng = new SeededRng(opts.seed);
-    this.now = opts.start ?? 1_000_000;
+    this.clock = new VirtualClock(opts.start ?? 1_000_000);
     this.latency = opts.latency ?? [1, 20];
     this.loss = opts.loss ?? 0;
     this.duplicate = opts.duplicate ?? 0;
@@ -131,8 +79,13 @@ export class TestNet {
     return { id, store, alive: true, incarnation, skew, disk, replies: new Map() };
   }
 
+  /** Virtual time (ms). */
+  get now(): number {
+    return this.clock.now;
+  }
+
   private schedule(delay: number, fire: () => void): void {
-    this.queue.push({ at: this.now + Math.max(0, delay), seq: this.seq++, fire });
+    this.clock.later(delay, fire);
   }
 
   private between(range: [number, number]): number {
@@ -269,13 +222,7 @@ export class TestNet {
 
   /** Process events up to `now + ms`. */
   run(ms: number): void {
-    const end = this.now + ms;
-    for (let e = this.queue.peek(); e && e.at <= end; e = this.queue.peek()) {
-      this.queue.pop();
-      this.now = e.at;
-      e.fire();
-    }
-    this.now = end;
+    this.clock.run(ms);
   }
 
   /**
@@ -284,25 +231,7 @@ export class TestNet {
    * (for expensive checks).
    */
   runUntil(done: () => boolean, maxMs: number, every = 0): boolean {
-    const end = this.now + maxMs;
-    if (every > 0) {
-      while (!done()) {
-        if (this.now >= end) return false;
-        this.run(Math.min(every, end - this.now));
-      }
-      return true;
-    }
-    while (!done()) {
-      const e = this.queue.peek();
-      if (!e || e.at > end) {
-        this.now = Math.max(this.now, end);
-        return done();
-      }
-      this.queue.pop();
-      this.now = e.at;
-      e.fire();
-    }
-    return true;
+    return this.clock.runUntil(done, maxMs, every);
   }
 
   /** Issue a client request without running the network; see reply(). */

@@ -5,6 +5,7 @@
  * each node after its own detection delay (views disagree for a while, as in a real
  * cluster). Same seed, same run.
  */
+import { VirtualClock } from '../../sim/clock';
 import { SeededRng } from '../rng';
 import type { NodeId } from '../types';
 import { validateSegMessage, type SegMessage, type SegRecord } from './messages';
@@ -39,59 +40,11 @@ export interface SimNode {
   replies: Map<number, SegReply>;
 }
 
-interface Ev {
-  at: number;
-  seq: number;
-  fire: () => void;
-}
-
-/** Binary min-heap ordered by (at, seq): ties fire in scheduling order. */
-class EventQueue {
-  private heap: Ev[] = [];
-  private less(a: Ev, b: Ev): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-  push(e: Ev): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  peek(): Ev | undefined {
-    return this.heap[0];
-  }
-  pop(): Ev | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 export type ClientRequest = DistributiveOmit<Extract<SegIn, { req: number; key: string }>, 'req'>;
 
 export class SegNet {
-  now: number;
+  readonly clock: VirtualClock;
   readonly rng: SeededRng;
   readonly nodes = new Map<NodeId, SimNode>();
   /** Ground truth of who is up; what nodes are told after their detection delay. */
@@ -100,8 +53,6 @@ export class SegNet {
   loss: number;
   /** Called (on the event queue, right after the reply) for every reply a node produces. */
   onReply: ((node: NodeId, req: number, reply: SegReply) => void) | null = null;
-  private readonly queue = new EventQueue();
-  private seq = 0;
   private nextReq = 1;
   private readonly latency: [number, number];
   private readonly duplicate: number;
@@ -109,7 +60,7 @@ export class SegNet {
 
   constructor(readonly opts: SegNetOptions) {
     this.rng = new SeededRng(opts.seed);
-    this.now = opts.start ?? 1_000_000;
+    this.clock = new VirtualClock(opts.start ?? 1_000_000);
     this.latency = opts.latency ?? [1, 20];
     this.loss = opts.loss ?? 0;
     this.duplicate = opts.duplicate ?? 0;
@@ -127,9 +78,14 @@ export class SegNet {
     return { id, seg, alive: true, incarnation, disk, replies: new Map() };
   }
 
+  /** Virtual time (ms). */
+  get now(): number {
+    return this.clock.now;
+  }
+
   /** Run `fire` after `delay` ms of virtual time. */
   later(delay: number, fire: () => void): void {
-    this.queue.push({ at: this.now + Math.max(0, delay), seq: this.seq++, fire });
+    this.clock.later(delay, fire);
   }
 
   private between(range: [number, number]): number {
@@ -254,29 +210,12 @@ export class SegNet {
 
   /** Process events up to `now + ms`. */
   run(ms: number): void {
-    const end = this.now + ms;
-    for (let e = this.queue.peek(); e && e.at <= end; e = this.queue.peek()) {
-      this.queue.pop();
-      this.now = e.at;
-      e.fire();
-    }
-    this.now = end;
+    this.clock.run(ms);
   }
 
   /** Process events until `done()` holds; false if `maxMs` of virtual time passed first. */
   runUntil(done: () => boolean, maxMs: number): boolean {
-    const end = this.now + maxMs;
-    while (!done()) {
-      const e = this.queue.peek();
-      if (!e || e.at > end) {
-        this.now = Math.max(this.now, end);
-        return done();
-      }
-      this.queue.pop();
-      this.now = e.at;
-      e.fire();
-    }
-    return true;
+    return this.clock.runUntil(done, maxMs);
   }
 
   /** Issue a client request without running the network; see reply(). */
