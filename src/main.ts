@@ -1,6 +1,7 @@
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { mountApp } from './ui/mount';
-import { acquireNodeId } from './runtime/identity';
+import { acquireNodeId, storedNodeId } from './runtime/identity';
+import { prefetchPersisted } from './storage/store';
 import { P2PNode } from './runtime/node';
 import type { P2PApi } from './runtime/api';
 import type { SimplePeerCtor } from './net/transport';
@@ -29,6 +30,9 @@ async function boot(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  // a reload: read the previous life's stores while waiting for its lock
+  const previous = storedNodeId();
+  const prefetch = previous ? prefetchPersisted(previous) : null;
   const { id } = await acquireNodeId();
   performance.mark('p2p:id');
   const node = new P2PNode({
@@ -37,6 +41,7 @@ async function boot(): Promise<void> {
     signaling,
     nick: params.get('nick') ?? '',
     SimplePeer: SimplePeer as unknown as SimplePeerCtor,
+    preloaded: prefetch && id === previous ? prefetch : undefined,
   });
   window.p2p = node;
   // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)

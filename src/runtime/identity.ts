@@ -15,6 +15,16 @@ export function newNodeId(): string {
   return `n${s.slice(0, 11)}`;
 }
 
+/** The id this tab had before a reload, if any (not yet checked against the lock). */
+export function storedNodeId(): string | null {
+  try {
+    const s = sessionStorage.getItem(KEY);
+    return s && /^n[0-9a-z]{6,32}$/.test(s) ? s : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Holds a lock until the page goes away; resolves true when acquired. */
 function holdLock(name: string, waitMs: number): Promise<boolean> {
   if (!('locks' in navigator)) return Promise.resolve(true);

@@ -9,7 +9,7 @@ import { TimerQueue, type TimerHandle } from './timers';
 import { decodeAll, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
 import { SignalingPool, type WebSocketCtor } from '../net/signaling';
 import { Transport, type SimplePeerCtor } from '../net/transport';
-import { NodeStorage, StoreRegistry } from '../storage/store';
+import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '../storage/store';
 import { validateSignal } from './signal-messages';
 import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
@@ -27,6 +27,8 @@ export interface NodeOptions {
   config?: CoreConfig;
   /** Persist to IndexedDB (off in environments without it). */
   persist?: boolean;
+  /** The persisted state, already being read (prefetchPersisted); loaded here when absent or null. */
+  preloaded?: Promise<PersistedState | null>;
   /** Resolve `ready` as "alone" when no signaling server answered within this time. */
   aloneAfterMs?: number;
   /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
@@ -113,12 +115,12 @@ export class P2PNode implements P2PApi {
     const loadStart = performance.now();
     if (this.storage) {
       try {
-        segRecords = (await this.storage.segments.loadAll()).map(([, r]) => r).filter((r): r is SegRecord => validateSegRecord(r) === null);
-        kvEntries = (await this.storage.kv.loadAll()).map(([, e]) => e as Entry);
-        chatHistory = (await this.storage.chat.loadAll()).map(([, m]) => m as ChatMessage);
-        rooms = await this.storage.getMeta<string[]>('rooms');
-        const nick = await this.storage.getMeta<string>('nick');
-        if (nick && this.nick === '') this.nick = nick;
+        const state = (await this.opts.preloaded) ?? (await loadPersisted(this.storage));
+        segRecords = (state.segments as SegRecord[]).filter((r) => validateSegRecord(r) === null);
+        kvEntries = state.kv as Entry[];
+        chatHistory = state.chat as ChatMessage[];
+        rooms = state.rooms;
+        if (state.nick && this.nick === '') this.nick = state.nick;
       } catch (e) {
         this.error('storage load', e);
       }

@@ -116,6 +116,37 @@ export class NodeStorage {
   }
 }
 
+/** Everything a node persisted, as read at start. */
+export interface PersistedState {
+  kv: unknown[];
+  chat: unknown[];
+  segments: unknown[];
+  rooms: string[] | undefined;
+  nick: string | undefined;
+}
+
+/** Reads a node's persisted state, its stores in parallel. */
+export async function loadPersisted(storage: NodeStorage): Promise<PersistedState> {
+  const [segments, kv, chat, rooms, nick] = await Promise.all([
+    storage.segments.loadAll(),
+    storage.kv.loadAll(),
+    storage.chat.loadAll(),
+    storage.getMeta<string[]>('rooms'),
+    storage.getMeta<string>('nick'),
+  ]);
+  return { kv: kv.map(([, v]) => v), chat: chat.map(([, v]) => v), segments: segments.map(([, v]) => v), rooms, nick };
+}
+
+/**
+ * Starts reading the persisted state of `nodeId` before this tab holds its lock: a reload
+ * spends hundreds of milliseconds waiting for the previous page to release the lock and
+ * loading the page, and the reads can run meanwhile. Use the result only if the lock is
+ * then acquired for this id. Never rejects (null on failure).
+ */
+export function prefetchPersisted(nodeId: string): Promise<PersistedState | null> {
+  return loadPersisted(new NodeStorage(nodeId, () => undefined)).catch(() => null);
+}
+
 /** Which node ids have had stores in this browser profile, and when each was last alive. */
 export class StoreRegistry {
   private readonly store = createStore(REGISTRY_DB, 'nodes');
