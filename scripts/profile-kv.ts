@@ -6,7 +6,13 @@
  * Opens N tabs (one browser context each) on a fresh signaling server, waits until they
  * all see each other, then records a V8 CPU profile (CDP Profiler) on the writing tab and
  * on one replica while the writer pipelines `--keys` puts with `--window` in flight. Prints
- * puts/s and the functions with the most self time in each profile. Needs `npm run build`.
+ * puts/s and the functions with the most self time in each profile. Needs `npm run build`
+ * (`npx vite build --minify false` keeps function names readable).
+ *
+ * Other options: --chat N (N chat messages at 20/s instead of puts; prints delivery
+ * latency, inflated by the profiler's own overhead: use `npm run bench` for latency),
+ * --trace (main-thread trace events of the writer by duration), --detach-ui / --detach SEL
+ * (remove the app's DOM or some panels, to see what rendering costs), --settle MS.
  */
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
@@ -95,6 +101,16 @@ async function main(): Promise<void> {
     }
     const CHAT = arg('chat', 0);
     if (CHAT > 0) {
+      // arrival times at every other tab, for delivery latency (one machine: one wall clock)
+      for (const t of tabs.slice(1)) {
+        await t.page.evaluate(() => {
+          const w = window as unknown as { __arr: Map<string, number> };
+          w.__arr = new Map();
+          window.p2p.on((e) => {
+            if (e.type === 'chat' && !w.__arr.has(e.message.text)) w.__arr.set(e.message.text, performance.timeOrigin + performance.now());
+          });
+        });
+      }
       // --chat N: tab 0 sends N chat messages, one every 50 ms (as the bench does), instead of puts
       const ms = await tabs[0]!.page.evaluate(async (n) => {
         const t0 = performance.now();
@@ -102,12 +118,29 @@ async function main(): Promise<void> {
         for (let i = 0; i < n; i++) {
           const wait = t0 + i * 50 - performance.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          (window as unknown as { __sent: Map<string, number> }).__sent ??= new Map();
+          (window as unknown as { __sent: Map<string, number> }).__sent.set(`c:${i}`, performance.timeOrigin + performance.now());
           sends.push(window.p2p.chat.send(`c:${i}`));
         }
         await Promise.all(sends);
         return performance.now() - t0;
       }, CHAT);
       console.log(`${CHAT} chat messages in ${ms.toFixed(0)} ms`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const sent = new Map(await tabs[0]!.page.evaluate(() => [...(window as unknown as { __sent: Map<string, number> }).__sent]));
+      const lat: number[] = [];
+      let missing = 0;
+      for (const t of tabs.slice(1)) {
+        const arr = new Map(await t.page.evaluate(() => [...(window as unknown as { __arr: Map<string, number> }).__arr]));
+        for (const [k, at] of sent) {
+          const got = arr.get(k);
+          if (got === undefined) missing++;
+          else lat.push(got - at);
+        }
+      }
+      lat.sort((a, b) => a - b);
+      const pct = (p: number): string => (lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN).toFixed(1);
+      console.log(`delivery latency p50 ${pct(50)} ms, p90 ${pct(90)} ms, p99 ${pct(99)} ms, max ${pct(100)} ms; missing ${missing}`);
     }
     const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
