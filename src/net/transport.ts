@@ -123,10 +123,16 @@ export class Transport {
     return l?.open ? (l.rtc as unknown as { bufferedAmount: number }).bufferedAmount : 0;
   }
 
-  /** Close the link without reporting it down (the caller decided). */
+  /**
+   * Close the link without reporting it down (the caller decided). Frames already queued
+   * for it (typically the DISCONNECT that explains the close) are written first: dropping
+   * them made every eviction look like a failure to the other side.
+   */
   close(peer: string): void {
     const link = this.links.get(peer);
-    if (link) this.drop(link, null);
+    if (!link) return;
+    this.writeOut(link);
+    this.drop(link, null);
   }
 
   closeAll(): void {
@@ -249,21 +255,24 @@ export class Transport {
     this.flushPending = false;
     const links = [...this.dirty];
     this.dirty.clear();
-    for (const link of links) {
-      const frames = link.out;
-      link.out = [];
-      if (!link.open || frames.length === 0) continue;
-      this.stats.messagesOut += frames.length;
-      link.lastTx = Date.now();
-      for (const msg of concatFrames(frames, COALESCE_BYTES)) {
-        try {
-          link.rtc.send(msg);
-          this.stats.framesOut++;
-          this.stats.bytesOut += msg.byteLength;
-        } catch (e) {
-          this.drop(link, `send failed: ${(e as Error).message}`);
-          break;
-        }
+    for (const link of links) this.writeOut(link);
+  }
+
+  private writeOut(link: Link): void {
+    const frames = link.out;
+    link.out = [];
+    this.dirty.delete(link);
+    if (!link.open || frames.length === 0) return;
+    this.stats.messagesOut += frames.length;
+    link.lastTx = Date.now();
+    for (const msg of concatFrames(frames, COALESCE_BYTES)) {
+      try {
+        link.rtc.send(msg);
+        this.stats.framesOut++;
+        this.stats.bytesOut += msg.byteLength;
+      } catch (e) {
+        this.drop(link, `send failed: ${(e as Error).message}`);
+        return;
       }
     }
   }
