@@ -185,6 +185,27 @@ describe('HyParView NEIGHBOR', () => {
     expect(sends(again, 'hpv.neighbor')).toEqual([]);
   });
 
+  it('each refusal in a row doubles the wait before the same peer is asked again', () => {
+    const h = make({ rejectCooldown: 10_000 });
+    step(h, { type: 'start' });
+    connect(h, ['a']);
+    learn(h, ['p']);
+    const asksP = (now: number) => sends(step(h, { type: 'timer', timer: { type: 'hpv.shuffle' } }, now), 'hpv.neighbor').some((x) => x.to === 'p');
+    expect(asksP(10)).toBe(true);
+    msg(h, 'p', { type: 'hpv.neighborReply', accept: false }, 20); // 1st refusal: 10 s
+    expect(asksP(10_000)).toBe(false);
+    expect(asksP(10_030)).toBe(true);
+    msg(h, 'p', { type: 'hpv.neighborReply', accept: false }, 10_040); // 2nd: 20 s
+    expect(asksP(25_000)).toBe(false);
+    expect(asksP(30_050)).toBe(true);
+    msg(h, 'p', { type: 'hpv.neighborReply', accept: false }, 30_060); // 3rd: 40 s
+    expect(asksP(60_000)).toBe(false);
+    expect(asksP(70_070)).toBe(true);
+    // accepted at last: the count starts again
+    msg(h, 'p', { type: 'hpv.neighborReply', accept: true }, 70_080);
+    expect(h.activeView()).toContain('p');
+  });
+
   it('a reply to no request is not taken as a neighbour', () => {
     const h = make();
     const out = msg(h, 'p', { type: 'hpv.neighborReply', accept: true });

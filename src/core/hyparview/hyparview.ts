@@ -73,6 +73,8 @@ export class HyParView {
   private readonly pending = new Map<NodeId, Request>();
   /** Peers that refused or dropped us, with the time until which we leave them alone. */
   private readonly cooldown = new Map<NodeId, number>();
+  /** Refusals in a row per peer (reset when it becomes a neighbour). */
+  private readonly refusals = new Map<NodeId, number>();
   /** Nodes that answered our announce, kept as fallback contacts while isolated. */
   private welcomers: Welcomer[] = [];
   private nextRequestId = 1;
@@ -237,7 +239,13 @@ export class HyParView {
       }
       return;
     }
-    this.cooldown.set(from, this.now + this.cfg.rejectCooldown);
+    // Each refusal in a row doubles the wait before asking this peer again (up to 32×): in a
+    // small cluster where every view is full, the periodic top-up otherwise opened and
+    // closed a WebRTC connection every few seconds, for nothing.
+    const refusals = Math.min((this.refusals.get(from) ?? 0) + 1, 6);
+    this.refusals.set(from, refusals);
+    if (this.refusals.size > 4 * this.cfg.passiveSize) this.refusals.clear();
+    this.cooldown.set(from, this.now + this.cfg.rejectCooldown * 2 ** (refusals - 1));
     if (!this.active.includes(from)) this.disconnect(from);
     this.addPassive(from);
     // A refusal comes from a healthy, full peer: do not walk the whole passive view
@@ -563,6 +571,7 @@ export class HyParView {
     }
     this.removePassive(peer);
     this.cooldown.delete(peer);
+    this.refusals.delete(peer);
     const wasEmpty = this.active.length === 0;
     this.active.push(peer);
     this.out.push({ type: 'neighborUp', peer });
