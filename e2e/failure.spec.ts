@@ -4,7 +4,7 @@
  * restarting while the cluster runs.
  */
 import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, freePort, freezeTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+import { closeTab, freePort, freezeTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, waitMembers, waitReplicated, type Server, type Tab } from './harness';
 
 let browser: Browser;
 
@@ -14,19 +14,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await browser?.close();
 });
-
-/** Every given tab lists exactly the given tabs as live members. */
-async function waitMembers(tabs: Tab[], timeout = 60_000): Promise<void> {
-  const ids = tabs.map((t) => t.id).sort();
-  for (const t of tabs) {
-    await waitFor(
-      () => t.page.evaluate(() => window.p2p.members().slice().sort()),
-      (m) => JSON.stringify(m) === JSON.stringify(ids),
-      timeout,
-      `members at ${t.id} to be ${ids.length}`,
-    );
-  }
-}
 
 /** Puts n keys at once; resolves with the keys only when every put was acknowledged. */
 async function putMany(tab: Tab, prefix: string, n: number): Promise<string[]> {
@@ -80,22 +67,6 @@ async function waitReadable(tabs: Tab[], tab: Tab, keys: string[], timeout = 60_
   }
 }
 
-/** Every key is held by min(3, tabs) of the tabs: re-replication (hand-off) finished. */
-async function waitReplicated(tabs: Tab[], keys: string[], timeout = 60_000): Promise<void> {
-  const want = Math.min(3, tabs.length);
-  await waitFor(
-    async () => {
-      const held = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));
-      const counts = new Map<string, number>();
-      for (const h of held) for (const k of h) counts.set(k, (counts.get(k) ?? 0) + 1);
-      return keys.filter((k) => (counts.get(k) ?? 0) < want);
-    },
-    (missing) => missing.length === 0,
-    timeout,
-    `${keys.length} keys at ${want} replicas`,
-  );
-}
-
 /** What each tab knows, printed when a check fails (links, members, recent problems). */
 async function dump(tabs: Tab[], keys: string[] = []): Promise<void> {
   for (const [i, t] of tabs.entries()) {
@@ -127,7 +98,7 @@ test('a frozen tab is declared dead, then rejoins and catches up when it thaws',
     const tabs: Tab[] = [];
     for (let i = 0; i < 4; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
     // forming the cluster is not what this test measures: allow a loaded machine its time
-    await waitMembers(tabs);
+    await waitMembers(tabs, 60_000);
     const [a, b, , sleeper] = tabs as [Tab, Tab, Tab, Tab];
     const survivors = tabs.slice(0, 3);
 
@@ -136,7 +107,7 @@ test('a frozen tab is declared dead, then rejoins and catches up when it thaws',
     // (Page.setWebLifecycleState 'frozen' is a no-op in this headless Chromium: see freezeTab)
     const thaw = await freezeTab(sleeper);
     // the link heartbeat notices the silence, membership declares the member gone
-    await waitMembers(survivors);
+    await waitMembers(survivors, 60_000);
 
     // written while the tab sleeps: every put acknowledged by the 3 survivors
     const during = await putMany(b, 'during/', 30);
@@ -144,7 +115,7 @@ test('a frozen tab is declared dead, then rejoins and catches up when it thaws',
     await waitChat(survivors, 'said while you slept');
 
     await thaw();
-    await waitMembers(tabs);
+    await waitMembers(tabs, 60_000);
 
     // the thawed tab reads everything, including what was written while it was frozen
     for (const t of [sleeper, ...survivors]) await waitReadable(tabs, t, [...before, ...during]);
@@ -172,7 +143,7 @@ test('the signaling server restarts mid-run: writes, chat and joins keep working
     const c = uniqueCluster('sigrestart');
     const tabs: Tab[] = [];
     for (let i = 0; i < 4; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
-    await waitMembers(tabs);
+    await waitMembers(tabs, 60_000);
     const [writer, b] = tabs as [Tab, Tab, Tab, Tab];
 
     const linkLosses = async (ts: Tab[]) =>
@@ -221,7 +192,7 @@ test('the signaling server restarts mid-run: writes, chat and joins keep working
     // a newcomer finds the cluster through the new server
     const late = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'late' });
     const all = [...tabs, late];
-    await waitMembers(all);
+    await waitMembers(all, 60_000);
     await late.page.evaluate(() => window.p2p.chat.send('hello from the newcomer'));
     await waitChat(all, 'hello from the newcomer');
     await b.page.evaluate(() => window.p2p.chat.send('after the restart'));

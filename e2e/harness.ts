@@ -155,3 +155,32 @@ export async function freezeTab(tab: Tab): Promise<() => Promise<void>> {
     await cdp.detach();
   };
 }
+
+/** Every given tab lists exactly the given tabs as live members. */
+export async function waitMembers(tabs: Tab[], timeoutMs = 30_000): Promise<void> {
+  const ids = tabs.map((t) => t.id).sort();
+  for (const t of tabs) {
+    await waitFor(
+      () => t.page.evaluate(() => window.p2p.members().slice().sort()),
+      (m) => JSON.stringify(m) === JSON.stringify(ids),
+      timeoutMs,
+      `members at ${t.id} to be ${ids.length}`,
+    );
+  }
+}
+
+/** Every key is held by min(3, tabs) of the tabs: re-replication (hand-off) finished. */
+export async function waitReplicated(tabs: Tab[], keys: string[], timeoutMs = 60_000): Promise<void> {
+  const want = Math.min(3, tabs.length);
+  await waitFor(
+    async () => {
+      const held = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));
+      const counts = new Map<string, number>();
+      for (const h of held) for (const k of h) counts.set(k, (counts.get(k) ?? 0) + 1);
+      return keys.filter((k) => (counts.get(k) ?? 0) < want).length;
+    },
+    (missing) => missing === 0,
+    timeoutMs,
+    `${keys.length} keys at ${want} replicas (value: keys still short of copies)`,
+  );
+}

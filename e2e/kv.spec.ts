@@ -1,5 +1,5 @@
 import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, crashTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+import { closeTab, crashTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, waitMembers, waitReplicated, type Server, type Tab } from './harness';
 
 let browser: Browser;
 let server: Server;
@@ -20,30 +20,6 @@ async function cluster(n: number, name: string): Promise<{ tabs: Tab[]; cluster:
   // forming the cluster is not what these tests measure: allow a loaded machine its time
   await waitMembers(tabs, 60_000);
   return { tabs, cluster: c };
-}
-
-/** Every tab lists exactly the given tabs as live members. */
-async function waitMembers(tabs: Tab[], timeout = 30_000): Promise<void> {
-  const ids = tabs.map((t) => t.id).sort();
-  for (const t of tabs) {
-    await waitFor(() => t.page.evaluate(() => window.p2p.members().slice().sort()), (m) => JSON.stringify(m) === JSON.stringify(ids), timeout, `members at ${t.id}`);
-  }
-}
-
-/** Every key is held by min(3, live) of the tabs (re-replication finished). */
-async function waitReplicated(tabs: Tab[], keys: string[], timeout = 60_000): Promise<void> {
-  const want = Math.min(3, tabs.length);
-  await waitFor(
-    async () => {
-      const held = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));
-      const counts = new Map<string, number>();
-      for (const h of held) for (const k of h) counts.set(k, (counts.get(k) ?? 0) + 1);
-      return keys.filter((k) => (counts.get(k) ?? 0) < want).length;
-    },
-    (missing) => missing === 0,
-    timeout,
-    `${keys.length} keys at ${want} replicas`,
-  );
 }
 
 async function putMany(tab: Tab, prefix: string, n: number): Promise<string[]> {
