@@ -36,20 +36,12 @@ export function encode(msg: unknown): Uint8Array {
   return packr.pack(msg);
 }
 
+/** A frame that must hold exactly one message (decodeAll with that rule). */
 export function decode<T>(bytes: Uint8Array, validate: Validator): Decoded<T> {
-  if (bytes.byteLength === 0) return { ok: false, error: new WireError('empty', 'empty frame') };
-  if (bytes.byteLength > MAX_FRAME_BYTES) {
-    return { ok: false, error: new WireError('too-large', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`) };
-  }
-  let value: unknown;
-  try {
-    value = packr.unpack(bytes);
-  } catch (e) {
-    return { ok: false, error: new WireError('not-msgpack', `undecodable frame: ${(e as Error).message}`.slice(0, 200)) };
-  }
-  const reason = validate(value);
-  if (reason !== null) return { ok: false, error: new WireError('invalid', reason.slice(0, 200)) };
-  return { ok: true, msg: value as T };
+  const r = decodeAll<T>(bytes, validate);
+  if (r.errors.length > 0) return { ok: false, error: r.errors[0]! };
+  if (r.msgs.length !== 1) return { ok: false, error: new WireError('invalid', `expected one message, got ${r.msgs.length}`) };
+  return { ok: true, msg: r.msgs[0]! };
 }
 
 /** The messages of a frame, each validated on its own; an undecodable frame is one error. */
