@@ -11,8 +11,10 @@
  *
  * Other options: --chat N (N chat messages at 20/s instead of puts; prints delivery
  * latency, inflated by the profiler's own overhead: use `npm run bench` for latency),
- * --trace (main-thread trace events of the writer by duration), --detach-ui / --detach SEL
- * (remove the app's DOM or some panels, to see what rendering costs), --settle MS.
+ * --trace (main-thread trace events of the writer by duration, paints, invalidations;
+ * --trace-tab 1 for a replica), --detach-ui / --detach SEL
+ * (remove the app's DOM or some panels, to see what rendering costs), --settle MS,
+ * --no-profile (throughput and main-thread metrics only).
  */
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
@@ -26,6 +28,10 @@ const TABS = arg('tabs', 4);
 const KEYS = arg('keys', 3000);
 const WIN = arg('window', 64);
 const TOP = arg('top', 25);
+/** --trace-tab 1: trace a replica instead of the writer (0) */
+const TRACE_TAB = arg('trace-tab', 0);
+/** --no-profile: only the throughput and the main-thread metrics (the sampling profiler slows tabs down a lot) */
+const PROFILE = !process.argv.includes('--no-profile');
 
 interface ProfileNode {
   id: number;
@@ -81,23 +87,25 @@ async function main(): Promise<void> {
     for (const t of tabs.slice(0, 2)) {
       const s = await t.context.newCDPSession(t.page);
       await s.send('Performance.enable');
-      await s.send('Profiler.enable');
-      await s.send('Profiler.setSamplingInterval', { interval: 200 });
-      await s.send('Profiler.start');
+      if (PROFILE) {
+        await s.send('Profiler.enable');
+        await s.send('Profiler.setSamplingInterval', { interval: 200 });
+        await s.send('Profiler.start');
+      }
       sessions.push(s);
     }
     const metrics = async (): Promise<Record<string, number>[]> =>
       (await Promise.all(sessions.map((s) => s.send('Performance.getMetrics')))).map((m) => Object.fromEntries(m.metrics.map((x) => [x.name, x.value])));
     const m0 = await metrics();
-    // --trace: Chrome trace of the writer; top-level main-thread events by name
+    // --trace: Chrome trace of the writer (or --trace-tab 1, a replica); main-thread events by name
     const tracing = process.argv.includes('--trace');
-    const events: { name: string; ph: string; dur?: number; tid: number; pid: number; args?: { name?: string; data?: { functionName?: string; url?: string; lineNumber?: number; id?: number } } }[] = [];
+    const events: { name: string; ph: string; dur?: number; tid: number; pid: number; args?: { name?: string; data?: { functionName?: string; url?: string; lineNumber?: number; id?: number; clip?: number[]; nodeId?: number } } }[] = [];
     let traced: Promise<void> | undefined;
     if (tracing) {
-      const s = sessions[0]!;
+      const s = sessions[TRACE_TAB]!;
       s.on('Tracing.dataCollected', (e) => void events.push(...(e.value as unknown as typeof events)));
       traced = new Promise((r) => s.once('Tracing.tracingComplete', () => r()));
-      await s.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+      await s.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel,disabled-by-default-devtools.timeline.invalidationTracking', transferMode: 'ReportEvents' });
     }
     const CHAT = arg('chat', 0);
     if (CHAT > 0) {
@@ -142,6 +150,11 @@ async function main(): Promise<void> {
       const pct = (p: number): string => (lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN).toFixed(1);
       console.log(`delivery latency p50 ${pct(50)} ms, p90 ${pct(90)} ms, p99 ${pct(99)} ms, max ${pct(100)} ms; missing ${missing}`);
     }
+    const traffic = async (): Promise<number[]> => {
+      const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => { const s = window.p2p.stats(); return [s['frames.out'] ?? 0, s['messages.out'] ?? 0, s['bytes.out'] ?? 0]; })));
+      return [0, 1, 2].map((i) => all.reduce((a, x) => a + x[i]!, 0));
+    };
+    const tr0 = await traffic();
     const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
         const val = (i: number): string => `v${i}:`.padEnd(100, '.');
@@ -166,8 +179,11 @@ async function main(): Promise<void> {
     );
     if (CHAT === 0) console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
     const m1 = await metrics();
+    const tr1 = await traffic();
+    const per = (i: number): string => ((tr1[i]! - tr0[i]!) / Math.max(1, KEYS)).toFixed(2);
+    if (CHAT === 0) console.log(`all tabs, per put: ${per(0)} data-channel messages, ${per(1)} protocol messages, ${per(2)} bytes`);
     if (tracing) {
-      await sessions[0]!.send('Tracing.end');
+      await sessions[TRACE_TAB]!.send('Tracing.end');
       await traced;
       const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
       const byName = new Map<string, { us: number; n: number }>();
@@ -180,16 +196,41 @@ async function main(): Promise<void> {
         x.n++;
         byName.set(name, x);
       }
-      console.log('writer main thread, trace events by total duration (nested events overlap):');
+      console.log('traced tab, main thread, trace events by total duration (nested events overlap):');
       for (const [k, v] of [...byName.entries()].sort((a, b) => b[1].us - a[1].us).slice(0, 25)) console.log(`${(v.us / 1000).toFixed(0).padStart(8)} ms ${String(v.n).padStart(7)}×  ${k}`);
+      // which part of the page the paints cover: clip rectangle (x,y wxh) and the painted node
+      const paints = new Map<string, { us: number; n: number }>();
+      for (const e of events) {
+        if (e.name !== 'Paint' || !main || e.tid !== main.tid || e.ph !== 'X' || !e.dur) continue;
+        const c = e.args?.data?.clip ?? [];
+        const [x, y, w, h] = [c[0] ?? 0, c[1] ?? 0, (c[2] ?? 0) - (c[0] ?? 0), (c[5] ?? 0) - (c[1] ?? 0)].map(Math.round);
+        const k = `${x},${y} ${w}x${h} node ${e.args?.data?.nodeId ?? '?'}`;
+        const v = paints.get(k) ?? { us: 0, n: 0 };
+        v.us += e.dur;
+        v.n++;
+        paints.set(k, v);
+      }
+      const inval = new Map<string, number>();
+      for (const e of events) {
+        if (!e.name.includes('Invalidation') || e.tid !== main?.tid) continue;
+        const d = e.args?.data as { nodeName?: string; reason?: string } | undefined;
+        const k = `${e.name} ${d?.nodeName ?? '?'} ${d?.reason ?? ''}`;
+        inval.set(k, (inval.get(k) ?? 0) + 1);
+      }
+      console.log('traced tab, layout and style invalidations by node:');
+      for (const [k, n] of [...inval.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${String(n).padStart(7)}×  ${k}`);
+      console.log('traced tab, paints by clip rectangle and node:');
+      for (const [k, v] of [...paints.entries()].sort((a, b) => b[1].us - a[1].us).slice(0, 12)) console.log(`${(v.us / 1000).toFixed(0).padStart(8)} ms ${String(v.n).padStart(7)}×  ${k}`);
     }
     for (const [i, name] of ['writer', 'replica'].entries()) {
       const d = (k: string): string => (m1[i]![k]! - m0[i]![k]!).toFixed(k.endsWith('Duration') ? 2 : 0);
       console.log(`${name}: task ${d('TaskDuration')} s, script ${d('ScriptDuration')} s, layout ${d('LayoutDuration')} s (${d('LayoutCount')}), style ${d('RecalcStyleDuration')} s (${d('RecalcStyleCount')})`);
     }
-    const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
-    summarise('writer', profiles[0]!.profile as unknown as Profile);
-    summarise('replica', profiles[1]!.profile as unknown as Profile);
+    if (PROFILE) {
+      const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
+      summarise('writer', profiles[0]!.profile as unknown as Profile);
+      summarise('replica', profiles[1]!.profile as unknown as Profile);
+    }
   } finally {
     await browser.close();
     await server.close();
