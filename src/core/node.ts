@@ -64,6 +64,8 @@ export type NodeIn =
   | { type: 'announce'; from: NodeId; clients: number; isolated: boolean }
   | { type: 'api'; req: number; call: ApiCall }
   | { type: 'adopt'; entries: Entry[] }
+  /** End of the runtime's turn: send what the KVS held back (`kv.deferFlush`, see needsFlush()). */
+  | { type: 'flush' }
   | { type: 'leave' };
 
 export type CoreEvent =
@@ -183,6 +185,8 @@ export class CoreNode {
         return this.onApi(input.req, input.call);
       case 'adopt':
         return this.toKv({ type: 'load', entries: input.entries });
+      case 'flush':
+        return this.toKv({ type: 'flush' });
       case 'leave':
         if (this.left) return;
         this.left = true;
@@ -190,6 +194,11 @@ export class CoreNode {
         this.toHpv({ type: 'leave' });
         return;
     }
+  }
+
+  /** With `kv.deferFlush`, writes are held until a `flush` input: the driver sends one when this is true. */
+  needsFlush(): boolean {
+    return this.kv.needsFlush();
   }
 
   activeView(): NodeId[] {

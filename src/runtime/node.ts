@@ -59,6 +59,8 @@ export class P2PNode implements P2PApi {
   private nick: string;
   private reqSeq = 0;
   private stopped = false;
+  /** A `flush` input is queued for the end of this turn (see CoreNode.needsFlush). */
+  private flushQueued = false;
   /**
    * Inputs that arrive before the persisted state is loaded (peers dial a reloaded tab at
    * once, signaling announces come in): held until `start`, then replayed in order. Before
@@ -76,7 +78,7 @@ export class P2PNode implements P2PApi {
     this.selfTopic = `${opts.cluster}/${opts.id}`;
     this.ready = new Promise<void>((r) => (this.resolveReady = r));
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, ...opts.config?.kv } }, new SeededRng(seed));
+    this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, deferFlush: true, ...opts.config?.kv } }, new SeededRng(seed));
     this.storage = opts.persist === false ? null : new NodeStorage(opts.id, (e) => this.error('storage', e));
     this.pool = new SignalingPool(opts.signaling, opts.id, {
       WebSocketImpl: opts.WebSocketImpl,
@@ -182,6 +184,15 @@ export class P2PNode implements P2PApi {
       this.error(`core (${input.type})`, e);
     }
     for (const e of out) this.run(e);
+    // replica writes of this turn go out together, once the task's other inputs (a
+    // pipelining client's next puts, the rest of a frame's acks) have been handled
+    if (!this.flushQueued && input.type !== 'flush' && this.core.needsFlush()) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        this.step({ type: 'flush' });
+      });
+    }
   }
 
   private run(e: NodeOut): void {

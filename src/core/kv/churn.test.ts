@@ -41,17 +41,20 @@ interface Variant {
   crashTogether: number;
   /** Time given to detection and re-replication after a crash. */
   settle: number;
+  /** Writes held until the end of the turn, as the browser runtime runs the store. */
+  deferFlush?: boolean;
 }
 
 const VARIANTS: Variant[] = [
   { name: 'one crash at a time', crashTogether: 1, settle: 15_000 },
   { name: 'two crashes at once', crashTogether: 2, settle: 15_000 },
   { name: 'fast churn', crashTogether: 1, settle: 4000 },
+  { name: 'two crashes at once, writes flushed per turn', crashTogether: 2, settle: 15_000, deferFlush: true },
 ];
 
-describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle }) => {
+describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, deferFlush = false }) => {
   it.each(SEEDS)('no acknowledged write is lost (seed %i)', (seed) => {
-    const net = new TestNet({ seed, nodes: 7, config: CONFIG, latency: [1, 40], loss: 0.03, duplicate: 0.02, detection: [300, 1500] });
+    const net = new TestNet({ seed, nodes: 7, config: { ...CONFIG, deferFlush }, latency: [1, 40], loss: 0.03, duplicate: 0.02, detection: [300, 1500] });
     const keys = Array.from({ length: 40 }, (_, i) => `c/${i}`);
     const attempts = new Map<string, Attempt[]>(keys.map((k) => [k, []]));
     let nextNode = 7;

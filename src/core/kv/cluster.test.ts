@@ -379,4 +379,32 @@ describe('KvStore on a simulated cluster', () => {
     expect(net.runUntil(() => fullyReplicated(net, versions), 60_000, 100)).toBe(true);
     expect(offers()).toBeGreaterThanOrEqual(2 * Math.ceil(1000 / CONFIG.handoffBatch!));
   });
+
+  it.each(SEEDS)('writes held until the end of the turn go out as one batch per replica (seed %i)', (seed) => {
+    // the browser runtime's mode: a client pipelining 300 puts in one turn
+    const net = makeNet(seed, 6, { config: { ...CONFIG, deferFlush: true, handoffBatch: 500 }, loss: 0 });
+    const reqs = Array.from({ length: 300 }, (_, i) => net.request('n0', { type: 'put', key: `batch/${i}`, value: { i } }));
+    const replied = () => reqs.every((r) => net.reply('n0', r) !== undefined);
+    expect(net.runUntil(replied, 10_000)).toBe(true);
+    for (const r of reqs) expectOk(net.reply('n0', r)!, 'pipelined put', seed);
+    // one kv_puts to each other node and one kv_put_acks back, not ~6 messages per put
+    const sent = (type: string) => net.liveIds().reduce((a, id) => a + (net.store(id).stats()[`sent.${type}`] ?? 0), 0);
+    expect(sent('kv_puts')).toBe(5);
+    expect(sent('kv_put_acks')).toBe(5);
+    expect(sent('kv_put') + sent('kv_put_ack')).toBe(0);
+    const versions = new Map(Array.from({ length: 300 }, (_, i) => [`batch/${i}`, net.store(owners(net, `batch/${i}`)[0]!).localEntry(`batch/${i}`)!.version]));
+    expect(net.runUntil(() => fullyReplicated(net, versions), 10_000, 100)).toBe(true);
+    const g = net.get('n3', 'batch/17');
+    expectOk(g, 'get', seed);
+    expect(g.value).toEqual({ i: 17 });
+  });
+
+  it('a batch larger than the message limits is split', () => {
+    const net = makeNet(9, 3, { config: { ...CONFIG, deferFlush: true, handoffBatch: 40 } });
+    const reqs = Array.from({ length: 200 }, (_, i) => net.request('n0', { type: 'put', key: `split/${i}`, value: i }));
+    expect(net.runUntil(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
+    for (const r of reqs) expectOk(net.reply('n0', r)!, 'put', 9);
+    // 3 nodes: every key goes to both others, in batches of at most 40 items
+    expect(net.store('n0').stats()['sent.kv_puts']).toBe(2 * 5);
+  });
 });

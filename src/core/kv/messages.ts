@@ -15,6 +15,11 @@ export const MAX_WIRE_BUCKETS = 4096;
 
 /** [key, HLC timestamp, writer node]. */
 export type VersionTuple = [key: string, ts: number, node: NodeId];
+/**
+ * One replica write in a `kv_puts` batch: [op, key, value, HLC timestamp, writer node,
+ * 1 for a tombstone else 0, intended owner when this node stands in for it (hinted) or null].
+ */
+export type PutItem = [op: number, key: string, value: unknown, ts: number, node: NodeId, deleted: 0 | 1, hint: NodeId | null];
 /** [key, HLC timestamp, writer node, 1 for a tombstone else 0]. */
 export type ListItem = [key: string, ts: number, node: NodeId, deleted: 0 | 1];
 
@@ -22,6 +27,13 @@ export type KvMessage =
   /** Replica write (coordinator -> preference node, or stand-in with `hint` = intended owner). */
   | { type: 'kv_put'; op: number; entry: Entry; hint?: NodeId | null }
   | { type: 'kv_put_ack'; op: number }
+  /**
+   * Several replica writes to one node, gathered while a tab issues many puts in one turn
+   * (a pipelining client); answered by one `kv_put_acks`. A single write still travels as
+   * `kv_put`.
+   */
+  | { type: 'kv_puts'; items: PutItem[] }
+  | { type: 'kv_put_acks'; ops: number[] }
   | { type: 'kv_get'; op: number; key: string }
   | { type: 'kv_get_reply'; op: number; entry: Entry | null }
   /** One page of a node's keys with `prefix`, after `after` (exclusive) in key order. */
@@ -61,6 +73,8 @@ const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
 const check = union({
   kv_put: { op: opId, entry, hint: optional(nodeId) },
   kv_put_ack: { op: opId },
+  kv_puts: { items: arrayOf(tuple(opId, key, any, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
+  kv_put_acks: { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
   kv_get: { op: opId, key },
   kv_get_reply: { op: opId, entry: optional(entry) },
   kv_list: { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },

@@ -113,7 +113,7 @@ describe('KvStore API validation', () => {
     expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put', op: 1 } as never })).toEqual([]);
     expect(step({ type: 'message', from: 'x', msg: null as never })).toEqual([]);
     expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put_ack', op: 12345 } })).toEqual([]);
-    expect(step({ type: 'timer', timer: { type: 'kv_op_timeout', op: 999 } })).toEqual([]);
+    expect(step({ type: 'timer', timer: { type: 'kv_op_timeout', ops: [999] } })).toEqual([]);
     expect(store.stats().invalidMessages).toBe(2);
     expect(store.stats().lateReplies).toBe(1);
   });

@@ -29,6 +29,7 @@ import {
   validateKvMessage,
   type KvMessage,
   type ListItem,
+  type PutItem,
   type VersionTuple,
 } from './messages';
 import { Ring } from './ring';
@@ -129,7 +130,7 @@ const tupleOf = (e: Entry): VersionTuple => [e.key, e.version.ts, e.version.node
 const showKey = (key: string): string => `'${key.length > 60 ? `${key.slice(0, 60)}…` : key}'`;
 
 function validateConfig(c: KvConfig): void {
-  const positiveInt = (name: keyof KvConfig) => {
+  const positiveInt = (name: 'n' | 'w' | 'r' | 'vnodes' | 'aeBuckets' | 'handoffBatch' | 'maxKeyLength') => {
     if (!Number.isInteger(c[name]) || c[name] < 1) throw new RangeError(`KvConfig.${name} must be a positive integer`);
   };
   (['n', 'w', 'r', 'vnodes', 'aeBuckets', 'handoffBatch', 'maxKeyLength'] as const).forEach(positiveInt);
@@ -160,6 +161,10 @@ export class KvStore {
   private aeOp: number | null = null;
   private gcOp: number | null = null;
   private readonly counters = new Map<string, number>();
+  /** Replica writes, acks and request timers held for the next flush (see `deferFlush`). */
+  private readonly outPuts = new Map<NodeId, { items: PutItem[]; bytes: number[] }>();
+  private readonly outAcks = new Map<NodeId, number[]>();
+  private readonly outTimers = new Map<string, { delay: number; timer: KvTimer & { ops: number[] } }>();
   /** Writes and removals of the current handle() call, spliced into `out` at `at`. */
   private persistBuf: { put: Map<string, Entry>; remove: Set<string>; at: number } | null = null;
 
@@ -205,8 +210,16 @@ export class KvStore {
       case 'keys':
         this.startList(input.req, input.prefix, now, out);
         break;
+      case 'flush':
+        break;
     }
     this.flushPersist(out);
+    if (!this.config.deferFlush || input.type === 'flush') this.flushOutbox(out);
+  }
+
+  /** Something is held back for the next `flush` input. */
+  needsFlush(): boolean {
+    return this.outPuts.size > 0 || this.outAcks.size > 0 || this.outTimers.size > 0;
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -270,10 +283,62 @@ export class KvStore {
     this.count(`sent.${msg.type}`);
   }
 
-  private newOp(op: Op, out: KvOut[]): number {
+  /** A replica write, sent at the next flush together with the others for `to`. */
+  private sendPut(to: NodeId, op: number, e: Entry, hint: NodeId | null, bytes: number): void {
+    let b = this.outPuts.get(to);
+    if (!b) this.outPuts.set(to, (b = { items: [], bytes: [] }));
+    b.items.push([op, e.key, e.deleted ? null : e.value, e.version.ts, e.version.node, e.deleted ? 1 : 0, hint]);
+    b.bytes.push(bytes);
+  }
+
+  private sendAck(to: NodeId, op: number): void {
+    if (op === 0) return; // a read repair: nobody waits for its ack
+    const a = this.outAcks.get(to);
+    if (a) a.push(op);
+    else this.outAcks.set(to, [op]);
+  }
+
+  /** Request timers are shared by the operations started in one flush. */
+  private armOp(type: 'kv_op_timeout' | 'kv_hint', delay: number, op: number): void {
+    const k = `${type}:${delay}`;
+    const t = this.outTimers.get(k);
+    if (t) t.timer.ops.push(op);
+    else this.outTimers.set(k, { delay, timer: { type, ops: [op] } });
+  }
+
+  /** Sends the held writes (one `kv_puts` per node and size limit) and acks, arms the held timers. */
+  private flushOutbox(out: KvOut[]): void {
+    for (const [to, b] of this.outPuts) {
+      let start = 0;
+      let size = 0;
+      for (let i = 0; i <= b.items.length; i++) {
+        const full = i === b.items.length || (i > start && (size + b.bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
+        if (!full) {
+          size += b.bytes[i]!;
+          continue;
+        }
+        if (i - start === 1) {
+          const [op, key, value, ts, node, deleted, hint] = b.items[start]!;
+          this.send(out, to, { type: 'kv_put', op, entry: { key, value, version: { ts, node }, deleted: deleted === 1 }, ...(hint ? { hint } : {}) });
+        } else if (i > start) this.send(out, to, { type: 'kv_puts', items: b.items.slice(start, i) });
+        start = i;
+        size = i < b.items.length ? b.bytes[i]! : 0;
+      }
+    }
+    this.outPuts.clear();
+    for (const [to, ops] of this.outAcks) {
+      if (ops.length === 1) this.send(out, to, { type: 'kv_put_ack', op: ops[0]! });
+      else this.send(out, to, { type: 'kv_put_acks', ops });
+    }
+    this.outAcks.clear();
+    for (const t of this.outTimers.values()) out.push({ type: 'timer', delay: t.delay, timer: t.timer });
+    this.outTimers.clear();
+  }
+
+  private newOp(op: Op, _out: KvOut[]): number {
     const id = this.nextOp++;
     this.ops.set(id, op);
-    out.push({ type: 'timer', delay: this.config.requestTimeout, timer: { type: 'kv_op_timeout', op: id } });
+    this.armOp('kv_op_timeout', this.config.requestTimeout, id);
     return id;
   }
 
@@ -515,9 +580,9 @@ export class KvStore {
     this.count(`requests.${verb}`);
     const keyError = this.checkKey(verb, key);
     if (keyError) return this.reply(out, req, keyError);
+    let size: number | undefined;
     if (verb === 'put') {
       if (value === undefined) return this.reply(out, req, `put ${showKey(key)}: value is undefined (use delete to remove a key)`);
-      let size: number;
       try {
         size = this.sizeOf(value);
       } catch (e) {
@@ -531,6 +596,7 @@ export class KvStore {
     const cur = this.data.get(key);
     if (cur) this.observe(cur.version.ts, now);
     const entry: Entry = { key, value: verb === 'put' ? value : null, version: { ts: this.stamp(now), node: this.me }, deleted: verb === 'delete' };
+    const bytes = (verb === 'put' ? size! : 1) + tupleBytes(key);
     const pref = this.prefOf(key);
     const w: WriteOp = {
       kind: 'write',
@@ -551,11 +617,9 @@ export class KvStore {
       if (p === this.me) {
         this.applyEntries([entry], now, out, false);
         w.acked.add(p);
-      } else this.send(out, p, { type: 'kv_put', op, entry });
+      } else this.sendPut(p, op, entry, null, bytes);
     }
-    if (this.config.hintAfter < this.config.requestTimeout && pref.length > 1) {
-      out.push({ type: 'timer', delay: this.config.hintAfter, timer: { type: 'kv_hint', op } });
-    }
+    if (this.config.hintAfter < this.config.requestTimeout && pref.length > 1) this.armOp('kv_hint', this.config.hintAfter, op);
     this.checkWrite(op, w, out);
   }
 
@@ -591,11 +655,9 @@ export class KvStore {
       if (f === this.me) {
         this.applyEntries([w.entry], now, out, false);
         w.acked.add(f);
-      } else this.send(out, f, { type: 'kv_put', op, entry: w.entry, hint: p });
+      } else this.sendPut(f, op, w.entry, p, this.valueSize(w.entry));
     }
-    if (now + this.config.hintAfter < w.deadline) {
-      out.push({ type: 'timer', delay: this.config.hintAfter, timer: { type: 'kv_hint', op } });
-    }
+    if (now + this.config.hintAfter < w.deadline) this.armOp('kv_hint', this.config.hintAfter, op);
     this.checkWrite(op, w, out);
   }
 
@@ -612,7 +674,7 @@ export class KvStore {
       else this.send(out, p, { type: 'kv_get', op, key });
     }
     if (pref.length > quorum) {
-      out.push({ type: 'timer', delay: Math.min(this.config.hintAfter, this.config.requestTimeout), timer: { type: 'kv_hint', op } });
+      this.armOp('kv_hint', Math.min(this.config.hintAfter, this.config.requestTimeout), op);
     }
     this.checkRead(op, r, now, out);
   }
@@ -654,7 +716,7 @@ export class KvStore {
       this.count('readRepairs');
       if (node === this.me) this.applyEntries([newest], now, out, false);
       // op 0 is never allocated: the ack is dropped as a late reply
-      else this.send(out, node, { type: 'kv_put', op: 0, entry: newest });
+      else this.sendPut(node, 0, newest, null, this.valueSize(newest));
     }
   }
 
@@ -709,7 +771,20 @@ export class KvStore {
       case 'kv_put':
         if (msg.hint) this.count('hintsStored');
         this.applyEntries([msg.entry], now, out, true);
-        this.send(out, from, { type: 'kv_put_ack', op: msg.op });
+        this.sendAck(from, msg.op);
+        return;
+      case 'kv_puts': {
+        const entries: Entry[] = [];
+        for (const [op, key, value, ts, node, deleted, hint] of msg.items) {
+          if (hint) this.count('hintsStored');
+          entries.push({ key, value: deleted === 1 ? null : value, version: { ts, node }, deleted: deleted === 1 });
+          this.sendAck(from, op);
+        }
+        this.applyEntries(entries, now, out, true);
+        return;
+      }
+      case 'kv_put_acks':
+        for (const op of msg.ops) this.onReply(from, { type: 'kv_put_ack', op }, now, out);
         return;
       case 'kv_get':
         this.send(out, from, { type: 'kv_get_reply', op: msg.op, entry: this.data.get(msg.key) ?? null });
@@ -894,9 +969,11 @@ export class KvStore {
   private onTimer(timer: KvTimer, now: number, out: KvOut[]): void {
     switch (timer.type) {
       case 'kv_op_timeout':
-        return this.onOpTimeout(timer.op, now, out);
+        for (const op of timer.ops) this.onOpTimeout(op, now, out);
+        return;
       case 'kv_hint':
-        return this.onHint(timer.op, now, out);
+        for (const op of timer.ops) this.onHint(op, now, out);
+        return;
       case 'kv_handoff':
         this.handoffArmed = false;
         this.pumpHandoff(now, out);

@@ -40,6 +40,7 @@ interface SimNode {
   /** What this node persisted: survives crashes. */
   disk: Map<string, Entry>;
   replies: Map<number, KvReply>;
+  flushQueued: boolean;
 }
 
 export class TestNet {
@@ -76,7 +77,7 @@ export class TestNet {
   private makeNode(id: NodeId, incarnation: number, disk: Map<string, Entry>): SimNode {
     const skew = Math.floor(this.rng.next() * (this.opts.clockSkew ?? 0));
     const store = new KvStore(id, { ...this.opts.config }, new SeededRng(`${this.opts.seed}/${id}/${incarnation}`));
-    return { id, store, alive: true, incarnation, skew, disk, replies: new Map() };
+    return { id, store, alive: true, incarnation, skew, disk, replies: new Map(), flushQueued: false };
   }
 
   /** Virtual time (ms). */
@@ -113,6 +114,15 @@ export class TestNet {
     const out: KvOut[] = [];
     n.store.handle(input, this.now + n.skew, out);
     this.execute(n, out);
+    // deferFlush: like the runtime's end of turn, inputs of one instant are flushed together
+    if (input.type !== 'flush' && n.store.needsFlush() && !n.flushQueued) {
+      n.flushQueued = true;
+      const inc = n.incarnation;
+      this.schedule(0, () => {
+        n.flushQueued = false;
+        if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'flush' });
+      });
+    }
   }
 
   private execute(n: SimNode, out: KvOut[]): void {

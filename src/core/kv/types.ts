@@ -41,6 +41,13 @@ export interface KvConfig {
   tombstoneGrace: number;
   /** A cluster-wide listing returning more keys than this is rejected. */
   maxListKeys: number;
+  /**
+   * Hold replica writes, their acknowledgements and request timers until a `flush` input
+   * instead of sending them at the end of every input: the runtime flushes once per task,
+   * so a client pipelining puts sends one `kv_puts` per replica per task. The simulator
+   * leaves it off (every input flushes).
+   */
+  deferFlush: boolean;
 }
 
 export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = {
@@ -60,6 +67,7 @@ export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = {
   maxValueBytes: 64 * 1024,
   tombstoneGrace: 5 * 60_000,
   maxListKeys: 100_000,
+  deferFlush: false,
 };
 
 export interface KvOptions extends Partial<KvConfig> {
@@ -82,9 +90,10 @@ export interface Entry {
   deleted: boolean;
 }
 
+/** Request timers cover every operation started in one flush. */
 export type KvTimer =
-  | { type: 'kv_op_timeout'; op: number }
-  | { type: 'kv_hint'; op: number }
+  | { type: 'kv_op_timeout'; ops: number[] }
+  | { type: 'kv_hint'; ops: number[] }
   | { type: 'kv_handoff' }
   | { type: 'kv_ae' };
 
@@ -99,7 +108,9 @@ export type KvIn =
   | { type: 'get'; req: number; key: string }
   | { type: 'delete'; req: number; key: string }
   /** Cluster-wide listing of live (non-deleted) keys starting with `prefix`. */
-  | { type: 'keys'; req: number; prefix: string };
+  | { type: 'keys'; req: number; prefix: string }
+  /** End of the runtime's turn: send what `deferFlush` held back. */
+  | { type: 'flush' };
 
 export type KvReply =
   /**
