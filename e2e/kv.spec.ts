@@ -157,3 +157,31 @@ test('a reloaded tab reports ready only once its keys are restored from IndexedD
   expect(atReady.local).toBe(before);
   for (const x of tabs) await closeTab(x);
 });
+
+test('a tab whose KV log was compacted restores the same keys after a reload', async () => {
+  // the KV store is a log of write batches, replaced by a snapshot of the node's entries
+  // once it holds 20,000 items (src/storage/log-store.ts); the reload must read it back
+  const { tabs } = await cluster(2, 'kv-compact');
+  const [a, b] = tabs as [Tab, Tab];
+  for (let round = 0; round < 6; round++) await putMany(a, 'c/', 4000);
+  await a.page.evaluate(() => window.p2p.kv.delete('c/7'));
+  await a.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0);
+  const before = await a.page.evaluate(() => ({ keys: window.p2p.kv.localKeys(), compactions: window.p2p.stats()['storage.compactions'] }));
+  expect(before.compactions).toBeGreaterThanOrEqual(1);
+  expect(before.keys.length).toBe(3999);
+  // b's reload must come back with what it held, from the compacted log
+  await b.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0);
+  const heldByB = await b.page.evaluate(() => window.p2p.kv.localKeys().length);
+  await closeTab(a);
+  await b.page.reload();
+  await b.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined, undefined, { polling: 50 });
+  const after = await b.page.evaluate(async () => {
+    await window.p2p.ready;
+    return { keys: window.p2p.kv.localKeys(), deleted: await window.p2p.kv.get('c/7'), last: await window.p2p.kv.get('c/3999') };
+  });
+  expect(after.keys.length).toBe(heldByB);
+  expect(after.keys).not.toContain('c/7');
+  expect(after.deleted).toBeUndefined();
+  expect(after.last).toEqual({ i: 3999, text: 'value 3999' });
+  await closeTab(b);
+});

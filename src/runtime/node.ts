@@ -79,7 +79,14 @@ export class P2PNode implements P2PApi {
     this.ready = new Promise<void>((r) => (this.resolveReady = r));
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
     this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, deferFlush: true, ...opts.config?.kv } }, new SeededRng(seed));
-    this.storage = opts.persist === false ? null : new NodeStorage(opts.id, (e) => this.error('storage', e));
+    this.storage =
+      opts.persist === false
+        ? null
+        : new NodeStorage(
+            opts.id,
+            (e) => this.error('storage', e),
+            () => Array.from(this.core.kv.entries(), (e): [string, unknown] => [e.key, e]),
+          );
     this.pool = new SignalingPool(opts.signaling, opts.id, {
       WebSocketImpl: opts.WebSocketImpl,
       onPublish: (topic, data, clients, _url, own) => this.onSignaling(topic, data, clients, own === true),
@@ -161,9 +168,11 @@ export class P2PNode implements P2PApi {
       return !mine || mine.version.ts < e.version.ts || (mine.version.ts === e.version.ts && mine.version.node < e.version.node);
     });
     if (newer.length === 0 || !this.storage) return;
+    // the KVS first: a compaction of the KV log writes the KVS's entries, so entries put
+    // in storage before the KVS holds them could be left out of it
+    this.step({ type: 'adopt', entries: newer });
     for (const e of newer) this.storage.kv.put(e.key, e);
     await this.storage.kv.flush();
-    this.step({ type: 'adopt', entries: newer });
   }
 
   // --- effects ---
@@ -426,6 +435,7 @@ export class P2PNode implements P2PApi {
       'kv.localKeys': this.core.kv.localCount(),
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
+      'storage.compactions': this.storage?.kv.compactions ?? 0,
     };
   }
 

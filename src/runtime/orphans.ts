@@ -10,7 +10,8 @@
  */
 import { createStore, entries } from 'idb-keyval';
 import type { Entry } from '../core/node';
-import type { StoreRegistry } from '../storage/store';
+import { foldRecords } from '../storage/log-store';
+import { kvDbName, type StoreRegistry } from '../storage/store';
 import { liveLocalIds, tryLock } from './identity';
 import { validateEntry } from './entry-check';
 
@@ -32,9 +33,9 @@ export async function adoptOrphans(me: string, registry: StoreRegistry, adopt: (
   for (const [id, lastAlive] of await registry.all()) {
     if (id === me || live.has(id) || now - lastAlive < ORPHAN_AFTER_MS) continue;
     if (!(await tryLock(id))) continue;
-    const kvDb = `p2p-node-${id}`;
-    const rows = await entries<string, unknown>(createStore(kvDb, 'kv'));
-    const valid = rows.map(([, e]) => e).filter((e): e is Entry => validateEntry(e));
+    const kvDb = kvDbName(id);
+    const rows = await entries<IDBValidKey, unknown>(createStore(kvDb, 'kv'));
+    const valid = foldRecords<unknown>(rows).entries.map(([, e]) => e).filter((e): e is Entry => validateEntry(e));
     for (let i = 0; i < valid.length; i += 500) await adopt(valid.slice(i, i + 500));
     adopted += valid.length;
     // `adopt` resolved once they were written to our own store: forget the orphan

@@ -2,102 +2,30 @@
  * IndexedDB persistence through idb-keyval, one database per node id (tabs of one origin
  * share IndexedDB, so each node keeps its own). Writes are batched: callers enqueue puts
  * and removals, a flush runs at most every `flushMs` and as one transaction per store.
+ * The KV replicas, by far the busiest store, are kept as a log of batches (log-store.ts).
  */
-import { createStore, del, delMany, entries, setMany, set, get, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, set, get, type UseStore } from 'idb-keyval';
+import { BatchedStore } from './batched-store';
+import { LogStore } from './log-store';
+
+export { BatchedStore, type NodeStoreStats } from './batched-store';
 
 const DB_PREFIX = 'p2p-node-';
+/** The database of a node's KV replicas (its other stores add a suffix). */
+export const kvDbName = (nodeId: string): string => `${DB_PREFIX}${nodeId}`;
 const REGISTRY_DB = 'p2p-registry';
-
-export interface NodeStoreStats {
-  flushes: number;
-  written: number;
-  removed: number;
-  errors: number;
-  pending: number;
-}
-
-export class BatchedStore<V> {
-  private readonly pendingPut = new Map<string, V>();
-  private readonly pendingDel = new Set<string>();
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-  /** Entries handed to IndexedDB whose transaction has not completed yet. */
-  private inflight = 0;
-  readonly stats: NodeStoreStats = { flushes: 0, written: 0, removed: 0, errors: 0, pending: 0 };
-
-  constructor(
-    private readonly store: UseStore,
-    private readonly flushMs = 50,
-    private readonly onError: (e: unknown) => void = () => undefined,
-  ) {}
-
-  put(key: string, value: V): void {
-    this.pendingDel.delete(key);
-    this.pendingPut.set(key, value);
-    this.schedule();
-  }
-
-  remove(key: string): void {
-    this.pendingPut.delete(key);
-    this.pendingDel.add(key);
-    this.schedule();
-  }
-
-  async loadAll(): Promise<[string, V][]> {
-    return (await entries<string, V>(this.store)) as [string, V][];
-  }
-
-  private schedule(): void {
-    this.updatePending();
-    if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
-  }
-
-  /** Queued plus in flight: 0 means everything handed to this store is on disk (or failed, counted in errors). */
-  private updatePending(): void {
-    this.stats.pending = this.pendingPut.size + this.pendingDel.size + this.inflight;
-  }
-
-  /** Writes everything pending; resolves when it is on disk. */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const puts = [...this.pendingPut];
-    const dels = [...this.pendingDel];
-    this.pendingPut.clear();
-    this.pendingDel.clear();
-    const n = puts.length + dels.length;
-    this.inflight += n;
-    this.updatePending();
-    if (n === 0) return this.flushing;
-    this.flushing = this.flushing.then(async () => {
-      try {
-        if (puts.length) await setMany(puts, this.store);
-        if (dels.length) await delMany(dels, this.store);
-        this.stats.flushes++;
-        this.stats.written += puts.length;
-        this.stats.removed += dels.length;
-      } catch (e) {
-        this.stats.errors++;
-        this.onError(e);
-      } finally {
-        this.inflight -= n;
-        this.updatePending();
-      }
-    });
-    return this.flushing;
-  }
-}
 
 /** The stores of one node: its KV replicas, its chat history, and small metadata. */
 export class NodeStorage {
-  readonly kv: BatchedStore<unknown>;
+  readonly kv: LogStore<unknown>;
   readonly chat: BatchedStore<unknown>;
   readonly segments: BatchedStore<unknown>;
   readonly meta: UseStore;
 
-  constructor(readonly nodeId: string, onError: (e: unknown) => void) {
+  /** `kvSnapshot`: every KV entry the node holds now, for compacting the KV log (see LogStore). */
+  constructor(readonly nodeId: string, onError: (e: unknown) => void, kvSnapshot?: () => [string, unknown][]) {
     // idb-keyval's createStore opens one object store per database: one database per store
-    this.kv = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}`, 'kv'), 50, onError);
+    this.kv = new LogStore(createStore(kvDbName(nodeId), 'kv'), 50, onError, kvSnapshot);
     this.chat = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-chat`, 'chat'), 50, onError);
     this.segments = new BatchedStore(createStore(`${DB_PREFIX}${nodeId}-seg`, 'seg'), 20, onError);
     this.meta = createStore(`${DB_PREFIX}${nodeId}-meta`, 'meta');

@@ -243,6 +243,11 @@ export class KvStore {
     return n;
   }
 
+  /** Every local entry, tombstones included: what the node's storage must hold. */
+  entries(): IterableIterator<Entry> {
+    return this.data.values();
+  }
+
   /** The local replica's entry, tombstones included. */
   localEntry(key: string): Entry | undefined {
     return this.data.get(key);
