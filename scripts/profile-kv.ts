@@ -16,6 +16,7 @@
  * (remove the app's DOM or some panels, to see what rendering costs), --settle MS,
  * --no-profile (throughput and main-thread metrics only).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
@@ -32,6 +33,34 @@ const TOP = arg('top', 25);
 const TRACE_TAB = arg('trace-tab', 0);
 /** --no-profile: only the throughput and the main-thread metrics (the sampling profiler slows tabs down a lot) */
 const PROFILE = !process.argv.includes('--no-profile');
+
+/**
+ * CPU seconds used so far by every Chromium process on this machine (Linux /proc), all
+ * threads: renderers (main thread and the rest: raster, WebRTC, IO) and the browser, GPU
+ * and network processes. Less noisy than throughput on a shared 2-core machine.
+ */
+function chromiumCpu(): { renderers: number; rendererMain: number; rest: number } {
+  const tick = 100; // USER_HZ
+  const r = { renderers: 0, rendererMain: 0, rest: 0 };
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      if (!cmd.includes('chromium')) continue;
+      const cpu = (stat: string): number => {
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(f[11]) + Number(f[12])) / tick;
+      };
+      const total = cpu(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+      if (cmd.includes('--type=renderer')) {
+        r.renderers += total;
+        r.rendererMain += cpu(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'latin1'));
+      } else r.rest += total;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return r;
+}
 
 interface ProfileNode {
   id: number;
@@ -155,6 +184,7 @@ async function main(): Promise<void> {
       return [0, 1, 2].map((i) => all.reduce((a, x) => a + x[i]!, 0));
     };
     const tr0 = await traffic();
+    const cpu0 = chromiumCpu();
     const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
         const val = (i: number): string => `v${i}:`.padEnd(100, '.');
@@ -178,10 +208,15 @@ async function main(): Promise<void> {
       { n: KEYS, win: WIN },
     );
     if (CHAT === 0) console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
+    const cpu1 = chromiumCpu();
     const m1 = await metrics();
     const tr1 = await traffic();
     const per = (i: number): string => ((tr1[i]! - tr0[i]!) / Math.max(1, KEYS)).toFixed(2);
-    if (CHAT === 0) console.log(`all tabs, per put: ${per(0)} data-channel messages, ${per(1)} protocol messages, ${per(2)} bytes`);
+    if (CHAT === 0) {
+      console.log(`all tabs, per put: ${per(0)} data-channel messages, ${per(1)} protocol messages, ${per(2)} bytes`);
+      const us = (k: 'renderers' | 'rendererMain' | 'rest'): string => (((cpu1[k] - cpu0[k]) / KEYS) * 1e6).toFixed(0);
+      console.log(`CPU per put (µs): renderers ${us('renderers')} (main threads ${us('rendererMain')}), browser + GPU + network ${us('rest')}`);
+    }
     if (tracing) {
       await sessions[TRACE_TAB]!.send('Tracing.end');
       await traced;
