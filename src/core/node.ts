@@ -73,7 +73,7 @@ export type CoreEvent =
   | { type: 'members' }
   | { type: 'chat'; message: ChatMessage }
   | { type: 'rooms' }
-  | { type: 'kv'; key: string }
+  | { type: 'kv'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
   | { type: 'segments'; key: string };
 
 export type NodeOut =
@@ -391,7 +391,11 @@ export class CoreNode {
           break;
         }
         case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
-        case 'changed': this.out.push({ type: 'event', event: { type: 'kv', key: e.key } }); break;
+        case 'changed': {
+          const { value, version, deleted } = e.entry;
+          this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+          break;
+        }
       }
     }
   }

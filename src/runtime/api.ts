@@ -88,7 +88,12 @@ export type NodeEvent =
   | { type: 'chat'; message: ChatMessage }
   | { type: 'chatError'; room: string; error: string }
   | { type: 'rooms' }
-  | { type: 'kv'; key: string }
+  /**
+   * This tab's replica of `key` changed. `entry` is the new local copy (a real node always
+   * sends it; treat it as read-only): enough for a display to follow writes without a
+   * quorum read. `deleted` marks a tombstone.
+   */
+  | { type: 'kv'; key: string; entry?: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
   | { type: 'segments'; key: string }
   | { type: 'stats' };
 

@@ -15,6 +15,7 @@ function fakeNode(): { node: P2PApi; emit: (e: NodeEvent) => void; calls: { loca
     kv: {
       keys: async (prefix = '') => [...data.keys()].filter((k) => k.startsWith(prefix)),
       localKeys: () => (calls.localKeys++, [...data.keys()].sort()),
+      replicas: () => ['me', 'other'],
       inspect: async (key: string) => {
         calls.inspect.push(key);
         return data.has(key) ? { value: data.get(key), version: { ts: 1, node: 'me' }, replicas: ['me'] } : undefined;
@@ -87,6 +88,35 @@ describe('KvState under a burst of changes', () => {
     data.set('a', 2); // no event
     await vi.advanceTimersByTimeAsync(5000);
     expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 2 } });
+    off();
+  });
+
+  it('events that carry the new local copy update the visible rows without any quorum read', async () => {
+    const { node, emit, calls, data } = fakeNode();
+    const kv = new KvState(node);
+    const off = kv.connect();
+    await vi.advanceTimersByTimeAsync(10);
+    const before = calls.inspect.length;
+    const change = (key: string, value: unknown, ts: number, deleted = false) => {
+      if (deleted) data.delete(key);
+      else data.set(key, value);
+      emit({ type: 'kv', key, entry: { value: deleted ? null : value, version: { ts, node: 'w' }, deleted } });
+    };
+    for (let i = 0; i < 3000; i++) change(`k/${String(i).padStart(5, '0')}`, i, 10 + i);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).toHaveLength(3000);
+    expect(kv.entries.get('k/00007')).toEqual({ status: 'ok', info: { key: 'k/00007', value: 7, version: { ts: 17, node: 'w' }, replicas: ['me', 'other'] } });
+    expect(kv.pageKeys.every((k) => kv.entries.get(k)?.status === 'ok')).toBe(true);
+    expect(kv.isLocal('k/02999')).toBe(true);
+    // an overwrite and a delete of visible keys
+    change('k/00001', 'new', 9000);
+    change('k/00002', null, 9001, true);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.entries.get('k/00001')).toMatchObject({ status: 'ok', info: { value: 'new', version: { ts: 9000 } } });
+    expect(kv.keys).not.toContain('k/00002');
+    expect(kv.keys).toHaveLength(2999);
+    // only the key that moved onto the page when k/00002 left it is read
+    expect(calls.inspect.slice(before)).toEqual([kv.pageKeys[PAGE_SIZE - 1]]);
     off();
   });
 });

@@ -1,5 +1,7 @@
 /** KVS inspector: the cluster-wide key list (filtered, paged), previews, the selected entry, and edits. */
-import type { KvEntryInfo, P2PApi } from '../../runtime/api';
+import type { KvEntryInfo, NodeEvent, P2PApi } from '../../runtime/api';
+
+type KvChange = Extract<NodeEvent, { type: 'kv' }>['entry'];
 import { errorMessage } from '../lib/format';
 import { subscribe } from './poll';
 
@@ -77,8 +79,10 @@ export class KvState {
   private inFlight = 0;
   /** The members of `keys`, for O(1) lookups. */
   private keySet = new Set<string>();
-  /** Keys changed (kv events) since the last flush. */
-  private changed = new Set<string>();
+  /** Keys changed (kv events) since the last flush, with the new local copy when the event had it. */
+  private changed = new Map<string, KvChange>();
+  /** Flushes since the last full re-read of the local keys. */
+  private flushesSinceLocal = 0;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFlush = -Infinity;
 
@@ -98,7 +102,7 @@ export class KvState {
     const off = subscribe(
       this.node,
       (e) => {
-        if (e.type === 'kv') this.onChange(e.key);
+        if (e.type === 'kv') this.onChange(e.key, e.entry);
         if (e.type === 'members' || e.type === 'peers') this.scheduleFlush();
       },
       () => this.refreshLocal(),
@@ -203,8 +207,8 @@ export class KvState {
     return this.local.has(key);
   }
 
-  private onChange(key: string): void {
-    this.changed.add(key);
+  private onChange(key: string, entry: KvChange): void {
+    this.changed.set(key, entry);
     this.scheduleFlush();
   }
 
@@ -219,19 +223,45 @@ export class KvState {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.lastFlush = performance.now();
-    const changed = [...this.changed].filter((k) => k.startsWith(this.prefix));
+    const changes = [...this.changed].filter(([k]) => k.startsWith(this.prefix));
     this.changed.clear();
-    const fresh = changed.filter((k) => !this.keySet.has(k));
+    // a tombstone in this tab's replica: the key is gone from the list
+    for (const [k, c] of changes) if (c?.deleted && k !== this.selected) this.dropKey(k);
+    const fresh = changes.filter(([k, c]) => !c?.deleted && !this.keySet.has(k)).map(([k]) => k);
     if (fresh.length) this.setKeys(mergeSorted(this.keys, fresh.sort()));
-    const stale = changed.filter((k) => this.entries.has(k));
-    if (stale.length) {
-      const next = new Map(this.entries);
-      for (const k of stale) next.delete(k);
-      this.entries = next;
-    }
+    // Rows on the page (and the open entry) follow the change. The event carries this
+    // tab's new copy, so no quorum read is needed: during a bulk load the reads of every
+    // tab's visible rows were the panel's largest cost, in this tab and in the replicas.
     const onPage = new Set(this.pageKeys);
-    for (const k of changed) if (k === this.selected || onPage.has(k)) this.load(k, true);
-    this.refreshLocal();
+    const next = new Map(this.entries);
+    const reread: string[] = [];
+    for (const [k, c] of changes) {
+      if (k !== this.selected && !onPage.has(k)) {
+        next.delete(k);
+        continue;
+      }
+      if (!c) {
+        next.delete(k);
+        reread.push(k);
+      } else if (c.deleted) next.set(k, { status: 'absent' });
+      else next.set(k, { status: 'ok', info: { key: k, value: c.value, version: c.version, replicas: this.replicasOf(k) } });
+    }
+    if (changes.length) this.entries = next;
+    for (const k of reread) this.load(k, true);
+    this.loadPreviews();
+    // a change event means this tab holds the key; the full list is read again now and then
+    // (1 s poll, and every 10th flush), as keys also leave this tab when ownership moves
+    const added = changes.filter(([k, c]) => c && !this.local.has(k)).map(([k]) => k);
+    if (++this.flushesSinceLocal >= 10) this.refreshLocal();
+    else if (added.length) this.local = new Set([...this.local, ...added]);
+  }
+
+  private replicasOf(key: string): string[] {
+    try {
+      return this.node.kv.replicas(key);
+    } catch {
+      return [];
+    }
   }
 
   private setKeys(keys: string[]): void {
@@ -254,6 +284,7 @@ export class KvState {
   }
 
   private refreshLocal(): void {
+    this.flushesSinceLocal = 0;
     try {
       const local = this.node.kv.localKeys();
       if (local.length !== this.local.size || local.some((k) => !this.local.has(k))) this.local = new Set(local);
