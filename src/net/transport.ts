@@ -4,9 +4,9 @@
  * - A send to a peer without a link dials it (simple-peer, signals relayed to the peer's
  *   `<cluster>/<id>` topic) and queues the frame until the channel opens.
  * - Glare (both sides dial at once): the link initiated by the smaller id wins.
- * - Heartbeat: each `heartbeatMs` a link that sent nothing in the last half period sends a
- *   1-byte frame (any frame proves liveness); a link silent for
- *   `deadAfterMs` is closed and reported down. Browsers do not reliably report a closed
+ * - Heartbeat: a link that sent nothing for most of `heartbeatMs` (1 s) sends a 1-byte
+ *   frame (any frame proves liveness); a link silent for `deadAfterMs` (3 s, checked
+ *   every half period) is closed and reported down. Browsers do not reliably report a closed
  *   or crashed tab, and a frozen tab reports nothing at all.
  * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
  *   exactly one onLinkDown for that peer; an explicit close() reports nothing.
@@ -89,7 +89,8 @@ export class Transport {
   };
 
   constructor(private readonly opts: TransportOptions) {
-    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 1000);
+    // checked twice per period: a dead link is found within deadAfterMs + half a period
+    this.heartbeat = setInterval(() => this.beat(), (opts.heartbeatMs ?? 1000) / 2);
     this.flushChannel.port1.onmessage = () => this.flush();
   }
 
@@ -279,7 +280,7 @@ export class Transport {
 
   private beat(): void {
     const now = Date.now();
-    const deadAfter = this.opts.deadAfterMs ?? 4000;
+    const deadAfter = this.opts.deadAfterMs ?? 3000;
     for (const link of [...this.links.values()]) {
       if (!link.open) continue;
       if (now - link.lastRx > deadAfter) {
@@ -287,9 +288,9 @@ export class Transport {
         this.drop(link, `no heartbeat for ${now - link.lastRx} ms`);
         continue;
       }
-      // any frame proves liveness to the other side; heartbeats only fill silences
-      // (sent within half a period: the longest silence stays under 1.5 periods)
-      if (now - link.lastTx < (this.opts.heartbeatMs ?? 1000) / 2) continue;
+      // any frame proves liveness to the other side; heartbeats only fill silences of
+      // three quarters of a period or more, so a silent link sends one per period
+      if (now - link.lastTx < ((this.opts.heartbeatMs ?? 1000) * 3) / 4) continue;
       try {
         link.lastTx = now;
         link.rtc.send(HEARTBEAT_FRAME);
