@@ -37,6 +37,8 @@ export function targets(ours: SystemResult | undefined, yjs: SystemResult | unde
     bound('KV put p99, unloaded', 'ms', ours?.kv?.putMsP99, '≤', 20),
     bound('KV get p50, unloaded', 'ms', ours?.kv?.getMsP50, '≤', 2),
     bound('KV: reloaded tab ready (keys restored, rejoined)', 'ms', ours?.kv?.reload?.readyMs, '≤', 1000),
+    bound('KV: one tab crashes, every survivor has detected it', 'ms', ours?.crashOne?.detectedMs, '≤', 5000),
+    bound('KV: then every key back to 3 copies, after detection', 'ms', ours?.crashOne?.replicatedAfterDetectionMs, '≤', 3000),
     bound('bytes per chat message, all tabs', 'B', ours?.chat?.bytesPerMessage, '≤', yb == null ? null : 0.5 * yb, `0.5 × y-webrtc ${fmt(yb)}`),
     bound('RTCPeerConnections per tab (max)', '', ours?.resources?.connectionsMax, '≤', 5),
     bound('chat delivery p50', 'ms', ours?.chat?.latencyMsP50, '≤', yp50, `y-webrtc`),
@@ -102,6 +104,14 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
   if (o?.resources?.heapGrowthMBPerTab != null || y?.resources?.heapGrowthMBPerTab != null) {
     add('JS heap per tab before the keys (MB, after GC)', o?.resources?.heapBeforeMB, y?.resources?.heapBeforeMB, 2);
     add('JS heap growth per tab, 0 → all keys (MB)', o?.resources?.heapGrowthMBPerTab, y?.resources?.heapGrowthMBPerTab, 2);
+  }
+  if (o?.crashOne) {
+    const c = o.crashOne;
+    section(`one tab crashes (ours; ms after the crash)`);
+    add('every survivor has detected it (not alive in its membership)', c.detectedMs, undefined, 0, false);
+    add('every key back to 3 copies', c.replicatedMs, undefined, 0, false);
+    add('  of which after detection', c.replicatedAfterDetectionMs, undefined, 0, false);
+    if (!c.replaced) out.push([`  a fresh tab did not replace it in time, the next step is skipped (${c.timedOut.join('; ')})`, '!', '', '']);
   }
   if (o?.failure || y?.failure) {
     const f = o?.failure ?? y?.failure!;
