@@ -96,7 +96,7 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     if (rl) {
       out.push([`a tab holding ${rl.keysBefore} keys reloaded: ready (restored + rejoined), ms from navigation`, fmt(rl.readyMs, 1), 'n/a', '']);
       out.push(['  of which loading IndexedDB (ms)', fmt(rl.loadMs, 0), 'n/a', '']);
-      out.push(['  node id acquired / state loaded, ms from navigation', `${fmt(rl.idAt, 0)} / ${fmt(rl.startedAt, 0)}`, 'n/a', '']);
+      out.push(['  script running / node id acquired / state loaded (the rest is joining), ms from navigation', `${fmt(rl.bootAt, 0)} / ${fmt(rl.idAt, 0)} / ${fmt(rl.startedAt, 0)}`, 'n/a', '']);
       out.push(['  keys restored from IndexedDB / held once ready', `${rl.restored ?? '—'} / ${rl.keysAtReady ?? '—'}`, 'n/a', '']);
       if (!rl.sameId) out.push(["  the reloaded tab came back under a NEW node id", "!", "n/a", ""]);
     }

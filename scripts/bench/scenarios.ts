@@ -146,6 +146,8 @@ export interface ReloadResult {
   /** the reloaded tab kept its node id (and so its IndexedDB store) */
   sameId: boolean;
   /** ms from navigation: node id acquired (Web Lock), persisted state loaded (performance marks p2p:id, p2p:started) */
+  /** the page's script started running (mark p2p:boot), ms from navigation */
+  bootAt: number | null;
   idAt: number | null;
   startedAt: number | null;
   /** time spent loading the persisted state before joining (stats start.loadMs) */
@@ -614,9 +616,9 @@ async function reloadReady(tab: BenchTab): Promise<ReloadResult> {
       const m = performance.getEntriesByName(name, 'mark')[0];
       return m ? Math.round(m.startTime) : null;
     };
-    return { ok, at: performance.now(), idAt: mark('p2p:id'), startedAt: mark('p2p:started'), loadMs: window.p2p.stats()['start.loadMs'] ?? null, restored: window.p2p.stats()['kv.restored'] ?? null, keys: window.p2p.kv.localKeys().length, id: window.p2p.id };
+    return { ok, at: performance.now(), bootAt: mark('p2p:boot'), idAt: mark('p2p:id'), startedAt: mark('p2p:started'), loadMs: window.p2p.stats()['start.loadMs'] ?? null, restored: window.p2p.stats()['kv.restored'] ?? null, keys: window.p2p.kv.localKeys().length, id: window.p2p.id };
   });
-  return { keysBefore, sameId: r.id === idBefore, idAt: r.idAt, startedAt: r.startedAt, loadMs: r.loadMs, restored: r.restored, readyMs: r.ok ? round(r.at, 1) : null, keysAtReady: r.ok ? r.keys : null };
+  return { keysBefore, sameId: r.id === idBefore, bootAt: r.bootAt, idAt: r.idAt, startedAt: r.startedAt, loadMs: r.loadMs, restored: r.restored, readyMs: r.ok ? round(r.at, 1) : null, keysAtReady: r.ok ? r.keys : null };
 }
 
 async function kvLatency(tabs: BenchTab[], o: BenchOptions, res: KvResult): Promise<void> {
