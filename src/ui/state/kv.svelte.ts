@@ -1,9 +1,9 @@
 /** KVS inspector: the cluster-wide key list (filtered, paged), previews, the selected entry, and edits. */
 import type { KvEntryInfo, NodeEvent, P2PApi } from '../../runtime/api';
-
-type KvChange = Extract<NodeEvent, { type: 'kv' }>['entry'];
 import { errorMessage } from '../lib/format';
 import { subscribe } from './poll';
+
+type KvChange = Extract<NodeEvent, { type: 'kv' }>['entry'];
 
 export const PAGE_SIZE = 50;
 /** Quorum reads in flight at once when filling the page's previews. */
@@ -81,8 +81,6 @@ export class KvState {
   private keySet = new Set<string>();
   /** Keys changed (kv events) since the last flush, with the new local copy when the event had it. */
   private changed = new Map<string, KvChange>();
-  /** Flushes since the last full re-read of the local keys. */
-  private flushesSinceLocal = 0;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFlush = -Infinity;
 
@@ -225,8 +223,12 @@ export class KvState {
     this.lastFlush = performance.now();
     const changes = [...this.changed].filter(([k]) => k.startsWith(this.prefix));
     this.changed.clear();
-    // a tombstone in this tab's replica: the key is gone from the list
-    for (const [k, c] of changes) if (c?.deleted && k !== this.selected) this.dropKey(k);
+    // a tombstone in this tab's replica: the key is gone from the list (one pass for all)
+    const gone = new Set(changes.filter(([k, c]) => c?.deleted && k !== this.selected && this.keySet.has(k)).map(([k]) => k));
+    if (gone.size) {
+      this.setKeys(this.keys.filter((k) => !gone.has(k)));
+      if (this.page >= this.pageCount) this.page = this.pageCount - 1;
+    }
     const fresh = changes.filter(([k, c]) => !c?.deleted && !this.keySet.has(k)).map(([k]) => k);
     if (fresh.length) this.setKeys(mergeSorted(this.keys, fresh.sort()));
     // Rows on the page (and the open entry) follow the change. The event carries this
@@ -249,11 +251,10 @@ export class KvState {
     if (changes.length) this.entries = next;
     for (const k of reread) this.load(k, true);
     this.loadPreviews();
-    // a change event means this tab holds the key; the full list is read again now and then
-    // (1 s poll, and every 10th flush), as keys also leave this tab when ownership moves
+    // a change event means this tab holds the key; the 1 s poll re-reads the whole list,
+    // as keys also leave this tab when ownership moves
     const added = changes.filter(([k, c]) => c && !this.local.has(k)).map(([k]) => k);
-    if (++this.flushesSinceLocal >= 10) this.refreshLocal();
-    else if (added.length) this.local = new Set([...this.local, ...added]);
+    if (added.length) this.local = new Set([...this.local, ...added]);
   }
 
   private replicasOf(key: string): string[] {
@@ -284,7 +285,6 @@ export class KvState {
   }
 
   private refreshLocal(): void {
-    this.flushesSinceLocal = 0;
     try {
       const local = this.node.kv.localKeys();
       if (local.length !== this.local.size || local.some((k) => !this.local.has(k))) this.local = new Set(local);
