@@ -340,7 +340,7 @@ export class KvStore {
     this.outTimers.clear();
   }
 
-  private newOp(op: Op, _out: KvOut[]): number {
+  private newOp(op: Op): number {
     const id = this.nextOp++;
     this.ops.set(id, op);
     this.armOp('kv_op_timeout', this.config.requestTimeout, id);
@@ -547,7 +547,7 @@ export class KvStore {
         bytes += tupleBytes(key);
       }
       if (items.length === 0) continue;
-      const op = this.newOp({ kind: 'offer', target, versions }, out);
+      const op = this.newOp({ kind: 'offer', target, versions });
       this.handoff.begin(target);
       this.send(out, target, { type: 'kv_offer', op, items });
       this.count('handoffOffered', items.length);
@@ -617,7 +617,7 @@ export class KvStore {
       standIns: new Map(),
       replied: false,
     };
-    const op = this.newOp(w, out);
+    const op = this.newOp(w);
     for (const p of pref) {
       if (p === this.me) {
         this.applyEntries([entry], now, out, false);
@@ -673,7 +673,7 @@ export class KvStore {
     const pref = this.prefOf(key);
     const quorum = Math.min(this.config.r, pref.length);
     const r: ReadOp = { kind: 'read', req, key, pref, quorum, answers: new Map(), patienceOver: false, replied: false };
-    const op = this.newOp(r, out);
+    const op = this.newOp(r);
     for (const p of pref) {
       if (p === this.me) r.answers.set(p, this.data.get(key) ?? null);
       else this.send(out, p, { type: 'kv_get', op, key });
@@ -740,7 +740,7 @@ export class KvStore {
       segments: this.ring.segments(),
     };
     for (const e of this.data.values()) if (e.key.startsWith(prefix)) l.items.set(e.key, [e.key, e.version.ts, e.version.node, e.deleted ? 1 : 0]);
-    const op = this.newOp(l, out);
+    const op = this.newOp(l);
     for (const m of this.live) if (m !== this.me) this.send(out, m, { type: 'kv_list', op, prefix, after: null });
     this.checkList(op, l, out);
   }
@@ -949,7 +949,7 @@ export class KvStore {
       this.handoff.end(o.target, progressed, now, this.config.handoffRetry);
       return;
     }
-    const pushOp = this.newOp({ kind: 'push', target: o.target, versions, handoff: true }, out);
+    const pushOp = this.newOp({ kind: 'push', target: o.target, versions, handoff: true });
     this.send(out, o.target, { type: 'kv_push', op: pushOp, entries });
     this.count('handoffPushed', entries.length);
   }
@@ -1079,7 +1079,7 @@ export class KvStore {
     const peer = pick(this.rng, this.replicaPeers());
     if (peer === undefined) return;
     const { counts, sums } = digestOf(this.sharedWith(peer), this.config.aeBuckets);
-    const op = this.newOp({ kind: 'digest', target: peer }, out);
+    const op = this.newOp({ kind: 'digest', target: peer });
     this.aeOp = op;
     this.send(out, peer, { type: 'kv_digest', op, counts, sums });
   }
@@ -1150,12 +1150,12 @@ export class KvStore {
       pullBytes += tupleBytes(key);
     }
     if (push.length > 0) {
-      const p = this.newOp({ kind: 'push', target: d.target, versions, handoff: false }, out);
+      const p = this.newOp({ kind: 'push', target: d.target, versions, handoff: false });
       this.send(out, d.target, { type: 'kv_push', op: p, entries: push });
       this.count('aePushed', push.length);
     }
     if (pull.length > 0) {
-      const p = this.newOp({ kind: 'pull', target: d.target }, out);
+      const p = this.newOp({ kind: 'pull', target: d.target });
       this.send(out, d.target, { type: 'kv_pull', op: p, keys: pull });
     }
   }
@@ -1207,7 +1207,7 @@ export class KvStore {
     }
     if (perTarget.size === 0) return;
     const g: GcOp = { kind: 'gc', items, waiting: new Set(perTarget.keys()), have: new Map() };
-    const op = this.newOp(g, out);
+    const op = this.newOp(g);
     this.gcOp = op;
     for (const [target, list] of perTarget) this.send(out, target, { type: 'kv_gc_check', op, items: list });
   }
