@@ -49,9 +49,7 @@ function holdLock(name: string, waitMs: number): Promise<boolean> {
         clearTimeout(timer);
         resolve(true);
         // held while the page lives, unless releaseNodeId() is called as it goes away
-        return new Promise<void>((release) => {
-          if (name.startsWith(LOCK_PREFIX)) releaseHeld = release;
-        });
+        return new Promise<void>((release) => void (releaseHeld = release));
       })
       .catch((e: unknown) => {
         clearTimeout(timer);

@@ -8,8 +8,6 @@ import { createStore, del, entries, set, get, type UseStore } from 'idb-keyval';
 import { BatchedStore } from './batched-store';
 import { LogStore } from './log-store';
 
-export { BatchedStore, type NodeStoreStats } from './batched-store';
-
 const DB_PREFIX = 'p2p-node-';
 /** The database of a node's KV replicas (its other stores add a suffix). */
 export const kvDbName = (nodeId: string): string => `${DB_PREFIX}${nodeId}`;
