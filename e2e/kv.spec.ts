@@ -146,6 +146,9 @@ test('a reloaded tab reports ready only once its keys are restored from IndexedD
   await t.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0);
   const before = await t.page.evaluate(() => window.p2p.kv.localKeys().length);
   expect(before).toBeGreaterThan(0);
+  const others = tabs.filter((x) => x !== t);
+  const placementChanges = () => Promise.all(others.map((x) => x.page.evaluate(() => window.p2p.stats()['kv.placementChanges'])));
+  const changesBefore = await placementChanges();
   // peers dial the reloaded tab at once; their frames must not make it "ready" with an empty store
   await t.page.reload();
   await t.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined, undefined, { polling: 10 });
@@ -155,6 +158,10 @@ test('a reloaded tab reports ready only once its keys are restored from IndexedD
   });
   expect(atReady.id).toBe(t.id);
   expect(atReady.local).toBe(before);
+  // the tab left and came back within the membership's leave grace: no key moved
+  await waitMembers(tabs, 30_000);
+  expect(await placementChanges()).toEqual(changesBefore);
+  expect(await readAll(t, keys.slice(0, 200))).toBe(200);
   for (const x of tabs) await closeTab(x);
 });
 

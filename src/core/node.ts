@@ -57,7 +57,8 @@ export type ApiCall =
   | { type: 'seg.cancel'; target: number };
 
 export type NodeIn =
-  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[]; segRecords?: SegRecord[] }
+  /** `contacts`: nodes to rejoin through first (a reloaded tab's previous neighbours). */
+  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[]; segRecords?: SegRecord[]; contacts?: NodeId[] }
   | { type: 'frame'; from: NodeId; msg: WireMessage }
   | { type: 'linkDown'; peer: NodeId }
   | { type: 'timer'; timer: NodeTimer }
@@ -162,9 +163,8 @@ export class CoreNode {
         if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
         this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
-        this.toKv({ type: 'members', live: this.membership.placement() });
-        this.toSeg({ type: 'members', live: this.membership.placement() });
-        this.toHpv({ type: 'start' });
+        this.placementToKvSeg();
+        this.toHpv({ type: 'start', contacts: input.contacts });
         return;
       case 'frame':
         return this.onFrame(input.from, input.msg);
@@ -362,14 +362,28 @@ export class CoreNode {
         case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'mem', t: e.timer } }); break;
         case 'broadcast': if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: 'member', data: e.data }); break;
         case 'placementChanged':
-          this.toKv({ type: 'members', live: this.membership.placement() });
-          this.toSeg({ type: 'members', live: this.membership.placement() });
+          this.placementToKvSeg();
           break;
         case 'changed':
           this.memberSignature = ''; // refreshMemberViews() runs right after
+          // a member left (or came back) within its leave grace: the KVS's quorums change
+          if (e.left.length > 0 || e.joined.length > 0) this.placementToKvSeg();
           break;
       }
     }
+  }
+
+  /**
+   * The KVS places keys on placement() and is told who of it is away (left within the
+   * leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at once:
+   * they get placement() without the away members.
+   */
+  private placementToKvSeg(): void {
+    const placement = this.membership.placement();
+    const away = this.membership.away();
+    this.toKv({ type: 'members', live: placement, away });
+    const gone = new Set(away);
+    this.toSeg({ type: 'members', live: placement.filter((m) => !gone.has(m)) });
   }
 
   private chatMembers(): { id: NodeId; nick: string; rooms: string[] }[] {

@@ -124,6 +124,24 @@ describe('KvStore API validation', () => {
   });
 });
 
+describe('KvStore quorums with an away member (left within the leave grace)', () => {
+  const replies = (out: KvOut[]) => out.filter((e) => e.type === 'reply');
+  it('does not wait for it: the last node left answers alone, and nothing moves', () => {
+    const { store, step } = single();
+    step({ type: 'members', live: ['solo', 'x'] });
+    // x is there: a put needs its ack (W = 2 of the 2 replicas)
+    expect(replies(step({ type: 'put', req: 1, key: 'a', value: 1 }))).toEqual([]);
+    // x left gracefully and may come back: it keeps its ranges, quorums no longer wait for it
+    const moved = step({ type: 'members', live: ['solo', 'x'], away: ['x'] });
+    expect(moved.filter((e) => e.type === 'send')).toEqual([]);
+    expect(replies(step({ type: 'put', req: 2, key: 'b', value: 2 }))).toEqual([{ type: 'reply', req: 2, ok: true }]);
+    expect(replies(step({ type: 'get', req: 3, key: 'b' }))).toEqual([{ type: 'reply', req: 3, ok: true, value: 2, version: expect.anything() }]);
+    expect(replies(step({ type: 'get', req: 4, key: 'missing' }))).toEqual([{ type: 'reply', req: 4, ok: true }]);
+    expect(replies(step({ type: 'keys', req: 5, prefix: '' }))).toEqual([{ type: 'reply', req: 5, ok: true, keys: ['a', 'b'] }]);
+    expect(store.replicas('b')).toEqual(['solo', 'x'].sort());
+  });
+});
+
 describe('KvStore with wall-clock-sized timestamps', () => {
   it('writes in the same millisecond get distinct, increasing versions', () => {
     const store = new KvStore('me', {}, new SeededRng(5));

@@ -150,6 +150,8 @@ export class KvStore {
   private readonly data = new Map<string, Entry>();
   private readonly interned = new Map<NodeId, NodeId>();
   private live: Set<NodeId>;
+  /** Members of `live` gone for now (KvIn members.away): keep their ranges, not waited for. */
+  private away = new Set<NodeId>();
   private ring: Ring;
   private peersCache: NodeId[] | null = null;
   private readonly ops = new Map<number, Op>();
@@ -187,6 +189,7 @@ export class KvStore {
     this.persistBuf = null;
     switch (input.type) {
       case 'members':
+        this.away = new Set(Array.isArray(input.away) ? input.away.filter((m) => typeof m === 'string' && m !== this.me) : []);
         this.onMembers(input.live, now, out);
         break;
       case 'load':
@@ -255,6 +258,11 @@ export class KvStore {
 
   members(): NodeId[] {
     return [...this.ring.members];
+  }
+
+  /** One counter of stats(), without its O(keys) part. */
+  counter(name: string): number {
+    return this.counters.get(name) ?? 0;
   }
 
   stats(): Record<string, number> {
@@ -610,7 +618,7 @@ export class KvStore {
       entry,
       pref,
       // fewer live nodes than W: the quorum is every replica there is (documented in README)
-      quorum: Math.min(this.config.w, pref.length),
+      quorum: this.quorumOf(this.config.w, pref),
       deadline: now + this.config.requestTimeout,
       asked: new Set(pref),
       acked: new Set(),
@@ -671,7 +679,7 @@ export class KvStore {
     const keyError = this.checkKey('get', key);
     if (keyError) return this.reply(out, req, keyError);
     const pref = this.prefOf(key);
-    const quorum = Math.min(this.config.r, pref.length);
+    const quorum = this.quorumOf(this.config.r, pref);
     const r: ReadOp = { kind: 'read', req, key, pref, quorum, answers: new Map(), patienceOver: false, replied: false };
     const op = this.newOp(r);
     for (const p of pref) {
@@ -682,6 +690,13 @@ export class KvStore {
       this.armOp('kv_hint', Math.min(this.config.hintAfter, this.config.requestTimeout), op);
     }
     this.checkRead(op, r, now, out);
+  }
+
+  /** W or R, or every replica that is there when fewer are (away members do not count), at least 1. */
+  private quorumOf(q: number, replicas: readonly NodeId[]): number {
+    let there = 0;
+    for (const m of replicas) if (!this.away.has(m)) there++;
+    return Math.max(1, Math.min(q, there));
   }
 
   private newestOf(answers: Iterable<Entry | null>): Entry | null {
@@ -698,7 +713,9 @@ export class KvStore {
   private checkRead(op: number, r: ReadOp, now: number, out: KvOut[]): void {
     let found = 0;
     for (const e of r.answers.values()) if (e) found++;
-    const enough = found >= r.quorum || r.answers.size >= r.pref.length || (r.patienceOver && r.answers.size >= r.quorum);
+    let there = 0;
+    for (const p of r.pref) if (!this.away.has(p) || r.answers.has(p)) there++;
+    const enough = found >= r.quorum || r.answers.size >= there || (r.patienceOver && r.answers.size >= r.quorum);
     if (!r.replied && enough) this.replyNewest(r, out);
     if (r.answers.size >= r.pref.length) {
       this.readRepair(r, now, out);
@@ -754,7 +771,7 @@ export class KvStore {
     const covered = l.segments.every((seg) => {
       let n = 0;
       for (const m of seg) if (l.answered.has(m)) n++;
-      return n >= Math.min(this.config.r, seg.length);
+      return n >= this.quorumOf(this.config.r, seg);
     });
     if (!covered) return;
     this.ops.delete(op);

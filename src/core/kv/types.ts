@@ -99,7 +99,12 @@ export type KvTimer =
 
 export type KvIn =
   /** The live member set changed (always includes me): drives placement, handoff, re-replication. */
-  | { type: 'members'; live: NodeId[] }
+  /**
+   * `live`: the placement set, me included. `away`: members of it that are known to be
+   * gone for now (left within the membership's leave grace): they keep their ranges (no
+   * data moves if they come back soon), but quorums do not wait for them.
+   */
+  | { type: 'members'; live: NodeId[]; away?: NodeId[] }
   /** Entries restored from storage at start, before joining. */
   | { type: 'load'; entries: Entry[] }
   | { type: 'message'; from: NodeId; msg: KvMessage }

@@ -77,6 +77,49 @@ describe('Membership', () => {
     expect(m.get('x')!.status).toBe('alive');
   });
 
+  it('a member that left is out of live() at once and out of placement() after leaveGraceMs', () => {
+    const { m, step } = make('me', { leaveGraceMs: 3_000 });
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 10)), T0);
+    const out = step(deliver({ type: 'left', id: 'x', incarnation: 10 }), T0 + 100);
+    expect(of(out, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
+    expect(m.live()).toEqual(['me']);
+    expect(m.placement()).toEqual(['me', 'x']);
+    expect(of(out, 'placementChanged')).toEqual([]);
+    const grace = of(out, 'timer').find((t) => t.timer.type === 'mem.leftGrace')!;
+    expect(grace.delay).toBe(3_000);
+    const after = step({ type: 'timer', timer: grace.timer }, T0 + 3_100);
+    expect(of(after, 'placementChanged')).toEqual([{ type: 'placementChanged', members: ['me'] }]);
+    expect(m.placement()).toEqual(['me']);
+  });
+
+  it('a member reloaded within the grace (same id, higher incarnation) never leaves placement()', () => {
+    const { m, step } = make('me', { leaveGraceMs: 3_000 });
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 10)), T0);
+    const left = step(deliver({ type: 'left', id: 'x', incarnation: 10 }), T0 + 100);
+    const back = step(deliver(alive('x', 11)), T0 + 900);
+    expect(of(back, 'changed')).toEqual([{ type: 'changed', joined: ['x'], left: [] }]);
+    expect(of(back, 'placementChanged')).toEqual([]);
+    const grace = of(left, 'timer').find((t) => t.timer.type === 'mem.leftGrace')!;
+    expect(of(step({ type: 'timer', timer: grace.timer }, T0 + 3_100), 'placementChanged')).toEqual([]);
+    expect(m.placement()).toEqual(['me', 'x']);
+    expect(m.live()).toEqual(['me', 'x']);
+  });
+
+  it('with leaveGraceMs 0 a member that left is out of placement() at once; a death is never graced', () => {
+    const { m, step } = make('me', { leaveGraceMs: 0 });
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 10)), T0);
+    expect(of(step(deliver({ type: 'left', id: 'x', incarnation: 10 }), T0 + 1), 'placementChanged')).toEqual([{ type: 'placementChanged', members: ['me'] }]);
+    const g = make('me', { leaveGraceMs: 3_000 });
+    g.step({ type: 'start', nick: 'me' }, T0);
+    g.step(deliver(alive('y', 10)), T0);
+    const d = g.step(deliver({ type: 'dead', id: 'y', incarnation: 10, by: 'z' }), T0 + 1);
+    expect(of(d, 'placementChanged')).toEqual([{ type: 'placementChanged', members: ['me'] }]);
+    expect(m.placement()).toEqual(['me']);
+  });
+
   it('refutes a suspicion or a death of itself with a higher incarnation', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);

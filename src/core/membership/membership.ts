@@ -58,6 +58,14 @@ export interface MembershipConfig {
   suspectTimeoutMs: number;
   /** How long dead/left entries are kept to stop older rumours resurrecting them. */
   tombstoneTtlMs: number;
+  /**
+   * A member that leaves gracefully is out of live() at once but stays in placement()
+   * this long: a reloaded tab (same id, back with a higher incarnation within the grace)
+   * then moves no data at all. Its LEFT and its return used to move about 3 / n of the
+   * keys away and back, which kept every tab busy while the reloaded one rejoined.
+   * 0: out of placement at once.
+   */
+  leaveGraceMs: number;
   sweepIntervalMs: number;
   /** Debounce of the ALIVE sent after a local change or on getting a first neighbour. */
   announceDelayMs: number;
@@ -74,6 +82,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = {
   probeTimeoutMs: 1_000,
   suspectTimeoutMs: 5_000,
   tombstoneTtlMs: 60_000,
+  leaveGraceMs: 3_000,
   sweepIntervalMs: 1_000,
   announceDelayMs: 100,
   maxMembers: 10_000,
@@ -127,10 +136,14 @@ interface Entry extends MemberInfo {
   expired: boolean;
   /** We raised the current suspicion, so we also announce the death. */
   accused: boolean;
+  /** Left gracefully less than leaveGraceMs ago: still placed (see MembershipConfig.leaveGraceMs). */
+  graced: boolean;
 }
 
 const RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
 const isLive = (s: MemberStatus) => s === 'alive' || s === 'suspect';
+/** In placement(): alive, or left within the grace. */
+const isPlaced = (e: Entry) => e.status === 'alive' || (e.status === 'left' && e.graced);
 
 /** Rumour or sync row, normalised. Info fields are absent for SUSPECT/DEAD/LEFT rumours. */
 interface Claim {
@@ -169,7 +182,7 @@ export class Membership {
     this.rng = rng;
     this.members.set(me, {
       id: me, incarnation: 0, status: 'alive', nick: '', active: [], meta: {}, updatedAt: 0,
-      heardAt: 0, expired: false, accused: false,
+      heardAt: 0, expired: false, accused: false, graced: false,
     });
   }
 
@@ -212,11 +225,17 @@ export class Membership {
   /**
    * Alive members only, sorted, this node included: for KVS placement. A suspect drops
    * out at once (its keys get new owners ~suspectTimeoutMs before it is declared dead)
-   * and comes back if it refutes; re-replication must tolerate that flap.
+   * and comes back if it refutes; re-replication must tolerate that flap. A member that
+   * left stays in for leaveGraceMs (a reload comes back within it and moves nothing).
    */
   placement(): NodeId[] {
-    if (!this.placementCache) this.placementCache = this.select((e) => e.status === 'alive');
+    if (!this.placementCache) this.placementCache = this.select(isPlaced);
     return [...this.placementCache];
+  }
+
+  /** Members that left within leaveGraceMs: in placement(), but not there to answer. */
+  away(): NodeId[] {
+    return this.select((e) => e.status === 'left' && e.graced);
   }
 
   get(id: NodeId): MemberInfo | undefined {
@@ -376,6 +395,14 @@ export class Membership {
       case 'mem.suspect':
         this.onSuspectTimeout(timer.id, timer.incarnation, now, out);
         break;
+      case 'mem.leftGrace': {
+        const e = this.members.get(timer.id);
+        if (e?.graced && e.incarnation === timer.incarnation) {
+          this.touch(e.id);
+          e.graced = false;
+        }
+        break;
+      }
     }
   }
 
@@ -444,7 +471,7 @@ export class Membership {
       this.touch(c.id);
       const entry: Entry = {
         id: c.id, incarnation: c.incarnation, status: c.status, nick: c.nick ?? '', active: c.active ?? [], meta: c.meta ?? {},
-        updatedAt: since, heardAt: heardAt ?? since, expired: false, accused: false,
+        updatedAt: since, heardAt: heardAt ?? since, expired: false, accused: false, graced: false,
       };
       this.members.set(c.id, entry);
       if (entry.status === 'suspect') this.armSuspect(entry, out);
@@ -453,6 +480,7 @@ export class Membership {
     const cmp = c.incarnation - e.incarnation || RANK[c.status] - RANK[e.status];
     if (cmp > 0) {
       this.touch(c.id);
+      const wasPlaced = isPlaced(e);
       e.incarnation = c.incarnation;
       e.status = c.status;
       if (c.nick !== undefined) {
@@ -464,6 +492,8 @@ export class Membership {
       if (heardAt !== null) e.heardAt = heardAt;
       e.expired = false;
       e.accused = false;
+      e.graced = e.status === 'left' && wasPlaced && this.config.leaveGraceMs > 0;
+      if (e.graced) out.push({ type: 'timer', delay: this.config.leaveGraceMs, timer: { type: 'mem.leftGrace', id: e.id, incarnation: e.incarnation } });
       if (e.status === 'suspect') this.armSuspect(e, out);
     } else if (cmp === 0) {
       if (heardAt !== null && heardAt > e.heardAt) e.heardAt = heardAt;
@@ -604,7 +634,7 @@ export class Membership {
     this.placementCache = null;
     if (this.touched.has(id)) return;
     const e = this.members.get(id);
-    this.touched.set(id, { live: !!e && isLive(e.status), placed: e?.status === 'alive' });
+    this.touched.set(id, { live: !!e && isLive(e.status), placed: !!e && isPlaced(e) });
   }
 
   private flushChanges(out: MemberOut[]): void {
@@ -617,7 +647,7 @@ export class Membership {
       const live = !!e && isLive(e.status);
       if (live && !before.live) joined.push(id);
       if (!live && before.live) left.push(id);
-      if ((e?.status === 'alive') !== before.placed) placementChanged = true;
+      if ((!!e && isPlaced(e)) !== before.placed) placementChanged = true;
     }
     this.touched.clear();
     if (joined.length > 0 || left.length > 0) out.push({ type: 'changed', joined: joined.sort(), left: left.sort() });

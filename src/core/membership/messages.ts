@@ -62,7 +62,9 @@ export type MemberTimer =
   /** A neighbour went down and did not answer our ping in time. */
   | { type: 'mem.probe'; peer: NodeId; nonce: number }
   /** A suspicion not refuted in time becomes DEAD. */
-  | { type: 'mem.suspect'; id: NodeId; incarnation: number };
+  | { type: 'mem.suspect'; id: NodeId; incarnation: number }
+  /** A member that left is taken out of placement() now, unless it came back (MembershipConfig.leaveGraceMs). */
+  | { type: 'mem.leftGrace'; id: NodeId; incarnation: number };
 
 export const MAX_NICK_LENGTH = 64;
 export const MAX_ACTIVE = 64;
