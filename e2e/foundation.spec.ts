@@ -69,9 +69,24 @@ test('a reload keeps the node id; a duplicated tab gets its own', async () => {
   await a.page.reload();
   await a.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   expect(await a.page.evaluate(() => window.p2p.id)).toBe(a.id);
-  // a second page in the same context copying sessionStorage, like "Duplicate tab"
+  // the reloaded page holds the id's lock (once), and nobody is left waiting for it
+  const locks = await waitFor(
+    () => a.page.evaluate(async () => {
+      const q = await navigator.locks.query();
+      return { held: (q.held ?? []).map((l) => l.name), pending: (q.pending ?? []).map((l) => l.name) };
+    }),
+    (l) => l.held.includes(`p2p-node-${a.id}`),
+    10_000,
+    'the reloaded page holds its lock',
+  );
+  expect(locks.held.filter((n) => n === `p2p-node-${a.id}`)).toHaveLength(1);
+  expect(locks.pending).toEqual([]);
+  // a second page in the same context copying all of sessionStorage, like "Duplicate tab"
+  const session = await a.page.evaluate(() => Object.entries(sessionStorage));
   const dup = await a.context.newPage();
-  await dup.addInitScript((id) => sessionStorage.setItem('p2p.nodeId', id), a.id);
+  await dup.addInitScript((entries) => {
+    for (const [k, v] of entries) sessionStorage.setItem(k, v);
+  }, session);
   await dup.goto(a.page.url());
   await dup.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   expect(await dup.evaluate(() => window.p2p.id)).not.toBe(a.id);

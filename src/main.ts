@@ -1,5 +1,5 @@
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { acquireNodeId, releaseNodeId, storedNodeId } from './runtime/identity';
+import { acquireNodeId, previousNeighbours, reclaimNodeId, releaseNodeId, rememberNeighbours, storedNodeId } from './runtime/identity';
 import { prefetchPersisted } from './storage/store';
 import { P2PNode } from './runtime/node';
 import type { P2PApi } from './runtime/api';
@@ -18,14 +18,10 @@ function defaultSignaling(): string {
 
 async function boot(): Promise<void> {
   performance.mark('p2p:boot');
-  // The UI (Svelte, d3) is its own chunk, fetched and compiled while the node starts: in
-  // one bundle it delayed the node's start by about half of the page's load time, and a
-  // reloaded tab is ready only once it has started and rejoined.
-  const ui = import('./ui/mount');
   const params = new URLSearchParams(location.search);
   const target = document.getElementById('app')!;
   if (params.get('mock') === '1') {
-    const [{ createMockNode }, { mountApp }] = await Promise.all([import('./ui/mock-node'), ui]);
+    const [{ createMockNode }, { mountApp }] = await Promise.all([import('./ui/mock-node'), import('./ui/mount')]);
     mountApp(target, createMockNode());
     return;
   }
@@ -37,7 +33,9 @@ async function boot(): Promise<void> {
   // a reload: read the previous life's stores while waiting for its lock
   const previous = storedNodeId();
   const prefetch = previous ? prefetchPersisted(previous) : null;
-  const { id } = await acquireNodeId();
+  const neighbours = previousNeighbours();
+  // a reload takes its id back at once (see reclaimNodeId), anything else may wait
+  const id = reclaimNodeId() ?? (await acquireNodeId()).id;
   performance.mark('p2p:id');
   const node = new P2PNode({
     id,
@@ -46,21 +44,34 @@ async function boot(): Promise<void> {
     nick: params.get('nick') ?? '',
     SimplePeer: SimplePeer as unknown as SimplePeerCtor,
     preloaded: prefetch && id === previous ? prefetch : undefined,
+    // a reload rejoins through the overlay neighbours it had (dialled while it loads)
+    contacts: id === previous ? neighbours.filter((n) => n !== id) : [],
   });
   window.p2p = node;
   // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)
   addEventListener('pagehide', (e) => {
+    if (!e.persisted) rememberNeighbours(node.peers());
     node.leaveNow();
     if (!e.persisted) releaseNodeId();
   });
-  // IndexedDB reads run while the UI mounts (the mount alone is ~100 ms of main thread)
-  const started = node.start();
-  const { mountApp } = await ui;
-  mountApp(target, node);
-  await started;
-  performance.mark('p2p:started');
   void node.ready.then(() => performance.mark('p2p:ready'));
+  const note = document.getElementById('boot-note');
+  if (note) note.textContent = `Joining cluster “${cluster}” as ${id}…`;
+  const started = node.start().then(() => performance.mark('p2p:started'));
+  // The UI (Svelte, d3: its own chunk, 100-350 ms of main thread to load and mount) comes
+  // once the node is ready, or after UI_WAIT_MS if joining takes longer. Mounted earlier,
+  // it ran in the middle of a reload's rejoin (reading the keys, starting, dialling) and
+  // delayed it by about as much; the page shows the note above meanwhile.
+  await Promise.race([node.ready, new Promise((r) => setTimeout(r, UI_WAIT_MS))]);
+  const { mountApp } = await import('./ui/mount');
+  target.textContent = '';
+  mountApp(target, node);
+  performance.mark('p2p:mounted');
+  await started;
 }
+
+/** Longest the UI waits for the node to be ready before it mounts anyway. */
+const UI_WAIT_MS = 1500;
 
 boot().catch((e: unknown) => {
   console.error('p2p: failed to start', e);

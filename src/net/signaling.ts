@@ -58,6 +58,7 @@ export class SignalingConnection {
     let ws: WebSocketLike;
     try {
       ws = new Ctor(this.url);
+      if (typeof performance !== 'undefined' && !performance.getEntriesByName('p2p:ws-new').length) performance.mark('p2p:ws-new');
     } catch (e) {
       this.opts.onError?.(`signaling: cannot open ${this.url}: ${(e as Error).message}`);
       this.scheduleReconnect();

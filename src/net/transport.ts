@@ -103,6 +103,11 @@ export class Transport {
     else this.stats.queueDrops++;
   }
 
+  /** Open a link to `to` ahead of any frame (no-op when there is one). */
+  connect(to: string): void {
+    if (!this.links.has(to)) this.dial(to);
+  }
+
   /** Send only over an already open link; false when there is none. */
   sendIfOpen(to: string, frame: Uint8Array): boolean {
     const link = this.links.get(to);
@@ -200,6 +205,9 @@ export class Transport {
     }, this.opts.dialTimeoutMs ?? 10_000);
     rtc.on('signal', (signal: unknown) => {
       if (this.links.get(peer) === link) this.opts.sendSignal(peer, conn, signal);
+    });
+    rtc.on('iceStateChange', (ice: string) => {
+      if (typeof performance !== 'undefined' && !performance.getEntriesByName(`p2p:ice-${ice}`).length) performance.mark(`p2p:ice-${ice}`);
     });
     rtc.on('connect', () => {
       if (this.links.get(peer) !== link) return;

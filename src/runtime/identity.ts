@@ -5,6 +5,8 @@
  * the lock and picks a fresh id instead.
  */
 const KEY = 'p2p.nodeId';
+/** Written by a page of this tab as it goes away for good: the id it held is free. */
+const LEFT_KEY = 'p2p.leftBy';
 export const LOCK_PREFIX = 'p2p-node-';
 
 export function newNodeId(): string {
@@ -19,9 +21,33 @@ export function newNodeId(): string {
 export function storedNodeId(): string | null {
   try {
     const s = sessionStorage.getItem(KEY);
-    return s && /^n[0-9a-z]{6,32}$/.test(s) ? s : null;
+    return s && ID_RE.test(s) ? s : null;
   } catch {
     return null;
+  }
+}
+
+const NEIGHBOURS_KEY = 'p2p.neighbours';
+const ID_RE = /^n[0-9a-z]{6,32}$/;
+
+/** A page going away notes its overlay neighbours for the next page of this tab. */
+export function rememberNeighbours(ids: string[]): void {
+  try {
+    sessionStorage.setItem(NEIGHBOURS_KEY, JSON.stringify(ids.slice(0, 16)));
+  } catch {
+    // the next page rejoins through signaling alone
+  }
+}
+
+/** The neighbours the previous page of this tab noted (read once), valid ids only. */
+export function previousNeighbours(): string[] {
+  try {
+    const raw = sessionStorage.getItem(NEIGHBOURS_KEY);
+    sessionStorage.removeItem(NEIGHBOURS_KEY);
+    const v: unknown = raw ? JSON.parse(raw) : [];
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && ID_RE.test(x)).slice(0, 16) : [];
+  } catch {
+    return [];
   }
 }
 
@@ -34,18 +60,43 @@ let releaseHeld: (() => void) | null = null;
  * the browser tears the old document down, which took about 0.5 s of a reload.
  */
 export function releaseNodeId(): void {
-  releaseHeld?.();
+  const held = releaseHeld;
   releaseHeld = null;
+  if (!held) return;
+  held();
+  try {
+    const id = sessionStorage.getItem(KEY);
+    if (id) sessionStorage.setItem(LEFT_KEY, id);
+  } catch {
+    // without sessionStorage the next page of this tab waits for the lock instead
+  }
 }
 
-/** Holds a lock until the page goes away (or releaseNodeId); resolves true when acquired. */
-function holdLock(name: string, waitMs: number): Promise<boolean> {
+/**
+ * Did the previous page of this very tab say, as it went away, that it let go of `id`?
+ * Read once: the note is removed, so a tab duplicated later does not copy it.
+ */
+function leftByPreviousPage(id: string): boolean {
+  try {
+    const left = sessionStorage.getItem(LEFT_KEY);
+    sessionStorage.removeItem(LEFT_KEY);
+    return left === id;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Holds a lock until the page goes away (or releaseNodeId); resolves true when acquired.
+ * `steal`: take it even if held (only for a lock the holder has said it let go of).
+ */
+function holdLock(name: string, waitMs: number, steal = false): Promise<boolean> {
   if (!('locks' in navigator)) return Promise.resolve(true);
   return new Promise<boolean>((resolve) => {
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), waitMs);
+    const timer = steal ? undefined : setTimeout(() => ctrl.abort(), waitMs);
     navigator.locks
-      .request(name, { signal: ctrl.signal }, () => {
+      .request(name, steal ? { steal: true } : { signal: ctrl.signal }, () => {
         clearTimeout(timer);
         resolve(true);
         // held while the page lives, unless releaseNodeId() is called as it goes away
@@ -60,6 +111,23 @@ function holdLock(name: string, waitMs: number): Promise<boolean> {
 }
 
 /**
+ * A reload's fast path. The lock's release is slow to reach a reloaded page: the browser
+ * frees it only once the previous document is torn down, 240–520 ms into a reload in the
+ * bench, even when that document released it in pagehide. So a page going away for good
+ * also notes in sessionStorage (which only this tab sees) that it let go of the id
+ * (releaseNodeId); the next page of the tab, finding the note, takes the id at once and
+ * the lock with `steal`, without waiting for either. A duplicated tab never sees the
+ * note: it is read and removed here, and a live page has not written it.
+ * Returns the id, or null when the slow path (acquireNodeId) must decide.
+ */
+export function reclaimNodeId(): string | null {
+  const id = storedNodeId();
+  if (id === null || !leftByPreviousPage(id)) return null;
+  void holdLock(LOCK_PREFIX + id, 0, true);
+  return id;
+}
+
+/**
  * The node id for this tab. A reload gets its old id back once the previous document
  * released the lock (allow it a moment); a duplicate of a live tab gets a new id.
  */
@@ -70,7 +138,7 @@ export async function acquireNodeId(): Promise<{ id: string; restored: boolean }
   } catch (e) {
     console.warn('p2p: sessionStorage unavailable, using a fresh id', e);
   }
-  if (stored && /^n[0-9a-z]{6,32}$/.test(stored) && (await holdLock(LOCK_PREFIX + stored, 1500))) {
+  if (stored !== null && ID_RE.test(stored) && (await holdLock(LOCK_PREFIX + stored, 1500))) {
     return { id: stored, restored: true };
   }
   for (;;) {

@@ -31,9 +31,29 @@ export interface NodeOptions {
   preloaded?: Promise<PersistedState | null>;
   /** Resolve `ready` as "alone" when no signaling server answered within this time. */
   aloneAfterMs?: number;
+  /**
+   * Nodes to rejoin through first: a reloaded tab's previous overlay neighbours. They are
+   * dialled as soon as signaling is up, while the persisted state loads, and handed to
+   * the overlay at start (see HyParView `start`); links the overlay does not take up are
+   * closed after CONTACT_GRACE_MS.
+   */
+  contacts?: string[];
   /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
   apiTimeoutMs?: number;
 }
+
+/** A performance mark, the first time only (a reload's timeline, read by the bench). */
+const marked = new Set<string>();
+function markOnce(name: string): void {
+  if (marked.has(name) || typeof performance === 'undefined' || typeof performance.mark !== 'function') return;
+  marked.add(name);
+  performance.mark(name);
+}
+
+/** Contacts (NodeOptions.contacts) dialled before start; the overlay asks the others itself. */
+const PREDIAL = 2;
+/** How long a contact's link (NodeOptions.contacts) may stay open without the overlay using it. */
+const CONTACT_GRACE_MS = 10_000;
 
 const chatKey = (m: ChatMessage): string => `${m.room}\u0000${m.ts}\u0000${m.id}`;
 
@@ -68,6 +88,8 @@ export class P2PNode implements P2PApi {
    * was still loading, and served reads from it.
    */
   private early: NodeIn[] | null = [];
+  /** Contacts not dialled yet (dialled once signaling is up). */
+  private toDial: string[];
   private readonly clusterTopic: string;
   private readonly selfTopic: string;
 
@@ -77,6 +99,7 @@ export class P2PNode implements P2PApi {
     this.clusterTopic = opts.cluster;
     this.selfTopic = `${opts.cluster}/${opts.id}`;
     this.ready = new Promise<void>((r) => (this.resolveReady = r));
+    this.toDial = (opts.contacts ?? []).filter((c) => c !== opts.id);
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
     this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, deferFlush: true, ...opts.config?.kv } }, new SeededRng(seed));
     this.storage =
@@ -92,7 +115,10 @@ export class P2PNode implements P2PApi {
       onPublish: (topic, data, clients, _url, own) => this.onSignaling(topic, data, clients, own === true),
       onState: () => {
         this.emit({ type: 'signaling' });
-        if (this.pool?.isOpen()) this.onSignalingOpen();
+        if (this.pool?.isOpen()) {
+          markOnce('p2p:signaling');
+          this.onSignalingOpen();
+        }
       },
       onError: (what) => this.stats_.count(`drop.signaling`, 1, what),
     });
@@ -101,9 +127,15 @@ export class P2PNode implements P2PApi {
     this.transport = new Transport({
       me: opts.id,
       SimplePeer: opts.SimplePeer,
-      sendSignal: (to, conn, signal) => this.publishTo(to, { t: 'signal', conn, signal }),
+      sendSignal: (to, conn, signal) => {
+        markOnce('p2p:signal-out');
+        this.publishTo(to, { t: 'signal', conn, signal });
+      },
       onFrame: (from, bytes) => this.onFrame(from, bytes),
-      onLinkUp: () => this.emit({ type: 'peers' }),
+      onLinkUp: () => {
+        markOnce('p2p:link');
+        this.emit({ type: 'peers' });
+      },
       onLinkDown: (peer, reason) => {
         this.stats_.count('link.down', 1, `${peer}: ${reason}`);
         this.step({ type: 'linkDown', peer });
@@ -134,12 +166,15 @@ export class P2PNode implements P2PApi {
         this.error('storage load', e);
       }
     }
+    markOnce('p2p:loaded');
     if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
     this.stats_.set('kv.restored', kvEntries.length);
     this.stats_.set('start.loadMs', Math.round(performance.now() - loadStart));
     const early = this.early ?? [];
     this.early = null;
-    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords });
+    const contacts = (this.opts.contacts ?? []).filter((c) => c !== this.id);
+    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords, contacts });
+    if (contacts.length) this.schedule(() => this.dropUnusedContacts(contacts), CONTACT_GRACE_MS);
     for (const input of early) this.step(input);
     if (this.storage) void this.afterStart();
   }
@@ -215,6 +250,7 @@ export class P2PNode implements P2PApi {
         this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delay);
         return;
       case 'announce':
+        markOnce('p2p:announce');
         this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: e.isolated });
         this.stats_.count('announce.out');
         return;
@@ -306,8 +342,11 @@ export class P2PNode implements P2PApi {
       return;
     }
     if (own || topic !== this.selfTopic || data.to !== this.id) return;
-    if (data.t === 'signal') this.transport.handleSignal(from, data.conn as string, data.signal);
-    else if (data.t === 'relay') {
+    if (data.t === 'signal') {
+      markOnce('p2p:signal-in');
+      this.transport.handleSignal(from, data.conn as string, data.signal);
+    } else if (data.t === 'relay') {
+      markOnce('p2p:relay-in');
       const bytes = fromBase64(data.frame as string);
       if (!bytes) return this.stats_.count('drop.relay', 1, 'bad base64');
       this.stats_.count('relay.in');
@@ -315,9 +354,22 @@ export class P2PNode implements P2PApi {
     }
   }
 
+  /** Links dialled to contacts that the overlay did not take up (neither neighbour nor asked). */
+  private dropUnusedContacts(contacts: string[]): void {
+    const used = new Set([...this.core.activeView(), ...this.core.hyparview.pendingRequests()]);
+    for (const c of contacts) if (!used.has(c)) this.transport.close(c);
+  }
+
   private onSignalingOpen(): void {
-    // after a (re)connect with an empty active view, announce again
-    if (this.core.activeView().length === 0 && !this.stopped) {
+    if (this.stopped) return;
+    // A reload: dial a couple of the previous neighbours now, the overlay asks them (and
+    // the rest) once started. One accepting neighbour makes the node ready; each dial
+    // costs both tabs some main thread (about 15-20 ms for the RTCPeerConnection alone).
+    const dial = this.toDial.splice(0);
+    for (const c of dial.slice(0, PREDIAL)) this.transport.connect(c);
+    // after a (re)connect with an empty active view, announce again (a reload with
+    // contacts announces at start instead, if it still needs to)
+    if (this.core.activeView().length === 0 && (dial.length === 0 || this.early === null)) {
       this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: true });
     }
   }
@@ -433,6 +485,8 @@ export class P2PNode implements P2PApi {
       'messages.out': t.messagesOut,
       'frames.in': t.framesIn,
       'kv.localKeys': this.core.kv.localCount(),
+      // how often the KVS's placement changed (each one re-checks every local key's owners)
+      'kv.placementChanges': this.core.kv.counter('membershipChanges'),
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
       'storage.compactions': this.storage?.kv.compactions ?? 0,

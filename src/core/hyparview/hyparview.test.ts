@@ -91,6 +91,35 @@ describe('HyParView join', () => {
   });
 });
 
+describe('HyParView rejoin through previous neighbours', () => {
+  it('a node started with contacts asks them at its first isolation check, and still announces', () => {
+    const h = make({ activeSize: 3 });
+    const start = step(h, { type: 'start', contacts: ['a', 'b', 'c', 'd', 'me'] });
+    expect(h.passiveView().sort()).toEqual(['a', 'b', 'c', 'd']);
+    const check = timers(start).find((t) => t.timer.type === 'hpv.isolation');
+    expect(check?.delay).toBe(0);
+    const out = step(h, { type: 'timer', timer: check!.timer });
+    const asked = sends(out, 'hpv.neighbor');
+    // one high priority request (the view is empty), low ones for the other free slots
+    expect(asked).toHaveLength(3);
+    expect(asked.filter((s) => s.msg.type === 'hpv.neighbor' && s.msg.priority === 'high')).toHaveLength(1);
+    expect(out.some((e) => e.type === 'announce')).toBe(true);
+    // the first accepting contact makes it a member of the overlay again
+    const to = asked[0]!.to;
+    expect(ups(msg(h, to, { type: 'hpv.neighborReply', accept: true }))).toEqual([to]);
+    expect(h.activeView()).toEqual([to]);
+  });
+
+  it('a contact that is gone times out and leaves the passive view', () => {
+    const h = make({ activeSize: 1 });
+    const start = step(h, { type: 'start', contacts: ['gone'] });
+    const out = step(h, { type: 'timer', timer: timers(start).find((t) => t.timer.type === 'hpv.isolation')!.timer });
+    expect(sends(out, 'hpv.neighbor').map((s) => s.to)).toEqual(['gone']);
+    step(h, { type: 'timer', timer: requestTimer(out, 'gone') }, 5_000);
+    expect(h.passiveView()).not.toContain('gone');
+  });
+});
+
 describe('HyParView FORWARD_JOIN walk', () => {
   it('ends at ttl 0: NEIGHBOR(high) to the joiner, added only after it accepts', () => {
     const h = make();

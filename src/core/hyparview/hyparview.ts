@@ -30,7 +30,11 @@ export type HpvTimer =
   | { type: 'hpv.welcomeGrace' };
 
 export type HpvIn =
-  | { type: 'start' }
+  /**
+   * `contacts`: nodes to try first, e.g. the neighbours of this node's previous life (a
+   * reloaded tab): they go into the passive view, which an empty active view asks at once.
+   */
+  | { type: 'start'; contacts?: NodeId[] }
   /** Join through `contact`. `clients`: signaling subscriber count, if the caller knows it. */
   | { type: 'join'; contact: NodeId; clients?: number }
   | { type: 'message'; from: NodeId; msg: HpvMessage }
@@ -124,7 +128,7 @@ export class HyParView {
     this.out = out;
     switch (input.type) {
       case 'start':
-        return this.onStart();
+        return this.onStart(input.contacts ?? []);
       case 'join':
         if (input.clients !== undefined) this.noteClients(input.clients);
         if (input.contact !== this.me) this.sendJoin(input.contact);
@@ -145,9 +149,10 @@ export class HyParView {
 
   // --- inputs ---
 
-  private onStart(): void {
+  private onStart(contacts: NodeId[]): void {
     if (this.started) return;
     this.started = true;
+    for (const c of contacts.slice(0, this.cfg.passiveSize)) this.addPassive(c);
     this.armShuffle();
     // Delay 0: a `join` handled right after `start` makes the check skip the announce.
     this.armIsolation(0);
