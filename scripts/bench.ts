@@ -1,7 +1,7 @@
 /**
  * Cluster benchmark: this project against y-webrtc + Yjs, same scenarios, same run.
  *
- *   npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500]
+ *   npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5]
  *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]
  *
  * Playwright drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH), one browser
@@ -40,13 +40,13 @@ const int = (flag: string, fallback: number, min: number): number => {
   if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}`);
   return n;
 };
-const KNOWN = new Set(['--json', '--no-sim', '--motion', '--tabs', '--keys', '--chat', '--only', '--systems', '--help']);
+const KNOWN = new Set(['--json', '--no-sim', '--motion', '--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--help']);
 for (let i = 0; i < args.length; i++) {
   if (!KNOWN.has(args[i]!)) throw new Error(`unknown option ${args[i]} (see the header of scripts/bench.ts)`);
-  if (['--tabs', '--keys', '--chat', '--only', '--systems'].includes(args[i]!)) i++;
+  if (['--tabs', '--keys', '--chat', '--reloads', '--only', '--systems'].includes(args[i]!)) i++;
 }
 if (has('--help')) {
-  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]');
+  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]');
   process.exit(0);
 }
 
@@ -85,6 +85,7 @@ const opts: BenchOptions = {
   failureMaxMs: () => clamp(timeLeft() - 10_000, 30_000, 150_000),
   latencyOps: 500,
   visibilitySamples: 200,
+  reloads: int('--reloads', 5, 1),
   // 3 of 8; the same share for other sizes, at least one survivor besides the writer
   motion: has('--motion'),
   crash: Math.min(tabsN - 2, Math.max(1, Math.round((tabsN * 3) / 8))),
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
       loadAvgStart: loadStart.map((x) => Math.round(x * 100) / 100),
       loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
       durationMs: Date.now() - T0,
-      options: { tabs: opts.tabs, keys: opts.keys, chat: opts.chat, only: [...opts.only], chatIntervalMs: opts.chatIntervalMs, window: opts.window, latencyOps: opts.latencyOps, visibilitySamples: opts.visibilitySamples, crash: opts.crash, motion: opts.motion, segSamples: opts.segSamples, segItems: opts.segItems, segCapMs: opts.segCapMs },
+      options: { tabs: opts.tabs, keys: opts.keys, chat: opts.chat, only: [...opts.only], chatIntervalMs: opts.chatIntervalMs, window: opts.window, latencyOps: opts.latencyOps, visibilitySamples: opts.visibilitySamples, reloads: opts.reloads, crash: opts.crash, motion: opts.motion, segSamples: opts.segSamples, segItems: opts.segItems, segCapMs: opts.segCapMs },
     },
     ours: results.ours,
     yjs: results.yjs,

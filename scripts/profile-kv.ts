@@ -14,7 +14,10 @@
  * --trace (main-thread trace events of the writer by duration, paints, invalidations;
  * --trace-tab 1 for a replica), --detach-ui / --detach SEL
  * (remove the app's DOM or some panels, to see what rendering costs), --settle MS,
- * --no-profile (throughput and main-thread metrics only).
+ * --no-profile (throughput and main-thread metrics only), --reload (after the puts, profile
+ * tab 1 while it reloads until `ready`: its main thread's functions and the reload's marks;
+ * with --trace, its main-thread trace in 100 ms steps; --peer: profile or trace tab 0 instead),
+ * --idle (CPU of the tabs for 5 s once the puts are done and --settle-reload ms passed).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { CDPSession } from '@playwright/test';
@@ -32,7 +35,8 @@ const TOP = arg('top', 25);
 /** --trace-tab 1: trace a replica instead of the writer (0) */
 const TRACE_TAB = arg('trace-tab', 0);
 /** --no-profile: only the throughput and the main-thread metrics (the sampling profiler slows tabs down a lot) */
-const PROFILE = !process.argv.includes('--no-profile');
+const RELOAD = process.argv.includes('--reload');
+const PROFILE = !process.argv.includes('--no-profile') && !RELOAD;
 
 /**
  * CPU seconds used so far by every Chromium process on this machine (Linux /proc), all
@@ -93,6 +97,101 @@ function summarise(name: string, p: Profile): void {
   console.log(`\n== ${name}: ${(total / 1000).toFixed(0)} ms sampled, busy ${(((total - idle) / total) * 100).toFixed(0)} %`);
   const rows = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, TOP);
   for (const [k, v] of rows) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((v / (total - idle)) * 100).toFixed(1).padStart(5)} %  ${k}`);
+}
+
+/** Tab `t` reloads under the sampling profiler; prints where its main thread went until ready. */
+async function profileReload(t: Tab, reloaded: CDPSession, peer?: { tab: Tab; session: CDPSession }): Promise<void> {
+  // --peer: profile or trace another tab (tab 0) while tab 1 reloads, from the reload on
+  const s = peer?.session ?? reloaded;
+  await new Promise((r) => setTimeout(r, arg('settle-reload', 3000)));
+  const tracing = process.argv.includes('--trace');
+  type Ev = { name: string; ph: string; ts: number; dur?: number; tid: number; pid: number; args?: { name?: string; data?: { functionName?: string; url?: string; type?: string } } };
+  const events: Ev[] = [];
+  let traced: Promise<void> | undefined;
+  if (tracing) {
+    // --reload --trace: main-thread trace events instead of the sampling profile
+    s.on('Tracing.dataCollected', (e) => void events.push(...(e.value as unknown as Ev[])));
+    traced = new Promise((r) => s.once('Tracing.tracingComplete', () => r()));
+    await s.send('Tracing.start', { categories: 'devtools.timeline,toplevel,blink.user_timing,v8', transferMode: 'ReportEvents' });
+  } else {
+    await s.send('Profiler.enable');
+    await s.send('Profiler.setSamplingInterval', { interval: 200 });
+    await s.send('Profiler.start');
+  }
+  const cpu0 = chromiumCpu();
+  if (peer) await peer.tab.page.evaluate(() => performance.mark('p2p:boot'));
+  await t.page.reload();
+  await t.page.waitForFunction(() => window.p2p !== undefined, undefined, { polling: 10 });
+  const marks = await t.page.evaluate(async () => {
+    await window.p2p.ready;
+    const at = Math.round(performance.now());
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    const out: [string, number][] = [['ready (seen)', at]];
+    if (nav) for (const k of ['unloadEventEnd', 'responseEnd', 'domInteractive'] as const) out.push([k, Math.round(nav[k])]);
+    for (const m of performance.getEntriesByType('mark')) out.push([m.name, Math.round(m.startTime)]);
+    return out.sort((a, b) => a[1] - b[1]);
+  });
+  const cpu1 = chromiumCpu();
+  console.log(`reload: CPU of all renderers ${((cpu1.renderers - cpu0.renderers) * 1000).toFixed(0)} ms (main threads ${((cpu1.rendererMain - cpu0.rendererMain) * 1000).toFixed(0)}), browser + GPU + network ${((cpu1.rest - cpu0.rest) * 1000).toFixed(0)} ms`);
+  console.log(`reload: ${marks.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (tracing) {
+    await s.send('Tracing.end');
+    await traced;
+    // the reloaded document's main thread: top-level tasks in 100 ms buckets (from the first
+    // p2p mark back to navigation), each bucket with the events that took most of it
+    const mains = events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+    const boot = events.find((e) => e.name === 'p2p:boot');
+    const main = mains.find((m) => boot && m.pid === boot.pid) ?? mains[0];
+    if (!main || !boot) return console.log('no main thread / boot mark in the trace');
+    const t0 = peer ? boot.ts : boot.ts - marks.find(([k]) => k === 'p2p:boot')![1] * 1000;
+    const on = events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur && e.ts >= t0);
+    const label = (e: Ev): string => {
+      const d = e.args?.data;
+      if (e.name === 'FunctionCall' || e.name === 'EvaluateScript') return `${e.name} ${d?.functionName ?? ''} ${(d?.url ?? '').split('/').pop()}`.trim();
+      if (e.name === 'EventDispatch' || e.name === 'TimerFire') return `${e.name} ${d?.type ?? ''}`.trim();
+      return e.name;
+    };
+    const children = on.filter((e) => e.name !== 'RunTask' && e.name !== 'ThreadControllerImpl::RunTask');
+    const bucketMs = 100;
+    for (let b = 0; b * bucketMs < marks[marks.length - 1]![1]; b++) {
+      const from = t0 + b * bucketMs * 1000;
+      const to = from + bucketMs * 1000;
+      const tasks = on.filter((e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask');
+      const busy = tasks.reduce((a, e) => a + Math.max(0, Math.min(to, e.ts + e.dur!) - Math.max(from, e.ts)), 0) / 1000;
+      const sums = new Map<string, number>();
+      for (const e of children) {
+        const o = Math.max(0, Math.min(to, e.ts + e.dur!) - Math.max(from, e.ts)) / 1000;
+        if (o > 0.5) sums.set(label(e), (sums.get(label(e)) ?? 0) + o);
+      }
+      const top = [...sums.entries()].sort((a, c) => c[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v.toFixed(0)}`).join('; ');
+      console.log(`${String(b * bucketMs).padStart(5)} ms  busy ${busy.toFixed(0).padStart(3)} ms  ${top}`);
+    }
+    // totals up to ready, by event (nested events overlap)
+    const end = t0 + marks[marks.length - 1]![1] * 1000;
+    const totals = new Map<string, number>();
+    for (const e of children) {
+      const o = Math.max(0, Math.min(end, e.ts + e.dur!) - e.ts) / 1000;
+      if (o > 0) totals.set(label(e), (totals.get(label(e)) ?? 0) + o);
+    }
+    console.log('until ready, main thread by event (ms; nested events overlap):');
+    for (const [k, v] of [...totals.entries()].sort((a, c) => c[1] - a[1]).slice(0, 30)) console.log(`${v.toFixed(0).padStart(7)}  ${k}`);
+    return;
+  }
+  const { profile } = await s.send('Profiler.stop');
+  console.log(`reload: ${marks.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`reload: CPU of all renderers ${((cpu1.renderers - cpu0.renderers) * 1000).toFixed(0)} ms (main threads ${((cpu1.rendererMain - cpu0.rendererMain) * 1000).toFixed(0)}), browser + GPU + network ${((cpu1.rest - cpu0.rest) * 1000).toFixed(0)} ms`);
+  summarise(peer ? 'tab 0 while tab 1 reloads' : 'reloaded tab, navigation to ready', profile as unknown as Profile);
+  // self time by script file and the top-level phases V8 reports
+  const p = profile as unknown as Profile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const byFile = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const k = f.url ? f.url.split('/').pop()! : f.functionName;
+    byFile.set(k, (byFile.get(k) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
+  console.log('self time by script (or V8 phase):');
+  for (const [k, v] of [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms  ${k}`);
 }
 
 async function main(): Promise<void> {
@@ -261,6 +360,18 @@ async function main(): Promise<void> {
       const d = (k: string): string => (m1[i]![k]! - m0[i]![k]!).toFixed(k.endsWith('Duration') ? 2 : 0);
       console.log(`${name}: task ${d('TaskDuration')} s, script ${d('ScriptDuration')} s, layout ${d('LayoutDuration')} s (${d('LayoutCount')}), style ${d('RecalcStyleDuration')} s (${d('RecalcStyleCount')})`);
     }
+    if (process.argv.includes('--idle')) {
+      // --idle: CPU of all Chromium processes over 5 s once the puts are done (after --settle-reload)
+      await new Promise((r) => setTimeout(r, arg('settle-reload', 3000)));
+      const c0 = chromiumCpu();
+      const m0i = await metrics();
+      await new Promise((r) => setTimeout(r, 5000));
+      const c1 = chromiumCpu();
+      const m1i = await metrics();
+      console.log(`idle 5 s after the puts: renderers ${(((c1.renderers - c0.renderers) / 5) * 100).toFixed(0)} % of a core (main threads ${(((c1.rendererMain - c0.rendererMain) / 5) * 100).toFixed(0)} %), browser + GPU + network ${(((c1.rest - c0.rest) / 5) * 100).toFixed(0)} %`);
+      for (const [i, name] of ['writer', 'replica'].entries()) console.log(`  ${name}: task ${((m1i[i]!.TaskDuration! - m0i[i]!.TaskDuration!) / 5 * 100).toFixed(0)} %, script ${((m1i[i]!.ScriptDuration! - m0i[i]!.ScriptDuration!) / 5 * 100).toFixed(0)} %, layout ${((m1i[i]!.LayoutDuration! - m0i[i]!.LayoutDuration!) / 5 * 100).toFixed(0)} %`);
+    }
+    if (RELOAD) await profileReload(tabs[1]!, sessions[1]!, process.argv.includes('--peer') ? { tab: tabs[0]!, session: sessions[0]! } : undefined);
     if (PROFILE) {
       const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
       summarise('writer', profiles[0]!.profile as unknown as Profile);

@@ -36,7 +36,7 @@ export function targets(ours: SystemResult | undefined, yjs: SystemResult | unde
     bound('KV put p50, unloaded', 'ms', ours?.kv?.putMsP50, '≤', 3),
     bound('KV put p99, unloaded', 'ms', ours?.kv?.putMsP99, '≤', 20),
     bound('KV get p50, unloaded', 'ms', ours?.kv?.getMsP50, '≤', 2),
-    bound('KV: reloaded tab ready (keys restored, rejoined)', 'ms', ours?.kv?.reload?.readyMs, '≤', 1000),
+    bound('KV: reloaded tab ready (keys restored, rejoined), median', 'ms', ours?.kv?.reload?.readyMs, '≤', 1000),
     bound('KV: one tab crashes, every survivor has detected it', 'ms', ours?.crashOne?.detectedMs, '≤', 5000),
     bound('KV: then every key back to 3 copies, after detection', 'ms', ours?.crashOne?.replicatedAfterDetectionMs, '≤', 3000),
     bound('bytes per chat message, all tabs', 'B', ours?.chat?.bytesPerMessage, '≤', yb == null ? null : 0.5 * yb, `0.5 × y-webrtc ${fmt(yb)}`),
@@ -94,9 +94,14 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('put → readable in another tab p99 (ms)', o?.kv?.visibleMsP99, y?.kv?.visibleMsP99, 2);
     const rl = o?.kv?.reload;
     if (rl) {
-      out.push([`a tab holding ${rl.keysBefore} keys reloaded: ready (restored + rejoined), ms from navigation`, fmt(rl.readyMs, 1), 'n/a', '']);
+      const all = o?.kv?.reloadsMs ?? [];
+      const worst = all.some((x) => x === null) ? null : Math.max(...(all as number[]));
+      out.push([`a tab holding its keys reloaded, median of ${all.length || 1}: ready (restored + rejoined), ms from navigation`, fmt(rl.readyMs, 1), 'n/a', '']);
+      if (all.length > 1) out.push(['  every reload, in order (ms); worst', `${all.map((x) => fmt(x, 0)).join(' / ')}; ${worst === null ? 'one never got ready' : fmt(worst, 0)}`, 'n/a', '']);
+      out.push([`  the median one: keys it held`, String(rl.keysBefore), 'n/a', '']);
       out.push(['  of which loading IndexedDB (ms)', fmt(rl.loadMs, 0), 'n/a', '']);
       out.push(['  script running / node id acquired / state loaded (the rest is joining), ms from navigation', `${fmt(rl.bootAt, 0)} / ${fmt(rl.idAt, 0)} / ${fmt(rl.startedAt, 0)}`, 'n/a', '']);
+      if (rl.timeline?.length) out.push(['  timeline, ms from navigation', rl.timeline.map(([k, t]) => `${k} ${t}`).join(', '), 'n/a', '']);
       out.push(['  keys restored from IndexedDB / held once ready', `${rl.restored ?? '—'} / ${rl.keysAtReady ?? '—'}`, 'n/a', '']);
       if (!rl.sameId) out.push(["  the reloaded tab came back under a NEW node id", "!", "n/a", ""]);
     }
