@@ -1,9 +1,7 @@
-import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { acquireNodeId, previousNeighbours, reclaimNodeId, releaseNodeId, rememberNeighbours, storedNodeId } from './runtime/identity';
+import { previousNeighbours, reclaimNodeId, storedNodeId } from './runtime/identity';
 import { prefetchPersisted } from './storage/store';
-import { P2PNode } from './runtime/node';
 import type { P2PApi } from './runtime/api';
-import type { SimplePeerCtor } from './net/transport';
+import type { WebSocketLike } from './net/signaling';
 
 declare global {
   interface Window {
@@ -16,12 +14,18 @@ function defaultSignaling(): string {
   return `${proto}//${location.host}/signal`;
 }
 
+/**
+ * The entry is small on purpose: it starts the I/O a reload waits for (reading the
+ * previous life's stores, connecting to signaling, taking the node id back) and only
+ * then loads the node's code (runtime/page.ts) and, once the node is ready, the UI.
+ */
 async function boot(): Promise<void> {
   performance.mark('p2p:boot');
   const params = new URLSearchParams(location.search);
   const target = document.getElementById('app')!;
   if (params.get('mock') === '1') {
     const [{ createMockNode }, { mountApp }] = await Promise.all([import('./ui/mock-node'), import('./ui/mount')]);
+    target.textContent = '';
     mountApp(target, createMockNode());
     return;
   }
@@ -30,48 +34,22 @@ async function boot(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  // a reload: read the previous life's stores while waiting for its lock
   const previous = storedNodeId();
   const prefetch = previous ? prefetchPersisted(previous) : null;
   const neighbours = previousNeighbours();
-  // a reload takes its id back at once (see reclaimNodeId), anything else may wait
-  const id = reclaimNodeId() ?? (await acquireNodeId()).id;
-  performance.mark('p2p:id');
-  const node = new P2PNode({
-    id,
-    cluster,
-    signaling,
-    nick: params.get('nick') ?? '',
-    SimplePeer: SimplePeer as unknown as SimplePeerCtor,
-    preloaded: prefetch && id === previous ? prefetch : undefined,
-    // a reload rejoins through the overlay neighbours it had (dialled while it loads)
-    contacts: id === previous ? neighbours.filter((n) => n !== id) : [],
-  });
-  window.p2p = node;
-  // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)
-  addEventListener('pagehide', (e) => {
-    if (!e.persisted) rememberNeighbours(node.peers());
-    node.leaveNow();
-    if (!e.persisted) releaseNodeId();
-  });
-  void node.ready.then(() => performance.mark('p2p:ready'));
-  const note = document.getElementById('boot-note');
-  if (note) note.textContent = `Joining cluster “${cluster}” as ${id}…`;
-  const started = node.start().then(() => performance.mark('p2p:started'));
-  // The UI (Svelte, d3: its own chunk, 100-350 ms of main thread to load and mount) comes
-  // once the node is ready, or after UI_WAIT_MS if joining takes longer. Mounted earlier,
-  // it ran in the middle of a reload's rejoin (reading the keys, starting, dialling) and
-  // delayed it by about as much; the page shows the note above meanwhile.
-  await Promise.race([node.ready, new Promise((r) => setTimeout(r, UI_WAIT_MS))]);
-  const { mountApp } = await import('./ui/mount');
-  target.textContent = '';
-  mountApp(target, node);
-  performance.mark('p2p:mounted');
-  await started;
+  // a reload takes its id back at once (see reclaimNodeId); anything else decides later
+  const reclaimed = reclaimNodeId();
+  const sockets = new Map<string, WebSocketLike>();
+  for (const url of signaling) {
+    try {
+      sockets.set(url, new WebSocket(url) as unknown as WebSocketLike);
+    } catch {
+      // a bad URL: the signaling client reports it when it dials
+    }
+  }
+  const { startPage } = await import('./runtime/page');
+  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target });
 }
-
-/** Longest the UI waits for the node to be ready before it mounts anyway. */
-const UI_WAIT_MS = 1500;
 
 boot().catch((e: unknown) => {
   console.error('p2p: failed to start', e);

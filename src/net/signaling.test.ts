@@ -54,6 +54,37 @@ describe('SignalingPool', () => {
     expect(gotB[0]!.own).toBe(false);
   });
 
+  it('takes over a socket opened ahead of time, open or still connecting, and a closed one is redialled', async () => {
+    const s = await server();
+    const url = s.url.replace('http', 'ws');
+    for (const state of ['open', 'connecting', 'closed'] as const) {
+      const early = new WebSocket(url);
+      if (state !== 'connecting') await new Promise((r) => early.once('open', r));
+      if (state === 'closed') {
+        early.close();
+        await new Promise((r) => early.once('close', r));
+      }
+      const got: { topic: string; data: Record<string, unknown>; clients: number; own?: boolean }[] = [];
+      const states: string[] = [];
+      const p = new SignalingPool([url], `n-${state}`, {
+        WebSocketImpl: WebSocket as unknown as WebSocketCtor,
+        preopened: new Map([[url, early as unknown as import('./signaling').WebSocketLike]]),
+        onPublish: (topic, data, clients, _url, own) => got.push({ topic, data, clients, own }),
+        onState: (_u, st) => states.push(st),
+        backoffMinMs: 50,
+        backoffMaxMs: 200,
+      });
+      pools.push(p);
+      p.subscribe(`t-${state}`);
+      await until(() => p.isOpen(), `open (${state})`);
+      expect(states).toContain('open');
+      p.publish(`t-${state}`, { t: 'announce', from: 'x' });
+      await until(() => got.length === 1, `own publish echoed (${state})`);
+      // the socket opened ahead of time is the one in use, unless it had closed
+      expect(early.readyState === WebSocket.OPEN).toBe(state !== 'closed');
+    }
+  });
+
   it('reconnects with backoff and re-subscribes after the server restarts', async () => {
     const s = await server();
     const port = s.port;

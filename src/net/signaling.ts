@@ -27,6 +27,12 @@ export interface SignalingOptions {
   /** Counted protocol problems (malformed frames from the server or other clients). */
   onError?: (what: string) => void;
   WebSocketImpl?: WebSocketCtor;
+  /**
+   * A socket to this server opened ahead of time (a page opens it before its node's code
+   * has loaded): used for the first connection instead of dialling, in whatever state it
+   * is by then. Later reconnects dial as usual.
+   */
+  preopened?: WebSocketLike;
   backoffMinMs?: number;
   backoffMaxMs?: number;
   pingIntervalMs?: number;
@@ -43,11 +49,13 @@ export class SignalingConnection {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private lastRx = 0;
   private closed = false;
+  private preopened: WebSocketLike | undefined;
 
   constructor(
     readonly url: string,
     private readonly opts: SignalingOptions,
   ) {
+    this.preopened = opts.preopened;
     this.connect();
   }
 
@@ -56,6 +64,10 @@ export class SignalingConnection {
     this.setState('connecting');
     const Ctor = this.opts.WebSocketImpl ?? (globalThis.WebSocket as unknown as WebSocketCtor);
     let ws: WebSocketLike;
+    const early = this.preopened;
+    this.preopened = undefined;
+    if (early && early.readyState <= OPEN) return this.adopt(early, early.readyState === OPEN);
+    early?.close();
     try {
       ws = new Ctor(this.url);
       if (typeof performance !== 'undefined' && !performance.getEntriesByName('p2p:ws-new').length) performance.mark('p2p:ws-new');
@@ -64,6 +76,11 @@ export class SignalingConnection {
       this.scheduleReconnect();
       return;
     }
+    this.adopt(ws, false);
+  }
+
+  /** Take `ws` as the current socket; `open`: it is open already (its open event has passed). */
+  private adopt(ws: WebSocketLike, open: boolean): void {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
@@ -89,6 +106,8 @@ export class SignalingConnection {
       this.setState('closed');
       this.scheduleReconnect();
     };
+    // as if it opened now, once the caller (still constructing us) is done
+    if (open) queueMicrotask(() => ws.onopen?.(null));
   }
 
   private onMessage(raw: unknown): void {
@@ -190,15 +209,17 @@ export class SignalingPool {
   private readonly seen = new Map<string, number>();
   private seq = 0;
 
+  /** `preopened`: sockets opened ahead of time, by URL (see SignalingOptions.preopened). */
   constructor(
     urls: string[],
     private readonly me: string,
-    private readonly opts: Omit<SignalingOptions, 'topics'>,
+    private readonly opts: Omit<SignalingOptions, 'topics' | 'preopened'> & { preopened?: Map<string, WebSocketLike> },
   ) {
     this.connections = urls.map(
       (url) =>
         new SignalingConnection(url, {
           ...opts,
+          preopened: opts.preopened?.get(url),
           topics: () => [...this.topics],
           onPublish: (topic, data, clients, u) => {
             const mid = data.mid;

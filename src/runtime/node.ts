@@ -7,7 +7,7 @@ import { SeededRng } from '../core/rng';
 import { fromWire, toWire } from '../core/wire';
 import { TimerQueue, type TimerHandle } from './timers';
 import { decodeAll, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
-import { SignalingPool, type WebSocketCtor } from '../net/signaling';
+import { SignalingPool, type WebSocketCtor, type WebSocketLike } from '../net/signaling';
 import { Transport, type SimplePeerCtor } from '../net/transport';
 import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '../storage/store';
 import { validateSignal } from './signal-messages';
@@ -38,6 +38,8 @@ export interface NodeOptions {
    * closed after CONTACT_GRACE_MS.
    */
   contacts?: string[];
+  /** Signaling sockets opened ahead of time, by URL (the page opens them before this code loads). */
+  sockets?: Map<string, WebSocketLike>;
   /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
   apiTimeoutMs?: number;
 }
@@ -112,6 +114,7 @@ export class P2PNode implements P2PApi {
           );
     this.pool = new SignalingPool(opts.signaling, opts.id, {
       WebSocketImpl: opts.WebSocketImpl,
+      preopened: opts.sockets,
       onPublish: (topic, data, clients, _url, own) => this.onSignaling(topic, data, clients, own === true),
       onState: () => {
         this.emit({ type: 'signaling' });

@@ -1,0 +1,69 @@
+/**
+ * The page's node: everything of the boot that needs the node's code (simple-peer, the
+ * core, the runtime). main.ts loads this chunk after it has started the reload's I/O
+ * (IndexedDB reads, signaling sockets, the node id), so that I/O runs while this chunk
+ * is fetched, compiled and evaluated (100-300 ms of a reload on a busy machine).
+ */
+import SimplePeer from 'simple-peer/simplepeer.min.js';
+import { acquireNodeId, releaseNodeId, rememberNeighbours } from './identity';
+import { P2PNode } from './node';
+import type { PersistedState } from '../storage/store';
+import type { SimplePeerCtor } from '../net/transport';
+import type { WebSocketLike } from '../net/signaling';
+
+export interface PageBoot {
+  cluster: string;
+  signaling: string[];
+  nick: string;
+  /** The id this tab had before a reload (sessionStorage), if any. */
+  previous: string | null;
+  /** That id, already taken back (reclaimNodeId), or null: acquireNodeId decides. */
+  reclaimed: string | null;
+  /** The previous id's persisted state, being read. */
+  prefetch: Promise<PersistedState | null> | null;
+  /** The previous page's overlay neighbours. */
+  neighbours: string[];
+  /** Signaling sockets opened ahead of time, by URL. */
+  sockets: Map<string, WebSocketLike>;
+  target: HTMLElement;
+}
+
+/** Longest the UI waits for the node to be ready before it mounts anyway. */
+const UI_WAIT_MS = 1500;
+
+export async function startPage(b: PageBoot): Promise<void> {
+  const id = b.reclaimed ?? (await acquireNodeId()).id;
+  performance.mark('p2p:id');
+  const node = new P2PNode({
+    id,
+    cluster: b.cluster,
+    signaling: b.signaling,
+    nick: b.nick,
+    SimplePeer: SimplePeer as unknown as SimplePeerCtor,
+    preloaded: b.prefetch && id === b.previous ? b.prefetch : undefined,
+    // a reload rejoins through the overlay neighbours it had (dialled while it loads)
+    contacts: id === b.previous ? b.neighbours.filter((n) => n !== id) : [],
+    sockets: b.sockets,
+  });
+  window.p2p = node;
+  // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)
+  addEventListener('pagehide', (e) => {
+    if (!e.persisted) rememberNeighbours(node.peers());
+    node.leaveNow();
+    if (!e.persisted) releaseNodeId();
+  });
+  void node.ready.then(() => performance.mark('p2p:ready'));
+  const note = document.getElementById('boot-note');
+  if (note) note.textContent = `Joining cluster “${b.cluster}” as ${id}…`;
+  const started = node.start().then(() => performance.mark('p2p:started'));
+  // The UI (Svelte, d3: its own chunk, 100-350 ms of main thread to load and mount) comes
+  // once the node is ready, or after UI_WAIT_MS if joining takes longer. Mounted earlier,
+  // it ran in the middle of a reload's rejoin (reading the keys, starting, dialling) and
+  // delayed it by about as much; the page shows the note above meanwhile.
+  await Promise.race([node.ready, new Promise((r) => setTimeout(r, UI_WAIT_MS))]);
+  const { mountApp } = await import('../ui/mount');
+  b.target.textContent = '';
+  mountApp(b.target, node);
+  performance.mark('p2p:mounted');
+  await started;
+}
