@@ -102,6 +102,8 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
       out.push(['  of which loading IndexedDB (ms)', fmt(rl.loadMs, 0), 'n/a', '']);
       out.push(['  script running / node id acquired / state loaded (the rest is joining), ms from navigation', `${fmt(rl.bootAt, 0)} / ${fmt(rl.idAt, 0)} / ${fmt(rl.startedAt, 0)}`, 'n/a', '']);
       if (rl.timeline?.length) out.push(['  timeline, ms from navigation', rl.timeline.map(([k, t]) => `${k} ${t}`).join(', '), 'n/a', '']);
+      const w = o?.kv?.reloadWorst;
+      if (w && w !== rl && w.timeline?.length) out.push(['  the slowest reload\'s timeline', w.timeline.map(([k, t]) => `${k} ${t}`).join(', '), 'n/a', '']);
       out.push(['  keys restored from IndexedDB / held once ready', `${rl.restored ?? '—'} / ${rl.keysAtReady ?? '—'}`, 'n/a', '']);
       if (!rl.sameId) out.push(["  the reloaded tab came back under a NEW node id", "!", "n/a", ""]);
     }

@@ -142,6 +142,8 @@ export interface KvResult {
   reload?: ReloadResult;
   /** ready (ms from navigation) of every reload, in order */
   reloadsMs?: (number | null)[];
+  /** the slowest reload (not the median), for its timeline */
+  reloadWorst?: ReloadResult;
 }
 
 export interface ReloadResult {
@@ -411,6 +413,7 @@ export async function runSystem(browser: Browser, target: SystemTarget, o: Bench
           // the median (an unfinished reload counts as the slowest), its timeline shown
           r.kv.reload = runs.length > done.length && done.length <= runs.length / 2 ? runs.find((x) => x.readyMs === null) : done[Math.floor((runs.length - 1) / 2)];
           r.kv.reloadsMs = runs.map((x) => x.readyMs);
+          r.kv.reloadWorst = runs.find((x) => x.readyMs === null) ?? done[done.length - 1];
         }
       });
     }
