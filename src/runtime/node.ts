@@ -13,7 +13,7 @@ import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '
 import { validateSignal } from './signal-messages';
 import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
-import { adoptOrphans } from './orphans';
+import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
 import { nickError } from '../core/chat';
 import { validateSegRecord, type SegRecord } from '../core/segments';
 
@@ -188,7 +188,7 @@ export class P2PNode implements P2PApi {
       await registry.touch(this.id, Date.now());
       this.schedule(function touch(this: P2PNode) {
         void registry.touch(this.id, Date.now()).catch((e: unknown) => this.error('registry', e));
-      }.bind(this), 0, 30_000);
+      }.bind(this), REGISTRY_TOUCH_MS, REGISTRY_TOUCH_MS);
       // Stores of nodes that are gone (their tab closed; ids do not outlive a tab):
       // give their data back to the cluster once we are part of it.
       await this.ready;

@@ -16,6 +16,14 @@ import { liveLocalIds, tryLock } from './identity';
 import { validateEntry } from './entry-check';
 
 export const ORPHAN_AFTER_MS = 5_000;
+/**
+ * How often a live node notes in the registry that it is alive. Well below
+ * ORPHAN_AFTER_MS: a reloading tab holds no lock between its old page's pagehide and its
+ * new page, and only a recent registry entry then keeps other tabs from adopting (and
+ * deleting) its store. At 30 s (before) a live tab's entry was older than 5 s most of
+ * the time.
+ */
+export const REGISTRY_TOUCH_MS = 2_000;
 
 function deleteDb(name: string): Promise<void> {
   return new Promise((resolve, reject) => {
