@@ -70,7 +70,6 @@ export class SignalingConnection {
     early?.close();
     try {
       ws = new Ctor(this.url);
-      if (typeof performance !== 'undefined' && !performance.getEntriesByName('p2p:ws-new').length) performance.mark('p2p:ws-new');
     } catch (e) {
       this.opts.onError?.(`signaling: cannot open ${this.url}: ${(e as Error).message}`);
       this.scheduleReconnect();

@@ -19,6 +19,7 @@
  */
 import type SimplePeerType from 'simple-peer';
 import { concatFrames, HEARTBEAT_FRAME } from '../wire/codec';
+import { markOnce } from '../runtime/marks';
 
 /** Frames to one peer are coalesced into data-channel messages of at most this size. */
 export const COALESCE_BYTES = 64 * 1024;
@@ -206,9 +207,7 @@ export class Transport {
     rtc.on('signal', (signal: unknown) => {
       if (this.links.get(peer) === link) this.opts.sendSignal(peer, conn, signal);
     });
-    rtc.on('iceStateChange', (ice: string) => {
-      if (typeof performance !== 'undefined' && !performance.getEntriesByName(`p2p:ice-${ice}`).length) performance.mark(`p2p:ice-${ice}`);
-    });
+    rtc.on('iceStateChange', (ice: string) => markOnce(`p2p:ice-${ice}`));
     rtc.on('connect', () => {
       if (this.links.get(peer) !== link) return;
       link.open = true;

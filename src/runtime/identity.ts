@@ -7,6 +7,7 @@
 const KEY = 'p2p.nodeId';
 /** Written by a page of this tab as it goes away for good: the id it held is free. */
 const LEFT_KEY = 'p2p.leftBy';
+const ID_RE = /^n[0-9a-z]{6,32}$/;
 export const LOCK_PREFIX = 'p2p-node-';
 
 export function newNodeId(): string {
@@ -28,7 +29,6 @@ export function storedNodeId(): string | null {
 }
 
 const NEIGHBOURS_KEY = 'p2p.neighbours';
-const ID_RE = /^n[0-9a-z]{6,32}$/;
 
 /** A page going away notes its overlay neighbours for the next page of this tab. */
 export function rememberNeighbours(ids: string[]): void {

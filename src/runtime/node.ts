@@ -14,6 +14,7 @@ import { validateSignal } from './signal-messages';
 import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
+import { markOnce } from './marks';
 import { nickError } from '../core/chat';
 import { validateSegRecord, type SegRecord } from '../core/segments';
 
@@ -44,13 +45,6 @@ export interface NodeOptions {
   apiTimeoutMs?: number;
 }
 
-/** A performance mark, the first time only (a reload's timeline, read by the bench). */
-const marked = new Set<string>();
-function markOnce(name: string): void {
-  if (marked.has(name) || typeof performance === 'undefined' || typeof performance.mark !== 'function') return;
-  marked.add(name);
-  performance.mark(name);
-}
 
 /** Contacts (NodeOptions.contacts) dialled before start; the overlay asks the others itself. */
 const PREDIAL = 2;
@@ -90,6 +84,8 @@ export class P2PNode implements P2PApi {
    * was still loading, and served reads from it.
    */
   private early: NodeIn[] | null = [];
+  /** NodeOptions.contacts without this node. */
+  private readonly contacts: string[];
   /** Contacts not dialled yet (dialled once signaling is up). */
   private toDial: string[];
   private readonly clusterTopic: string;
@@ -101,7 +97,8 @@ export class P2PNode implements P2PApi {
     this.clusterTopic = opts.cluster;
     this.selfTopic = `${opts.cluster}/${opts.id}`;
     this.ready = new Promise<void>((r) => (this.resolveReady = r));
-    this.toDial = (opts.contacts ?? []).filter((c) => c !== opts.id);
+    this.contacts = (opts.contacts ?? []).filter((c) => c !== opts.id);
+    this.toDial = [...this.contacts];
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
     this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, deferFlush: true, ...opts.config?.kv } }, new SeededRng(seed));
     this.storage =
@@ -175,7 +172,7 @@ export class P2PNode implements P2PApi {
     this.stats_.set('start.loadMs', Math.round(performance.now() - loadStart));
     const early = this.early ?? [];
     this.early = null;
-    const contacts = (this.opts.contacts ?? []).filter((c) => c !== this.id);
+    const contacts = this.contacts;
     this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords, contacts });
     if (contacts.length) this.schedule(() => this.dropUnusedContacts(contacts), CONTACT_GRACE_MS);
     for (const input of early) this.step(input);

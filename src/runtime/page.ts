@@ -42,7 +42,7 @@ export async function startPage(b: PageBoot): Promise<void> {
     SimplePeer: SimplePeer as unknown as SimplePeerCtor,
     preloaded: b.prefetch && id === b.previous ? b.prefetch : undefined,
     // a reload rejoins through the overlay neighbours it had (dialled while it loads)
-    contacts: id === b.previous ? b.neighbours.filter((n) => n !== id) : [],
+    contacts: id === b.previous ? b.neighbours : [],
     sockets: b.sockets,
   });
   window.p2p = node;
