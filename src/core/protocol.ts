@@ -8,9 +8,9 @@
  *   handle(input: In, now: number, out: Effect[]): void
  *
  * Time (`now`, ms), randomness (an injected Rng) and the node id come in; everything it
- * wants done goes out as effects, pushed onto `out` through the protected helpers below
- * (one emission style: nobody threads `now, out` through private methods, nobody buffers
- * effects in a field of its own). The composer (`core/node.ts`), the simulator and the
+ * wants done goes out as effects, pushed onto `out` through `this.io` (an `Effects`):
+ * one emission style, so nobody threads `now, out` through private methods and nobody
+ * buffers effects in a field of its own. The composer (`core/node.ts`), the simulator and the
  * tests run the effects.
  *
  * Effect vocabulary (the same six for every protocol):
@@ -108,56 +108,56 @@ export interface MemberSummary {
 }
 
 /**
- * Base class of every protocol: `handle` records `now` and the effect list for the
- * duration of the call, then runs `onInput`. Subclasses emit through the helpers.
+ * Where a protocol's effects go during one handle() call, with the current time. The
+ * `Protocol` base class owns one and points it at the caller's effect list for the
+ * duration of each call; a protocol split into parts (coordinator, replica, ...) hands
+ * the same `Effects` to each part, so all of them emit into the one list, in order.
  */
-export abstract class Protocol<In extends { type: string }, M, T, E = never, R = never> {
+export class Effects<M, T, E = never, R = never> {
   /** The `now` of the current (or last) handle() call, ms. */
-  protected now = 0;
+  now = 0;
   private sink: Effect<M, T, E, R>[] = [];
 
-  handle(input: In, now: number, out: Effect<M, T, E, R>[]): void {
+  /** Starts a handle() call: effects go to `out` until the next `begin`. */
+  begin(now: number, out: Effect<M, T, E, R>[]): void {
     this.now = now;
     this.sink = out;
-    this.onInput(input);
   }
 
-  protected abstract onInput(input: In): void;
-
-  protected emit(effect: Effect<M, T, E, R>): void {
+  emit(effect: Effect<M, T, E, R>): void {
     this.sink.push(effect);
   }
 
-  protected send(to: NodeId, msg: M, transient = false): void {
+  send(to: NodeId, msg: M, transient = false): void {
     this.sink.push(transient ? { type: 'send', to, msg, transient } : { type: 'send', to, msg });
   }
 
-  protected setTimer(delayMs: number, timer: T): void {
+  setTimer(delayMs: number, timer: T): void {
     this.sink.push({ type: 'timer', delayMs, timer });
   }
 
-  protected disconnect(peer: NodeId): void {
+  disconnect(peer: NodeId): void {
     this.sink.push({ type: 'disconnect', peer });
   }
 
-  protected reply(req: number, value?: unknown): void {
+  reply(req: number, value?: unknown): void {
     this.sink.push(value === undefined ? { type: 'reply', req, ok: true } : { type: 'reply', req, ok: true, value });
   }
 
-  protected fail(req: number, error: string): void {
+  fail(req: number, error: string): void {
     this.sink.push({ type: 'reply', req, ok: false, error });
   }
 
-  protected event(event: E): void {
+  event(event: E): void {
     this.sink.push({ type: 'event', event });
   }
 
-  protected persist(put: R[], remove: string[]): void {
+  persist(put: R[], remove: string[]): void {
     this.sink.push({ type: 'persist', put, remove });
   }
 
   /** How many effects this call has emitted so far: a place to insert one later (`emitAt`). */
-  protected position(): number {
+  position(): number {
     return this.sink.length;
   }
 
@@ -165,7 +165,28 @@ export abstract class Protocol<In extends { type: string }, M, T, E = never, R =
    * Inserts an effect at a `position()` taken earlier in this call: a `persist` built up
    * during the call goes before the sends that acknowledge what it stores.
    */
-  protected emitAt(index: number, effect: Effect<M, T, E, R>): void {
+  emitAt(index: number, effect: Effect<M, T, E, R>): void {
     this.sink.splice(index, 0, effect);
   }
+}
+
+/**
+ * Base class of every protocol: `handle` points `io` at the caller's effect list and the
+ * current time, then runs `onInput`. Subclasses (and their parts) emit through `io` and
+ * read the time as `this.now`.
+ */
+export abstract class Protocol<In extends { type: string }, M, T, E = never, R = never> {
+  protected readonly io = new Effects<M, T, E, R>();
+
+  handle(input: In, now: number, out: Effect<M, T, E, R>[]): void {
+    this.io.begin(now, out);
+    this.onInput(input);
+  }
+
+  /** The `now` of the current (or last) handle() call, ms. */
+  protected get now(): number {
+    return this.io.now;
+  }
+
+  protected abstract onInput(input: In): void;
 }
