@@ -26,7 +26,7 @@ function cluster(seed: number, n: number): Harness {
       return { type: 'frame', from, msg: r.msg };
     },
     timer: (timer) => ({ type: 'timer', timer: timer as NodeTimer }),
-    peerDown: (peer) => ({ type: 'linkDown', peer }),
+    linkDown: (peer) => ({ type: 'linkDown', peer }),
     announce: (from, clients, _known, isolated) => ({ type: 'announce', from, clients, isolated }),
     isBackgroundTimer: () => false,
     onEffect: (id, e) => {

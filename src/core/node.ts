@@ -7,16 +7,20 @@
  *   hyparview --neighborUp/Down--> plumtree, membership, chat
  *   plumtree  --deliver(kind)----> membership ('member') | chat ('chat')
  *   membership --changed---------> kv (placement), chat (rooms), router (topology)
+ *   membership, chat --broadcast-> plumtree (kind 'member' | 'chat')
+ *
+ * Every protocol follows core/protocol.ts: its effects are `send`, `timer`, `disconnect`,
+ * `reply`, `persist` and typed `event`s; the adapters below (`toHpv`, `toPt`, ...) run
+ * one protocol and route its effects, events to the other protocols or out as NodeOut.
  */
 import type { NodeId, Rng } from './types';
-import { HyParView, validateHpvMessage, type HpvIn, type HpvOut, type HpvMessage, type HyParViewConfig } from './hyparview';
-import { Plumtree, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
-import { Membership, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
+import { HyParView, isHpvMessage, validateHpvMessage, type HpvEvent, type HpvIn, type HpvOut, type HpvMessage, type HyParViewConfig } from './hyparview';
+import { Plumtree, isPtMessage, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
+import { Membership, MEMBER_KIND, isMemberMessage, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
 import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
 import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
-import { Chat, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
+import { Chat, isChatWire, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
 import type { ChatMessage } from './chat';
-import { HlcClock } from './clock/hlc';
 import { Router, ROUTE_TTL, routeFields, type RouteEnvelope } from './routing/router';
 import { shape } from './validate';
 
@@ -80,13 +84,14 @@ export type CoreEvent =
 export type NodeOut =
   | { type: 'send'; to: NodeId; msg: WireMessage; transient?: boolean }
   | { type: 'disconnect'; peer: NodeId }
-  | { type: 'timer'; delay: number; timer: NodeTimer }
+  | { type: 'timer'; delayMs: number; timer: NodeTimer }
   | { type: 'announce'; isolated: boolean }
   | { type: 'reply'; req: number; ok: true; value?: unknown }
   | { type: 'reply'; req: number; ok: false; error: string }
   | { type: 'event'; event: CoreEvent }
   | { type: 'persistKv'; put: Entry[]; remove: string[] }
-  | { type: 'persistChat'; messages: ChatMessage[]; evicted: ChatMessage[] }
+  /** `remove`: chat storage keys (core/chat `storageKey`). */
+  | { type: 'persistChat'; put: ChatMessage[]; remove: string[] }
   | { type: 'persistSeg'; put: SegRecord[]; remove: string[] }
   | { type: 'dropped'; reason: string };
 
@@ -125,7 +130,6 @@ export class CoreNode {
   readonly kv: KvStore;
   readonly chat: Chat;
   readonly segments: Segments;
-  readonly clock = new HlcClock();
   private readonly router: Router;
   private now = 0;
   private out: NodeOut[] = [];
@@ -133,7 +137,6 @@ export class CoreNode {
   private left = false;
   private started = false;
   private readonly inspecting = new Set<number>();
-  private memberSignature = '';
   /** Outstanding segment peek/take requests (their replies carry an item). */
   private readonly segReads = new Set<number>();
 
@@ -146,7 +149,7 @@ export class CoreNode {
     this.plumtree = new Plumtree(id, config.plumtree ?? {}, rng);
     this.membership = new Membership(id, config.membership ?? {}, rng);
     this.kv = new KvStore(id, config.kv ?? {}, rng);
-    this.chat = new Chat(id, config.chat ?? {}, this.clock);
+    this.chat = new Chat(id, config.chat ?? {}, rng);
     this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
   }
@@ -159,7 +162,7 @@ export class CoreNode {
         if (this.started) return;
         this.started = true;
         if (input.kvEntries?.length) this.toKv({ type: 'load', entries: input.kvEntries });
-        if (input.chatHistory?.length) this.toChat({ type: 'load', messages: input.chatHistory });
+        if (input.chatHistory?.length) this.toChat({ type: 'load', records: input.chatHistory });
         if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
         this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
@@ -169,7 +172,7 @@ export class CoreNode {
       case 'frame':
         return this.onFrame(input.from, input.msg);
       case 'linkDown':
-        return this.toHpv({ type: 'peerDown', peer: input.peer });
+        return this.toHpv({ type: 'linkDown', peer: input.peer });
       case 'timer':
         return this.onTimer(input.timer);
       case 'announce':
@@ -211,12 +214,12 @@ export class CoreNode {
   }
 
   private dispatch(from: NodeId, msg: WireMessage): void {
+    if (isHpvMessage(msg)) return this.toHpv({ type: 'message', from, msg });
+    if (isPtMessage(msg)) return this.toPt({ type: 'message', from, msg });
+    if (isMemberMessage(msg)) return this.toMembership({ type: 'message', from, msg });
+    if (isChatWire(msg)) return this.toChat({ type: 'message', from, msg });
     switch (protocolOf(msg.type)) {
-      case 'hpv': return this.toHpv({ type: 'message', from, msg: msg as HpvMessage });
-      case 'pt': return this.toPt({ type: 'message', from, msg: msg as PtMessage });
-      case 'mem': return this.toMembership({ type: 'message', from, msg: msg as MemberMessage });
       case 'kv': return this.toKv({ type: 'message', from, msg: msg as KvMessage });
-      case 'chat': return this.toChat({ type: 'message', from, msg: msg as ChatWire });
       case 'seg': return this.toSeg({ type: 'message', from, msg: msg as SegMessage });
     }
   }
@@ -281,23 +284,32 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg, transient: e.transient }); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'hpv', t: e.timer } }); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'hpv', t: e.timer } }); break;
         case 'disconnect': this.out.push({ type: 'disconnect', peer: e.peer }); break;
-        case 'announce': this.out.push({ type: 'announce', isolated: this.active.size === 0 }); break;
-        case 'neighborUp':
-          this.active.add(e.peer);
-          this.topologyChanged();
-          this.toPt({ type: 'neighborUp', peer: e.peer });
-          this.toMembership({ type: 'neighborUp', peer: e.peer });
-          this.toChat({ type: 'neighborUp', peer: e.peer });
-          break;
-        case 'neighborDown':
-          this.active.delete(e.peer);
-          this.topologyChanged();
-          this.toPt({ type: 'neighborDown', peer: e.peer });
-          this.toMembership({ type: 'neighborDown', peer: e.peer });
-          break;
+        case 'event': this.onHpvEvent(e.event); break;
       }
+    }
+  }
+
+  private onHpvEvent(e: HpvEvent): void {
+    switch (e.type) {
+      case 'announce':
+        this.out.push({ type: 'announce', isolated: this.active.size === 0 });
+        return;
+      case 'neighborUp':
+        this.active.add(e.peer);
+        this.topologyChanged();
+        this.toPt({ type: 'neighborUp', peer: e.peer });
+        this.toMembership({ type: 'neighborUp', peer: e.peer });
+        this.toChat({ type: 'neighborUp', peer: e.peer });
+        return;
+      case 'neighborDown':
+        this.active.delete(e.peer);
+        this.topologyChanged();
+        this.toPt({ type: 'neighborDown', peer: e.peer });
+        this.toMembership({ type: 'neighborDown', peer: e.peer });
+        this.toChat({ type: 'neighborDown', peer: e.peer });
+        return;
     }
   }
 
@@ -313,12 +325,14 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg }); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'pt', t: e.timer } }); break;
-        case 'deliver':
-          if (e.kind === 'member') this.toMembership({ type: 'deliver', data: e.data });
-          else if (e.kind === 'chat') this.toChat({ type: 'deliver', from: e.origin, data: e.data });
-          else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${e.kind.slice(0, 20)}` });
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'pt', t: e.timer } }); break;
+        case 'event': {
+          const d = e.event;
+          if (d.kind === MEMBER_KIND) this.toMembership({ type: 'deliver', data: d.data });
+          else if (d.kind === 'chat') this.toChat({ type: 'deliver', from: d.origin, data: d.data });
+          else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${d.kind.slice(0, 20)}` });
           break;
+        }
       }
     }
   }
@@ -326,51 +340,43 @@ export class CoreNode {
   private toMembership(input: MemberIn): void {
     const out: MemberOut[] = [];
     this.membership.handle(input, this.now, out);
-    this.routeMembership(input, out);
-    this.refreshMemberViews();
+    let changed = false;
+    for (const e of out) {
+      switch (e.type) {
+        case 'send': this.sendDirect(e.to, e.msg); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'mem', t: e.timer } }); break;
+        case 'event':
+          switch (e.event.type) {
+            case 'broadcast':
+              if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: MEMBER_KIND, data: e.event.data });
+              break;
+            case 'placementChanged':
+              this.placementToKvSeg();
+              break;
+            case 'changed':
+              changed = true;
+              // a member left (or came back) within its leave grace: the KVS's quorums change
+              if (e.event.left.length > 0 || e.event.joined.length > 0) this.placementToKvSeg();
+              break;
+          }
+          break;
+      }
+    }
+    if (changed) this.membersChanged();
   }
 
   /**
-   * A member's nick, rooms or active view changed (membership raises its incarnation for
-   * every such change) even though the live set did not: chat rooms, the router and the
-   * UI need the new views. The signature is O(members), cheap at browser cluster sizes.
+   * Members joined or left, or one announced another nick, rooms or active view
+   * (membership's `changed`): the router, chat and the UI need the new views.
    */
-  private refreshMemberViews(): void {
-    let sig = 0;
-    let n = 0;
-    for (const m of this.membership.all()) {
-      if (m.status !== 'alive' && m.status !== 'suspect') continue;
-      sig = (sig * 31 + m.incarnation + m.active.length) % 2147483647;
-      n++;
-    }
-    const signature = `${n}:${sig}`;
-    if (signature === this.memberSignature) return;
-    this.memberSignature = signature;
+  private membersChanged(): void {
     this.router.setTopology([...this.active], this.liveMemberInfos());
-    this.toChat({ type: 'members', members: this.chatMembers() });
+    this.toChat({ type: 'members', view: this.membership.view() });
     this.out.push({ type: 'event', event: { type: 'members' } });
   }
 
   private liveMemberInfos(): MemberInfo[] {
     return this.membership.all().filter((m) => m.status === 'alive' || m.status === 'suspect');
-  }
-
-  private routeMembership(input: MemberIn, out: MemberOut[]): void {
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'mem', t: e.timer } }); break;
-        case 'broadcast': if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: 'member', data: e.data }); break;
-        case 'placementChanged':
-          this.placementToKvSeg();
-          break;
-        case 'changed':
-          this.memberSignature = ''; // refreshMemberViews() runs right after
-          // a member left (or came back) within its leave grace: the KVS's quorums change
-          if (e.left.length > 0 || e.joined.length > 0) this.placementToKvSeg();
-          break;
-      }
-    }
   }
 
   /**
@@ -386,17 +392,13 @@ export class CoreNode {
     this.toSeg({ type: 'members', live: placement.filter((m) => !gone.has(m)) });
   }
 
-  private chatMembers(): { id: NodeId; nick: string; rooms: string[] }[] {
-    return this.liveMemberInfos().map((m) => ({ id: m.id, nick: m.nick, rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [] }));
-  }
-
   private toKv(input: KvIn): void {
     const out: KvOut[] = [];
     this.kv.handle(input, this.now, out);
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'kv', t: e.timer } }); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delay, timer: { p: 'kv', t: e.timer } }); break;
         case 'reply': {
           const inspect = this.inspecting.delete(e.req);
           if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
@@ -420,7 +422,7 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'seg', t: e.timer } }); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delay, timer: { p: 'seg', t: e.timer } }); break;
         case 'reply': {
           const read = this.segReads.delete(e.req);
           if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
@@ -440,16 +442,17 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'broadcast': this.toPt({ type: 'broadcast', kind: 'chat', data: e.data }); break;
-        case 'delivered': this.out.push({ type: 'event', event: { type: 'chat', message: e.message } }); break;
-        case 'persist': this.out.push({ type: 'persistChat', messages: e.messages, evicted: e.evicted }); break;
-        case 'reply':
-          if (e.ok) this.out.push({ type: 'reply', req: e.req, ok: true });
-          else this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error ?? 'chat request failed' });
-          break;
-        case 'meta':
-          this.toMembership({ type: 'local', nick: e.nick, meta: { rooms: e.rooms } });
-          this.out.push({ type: 'event', event: { type: 'rooms' } });
+        case 'reply': this.out.push(e); break;
+        case 'persist': this.out.push({ type: 'persistChat', put: e.put, remove: e.remove }); break;
+        case 'event':
+          switch (e.event.type) {
+            case 'broadcast': this.toPt({ type: 'broadcast', kind: 'chat', data: e.event.data }); break;
+            case 'delivered': this.out.push({ type: 'event', event: { type: 'chat', message: e.event.message } }); break;
+            case 'meta':
+              this.toMembership({ type: 'local', nick: e.event.nick, meta: { rooms: e.event.rooms } });
+              this.out.push({ type: 'event', event: { type: 'rooms' } });
+              break;
+          }
           break;
       }
     }

@@ -15,7 +15,7 @@ import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
 import { markOnce } from './marks';
-import { nickError } from '../core/chat';
+import { nickError, storageKey as chatStorageKey } from '../core/chat';
 import { validateSegRecord, type SegRecord } from '../core/segments';
 
 export interface NodeOptions {
@@ -50,8 +50,6 @@ export interface NodeOptions {
 const PREDIAL = 2;
 /** How long a contact's link (NodeOptions.contacts) may stay open without the overlay using it. */
 const CONTACT_GRACE_MS = 10_000;
-
-const chatKey = (m: ChatMessage): string => `${m.room}\u0000${m.ts}\u0000${m.id}`;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -247,7 +245,7 @@ export class P2PNode implements P2PApi {
         this.emit({ type: 'peers' });
         return;
       case 'timer':
-        this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delay);
+        this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delayMs);
         return;
       case 'announce':
         markOnce('p2p:announce');
@@ -276,8 +274,8 @@ export class P2PNode implements P2PApi {
         return;
       case 'persistChat':
         if (this.storage) {
-          for (const m of e.messages) this.storage.chat.put(chatKey(m), m);
-          for (const m of e.evicted) this.storage.chat.remove(chatKey(m));
+          for (const m of e.put) this.storage.chat.put(chatStorageKey(m), m);
+          for (const k of e.remove) this.storage.chat.remove(k);
         }
         return;
       case 'persistSeg':

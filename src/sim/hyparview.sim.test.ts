@@ -17,7 +17,7 @@ function expectHealthy(m: OverlayMetrics, where: string, activeSize = 5): void {
 }
 
 /** Disables every announce a connected node makes (small-cluster checks and island probes). */
-const NO_ISLAND_HEALING: Partial<HyParViewConfig> = { islandAnnounceMin: 1e12, islandAnnounceMax: 1e12, islandProbeSpacing: 1e12 };
+const NO_ISLAND_HEALING: Partial<HyParViewConfig> = { islandAnnounceMinMs: 1e12, islandAnnounceMaxMs: 1e12, islandProbeSpacingMs: 1e12 };
 
 describe('HyParView overlay, a few hundred nodes', () => {
   it.each([1, 2, 3])('settles connected and symmetric, then heals after half the nodes crash (seed %i)', (seed) => {

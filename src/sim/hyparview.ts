@@ -23,7 +23,7 @@ import {
 export const hyparviewStack: SimStack<HpvIn, HpvOut> = {
   message: (from, msg) => ({ type: 'message', from, msg: msg as HpvMessage }),
   timer: (timer) => ({ type: 'timer', timer: timer as HpvTimer }),
-  peerDown: (peer) => ({ type: 'peerDown', peer }),
+  linkDown: (peer) => ({ type: 'linkDown', peer }),
   announce: (from, clients, known, isolated) => ({ type: 'announce', from, clients, known, isolated }),
   // Shuffles and re-announces run forever. The first isolation check (gen 1, armed by
   // 'start') is part of joining: in announce mode it sends the newcomer's announce.

@@ -6,14 +6,15 @@ import { Network, type SimNode, type SimStack } from './network';
 type In =
   | { type: 'message'; from: NodeId; msg: unknown }
   | { type: 'timer'; timer: unknown }
-  | { type: 'peerDown'; peer: NodeId }
+  | { type: 'linkDown'; peer: NodeId }
   | { type: 'announce'; from: NodeId; clients: number; known: boolean; isolated: boolean }
   | { type: 'do'; effects: Out[] };
 type Out =
   | { type: 'send'; to: NodeId; msg: unknown; transient?: boolean }
-  | { type: 'timer'; delay: number; timer: unknown }
+  | { type: 'timer'; delayMs: number; timer: unknown }
   | { type: 'disconnect'; peer: NodeId }
   | { type: 'announce' }
+  | { type: 'event'; event: { type: 'announce'; isolated?: boolean } | { type: 'neighborUp'; peer: NodeId } }
   | { type: 'note'; text: string };
 
 class Scripted implements SimNode<In, Out> {
@@ -32,7 +33,7 @@ class Scripted implements SimNode<In, Out> {
     return this.log.flatMap((l) => (l.input.type === 'message' ? [l.input.msg] : []));
   }
   downs(): { at: number; peer: NodeId }[] {
-    return this.log.flatMap((l) => (l.input.type === 'peerDown' ? [{ at: l.at, peer: l.input.peer }] : []));
+    return this.log.flatMap((l) => (l.input.type === 'linkDown' ? [{ at: l.at, peer: l.input.peer }] : []));
   }
 }
 
@@ -40,11 +41,12 @@ const notes: string[] = [];
 const stack: SimStack<In, Out> = {
   message: (from, msg) => ({ type: 'message', from, msg }),
   timer: (timer) => ({ type: 'timer', timer }),
-  peerDown: (peer) => ({ type: 'peerDown', peer }),
+  linkDown: (peer) => ({ type: 'linkDown', peer }),
   announce: (from, clients, known, isolated) => ({ type: 'announce', from, clients, known, isolated }),
   isBackgroundTimer: (t) => t === 'periodic',
   onEffect: (node, e) => {
     if (e.type === 'note') notes.push(`${node}:${e.text}`);
+    if (e.type === 'event') notes.push(`${node}:event ${e.event.type}`);
   },
 };
 
@@ -92,7 +94,7 @@ describe('Network links', () => {
     expect(n.stats.relayed).toBe(1);
   });
 
-  it('disconnect: the peer gets peerDown after what was sent before; its later sends are dropped', () => {
+  it('disconnect: the peer gets linkDown after what was sent before; its later sends are dropped', () => {
     const { n, node, act } = net(['a', 'b']);
     act('a', { type: 'send', to: 'b', msg: 1 });
     n.runFor(1_000);
@@ -101,13 +103,13 @@ describe('Network links', () => {
     n.runFor(1_000);
     expect(node('b').received()).toEqual([1, 'bye']);
     expect(node('b').downs()).toEqual([{ at: 1_010, peer: 'a' }]);
-    expect(node('b').log.findIndex((l) => l.input.type === 'peerDown')).toBeGreaterThan(node('b').log.findIndex((l) => l.input.type === 'message' && l.input.msg === 'bye'));
+    expect(node('b').log.findIndex((l) => l.input.type === 'linkDown')).toBeGreaterThan(node('b').log.findIndex((l) => l.input.type === 'message' && l.input.msg === 'bye'));
     expect(node('a').received()).toEqual([]);
     expect(node('a').downs()).toEqual([]);
     expect(n.openLinks()).toEqual([]);
   });
 
-  it('a dial to a dead node fails with peerDown after dialFailDelay', () => {
+  it('a dial to a dead node fails with linkDown after dialFailDelay', () => {
     const { n, node, act } = net(['a', 'b']);
     n.crash('b');
     act('a', { type: 'send', to: 'b', msg: 1 }, { type: 'send', to: 'b', msg: 2 });
@@ -176,7 +178,7 @@ describe('Network timers, announces and effects', () => {
   it('timers fire after their delay; other effects go to onEffect', () => {
     notes.length = 0;
     const { n, node, act } = net(['a']);
-    act('a', { type: 'timer', delay: 250, timer: 't1' }, { type: 'note', text: 'hi' });
+    act('a', { type: 'timer', delayMs: 250, timer: 't1' }, { type: 'note', text: 'hi' });
     n.runFor(1_000);
     expect(node('a').log.filter((l) => l.input.type === 'timer')).toEqual([{ at: 250, input: { type: 'timer', timer: 't1' } }]);
     expect(notes).toEqual(['a:hi']);
@@ -184,7 +186,7 @@ describe('Network timers, announces and effects', () => {
 
   it('settle() holds background timers until in-flight work is done, then resumes them with their remaining delay', () => {
     const { n, node, act } = net(['a', 'b']);
-    act('a', { type: 'timer', delay: 100, timer: 'periodic' }, { type: 'timer', delay: 3_000, timer: 'oneshot' });
+    act('a', { type: 'timer', delayMs: 100, timer: 'periodic' }, { type: 'timer', delayMs: 3_000, timer: 'oneshot' });
     n.runFor(50);
     expect(n.settle()).toBe(true);
     expect(n.now).toBe(3_000);
@@ -208,6 +210,21 @@ describe('Network timers, announces and effects', () => {
     expect(heard('d')).toBeUndefined();
   });
 
+  it('an announce event (as HyParView emits it) is published like an announce effect; other events go to onEffect', () => {
+    notes.length = 0;
+    const { n, node, act } = net(['a', 'b']);
+    act('a', { type: 'event', event: { type: 'announce' } }, { type: 'event', event: { type: 'neighborUp', peer: 'b' } });
+    act('b', { type: 'event', event: { type: 'announce', isolated: true } });
+    n.runFor(100);
+    const heard = (id: string) => node(id).log.filter((l) => l.input.type === 'announce').map((l) => l.input);
+    expect(heard('b')).toEqual([
+      { type: 'announce', from: 'a', clients: 2, known: false, isolated: true },
+      { type: 'announce', from: 'b', clients: 2, known: true, isolated: true },
+    ]);
+    expect(n.stats.announces).toBe(2);
+    expect(notes).toEqual(['a:event neighborUp']);
+  });
+
   it('charges messages to the cause of the input they descend from, not to background timers', () => {
     const s = new Network<In, Out, Scripted>(stack, { seed: 1, ...fixed });
     const relay = (to: string) => (input: In, out: Out[]) => {
@@ -216,7 +233,7 @@ describe('Network timers, announces and effects', () => {
     };
     s.add('a', new Scripted(relay('b')));
     s.add('b', new Scripted(relay('a')));
-    s.input('a', { type: 'do', effects: [{ type: 'send', to: 'b', msg: 'ping' }, { type: 'timer', delay: 10, timer: 'periodic' }] }, { cause: 5 });
+    s.input('a', { type: 'do', effects: [{ type: 'send', to: 'b', msg: 'ping' }, { type: 'timer', delayMs: 10, timer: 'periodic' }] }, { cause: 5 });
     s.runFor(1_000);
     expect(s.messagesCausedBy(5)).toBe(2);
     expect(s.messagesCausedBy(0)).toBe(1);

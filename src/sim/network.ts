@@ -10,16 +10,17 @@ import { EventQueue } from './queue';
  * - `send`: over the link to the peer if one is open at our end; otherwise a `transient`
  *   send is relayed by the signaling server (no link), and any other send dials the peer
  *   (a WebRTC handshake: the link opens after `dialDelay`, messages queue until then).
- *   A dial to a dead node fails after `dialFailDelay` with `peerDown` at the dialer.
+ *   A dial to a dead node fails after `dialFailDelay` with `linkDown` at the dialer.
  *   Links are reliable and FIFO (one latency per link, ties broken by schedule order).
- * - `disconnect`: closes our end at once; the other end gets `peerDown` one latency later,
+ * - `disconnect`: closes our end at once; the other end gets `linkDown` one latency later,
  *   after everything we sent before closing. Messages reaching a closed end are dropped.
- * - `timer`: the input comes back after `delay`.
- * - `announce`: the signaling server delivers `announce` to every live node (announcer
+ * - `timer`: the input comes back after `delayMs`.
+ * - `announce` (an `announce` effect, or an `event` whose event is `{ type: 'announce' }`,
+ *   as HyParView emits it): the signaling server delivers `announce` to every live node (announcer
  *   included, as the y-webrtc server echoes publishes) with `clients` = live nodes.
  *   `known` models membership: listener and announcer are in the same connected
  *   component of the active-view graph, as computed at most `knownStaleness` ms ago.
- * Crash: the node stops; each peer holding a link gets `peerDown` after `detectDelay`
+ * Crash: the node stops; each peer holding a link gets `linkDown` after `detectDelay`
  * (the runtime's heartbeat). Leave: the node handles its leave input, then its remaining
  * links close gracefully. Partition: groups of nodes that cannot reach each other at all
  * (links, relays, dials, announces), until heal().
@@ -35,20 +36,21 @@ export interface SimNode<In, Out> {
 /**
  * How the network talks to one kind of node: it builds the node's inputs and classifies
  * its timers. Effects are recognised by `type`: 'send' {to, msg, transient?},
- * 'timer' {delay, timer}, 'disconnect' {peer}, 'announce' {isolated?}; anything else
- * goes to `onEffect`.
+ * 'timer' {delayMs, timer}, 'disconnect' {peer}, 'announce' {isolated?} or 'event'
+ * {event: {type: 'announce', isolated?}}; anything else goes to `onEffect`.
  */
 export interface SimStack<In, Out> {
   message(from: NodeId, msg: unknown): In;
   timer(timer: unknown): In;
-  peerDown(peer: NodeId): In;
+  /** The link to `peer` failed (crash detected, dial failed, or the peer closed it). */
+  linkDown(peer: NodeId): In;
   announce(from: NodeId, clients: number, known: boolean, isolated: boolean): In;
   /**
    * Periodic timers that never quiesce (shuffle, ...). They are held during `settle()`,
    * and work they start is not charged to the cause (e.g. a join) that armed them.
    */
   isBackgroundTimer?(timer: unknown): boolean;
-  /** Effects the network does not execute (neighborUp, deliveries, ...). */
+  /** Effects the network does not execute (events other than announce: neighborUp, deliveries, ...). */
   onEffect?(node: NodeId, effect: Out, now: number): void;
 }
 
@@ -60,7 +62,7 @@ export interface NetworkConfig {
   relayLatency: Dist;
   /** From the first send to an open link (offer/answer through signaling, ICE, DTLS). */
   dialDelay: Dist;
-  /** Until a dial to a dead node reports `peerDown`. */
+  /** Until a dial to a dead node reports `linkDown`. */
   dialFailDelay: Dist;
   /** Until a crash is noticed by a peer holding a link (heartbeat timeout). */
   detectDelay: Dist;
@@ -148,10 +150,11 @@ interface NetEffect {
   to?: NodeId;
   msg?: unknown;
   transient?: boolean;
-  delay?: number;
+  delayMs?: number;
   timer?: unknown;
   peer?: NodeId;
   isolated?: boolean;
+  event?: { type?: unknown; isolated?: unknown };
 }
 
 export class Network<In, Out extends { type: string }, N extends SimNode<In, Out> = SimNode<In, Out>> {
@@ -249,7 +252,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
    * Split the network: nodes in different groups (unlisted nodes form group 0) can no
    * longer reach each other by link, relay, dial or announce; each side's signaling
    * server reports only its own subscribers. Links across the cut die as on a real
-   * partition: both ends get `peerDown` after `detectDelay`.
+   * partition: both ends get `linkDown` after `detectDelay`.
    */
   partition(groups: NodeId[][]): void {
     groups.forEach((g, k) => {
@@ -446,7 +449,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         if (!link.isOpen(i)) return;
         link.close(i);
         if (this.adj[i]!.get(ev.peer) === link) this.adj[i]!.delete(ev.peer);
-        if (this.alive[i]) this.run(i, this.stack.peerDown(this.ids[ev.peer]!), ev.cause);
+        if (this.alive[i]) this.run(i, this.stack.linkDown(this.ids[ev.peer]!), ev.cause);
         return;
       }
       case Kind.Announce:
@@ -479,7 +482,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         return this.send(i, e.to!, e.msg, e.transient === true, cause);
       case 'timer': {
         const background = this.stack.isBackgroundTimer?.(e.timer) === true;
-        this.schedule(this.now + Math.max(0, e.delay ?? 0), Kind.Timer, i, -1, e.timer, null, background ? 0 : cause);
+        this.schedule(this.now + Math.max(0, e.delayMs ?? 0), Kind.Timer, i, -1, e.timer, null, background ? 0 : cause);
         return;
       }
       case 'disconnect': {
@@ -487,15 +490,22 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         if (peer !== undefined) this.closeLink(i, peer, cause);
         return;
       }
-      case 'announce': {
-        this.stats.announces++;
-        const isolated = typeof e.isolated === 'boolean' ? e.isolated : this.nodes[i]!.activeView().length === 0;
-        this.schedule(this.now + draw(this.config.signalingLatency, this.rng), Kind.Announce, -1, i, isolated, null, cause);
+      case 'announce':
+        return this.announce(i, e.isolated, cause);
+      case 'event':
+        if (e.event?.type === 'announce') return this.announce(i, e.event.isolated, cause);
+        this.stack.onEffect?.(this.ids[i]!, effect, this.now);
         return;
-      }
       default:
         this.stack.onEffect?.(this.ids[i]!, effect, this.now);
     }
+  }
+
+  /** Publish an announce of node `i` on the modelled signaling server. */
+  private announce(i: number, isolated: unknown, cause: number): void {
+    this.stats.announces++;
+    const iso = typeof isolated === 'boolean' ? isolated : this.nodes[i]!.activeView().length === 0;
+    this.schedule(this.now + draw(this.config.signalingLatency, this.rng), Kind.Announce, -1, i, iso, null, cause);
   }
 
   private send(from: number, toId: NodeId, msg: unknown, transient: boolean, cause: number): void {

@@ -6,9 +6,10 @@ import { hyparviewStack, nodeRng } from './hyparview';
 
 /**
  * HyParView + Plumtree as one simulated node, wired as src/core/node.ts wires them in the
- * real node: HyParView's neighborUp/neighborDown become Plumtree's neighbour inputs (in
- * the order HyParView emits them), Plumtree's sends and timers go out unchanged, and a
- * `broadcast` input originates a Plumtree broadcast. Membership, KVS and chat are left
+ * real node: HyParView's neighborUp/neighborDown events become Plumtree's neighbour
+ * inputs (in the order HyParView emits them), its announce event and the two protocols'
+ * sends and timers go out unchanged (the network runs them), and a `broadcast` input
+ * originates a Plumtree broadcast. Membership, KVS and chat are left
  * out: this stack measures the overlay and the broadcast layer alone.
  *
  * Routing: a message or a timer goes to Plumtree if its `type` starts with 'pt.', else to
@@ -83,8 +84,8 @@ export class StackNode implements SimNode<StackIn, StackOut> {
     this.hyparview.handle(input, now, buf);
     for (let k = start; k < buf.length; k++) {
       const e = buf[k]!;
-      // { type: 'neighborUp' | 'neighborDown', peer } is also Plumtree's input shape.
-      if (e.type === 'neighborUp' || e.type === 'neighborDown') this.toPt(e, now, out);
+      // The event { type: 'neighborUp' | 'neighborDown', peer } is also Plumtree's input shape.
+      if (e.type === 'event' && e.event.type !== 'announce') this.toPt(e.event, now, out);
       else out.push(e);
     }
     if (buf.length > 1024) buf.length = 0;
@@ -96,8 +97,8 @@ export class StackNode implements SimNode<StackIn, StackOut> {
     this.plumtree.handle(input, now, buf);
     for (let k = start; k < buf.length; k++) {
       const e = buf[k]!;
-      if (e.type === 'deliver') {
-        this.sink?.deliver(this.index, e, now);
+      if (e.type === 'event') {
+        this.sink?.deliver(this.index, e.event, now);
         continue;
       }
       if (e.type === 'send' && e.msg.type === 'pt.gossip') this.sink?.payloadSent(e.msg.id);

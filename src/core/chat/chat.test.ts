@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { HlcClock, makeHlc } from '../clock/hlc';
-import { Chat, HISTORY_REQUEST_INTERVAL_MS, MAX_CLOCK_DRIFT_MS } from './chat';
-import { CHAT_LIMITS, DIRECT_ROOM, type ChatConfig, type ChatIn, type ChatMessage, type ChatOut } from './types';
+import type { MemberSummary } from '../protocol';
+import { SeededRng } from '../rng';
+import { Chat, HISTORY_REQUEST_INTERVAL_MS, MAX_CLOCK_DRIFT_MS, storageKey } from './chat';
+import { CHAT_LIMITS, DIRECT_ROOM, type ChatConfig, type ChatEvent, type ChatIn, type ChatMessage, type ChatOut } from './types';
 import { validateChatBroadcast, validateChatMessage } from './validate';
+
+/** Chat draws no random numbers; every protocol takes an Rng all the same. */
+const rng = new SeededRng(1);
+
+/** An effect with its event unwrapped (`{ type: 'event', event }` → event): what the tests read. */
+type Item = Exclude<ChatOut, { type: 'event' }> | ChatEvent;
+const flat = (out: ChatOut[]): Item[] => out.map((e) => (e.type === 'event' ? e.event : e));
+
+/** The `members` input for these live members (chat reads `view.live` only). */
+const membersIn = (live: MemberSummary[]): ChatIn => ({ type: 'members', view: { placement: [], away: [], live } });
+
+/** The timestamp part of a chat storage key (`storageKey`). */
+const tsOfKey = (key: string): number => Number(key.split('\u0000')[1]);
 
 /**
  * A tiny in-memory cluster: every broadcast reaches every other node, sends go to their
@@ -10,20 +25,21 @@ import { validateChatBroadcast, validateChatMessage } from './validate';
  */
 class Net {
   readonly nodes = new Map<string, Chat>();
-  readonly effects = new Map<string, ChatOut[]>();
+  readonly effects = new Map<string, Item[]>();
   now = 1_000_000;
 
   add(id: string, nick = id, config: Partial<ChatConfig> = {}, rooms?: string[]): Chat {
-    const chat = new Chat(id, config, new HlcClock());
+    const chat = new Chat(id, config, rng);
     this.nodes.set(id, chat);
     this.effects.set(id, []);
     this.input(id, rooms ? { type: 'start', nick, rooms } : { type: 'start', nick });
     return chat;
   }
 
-  input(id: string, input: ChatIn): ChatOut[] {
-    const out: ChatOut[] = [];
-    this.nodes.get(id)!.handle(input, this.now, out);
+  input(id: string, input: ChatIn): Item[] {
+    const raw: ChatOut[] = [];
+    this.nodes.get(id)!.handle(input, this.now, raw);
+    const out = flat(raw);
     this.effects.get(id)!.push(...out);
     for (const e of out) {
       if (e.type === 'broadcast') {
@@ -40,7 +56,7 @@ class Net {
   /** Feed every node the members view built from the nodes' own state. */
   syncMembers(): void {
     const members = [...this.nodes].map(([id, c]) => ({ id, nick: c.nick(), rooms: c.joined() }));
-    for (const id of this.nodes.keys()) this.input(id, { type: 'members', members });
+    for (const id of this.nodes.keys()) this.input(id, membersIn(members));
   }
 
   delivered(id: string): ChatMessage[] {
@@ -57,13 +73,13 @@ const msg = (over: Partial<ChatMessage> & { ts: number }): ChatMessage => ({
   ...over,
 });
 
-const deliver = (c: Chat, m: ChatMessage, now = 1_000_000): ChatOut[] => {
+const deliver = (c: Chat, m: ChatMessage, now = 1_000_000): Item[] => {
   const out: ChatOut[] = [];
   c.handle({ type: 'deliver', from: m.from, data: { type: 'chat.message', message: m } }, now, out);
-  return out;
+  return flat(out);
 };
 
-const replies = (out: ChatOut[]) => out.filter((e) => e.type === 'reply');
+const replies = (out: Item[]) => out.filter((e) => e.type === 'reply');
 
 describe('Chat: rooms and sending', () => {
   it('joins the default room at start and announces it in the membership meta', () => {
@@ -88,7 +104,7 @@ describe('Chat: rooms and sending', () => {
     expect(out.map((e) => e.type)).toEqual(['delivered', 'broadcast', 'reply', 'persist']);
     expect(replies(out)).toEqual([{ type: 'reply', req: 1, ok: true }]);
     const persisted = out.find((e) => e.type === 'persist');
-    expect(persisted).toMatchObject({ messages: [{ room: 'lobby', text: 'hi', nick: 'alice', from: 'a' }], evicted: [] });
+    expect(persisted).toMatchObject({ put: [{ room: 'lobby', text: 'hi', nick: 'alice', from: 'a' }], remove: [] });
     expect(net.effects.get('b')!.find((e) => e.type === 'persist')).toEqual(persisted);
     expect(b.history('lobby').map((m) => m.text)).toEqual(['hi']);
     expect(net.delivered('b').map((m) => m.text)).toEqual(['hi']);
@@ -130,9 +146,9 @@ describe('Chat: rooms and sending', () => {
   it('a member that disappears from the members view takes its rooms with it', () => {
     const net = new Net();
     const a = net.add('a', 'alice');
-    a.handle({ type: 'members', members: [{ id: 'z', nick: 'zed', rooms: ['secret'] }] }, 0, []);
+    a.handle(membersIn([{ id: 'z', nick: 'zed', rooms: ['secret'] }]), 0, []);
     expect(a.rooms()).toEqual(['lobby', 'secret']);
-    a.handle({ type: 'members', members: [] }, 0, []);
+    a.handle(membersIn([]), 0, []);
     expect(a.rooms()).toEqual(['lobby']);
   });
 
@@ -152,7 +168,7 @@ describe('Chat: rooms and sending', () => {
 
 describe('Chat: ordering, dedupe and bounded history', () => {
   it('keeps messages in timestamp order whatever the arrival order, ties by id', () => {
-    const c = new Chat('me', {}, new HlcClock());
+    const c = new Chat('me', {}, rng);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     for (const ts of [30, 10, 20]) deliver(c, msg({ ts: makeHlc(ts, 0) }));
     deliver(c, msg({ ts: makeHlc(20, 0), id: 'a:tie', from: 'a' }));
@@ -165,12 +181,12 @@ describe('Chat: ordering, dedupe and bounded history', () => {
   });
 
   it('orders a reply after the message it answers even when the replier clock is behind', () => {
-    const a = new Chat('a', {}, new HlcClock());
-    const b = new Chat('b', {}, new HlcClock());
+    const a = new Chat('a', {}, rng);
+    const b = new Chat('b', {}, rng);
     for (const c of [a, b]) c.handle({ type: 'start', nick: c === a ? 'alice' : 'bob' }, 0, []);
     const fromA: ChatOut[] = [];
     a.handle({ type: 'send', req: 1, room: 'lobby', text: 'question' }, 1_030_000, fromA);
-    const question = fromA.find((e) => e.type === 'broadcast')!;
+    const question = flat(fromA).find((e) => e.type === 'broadcast')!;
     // b's wall clock runs 30 s behind a's.
     b.handle({ type: 'deliver', from: 'a', data: question.type === 'broadcast' && question.data }, 1_000_000, []);
     b.handle({ type: 'send', req: 2, room: 'lobby', text: 'answer' }, 1_000_001, []);
@@ -178,7 +194,7 @@ describe('Chat: ordering, dedupe and bounded history', () => {
   });
 
   it('delivers a message once however many times it arrives', () => {
-    const c = new Chat('me', {}, new HlcClock());
+    const c = new Chat('me', {}, rng);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     const m = msg({ ts: makeHlc(5, 0) });
     const first = deliver(c, m);
@@ -189,11 +205,11 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     expect(again).toEqual([]);
     expect(viaHistory).toEqual([]);
     expect(c.history('lobby')).toHaveLength(1);
-    expect(c.stats()['chat.duplicate']).toBe(3);
+    expect(c.stats().duplicate).toBe(3);
   });
 
   it('keeps only the newest historyPerRoom messages and does not take evicted ones back', () => {
-    const c = new Chat('me', { historyPerRoom: 3 }, new HlcClock());
+    const c = new Chat('me', { historyPerRoom: 3 }, rng);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     for (let t = 1; t <= 5; t++) deliver(c, msg({ ts: makeHlc(t, 0) }));
     expect(c.history('lobby').map((m) => m.ts)).toEqual([3, 4, 5].map((t) => makeHlc(t, 0)));
@@ -203,14 +219,14 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     // Storage follows: the new message is stored, the one pushed out is deleted.
     expect(out.find((e) => e.type === 'persist')).toEqual({
       type: 'persist',
-      messages: [msg({ ts: makeHlc(6, 0) })],
-      evicted: [msg({ ts: makeHlc(3, 0) })],
+      put: [msg({ ts: makeHlc(6, 0) })],
+      remove: [storageKey(msg({ ts: makeHlc(3, 0) }))],
     });
   });
 
   it('merges received timestamps into the clock so the next send sorts after them', () => {
     const clock = new HlcClock();
-    const c = new Chat('me', {}, clock);
+    const c = new Chat('me', {}, rng, clock);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     const remote = makeHlc(1_000_000 + 30_000, 5); // 30 s ahead: within the drift bound
     deliver(c, msg({ ts: remote }), 1_000_000);
@@ -222,7 +238,7 @@ describe('Chat: ordering, dedupe and bounded history', () => {
 
   it('accepts but does not merge a timestamp far in the future', () => {
     const clock = new HlcClock();
-    const c = new Chat('me', {}, clock);
+    const c = new Chat('me', {}, rng, clock);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1, 0) }), 1_000_000);
     expect(c.history('lobby')).toHaveLength(1);
@@ -230,7 +246,7 @@ describe('Chat: ordering, dedupe and bounded history', () => {
   });
 
   it('drops invalid broadcasts and counts them', () => {
-    const c = new Chat('me', { maxTextLength: 5 }, new HlcClock());
+    const c = new Chat('me', { maxTextLength: 5 }, rng);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     const bad: unknown[] = [
       null,
@@ -245,18 +261,18 @@ describe('Chat: ordering, dedupe and bounded history', () => {
       expect(out).toEqual([]);
     }
     expect(c.history('lobby')).toEqual([]);
-    expect(c.stats()['chat.invalid']).toBe(bad.length);
+    expect(c.stats().invalid).toBe(bad.length);
   });
 
   it('keeps history for at most maxKnownRooms rooms, dropping the stalest room not joined', () => {
-    const c = new Chat('me', { maxRooms: 1, maxKnownRooms: 2 }, new HlcClock());
+    const c = new Chat('me', { maxRooms: 1, maxKnownRooms: 2 }, rng);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     deliver(c, msg({ ts: makeHlc(1, 0), room: 'old' }));
     const out = deliver(c, msg({ ts: makeHlc(2, 0), room: 'new' }));
     expect(out.find((e) => e.type === 'persist')).toEqual({
       type: 'persist',
-      messages: [msg({ ts: makeHlc(2, 0), room: 'new' })],
-      evicted: [msg({ ts: makeHlc(1, 0), room: 'old' })],
+      put: [msg({ ts: makeHlc(2, 0), room: 'new' })],
+      remove: [storageKey(msg({ ts: makeHlc(1, 0), room: 'old' }))],
     });
     expect(c.history('old')).toEqual([]);
     expect(c.history('new')).toHaveLength(1);
@@ -285,13 +301,13 @@ describe('Chat: history for late joiners and reloads', () => {
     expect(c.history('dev').map((m) => m.text)).toEqual(['dev talk']);
     // Shown only for joined rooms; the rest waits in history until c joins.
     expect(net.delivered('c').map((m) => m.text)).toEqual([0, 1, 2, 3, 4].map((i) => `lobby ${i}`));
-    const persisted = net.effects.get('c')!.flatMap((e) => (e.type === 'persist' ? e.messages : []));
+    const persisted = net.effects.get('c')!.flatMap((e) => (e.type === 'persist' ? e.put : []));
     expect(persisted.map((m) => m.text).sort()).toEqual(['dev talk', ...[0, 1, 2, 3, 4].map((i) => `lobby ${i}`)]);
     expect(c.history('lobby')).toEqual(net.nodes.get('a')!.history('lobby'));
   });
 
   it('splits a large history answer into bounded batches', () => {
-    const a = new Chat('a', { historyPerRoom: 500 }, new HlcClock());
+    const a = new Chat('a', { historyPerRoom: 500 }, rng);
     a.handle({ type: 'start', nick: 'alice' }, 0, []);
     for (let t = 1; t <= 250; t++) deliver(a, msg({ ts: makeHlc(t, 0), text: 'y'.repeat(2000) }));
     const out: ChatOut[] = [];
@@ -307,7 +323,7 @@ describe('Chat: history for late joiners and reloads', () => {
   });
 
   it('answers one history request per neighbour per interval', () => {
-    const a = new Chat('a', {}, new HlcClock());
+    const a = new Chat('a', {}, rng);
     a.handle({ type: 'start', nick: 'alice' }, 0, []);
     deliver(a, msg({ ts: 1 }));
     const ask = (now: number) => {
@@ -318,11 +334,41 @@ describe('Chat: history for late joiners and reloads', () => {
     expect(ask(1000)).toBe(1);
     expect(ask(1001)).toBe(0);
     expect(ask(1000 + HISTORY_REQUEST_INTERVAL_MS)).toBe(1);
-    expect(a.stats()['chat.historyRateLimited']).toBe(1);
+    expect(a.stats().historyRateLimited).toBe(1);
+  });
+
+  it('a neighbour that goes down and comes back within the interval is still rate limited, later it is answered', () => {
+    const a = new Chat('a', {}, rng);
+    a.handle({ type: 'start', nick: 'alice' }, 0, []);
+    deliver(a, msg({ ts: 1 }));
+    const ask = (now: number) => {
+      const out: ChatOut[] = [];
+      a.handle({ type: 'message', from: 'b', msg: { type: 'chat.historyReq', session: 7 } }, now, out);
+      return out.length;
+    };
+    const down = (now: number) => {
+      const out: ChatOut[] = [];
+      a.handle({ type: 'neighborDown', peer: 'b' }, now, out);
+      return out;
+    };
+    expect(ask(1000)).toBe(1);
+    expect(down(1001)).toEqual([]);
+    expect(ask(1002)).toBe(0);
+    expect(down(1000 + HISTORY_REQUEST_INTERVAL_MS)).toEqual([]);
+    expect(ask(1000 + HISTORY_REQUEST_INTERVAL_MS + 1)).toBe(1);
+    expect(a.stats().historyRateLimited).toBe(1);
+  });
+
+  it('names stored messages by room, timestamp and id, the keys stores written by earlier versions use', () => {
+    const m = msg({ ts: makeHlc(5, 3), room: 'dev' });
+    expect(storageKey(m)).toBe(`dev\u0000${makeHlc(5, 3)}\u0000${m.id}`);
+    // keys sort by room, then (for timestamps of equal length) by time
+    const keys = [msg({ ts: makeHlc(2_000_000, 0) }), msg({ ts: makeHlc(1_000_000, 0), room: 'dev' }), msg({ ts: makeHlc(1_000_000, 0) })].map(storageKey);
+    expect([...keys].sort()).toEqual([keys[1], keys[2], keys[0]]);
   });
 
   it('answers a reloaded tab (same id, new session) right away', () => {
-    const a = new Chat('a', {}, new HlcClock());
+    const a = new Chat('a', {}, rng);
     a.handle({ type: 'start', nick: 'alice' }, 0, []);
     deliver(a, msg({ ts: 1 }));
     const ask = (now: number, session: number) => {
@@ -339,16 +385,16 @@ describe('Chat: history for late joiners and reloads', () => {
     const net = new Net();
     net.add('a', 'alice');
     net.input('a', { type: 'send', req: 1, room: 'lobby', text: 'before reload' });
-    const stored = net.effects.get('a')!.flatMap((e) => (e.type === 'persist' ? e.messages : []));
+    const stored = net.effects.get('a')!.flatMap((e) => (e.type === 'persist' ? e.put : []));
     expect(stored).toHaveLength(1);
 
     // Same node id, a fresh clock, and the same wall-clock millisecond: without merging the
     // restored timestamps the HLC would hand out the same timestamp, hence the same id.
-    const reloaded = new Chat('a', {}, new HlcClock());
+    const reloaded = new Chat('a', {}, rng);
     const out: ChatOut[] = [];
-    reloaded.handle({ type: 'load', messages: stored }, net.now, out);
+    reloaded.handle({ type: 'load', records: stored }, net.now, out);
     reloaded.handle({ type: 'start', nick: 'alice' }, net.now, out);
-    expect(out.filter((e) => e.type === 'delivered')).toEqual([]);
+    expect(flat(out).filter((e) => e.type === 'delivered')).toEqual([]);
     expect(reloaded.history('lobby').map((m) => m.text)).toEqual(['before reload']);
     reloaded.handle({ type: 'send', req: 2, room: 'lobby', text: 'after reload' }, net.now, out);
     const h = reloaded.history('lobby');
@@ -357,20 +403,20 @@ describe('Chat: history for late joiners and reloads', () => {
   });
 
   it('trims a stored history larger than the bounds and asks storage to delete the rest', () => {
-    const c = new Chat('me', { historyPerRoom: 2 }, new HlcClock());
+    const c = new Chat('me', { historyPerRoom: 2 }, rng);
     const stored = [4, 1, 3, 2].map((t) => msg({ ts: makeHlc(t, 0) }));
     const out: ChatOut[] = [];
-    c.handle({ type: 'load', messages: stored }, 0, out);
+    c.handle({ type: 'load', records: stored }, 0, out);
     expect(c.history('lobby').map((m) => m.ts)).toEqual([3, 4].map((t) => makeHlc(t, 0)));
     expect(out).toHaveLength(1);
     const p = out[0]!;
-    expect(p.type === 'persist' && p.messages).toEqual([]);
-    expect(p.type === 'persist' && p.evicted.map((m) => m.ts).sort((x, y) => x - y)).toEqual([1, 2].map((t) => makeHlc(t, 0)));
+    expect(p.type === 'persist' && p.put).toEqual([]);
+    expect(p.type === 'persist' && p.remove.map(tsOfKey).sort((x, y) => x - y)).toEqual([1, 2].map((t) => makeHlc(t, 0)));
   });
 
   it('does not restore garbage or other members\' /tell messages from storage', () => {
-    const c = new Chat('me', {}, new HlcClock());
-    c.handle({ type: 'load', messages: [
+    const c = new Chat('me', {}, rng);
+    c.handle({ type: 'load', records: [
       { bogus: true } as unknown as ChatMessage,
       msg({ ts: 3, room: DIRECT_ROOM, to: 'someone-else' }),
       msg({ ts: 4 }),
@@ -444,15 +490,15 @@ describe('Chat: nicknames and /tell', () => {
   });
 
   it('rejects a /tell that is not addressed to us or not sent by its author', () => {
-    const c = new Chat('me', {}, new HlcClock());
+    const c = new Chat('me', {}, rng);
     const tell = (from: string, m: ChatMessage) => {
       const out: ChatOut[] = [];
       c.handle({ type: 'message', from, msg: { type: 'chat.tell', message: m } }, 0, out);
-      return out;
+      return flat(out);
     };
     expect(tell('x', msg({ ts: 1, room: DIRECT_ROOM, to: 'other' }))).toEqual([]);
     expect(tell('mallory', msg({ ts: 2, room: DIRECT_ROOM, to: 'me' }))).toEqual([]);
     expect(tell('x', msg({ ts: 3, room: DIRECT_ROOM, to: 'me' })).map((e) => e.type)).toEqual(['delivered', 'persist']);
-    expect(c.stats()['chat.tellsRejected']).toBe(2);
+    expect(c.stats().tellsRejected).toBe(2);
   });
 });

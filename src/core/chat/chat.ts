@@ -1,6 +1,6 @@
-import type { HlcClock } from '../clock/hlc';
-import { hlcWall } from '../clock/hlc';
-import type { NodeId } from '../types';
+import { HlcClock, hlcWall } from '../clock/hlc';
+import { Protocol, type ClusterView } from '../protocol';
+import type { NodeId, Rng } from '../types';
 import { nodeId as nodeIdCheck } from '../validate';
 import { RoomHistory } from './history';
 import {
@@ -9,10 +9,10 @@ import {
   DIRECT_ROOM,
   type ChatBroadcast,
   type ChatConfig,
+  type ChatEvent,
   type ChatIn,
-  type ChatMemberInfo,
   type ChatMessage,
-  type ChatOut,
+  type ChatStats,
   type ChatWire,
 } from './types';
 import {
@@ -28,8 +28,9 @@ import {
 
 /**
  * A remote timestamp further ahead of our wall clock than this is still accepted (every
- * node must keep the same history) but not merged into the HLC: the clock is shared with
- * the KVS, and one tab with a wrong clock must not drag every node's versions into the future.
+ * node must keep the same history) but not merged into our HLC: the HLC never goes back,
+ * so one tab with a clock far ahead would otherwise drag the timestamps of every later
+ * message, from every node that heard it, into the future with it.
  */
 export const MAX_CLOCK_DRIFT_MS = 60_000;
 /** A neighbour gets at most one history answer per this interval (a request is tiny, the answer is not). */
@@ -37,22 +38,31 @@ export const HISTORY_REQUEST_INTERVAL_MS = 1_000;
 /** Rough byte budget of one history frame, well under wire/'s 256 KiB frame limit. */
 export const HISTORY_BATCH_BYTES = 64 * 1024;
 
-type Counter =
-  | 'invalid'
-  | 'duplicate'
-  | 'refused'
-  | 'historyRequests'
-  | 'historyRateLimited'
-  | 'historyBatchesSent'
-  | 'tellsRejected';
+/**
+ * Where a stored message lives in the runtime's chat store: ordered by room, then
+ * timestamp. Persist effects name the messages to delete by this key.
+ */
+export function storageKey(m: ChatMessage): string {
+  return `${m.room}\u0000${m.ts}\u0000${m.id}`;
+}
 
 /**
  * Chat rooms over Plumtree (README.md beside this file). Room messages are broadcast to
  * every node and every node keeps a bounded history of every room it hears about, so any
  * neighbour can bring a late joiner up to date; /tell messages go to one member directly.
+ *
+ * Protocol contract (core/protocol.ts): inputs `start`, `load`, `deliver` (a Plumtree
+ * broadcast of kind 'chat'), `message`, `neighborUp`, `neighborDown`, `members` (uses
+ * `view.live`) and the client requests `send`, `tell`, `join`, `leave`, `setNick`;
+ * effects `send`, `reply`, `persist` (ChatMessage records, keys from `storageKey`) and
+ * events `broadcast` (send `data` through Plumtree with kind 'chat'), `delivered` and
+ * `meta` (put rooms and nick into the membership meta).
+ *
+ * The HLC (`clock`) is chat's own: message timestamps and ids come from it.
  */
-export class Chat {
-  private readonly cfg: ChatConfig;
+export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessage> {
+  /** The effective configuration (limits clamped to CHAT_LIMITS). */
+  readonly config: Readonly<ChatConfig>;
   private myNick: string;
   private readonly joinedRooms = new Set<string>();
   /** Every room we keep history for, plus DIRECT_ROOM for /tell messages. */
@@ -65,7 +75,7 @@ export class Chat {
   /** Storage changes of the current handle() call, emitted as one `persist` at its end. */
   private added: ChatMessage[] = [];
   private evicted: ChatMessage[] = [];
-  private readonly counters: Record<Counter, number> = {
+  private readonly counters: ChatStats = {
     invalid: 0,
     duplicate: 0,
     refused: 0,
@@ -75,14 +85,21 @@ export class Chat {
     tellsRejected: 0,
   };
 
+  /**
+   * `_rng` is unused (chat draws no random numbers); it is there so that every protocol
+   * is built the same way. `clock`: the HLC for message timestamps (a test may pass one
+   * to look at).
+   */
   constructor(
     private readonly me: NodeId,
     config: Partial<ChatConfig>,
-    private readonly clock: HlcClock,
+    _rng: Rng,
+    private readonly clock: HlcClock = new HlcClock(),
   ) {
+    super();
     const c = { ...DEFAULT_CHAT_CONFIG, ...config };
     const atLeast1 = (n: number) => Math.max(1, Math.floor(n));
-    this.cfg = {
+    this.config = Object.freeze({
       maxTextLength: Math.min(atLeast1(c.maxTextLength), CHAT_LIMITS.maxTextLength),
       historyPerRoom: atLeast1(c.historyPerRoom),
       maxRooms: atLeast1(c.maxRooms),
@@ -90,43 +107,45 @@ export class Chat {
       maxRoomNameLength: Math.min(atLeast1(c.maxRoomNameLength), CHAT_LIMITS.maxRoomNameLength),
       maxNickLength: Math.min(atLeast1(c.maxNickLength), CHAT_LIMITS.maxNickLength),
       defaultRoom: normalizeRoom(c.defaultRoom),
-    };
+    });
     this.myNick = this.defaultNick();
   }
 
-  handle(input: ChatIn, now: number, out: ChatOut[]): void {
-    this.dispatch(input, now, out);
-    this.flushPersist(out);
+  protected onInput(input: ChatIn): void {
+    this.dispatch(input);
+    this.flushPersist();
   }
 
-  private dispatch(input: ChatIn, now: number, out: ChatOut[]): void {
+  private dispatch(input: ChatIn): void {
     switch (input.type) {
       case 'start':
-        this.session = Math.max(0, Math.floor(now));
-        return this.onStart(input.nick, input.rooms, out);
+        this.session = Math.max(0, Math.floor(this.now));
+        return this.onStart(input.nick, input.rooms);
       case 'load':
-        return this.onLoad(input.messages, now, out);
+        return this.onLoad(input.records);
       case 'deliver':
-        return this.onDeliver(input.data, now, out);
+        return this.onDeliver(input.data);
       case 'message':
-        return this.onMessage(input.from, input.msg, now, out);
+        return this.onMessage(input.from, input.msg);
       case 'neighborUp':
         // Ask for everything the neighbour keeps: a late joiner does not know yet which
         // rooms exist, and keeping every room's history is what lets it serve others.
-        out.push({ type: 'send', to: input.peer, msg: { type: 'chat.historyReq', session: this.session } });
+        this.io.send(input.peer, { type: 'chat.historyReq', session: this.session });
         return;
+      case 'neighborDown':
+        return this.onNeighborDown(input.peer);
       case 'members':
-        return this.onMembers(input.members);
+        return this.onMembers(input.view);
       case 'send':
-        return this.onSend(input.req, input.room, input.text, now, out);
+        return this.onSend(input.req, input.room, input.text);
       case 'tell':
-        return this.onTell(input.req, input.nick, input.text, now, out);
+        return this.onTell(input.req, input.nick, input.text);
       case 'join':
-        return this.reply(input.req, this.onJoin(input.room, out), out);
+        return this.reply(input.req, this.onJoin(input.room));
       case 'leave':
-        return this.reply(input.req, this.onLeave(input.room, out), out);
+        return this.reply(input.req, this.onLeave(input.room));
       case 'setNick':
-        return this.reply(input.req, this.onSetNick(input.nick, out), out);
+        return this.reply(input.req, this.onSetNick(input.nick));
     }
   }
 
@@ -162,39 +181,32 @@ export class Chat {
     return this.myNick;
   }
 
-  /** The effective configuration (limits clamped to CHAT_LIMITS). */
-  config(): Readonly<ChatConfig> {
-    return this.cfg;
-  }
-
-  stats(): Record<string, number> {
-    const s: Record<string, number> = {};
-    for (const k in this.counters) s[`chat.${k}`] = this.counters[k as Counter];
-    return s;
+  stats(): ChatStats {
+    return { ...this.counters };
   }
 
   // ---- inputs ----
 
-  private onStart(nick: string, rooms: string[] | undefined, out: ChatOut[]): void {
+  private onStart(nick: string, rooms: string[] | undefined): void {
     const n = typeof nick === 'string' ? nick.trim() : '';
-    this.myNick = nickError(n, this.cfg.maxNickLength) === null ? n : this.defaultNick();
+    this.myNick = nickError(n, this.config.maxNickLength) === null ? n : this.defaultNick();
     this.joinedRooms.clear();
     for (const raw of rooms ?? []) {
-      if (this.joinedRooms.size >= this.cfg.maxRooms) break;
+      if (this.joinedRooms.size >= this.config.maxRooms) break;
       const r = typeof raw === 'string' ? normalizeRoom(raw) : '';
-      if (roomError(r, this.cfg.maxRoomNameLength) === null) this.joinedRooms.add(r);
+      if (roomError(r, this.config.maxRoomNameLength) === null) this.joinedRooms.add(r);
     }
     // The default room is joined at start unless restored rooms say where we were.
-    if (this.joinedRooms.size === 0) this.joinedRooms.add(this.cfg.defaultRoom);
+    if (this.joinedRooms.size === 0) this.joinedRooms.add(this.config.defaultRoom);
     for (const r of this.joinedRooms) this.roomHistory(r);
-    this.emitMeta(out);
+    this.emitMeta();
   }
 
   /**
    * History restored from IndexedDB: kept without `delivered` (the caller re-reads
    * history()); stored messages beyond the bounds come back as `evicted` so storage shrinks.
    */
-  private onLoad(messages: unknown, now: number, out: ChatOut[]): void {
+  private onLoad(messages: unknown): void {
     if (!Array.isArray(messages)) {
       this.counters.invalid++;
       return;
@@ -210,28 +222,28 @@ export class Chat {
         this.counters.invalid++;
         continue;
       }
-      this.accept(m, now, true, out);
+      this.accept(m, true);
     }
   }
 
-  private onDeliver(data: unknown, now: number, out: ChatOut[]): void {
+  private onDeliver(data: unknown): void {
     if (validateChatBroadcast(data) !== null) {
       this.counters.invalid++;
       return;
     }
-    this.accept(cleanMessage((data as ChatBroadcast).message), now, false, out);
+    this.accept(cleanMessage((data as ChatBroadcast).message), false);
   }
 
-  private onMessage(from: NodeId, msg: ChatWire, now: number, out: ChatOut[]): void {
+  private onMessage(from: NodeId, msg: ChatWire): void {
     if (validateChatMessage(msg) !== null || nodeIdCheck(from) !== null) {
       this.counters.invalid++;
       return;
     }
     switch (msg.type) {
       case 'chat.historyReq':
-        return this.serveHistory(from, msg.session ?? 0, msg.rooms, now, out);
+        return this.serveHistory(from, msg.session ?? 0, msg.rooms);
       case 'chat.history':
-        for (const m of msg.messages) this.accept(cleanMessage(m), now, false, out);
+        for (const m of msg.messages) this.accept(cleanMessage(m), false);
         return;
       case 'chat.tell': {
         const m = cleanMessage(msg.message);
@@ -240,13 +252,26 @@ export class Chat {
           this.counters.tellsRejected++;
           return;
         }
-        return this.accept(m, now, false, out);
+        return this.accept(m, false);
       }
     }
   }
 
-  private onMembers(members: ChatMemberInfo[]): void {
+  /**
+   * Nothing in chat depends on a neighbour staying one; what it keeps per peer is the
+   * history rate limit, whose entries of `peer` are dropped here once they have expired
+   * (a live entry stays, so a link that flaps does not lift the limit).
+   */
+  private onNeighborDown(peer: NodeId): void {
+    const prefix = `${peer}/`;
+    for (const [key, t] of this.lastServed) {
+      if (key.startsWith(prefix) && this.now - t >= HISTORY_REQUEST_INTERVAL_MS) this.lastServed.delete(key);
+    }
+  }
+
+  private onMembers(clusterView: ClusterView): void {
     const view = new Map<NodeId, { nick: string; rooms: Set<string> }>();
+    const members = clusterView?.live;
     if (!Array.isArray(members)) return;
     for (const m of members) {
       if (typeof m !== 'object' || m === null || nodeIdCheck(m.id) !== null || m.id === this.me) continue;
@@ -259,69 +284,69 @@ export class Chat {
     this.view = view;
   }
 
-  private onSend(req: number, rawRoom: string, text: string, now: number, out: ChatOut[]): void {
+  private onSend(req: number, rawRoom: string, text: string): void {
     const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
     const err =
-      roomError(room, this.cfg.maxRoomNameLength) ??
+      roomError(room, this.config.maxRoomNameLength) ??
       (this.joinedRooms.has(room) ? null : `you are not in room "${room}": /join ${room} first`) ??
-      textError(text, this.cfg.maxTextLength);
-    if (err !== null) return this.reply(req, err, out);
-    const m = this.newMessage(room, text, now);
-    this.store(m, false, out);
-    out.push({ type: 'broadcast', data: { type: 'chat.message', message: m } });
-    this.reply(req, null, out);
+      textError(text, this.config.maxTextLength);
+    if (err !== null) return this.reply(req, err);
+    const m = this.newMessage(room, text);
+    this.store(m, false);
+    this.io.event({ type: 'broadcast', data: { type: 'chat.message', message: m } });
+    this.reply(req, null);
   }
 
-  private onTell(req: number, rawNick: string, text: string, now: number, out: ChatOut[]): void {
+  private onTell(req: number, rawNick: string, text: string): void {
     const nick = typeof rawNick === 'string' ? rawNick.trim() : '';
-    const err = nickError(nick, CHAT_LIMITS.maxNickLength) ?? textError(text, this.cfg.maxTextLength);
-    if (err !== null) return this.reply(req, err, out);
+    const err = nickError(nick, CHAT_LIMITS.maxNickLength) ?? textError(text, this.config.maxTextLength);
+    if (err !== null) return this.reply(req, err);
     const target = this.resolveNick(nick);
-    if (typeof target !== 'object') return this.reply(req, target, out);
-    const m: ChatMessage = { ...this.newMessage(DIRECT_ROOM, text, now), to: target.id };
-    this.store(m, false, out);
-    out.push({ type: 'send', to: target.id, msg: { type: 'chat.tell', message: m } });
-    this.reply(req, null, out);
+    if (typeof target !== 'object') return this.reply(req, target);
+    const m: ChatMessage = { ...this.newMessage(DIRECT_ROOM, text), to: target.id };
+    this.store(m, false);
+    this.io.send(target.id, { type: 'chat.tell', message: m });
+    this.reply(req, null);
   }
 
-  private onJoin(rawRoom: string, out: ChatOut[]): string | null {
+  private onJoin(rawRoom: string): string | null {
     const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
-    const err = roomError(room, this.cfg.maxRoomNameLength);
+    const err = roomError(room, this.config.maxRoomNameLength);
     if (err !== null) return err;
     if (this.joinedRooms.has(room)) return null;
-    if (this.joinedRooms.size >= this.cfg.maxRooms) {
-      return `you are already in ${this.cfg.maxRooms} rooms: /leave one first`;
+    if (this.joinedRooms.size >= this.config.maxRooms) {
+      return `you are already in ${this.config.maxRooms} rooms: /leave one first`;
     }
     this.joinedRooms.add(room);
     this.roomHistory(room);
-    this.emitMeta(out);
+    this.emitMeta();
     return null;
   }
 
-  private onLeave(rawRoom: string, out: ChatOut[]): string | null {
+  private onLeave(rawRoom: string): string | null {
     const room = typeof rawRoom === 'string' ? normalizeRoom(rawRoom) : '';
     if (!this.joinedRooms.has(room)) return `you are not in room "${room.slice(0, 40)}"`;
     // The history stays: it is still served to neighbours (and evictable now).
     this.joinedRooms.delete(room);
-    this.emitMeta(out);
+    this.emitMeta();
     return null;
   }
 
-  private onSetNick(rawNick: string, out: ChatOut[]): string | null {
+  private onSetNick(rawNick: string): string | null {
     const nick = typeof rawNick === 'string' ? rawNick.trim() : '';
-    const err = nickError(nick, this.cfg.maxNickLength);
+    const err = nickError(nick, this.config.maxNickLength);
     if (err !== null) return err;
     if (nick !== this.myNick) {
       this.myNick = nick;
-      this.emitMeta(out);
+      this.emitMeta();
     }
     return null;
   }
 
   // ---- helpers ----
 
-  private newMessage(room: string, text: string, now: number): ChatMessage {
-    const ts = this.clock.tick(now);
+  private newMessage(room: string, text: string): ChatMessage {
+    const ts = this.clock.tick(this.now);
     return { id: `${this.me}:${ts.toString(36)}`, room, from: this.me, nick: this.myNick, text, ts };
   }
 
@@ -329,23 +354,23 @@ export class Chat {
    * A received (or restored) message: check it against our own limits, dedupe, store,
    * merge its timestamp into the HLC.
    */
-  private accept(m: ChatMessage, now: number, restoring: boolean, out: ChatOut[]): void {
+  private accept(m: ChatMessage, restoring: boolean): void {
     const limitErr =
-      textError(m.text, this.cfg.maxTextLength) ??
-      (m.room === DIRECT_ROOM ? null : roomError(m.room, this.cfg.maxRoomNameLength));
+      textError(m.text, this.config.maxTextLength) ??
+      (m.room === DIRECT_ROOM ? null : roomError(m.room, this.config.maxRoomNameLength));
     if (limitErr !== null) {
       this.counters.invalid++;
       return;
     }
-    if (!this.store(m, restoring, out)) return;
-    if (hlcWall(m.ts) <= now + MAX_CLOCK_DRIFT_MS) this.clock.receive(m.ts, now);
+    if (!this.store(m, restoring)) return;
+    if (hlcWall(m.ts) <= this.now + MAX_CLOCK_DRIFT_MS) this.clock.receive(m.ts, this.now);
   }
 
   /**
    * Adds to the room's history. A new message is announced (`delivered`, when its room is
    * joined or it is a /tell) and queued for storage, unless it came from storage.
    */
-  private store(m: ChatMessage, restoring: boolean, out: ChatOut[]): boolean {
+  private store(m: ChatMessage, restoring: boolean): boolean {
     const h = this.roomHistory(m.room);
     if (h?.has(m.id)) {
       this.counters.duplicate++;
@@ -359,7 +384,7 @@ export class Chat {
     }
     if (restoring) return true;
     this.added.push(m);
-    if (m.room === DIRECT_ROOM || this.joinedRooms.has(m.room)) out.push({ type: 'delivered', message: m });
+    if (m.room === DIRECT_ROOM || this.joinedRooms.has(m.room)) this.io.event({ type: 'delivered', message: m });
     return true;
   }
 
@@ -371,7 +396,7 @@ export class Chat {
   private roomHistory(room: string): RoomHistory | null {
     const existing = this.histories.get(room);
     if (existing) return existing;
-    if (room !== DIRECT_ROOM && this.knownRoomCount() >= this.cfg.maxKnownRooms) {
+    if (room !== DIRECT_ROOM && this.knownRoomCount() >= this.config.maxKnownRooms) {
       let victim: string | null = null;
       let victimNewest = Infinity;
       for (const [r, h] of this.histories) {
@@ -385,7 +410,7 @@ export class Chat {
       this.evicted.push(...this.histories.get(victim)!.list());
       this.histories.delete(victim);
     }
-    const h = new RoomHistory(this.cfg.historyPerRoom);
+    const h = new RoomHistory(this.config.historyPerRoom);
     this.histories.set(room, h);
     return h;
   }
@@ -395,22 +420,23 @@ export class Chat {
   }
 
   /** One `persist` per handle() call; a message both added and evicted in it never reached storage. */
-  private flushPersist(out: ChatOut[]): void {
+  private flushPersist(): void {
     if (this.added.length === 0 && this.evicted.length === 0) return;
     const evicted = new Set(this.evicted);
     const added = new Set(this.added);
-    const messages = this.added.filter((m) => !evicted.has(m));
+    const put = this.added.filter((m) => !evicted.has(m));
     const gone = this.evicted.filter((m) => !added.has(m));
     this.added = [];
     this.evicted = [];
-    if (messages.length > 0 || gone.length > 0) out.push({ type: 'persist', messages, evicted: gone });
+    if (put.length > 0 || gone.length > 0) this.io.persist(put, gone.map(storageKey));
   }
 
   /**
    * Rate-limited per requesting session, not per node id: a reloaded tab keeps its id
    * but is a new session that has lost what it was sent a moment ago.
    */
-  private serveHistory(peer: NodeId, session: number, rooms: string[] | undefined, now: number, out: ChatOut[]): void {
+  private serveHistory(peer: NodeId, session: number, rooms: string[] | undefined): void {
+    const now = this.now;
     this.counters.historyRequests++;
     const key = `${peer}/${session}`;
     const last = this.lastServed.get(key);
@@ -428,7 +454,7 @@ export class Chat {
     let bytes = 0;
     const flush = () => {
       if (batch.length === 0) return;
-      out.push({ type: 'send', to: peer, msg: { type: 'chat.history', messages: batch } });
+      this.io.send(peer, { type: 'chat.history', messages: batch });
       this.counters.historyBatchesSent++;
       batch = [];
       bytes = 0;
@@ -460,13 +486,15 @@ export class Chat {
     return { id: found[0]!.id };
   }
 
-  private emitMeta(out: ChatOut[]): void {
-    out.push({ type: 'meta', rooms: this.joined(), nick: this.myNick });
+  private emitMeta(): void {
+    this.io.event({ type: 'meta', rooms: this.joined(), nick: this.myNick });
   }
 
-  private reply(req: number | undefined, error: string | null, out: ChatOut[]): void {
+  /** Success, or the refusal with its reason (every refusal of a request says why). */
+  private reply(req: number | undefined, error: string | null): void {
     if (req === undefined) return;
-    out.push(error === null ? { type: 'reply', req, ok: true } : { type: 'reply', req, ok: false, error });
+    if (error === null) this.io.reply(req);
+    else this.io.fail(req, error);
   }
 
   private defaultNick(): string {

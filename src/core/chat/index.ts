@@ -1,4 +1,4 @@
-export { Chat, MAX_CLOCK_DRIFT_MS, HISTORY_REQUEST_INTERVAL_MS, HISTORY_BATCH_BYTES } from './chat';
+export { Chat, storageKey, MAX_CLOCK_DRIFT_MS, HISTORY_REQUEST_INTERVAL_MS, HISTORY_BATCH_BYTES } from './chat';
 export { RoomHistory, compareMessages } from './history';
 export { parseInput, helpText, HELP_TEXT, type ParsedInput, type InputLimits } from './commands';
 export {
@@ -15,11 +15,13 @@ export {
   CHAT_LIMITS,
   DEFAULT_CHAT_CONFIG,
   DIRECT_ROOM,
+  isChatWire,
   type ChatBroadcast,
   type ChatConfig,
+  type ChatEvent,
   type ChatIn,
-  type ChatMemberInfo,
   type ChatMessage,
   type ChatOut,
+  type ChatStats,
   type ChatWire,
 } from './types';

@@ -1,4 +1,5 @@
-import type { NodeId, SendEffect } from '../types';
+import type { ClusterView, Effect } from '../protocol';
+import type { NodeId } from '../types';
 
 /**
  * One chat message. Structurally identical to `ChatMessage` in runtime/api.ts (core/ may
@@ -46,7 +47,7 @@ export const CHAT_LIMITS = {
   maxRoomList: 256,
 } as const;
 
-export const DEFAULT_CHAT_CONFIG: ChatConfig = {
+export const DEFAULT_CHAT_CONFIG: Readonly<ChatConfig> = Object.freeze({
   maxTextLength: CHAT_LIMITS.maxTextLength,
   historyPerRoom: 200,
   maxRooms: 64,
@@ -54,7 +55,7 @@ export const DEFAULT_CHAT_CONFIG: ChatConfig = {
   maxRoomNameLength: CHAT_LIMITS.maxRoomNameLength,
   maxNickLength: CHAT_LIMITS.maxNickLength,
   defaultRoom: 'lobby',
-};
+});
 
 /**
  * Pseudo-room holding /tell messages (sent and received). '@' is not allowed in room
@@ -75,19 +76,21 @@ export type ChatWire =
   /** A /tell: `message.to` is the receiver, `message.from` the sender. */
   | { type: 'chat.tell'; message: ChatMessage };
 
-export interface ChatMemberInfo {
-  id: NodeId;
-  nick: string;
-  rooms: string[];
+/** A chat wire message (by its `chat.` prefix): lets the composer route without casts. */
+export function isChatWire(m: { type: string }): m is ChatWire {
+  return m.type.startsWith('chat.');
 }
 
 export type ChatIn =
   | { type: 'start'; nick: string; rooms?: string[] }
-  | { type: 'load'; messages: ChatMessage[] }
+  /** Messages from an earlier `persist` (restored history). */
+  | { type: 'load'; records: ChatMessage[] }
   | { type: 'deliver'; from: NodeId; data: unknown }
   | { type: 'message'; from: NodeId; msg: ChatWire }
   | { type: 'neighborUp'; peer: NodeId }
-  | { type: 'members'; members: ChatMemberInfo[] }
+  | { type: 'neighborDown'; peer: NodeId }
+  /** Who is live, with nick and rooms (`view.live`; this node's own entry is ignored). */
+  | { type: 'members'; view: ClusterView }
   | { type: 'send'; req: number; room: string; text: string }
   | { type: 'tell'; req: number; nick: string; text: string }
   /** `req` is optional: when given, a `reply` reports success or the reason for refusal. */
@@ -95,18 +98,34 @@ export type ChatIn =
   | { type: 'leave'; room: string; req?: number }
   | { type: 'setNick'; nick: string; req?: number };
 
-export type ChatOut =
-  | SendEffect<ChatWire>
+export type ChatEvent =
   /** Broadcast `data` with Plumtree, kind 'chat'. */
   | { type: 'broadcast'; data: ChatBroadcast }
   /** A message new to this node, in a joined room or a /tell: show it. */
   | { type: 'delivered'; message: ChatMessage }
-  /**
-   * Storage changes, incremental: store `messages` (new to this node), delete `evicted`
-   * (pushed out of the bounded history, or their room's history was dropped). A message
-   * never appears in both lists of one effect. At most one persist per handle() call.
-   */
-  | { type: 'persist'; messages: ChatMessage[]; evicted: ChatMessage[] }
-  | { type: 'reply'; req: number; ok: boolean; error?: string }
   /** Our joined rooms or nick changed: put them into the membership meta. */
   | { type: 'meta'; rooms: string[]; nick: string };
+
+/**
+ * Chat's effects: `send`, `reply` (`ok: false` always carries the reason), `event`
+ * (ChatEvent) and `persist`: storage changes, incremental: `put` the messages new to this
+ * node, `remove` (by `storageKey`) those pushed out of the bounded history or whose room's
+ * history was dropped. A message never appears in both lists of one effect; at most one
+ * persist per handle() call, after the call's other effects.
+ */
+export type ChatOut = Effect<ChatWire, never, ChatEvent, ChatMessage>;
+
+export interface ChatStats {
+  /** Malformed broadcasts, history entries or stored messages dropped. */
+  invalid: number;
+  /** Messages received again (broadcast, history answer, storage). */
+  duplicate: number;
+  /** Messages outside the bounds of their room's history (too old, or no room slot left). */
+  refused: number;
+  historyRequests: number;
+  /** History requests not answered: the same session asked within HISTORY_REQUEST_INTERVAL_MS. */
+  historyRateLimited: number;
+  historyBatchesSent: number;
+  /** /tell messages not addressed to us or not sent by their author. */
+  tellsRejected: number;
+}

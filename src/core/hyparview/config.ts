@@ -18,19 +18,19 @@ export interface HyParViewConfig {
   shufflePassive: number;
   /** SHUFFLE random walk length. */
   shuffleTtl: number;
-  /** Mean shuffle period, ms; each period is drawn uniformly in [0.5, 1.5] × this. */
-  shuffleInterval: number;
-  /** A NEIGHBOR or JOIN without a reply this long (ms) has failed. Covers a WebRTC dial. */
-  requestTimeout: number;
-  /** After a peer refused us (or dropped us), do not ask it again for this long (ms). */
-  rejectCooldown: number;
-  /** First re-announce delay while the active view is empty (ms); doubles up to announceMax. */
-  announceMin: number;
-  announceMax: number;
+  /** Mean shuffle period; each period is drawn uniformly in [0.5, 1.5] × this. */
+  shuffleIntervalMs: number;
+  /** A NEIGHBOR or JOIN without a reply this long has failed. Covers a WebRTC dial. */
+  requestTimeoutMs: number;
+  /** After a peer refused us (or dropped us), do not ask it again for this long. */
+  rejectCooldownMs: number;
+  /** First re-announce delay while the active view is empty; doubles up to announceMaxMs. */
+  announceMinMs: number;
+  announceMaxMs: number;
   /** Expected welcomes per announce: a node answers with probability min(1, welcomeAnswers / clients). */
   welcomeAnswers: number;
-  /** An isolated announcer waits this long (ms) for a welcome from a connected node before joining an isolated one. */
-  welcomeGrace: number;
+  /** An isolated announcer waits this long for a welcome from a connected node before joining an isolated one. */
+  welcomeGraceMs: number;
   /**
    * Clusters of at most this many signaling subscribers count as small: isolated nodes
    * always answer announces, strangers always answer a connected announcer, and connected
@@ -39,21 +39,21 @@ export interface HyParViewConfig {
   smallCluster: number;
   /**
    * Re-announce period of a connected node in a small cluster, or of one that has nobody
-   * left to ask (ms): starts at min, doubles up to max.
+   * left to ask: starts at min, doubles up to max.
    */
-  islandAnnounceMin: number;
-  islandAnnounceMax: number;
+  islandAnnounceMinMs: number;
+  islandAnnounceMaxMs: number;
   /**
    * Island probes in larger clusters: each connected node re-announces about every
-   * max(islandAnnounceMax, clients × this) ms, so a whole cluster sends about one probe
+   * max(islandAnnounceMaxMs, clients × this) ms, so a whole cluster sends about one probe
    * per this many ms whatever its size.
    */
-  islandProbeSpacing: number;
+  islandProbeSpacingMs: number;
   /** Bridge NEIGHBORs a connected node sends per announce (one per welcome from another island). */
   bridgeMax: number;
 }
 
-export const DEFAULT_HYPARVIEW_CONFIG: HyParViewConfig = Object.freeze({
+export const DEFAULT_HYPARVIEW_CONFIG: Readonly<HyParViewConfig> = Object.freeze({
   activeSize: 5,
   passiveSize: 30,
   arwl: 6,
@@ -61,16 +61,16 @@ export const DEFAULT_HYPARVIEW_CONFIG: HyParViewConfig = Object.freeze({
   shuffleActive: 3,
   shufflePassive: 4,
   shuffleTtl: 6,
-  shuffleInterval: 10_000,
-  requestTimeout: 5_000,
-  rejectCooldown: 10_000,
-  announceMin: 1_000,
-  announceMax: 5_000,
+  shuffleIntervalMs: 10_000,
+  requestTimeoutMs: 5_000,
+  rejectCooldownMs: 10_000,
+  announceMinMs: 1_000,
+  announceMaxMs: 5_000,
   welcomeAnswers: 3,
-  welcomeGrace: 300,
+  welcomeGraceMs: 300,
   smallCluster: 16,
-  islandAnnounceMin: 2_000,
-  islandAnnounceMax: 30_000,
-  islandProbeSpacing: 2_000,
+  islandAnnounceMinMs: 2_000,
+  islandAnnounceMaxMs: 30_000,
+  islandProbeSpacingMs: 2_000,
   bridgeMax: 2,
 });

@@ -22,8 +22,9 @@ function sends(out: HpvOut[], type?: HpvMessage['type']): Sent[] {
   return out.filter((e): e is Extract<HpvOut, { type: 'send' }> => e.type === 'send' && (!type || e.msg.type === type));
 }
 const disconnects = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'disconnect' ? [e.peer] : []));
-const ups = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'neighborUp' ? [e.peer] : []));
-const downs = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'neighborDown' ? [e.peer] : []));
+const ups = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'event' && e.event.type === 'neighborUp' ? [e.event.peer] : []));
+const downs = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'event' && e.event.type === 'neighborDown' ? [e.event.peer] : []));
+const isAnnounce = (e: HpvOut) => e.type === 'event' && e.event.type === 'announce';
 const timers = (out: HpvOut[]) => out.flatMap((e) => (e.type === 'timer' ? [e] : []));
 
 /** Put peers in the active view the way a peer does it: its high priority NEIGHBOR. */
@@ -87,7 +88,7 @@ describe('HyParView join', () => {
     const after = step(h, { type: 'timer', timer: t }, 5_000);
     expect(disconnects(after)).toContain('c');
     expect(sends(after, 'hpv.neighbor')).toEqual([{ type: 'send', to: 'p', msg: { type: 'hpv.neighbor', priority: 'high' } }]);
-    expect(after.some((e) => e.type === 'announce')).toBe(true);
+    expect(after.some(isAnnounce)).toBe(true);
   });
 });
 
@@ -97,13 +98,13 @@ describe('HyParView rejoin through previous neighbours', () => {
     const start = step(h, { type: 'start', contacts: ['a', 'b', 'c', 'd', 'me'] });
     expect(h.passiveView().sort()).toEqual(['a', 'b', 'c', 'd']);
     const check = timers(start).find((t) => t.timer.type === 'hpv.isolation');
-    expect(check?.delay).toBe(0);
+    expect(check?.delayMs).toBe(0);
     const out = step(h, { type: 'timer', timer: check!.timer });
     const asked = sends(out, 'hpv.neighbor');
     // one high priority request (the view is empty), low ones for the other free slots
     expect(asked).toHaveLength(3);
     expect(asked.filter((s) => s.msg.type === 'hpv.neighbor' && s.msg.priority === 'high')).toHaveLength(1);
-    expect(out.some((e) => e.type === 'announce')).toBe(true);
+    expect(out.some(isAnnounce)).toBe(true);
     // the first accepting contact makes it a member of the overlay again
     const to = asked[0]!.to;
     expect(ups(msg(h, to, { type: 'hpv.neighborReply', accept: true }))).toEqual([to]);
@@ -215,7 +216,7 @@ describe('HyParView NEIGHBOR', () => {
   });
 
   it('each refusal in a row doubles the wait before the same peer is asked again', () => {
-    const h = make({ rejectCooldown: 10_000 });
+    const h = make({ rejectCooldownMs: 10_000 });
     step(h, { type: 'start' });
     connect(h, ['a']);
     learn(h, ['p']);
@@ -284,7 +285,7 @@ describe('HyParView DISCONNECT and failures', () => {
     step(h, { type: 'start' });
     connect(h, ['a']);
     learn(h, ['p', 'q']);
-    const out = step(h, { type: 'peerDown', peer: 'a' });
+    const out = step(h, { type: 'linkDown', peer: 'a' });
     expect(downs(out)).toEqual(['a']);
     expect(h.passiveView()).not.toContain('a');
     const asks = sends(out, 'hpv.neighbor');
@@ -295,7 +296,7 @@ describe('HyParView DISCONNECT and failures', () => {
     const h = make();
     connect(h, ['a', 'b']);
     learn(h, ['p']);
-    const out = step(h, { type: 'peerDown', peer: 'a' });
+    const out = step(h, { type: 'linkDown', peer: 'a' });
     expect(sends(out, 'hpv.neighbor')).toEqual([{ type: 'send', to: 'p', msg: { type: 'hpv.neighbor', priority: 'low' } }]);
   });
 
@@ -303,19 +304,19 @@ describe('HyParView DISCONNECT and failures', () => {
     const h = make({ activeSize: 2 });
     connect(h, ['a', 'b']);
     learn(h, ['p', 'q']);
-    const first = step(h, { type: 'peerDown', peer: 'a' });
+    const first = step(h, { type: 'linkDown', peer: 'a' });
     const [asked] = sends(first, 'hpv.neighbor');
     const other = asked!.to === 'p' ? 'q' : 'p';
-    const out = step(h, { type: 'peerDown', peer: asked!.to }); // the dial failed
+    const out = step(h, { type: 'linkDown', peer: asked!.to }); // the dial failed
     expect(h.passiveView()).not.toContain(asked!.to);
     expect(sends(out, 'hpv.neighbor').map((s) => s.to)).toEqual([other]);
   });
 
-  it('a peerDown for a peer in no view is ignored (tail of a graceful close)', () => {
+  it('a linkDown for a peer in no view is ignored (tail of a graceful close)', () => {
     const h = make();
     connect(h, ['a', 'b']);
     msg(h, 'a', { type: 'hpv.disconnect', alive: true });
-    const out = step(h, { type: 'peerDown', peer: 'a' });
+    const out = step(h, { type: 'linkDown', peer: 'a' });
     expect(out).toEqual([]);
     expect(h.passiveView()).toContain('a');
   });
@@ -345,8 +346,8 @@ describe('HyParView SHUFFLE', () => {
     expect(m.nodes).not.toContain(s!.to);
     expect(new Set(m.nodes).size).toBe(m.nodes.length);
     const next = timers(out).find((t) => t.timer.type === 'hpv.shuffle');
-    expect(next!.delay).toBeGreaterThanOrEqual(5_000);
-    expect(next!.delay).toBeLessThanOrEqual(15_000);
+    expect(next!.delayMs).toBeGreaterThanOrEqual(5_000);
+    expect(next!.delayMs).toBeLessThanOrEqual(15_000);
   });
 
   it('is forwarded while ttl lasts, to a neighbour other than sender and origin', () => {
@@ -386,27 +387,27 @@ describe('HyParView bootstrap through signaling', () => {
     const alone = make();
     const s = step(alone, { type: 'start' });
     const check = timers(s).find((t) => t.timer.type === 'hpv.isolation')!;
-    expect(check.delay).toBe(0);
-    expect(step(alone, { type: 'timer', timer: check.timer }).some((e) => e.type === 'announce')).toBe(true);
+    expect(check.delayMs).toBe(0);
+    expect(step(alone, { type: 'timer', timer: check.timer }).some(isAnnounce)).toBe(true);
 
     const joiner = make();
     const s2 = step(joiner, { type: 'start' });
     step(joiner, { type: 'join', contact: 'c' });
     const c2 = timers(s2).find((t) => t.timer.type === 'hpv.isolation')!;
-    expect(step(joiner, { type: 'timer', timer: c2.timer }).some((e) => e.type === 'announce')).toBe(false);
+    expect(step(joiner, { type: 'timer', timer: c2.timer }).some(isAnnounce)).toBe(false);
   });
 
   it('re-announces with backoff while isolated', () => {
-    const h = make({ announceMin: 1_000, announceMax: 5_000 });
+    const h = make({ announceMinMs: 1_000, announceMaxMs: 5_000 });
     let out = step(h, { type: 'start' });
     const delays: number[] = [];
     let now = 0;
     for (let i = 0; i < 5; i++) {
       const t = timers(out).find((e) => e.timer.type === 'hpv.isolation')!;
-      now += t.delay;
+      now += t.delayMs;
       out = step(h, { type: 'timer', timer: t.timer }, now);
-      expect(out.some((e) => e.type === 'announce')).toBe(true);
-      delays.push(timers(out).find((e) => e.timer.type === 'hpv.isolation')!.delay);
+      expect(out.some(isAnnounce)).toBe(true);
+      delays.push(timers(out).find((e) => e.timer.type === 'hpv.isolation')!.delayMs);
     }
     expect(delays).toEqual([1_000, 2_000, 4_000, 5_000, 5_000]);
   });
@@ -437,7 +438,7 @@ describe('HyParView bootstrap through signaling', () => {
   });
 
   it('the announcer joins its first connected welcomer; an isolated one only after the grace', () => {
-    const h = make({ welcomeGrace: 300 });
+    const h = make({ welcomeGraceMs: 300 });
     step(h, { type: 'start' });
     const a = msg(h, 'w1', { type: 'hpv.welcome', isolated: true, bridge: true, clients: 4 });
     expect(sends(a, 'hpv.join')).toEqual([]);
@@ -449,7 +450,7 @@ describe('HyParView bootstrap through signaling', () => {
   });
 
   it('lone nodes of a small cluster converge on the smallest welcomer id', () => {
-    const h = make({ welcomeGrace: 300 });
+    const h = make({ welcomeGraceMs: 300 });
     step(h, { type: 'start' });
     msg(h, 'w5', { type: 'hpv.welcome', isolated: true, bridge: true, clients: 4 });
     const a = msg(h, 'w2', { type: 'hpv.welcome', isolated: true, bridge: true, clients: 4 });
@@ -472,9 +473,51 @@ describe('HyParView bootstrap through signaling', () => {
     step(x, { type: 'announce', from: 'x', clients: 8, known: true, isolated: false }); // its own echo: learns clients
     const check = timers(started).find((t) => t.timer.type === 'hpv.isolation')!;
     const fired = step(x, { type: 'timer', timer: check.timer }, 10_000);
-    expect(fired.some((e) => e.type === 'announce')).toBe(true);
+    expect(fired.some(isAnnounce)).toBe(true);
     const bridged = msg(x, 'h', { type: 'hpv.welcome', isolated: false, bridge: true, clients: 8 }, 10_100);
     expect(sends(bridged)).toEqual([{ type: 'send', to: 'h', msg: { type: 'hpv.neighbor', priority: 'high' } }]);
+  });
+});
+
+describe('HyParView stats', () => {
+  it('counts the views, our requests and their outcomes, refusals, evictions, failures, shuffles and welcomes', () => {
+    const h = make({ activeSize: 2, passiveSize: 10 });
+    step(h, { type: 'join', contact: 'c' });
+    expect(h.stats()).toMatchObject({ active: 0, pending: 1, joinsSent: 1 });
+    msg(h, 'c', { type: 'hpv.neighborReply', accept: true });
+    connect(h, ['a']);
+    learn(h, ['p', 'q']);
+    expect(h.stats()).toMatchObject({ active: 2, passive: 2, pending: 0, requestsAccepted: 1, shuffleRepliesReceived: 1 });
+
+    msg(h, 'l', { type: 'hpv.neighbor', priority: 'low' }); // full: refused
+    msg(h, 'j', { type: 'hpv.join' }); // cannot be refused: a neighbour is dropped
+    expect(h.stats()).toMatchObject({ active: 2, refusalsSent: 1, evictions: 1 });
+
+    const [first] = h.activeView();
+    const out = step(h, { type: 'linkDown', peer: first! });
+    const asked = sends(out, 'hpv.neighbor').map((s) => s.to);
+    expect(asked).toHaveLength(1);
+    expect(h.stats()).toMatchObject({ active: 1, pending: 1, linkFailures: 1, neighborRequestsSent: 1 });
+    msg(h, asked[0]!, { type: 'hpv.neighborReply', accept: false });
+    // cooling down: the refuser and the neighbour dropped for the JOIN
+    expect(h.stats()).toMatchObject({ pending: 0, requestsRefused: 1, coolingDown: 2 });
+
+    step(h, { type: 'timer', timer: { type: 'hpv.shuffle' } });
+    expect(h.stats().shufflesSent).toBe(1);
+    expect(sends(step(h, { type: 'announce', from: 'n', clients: 3, known: false, isolated: true }), 'hpv.welcome')).toHaveLength(1);
+    msg(h, 'w', { type: 'hpv.welcome', isolated: false, bridge: false, clients: 3 });
+    expect(h.stats()).toMatchObject({ welcomesSent: 1, welcomesReceived: 1 });
+  });
+
+  it('counts announces and request timeouts', () => {
+    const h = make();
+    const start = step(h, { type: 'start' });
+    const check = timers(start).find((t) => t.timer.type === 'hpv.isolation')!;
+    expect(step(h, { type: 'timer', timer: check.timer }).some(isAnnounce)).toBe(true);
+    expect(h.stats().announces).toBe(1);
+    const out = step(h, { type: 'join', contact: 'c' });
+    step(h, { type: 'timer', timer: requestTimer(out, 'c') }, 5_000);
+    expect(h.stats()).toMatchObject({ requestsTimedOut: 1, pending: 0 });
   });
 });
 
@@ -524,7 +567,7 @@ describe('HyParView invariants under random input', () => {
       const r = rng.next();
       let input: HpvIn;
       if (r < 0.75) input = { type: 'message', from, msg: randomMessage(rng) };
-      else if (r < 0.85) input = { type: 'peerDown', peer: from };
+      else if (r < 0.85) input = { type: 'linkDown', peer: from };
       else if (r < 0.95 && pendingTimers.length > 0) input = { type: 'timer', timer: pendingTimers.splice(Math.floor(rng.next() * pendingTimers.length), 1)[0]! };
       else input = { type: 'announce', from, clients: 1 + Math.floor(rng.next() * 40), known: rng.next() < 0.5, isolated: rng.next() < 0.5 };
       if (i === 0) input = { type: 'start' };

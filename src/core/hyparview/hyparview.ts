@@ -1,4 +1,5 @@
-import type { NodeId, Rng, SendEffect, TimerEffect } from '../types';
+import type { NodeId, Rng } from '../types';
+import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { DEFAULT_HYPARVIEW_CONFIG, type HyParViewConfig } from './config';
 import type { HpvMessage } from './messages';
@@ -18,6 +19,11 @@ import type { HpvMessage } from './messages';
  * - Bootstrap and island healing over the signaling server: `announce` / `welcome`.
  * - Links are explicit: whenever a peer we may hold a link to leaves both the active view
  *   and the set of pending requests, we emit `disconnect`.
+ *
+ * Protocol contract (core/protocol.ts): inputs `start`, `join`, `message`, `linkDown`,
+ * `timer`, `announce` (heard on signaling), `leave`; effects `send`, `timer`,
+ * `disconnect` and events `neighborUp`/`neighborDown` (the active view changed) and
+ * `announce` (publish an announce on signaling).
  */
 
 export type HpvTimer =
@@ -38,18 +44,50 @@ export type HpvIn =
   /** Join through `contact`. `clients`: signaling subscriber count, if the caller knows it. */
   | { type: 'join'; contact: NodeId; clients?: number }
   | { type: 'message'; from: NodeId; msg: HpvMessage }
-  | { type: 'peerDown'; peer: NodeId }
+  /** The transport link to `peer` failed, or a dial to it did (paper: the peer is taken as failed). */
+  | { type: 'linkDown'; peer: NodeId }
   | { type: 'timer'; timer: HpvTimer }
   | { type: 'announce'; from: NodeId; clients: number; known: boolean; isolated: boolean }
   | { type: 'leave' };
 
-export type HpvOut =
-  | SendEffect<HpvMessage>
-  | TimerEffect<HpvTimer>
-  | { type: 'disconnect'; peer: NodeId }
+export type HpvEvent =
+  /** `peer` entered the active view: the layers above may use the link. */
   | { type: 'neighborUp'; peer: NodeId }
+  /** `peer` left the active view. */
   | { type: 'neighborDown'; peer: NodeId }
+  /** Publish an announce on the signaling server (bootstrap, isolation, island probes). */
   | { type: 'announce' };
+
+export type HpvOut = Effect<HpvMessage, HpvTimer, HpvEvent>;
+
+/** Sizes of the views and counters since construction. */
+export interface HpvStats {
+  active: number;
+  passive: number;
+  /** JOIN / NEIGHBOR requests in flight. */
+  pending: number;
+  /** Peers we leave alone for now (they refused or dropped us). */
+  coolingDown: number;
+  joinsSent: number;
+  neighborRequestsSent: number;
+  /** Our JOIN / NEIGHBOR requests answered with accept, with refuse, or not in time. */
+  requestsAccepted: number;
+  requestsRefused: number;
+  requestsTimedOut: number;
+  /** Low priority NEIGHBOR requests we refused (active view full). */
+  refusalsSent: number;
+  /** Neighbours dropped to make room for a peer that could not be refused. */
+  evictions: number;
+  /** Neighbours or requested peers whose link failed (`linkDown`). */
+  linkFailures: number;
+  shufflesSent: number;
+  shuffleRepliesReceived: number;
+  announces: number;
+  welcomesSent: number;
+  welcomesReceived: number;
+}
+
+type Counters = Omit<HpvStats, 'active' | 'passive' | 'pending' | 'coolingDown'>;
 
 type Priority = 'high' | 'low';
 
@@ -69,8 +107,8 @@ const MAX_WELCOMERS = 8;
 /** Requests in flight, in units of activeSize: walk ends we dial are bounded even if peers flood us with FORWARD_JOINs. */
 const MAX_PENDING_FACTOR = 4;
 
-export class HyParView {
-  private readonly cfg: HyParViewConfig;
+export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
+  readonly config: Readonly<HyParViewConfig>;
   private readonly active: NodeId[] = [];
   private readonly passive: NodeId[] = [];
   /** Requests in flight, by peer. A peer may be here and in the active view (crossed requests). */
@@ -96,17 +134,21 @@ export class HyParView {
   private islandDelay: number;
   private bridgeBudget = 0;
   private lastClients = 0;
-  private now = 0;
-  private out: HpvOut[] = [];
+  private readonly counters: Counters = {
+    joinsSent: 0, neighborRequestsSent: 0, requestsAccepted: 0, requestsRefused: 0, requestsTimedOut: 0,
+    refusalsSent: 0, evictions: 0, linkFailures: 0, shufflesSent: 0, shuffleRepliesReceived: 0,
+    announces: 0, welcomesSent: 0, welcomesReceived: 0,
+  };
 
   constructor(
     readonly me: NodeId,
     config: Partial<HyParViewConfig>,
     private readonly rng: Rng,
   ) {
-    this.cfg = { ...DEFAULT_HYPARVIEW_CONFIG, ...config };
-    this.announceBackoff = this.cfg.announceMin;
-    this.islandDelay = this.cfg.islandAnnounceMin;
+    super();
+    this.config = Object.freeze({ ...DEFAULT_HYPARVIEW_CONFIG, ...config });
+    this.announceBackoff = this.config.announceMinMs;
+    this.islandDelay = this.config.islandAnnounceMinMs;
   }
 
   activeView(): NodeId[] {
@@ -122,10 +164,14 @@ export class HyParView {
     return [...this.pending.keys()];
   }
 
-  handle(input: HpvIn, now: number, out: HpvOut[]): void {
+  stats(): HpvStats {
+    let coolingDown = 0;
+    for (const until of this.cooldown.values()) if (until > this.now) coolingDown++;
+    return { ...this.counters, active: this.active.length, passive: this.passive.length, pending: this.pending.size, coolingDown };
+  }
+
+  protected onInput(input: HpvIn): void {
     if (this.left) return;
-    this.now = now;
-    this.out = out;
     switch (input.type) {
       case 'start':
         return this.onStart(input.contacts ?? []);
@@ -136,8 +182,8 @@ export class HyParView {
       case 'message':
         if (input.from !== this.me) this.onMessage(input.from, input.msg);
         return;
-      case 'peerDown':
-        return this.onPeerDown(input.peer);
+      case 'linkDown':
+        return this.onLinkDown(input.peer);
       case 'timer':
         return this.onTimer(input.timer);
       case 'announce':
@@ -152,7 +198,7 @@ export class HyParView {
   private onStart(contacts: NodeId[]): void {
     if (this.started) return;
     this.started = true;
-    for (const c of contacts.slice(0, this.cfg.passiveSize)) this.addPassive(c);
+    for (const c of contacts.slice(0, this.config.passiveSize)) this.addPassive(c);
     this.armShuffle();
     // Delay 0: a `join` handled right after `start` makes the check skip the announce.
     this.armIsolation(0);
@@ -175,6 +221,7 @@ export class HyParView {
         this.onShuffle(from, msg.origin, msg.ttl, msg.nodes);
         return this.dropStrayLink(from);
       case 'hpv.shuffleReply':
+        this.counters.shuffleRepliesReceived++;
         for (const n of msg.nodes) this.addPassive(n);
         return;
       case 'hpv.welcome':
@@ -194,7 +241,7 @@ export class HyParView {
     this.addActive(joiner, true);
     this.send(joiner, { type: 'hpv.neighborReply', accept: true });
     for (const p of this.active) {
-      if (p !== joiner) this.send(p, { type: 'hpv.forwardJoin', node: joiner, ttl: this.cfg.arwl });
+      if (p !== joiner) this.send(p, { type: 'hpv.forwardJoin', node: joiner, ttl: this.config.arwl });
     }
   }
 
@@ -204,7 +251,7 @@ export class HyParView {
     // first and add the joiner on its accepting reply (iroh), never an unreachable node.
     if (ttl <= 0 || this.active.length <= 1) return this.sendNeighbor(node, 'high');
     // Paper (ii)
-    if (ttl === this.cfg.prwl) this.addPassive(node);
+    if (ttl === this.config.prwl) this.addPassive(node);
     // Paper (iii, iv)
     const next = this.pickActive(sender, node);
     if (next === undefined) return this.sendNeighbor(node, 'high');
@@ -213,11 +260,12 @@ export class HyParView {
 
   /** Paper: a high priority request is always accepted, a low one only into a free slot. */
   private onNeighbor(from: NodeId, priority: Priority): void {
-    if (this.active.includes(from) || priority === 'high' || this.active.length < this.cfg.activeSize) {
+    if (this.active.includes(from) || priority === 'high' || this.active.length < this.config.activeSize) {
       this.addActive(from, true);
       this.send(from, { type: 'hpv.neighborReply', accept: true });
       return;
     }
+    this.counters.refusalsSent++;
     this.send(from, { type: 'hpv.neighborReply', accept: false }, true);
     this.addPassive(from);
     // Crossed requests: our own request to `from` still needs the link.
@@ -233,8 +281,9 @@ export class HyParView {
     }
     this.pending.delete(from);
     if (accept) {
+      this.counters.requestsAccepted++;
       if (this.active.includes(from)) return;
-      if (req.kind === 'join' || req.priority === 'high' || this.active.length < this.cfg.activeSize) {
+      if (req.kind === 'join' || req.priority === 'high' || this.active.length < this.config.activeSize) {
         this.addActive(from, true);
       } else {
         // Our view filled up while the low priority request was out: undo the edge.
@@ -244,13 +293,14 @@ export class HyParView {
       }
       return;
     }
+    this.counters.requestsRefused++;
     // Each refusal in a row doubles the wait before asking this peer again (up to 32×): in a
     // small cluster where every view is full, the periodic top-up otherwise opened and
     // closed a WebRTC connection every few seconds, for nothing.
     const refusals = Math.min((this.refusals.get(from) ?? 0) + 1, 6);
     this.refusals.set(from, refusals);
-    if (this.refusals.size > 4 * this.cfg.passiveSize) this.refusals.clear();
-    this.cooldown.set(from, this.now + this.cfg.rejectCooldown * 2 ** (refusals - 1));
+    if (this.refusals.size > 4 * this.config.passiveSize) this.refusals.clear();
+    this.cooldown.set(from, this.now + this.config.rejectCooldownMs * 2 ** (refusals - 1));
     if (!this.active.includes(from)) this.disconnect(from);
     this.addPassive(from);
     // A refusal comes from a healthy, full peer: do not walk the whole passive view
@@ -268,7 +318,7 @@ export class HyParView {
     if (alive) {
       this.addPassive(from);
       // It is full or reshuffling: asking it right back would only bounce.
-      this.cooldown.set(from, this.now + this.cfg.rejectCooldown);
+      this.cooldown.set(from, this.now + this.config.rejectCooldownMs);
     } else {
       this.removePassive(from);
       this.welcomers = this.welcomers.filter((w) => w.id !== from);
@@ -278,13 +328,14 @@ export class HyParView {
   }
 
   /** The link died or a dial failed: the peer is taken as failed (paper §4.3). */
-  private onPeerDown(peer: NodeId): void {
+  private onLinkDown(peer: NodeId): void {
     const req = this.pending.get(peer);
     this.pending.delete(peer);
     const wasActive = this.removeActive(peer);
-    // A peerDown for a peer in neither set is the tail of a link we or it closed on
+    // A linkDown for a peer in neither set is the tail of a link we or it closed on
     // purpose (e.g. after its DISCONNECT): it says nothing about the peer being down.
     if (!wasActive && !req) return;
+    this.counters.linkFailures++;
     this.removePassive(peer);
     this.cooldown.delete(peer);
     if (req?.kind === 'join') this.joinFailed(peer);
@@ -311,6 +362,7 @@ export class HyParView {
     const req = this.pending.get(peer);
     if (!req || req.id !== id) return;
     this.pending.delete(peer);
+    this.counters.requestsTimedOut++;
     if (this.active.includes(peer)) return;
     this.disconnect(peer);
     this.removePassive(peer);
@@ -328,9 +380,10 @@ export class HyParView {
     const target = this.pickActive();
     if (target !== undefined) {
       const nodes = [this.me];
-      for (const n of this.sample(this.active, this.cfg.shuffleActive, target)) nodes.push(n);
-      for (const n of this.sample(this.passive, this.cfg.shufflePassive)) nodes.push(n);
-      this.send(target, { type: 'hpv.shuffle', origin: this.me, ttl: this.cfg.shuffleTtl, nodes });
+      for (const n of this.sample(this.active, this.config.shuffleActive, target)) nodes.push(n);
+      for (const n of this.sample(this.passive, this.config.shufflePassive)) nodes.push(n);
+      this.counters.shufflesSent++;
+      this.send(target, { type: 'hpv.shuffle', origin: this.me, ttl: this.config.shuffleTtl, nodes });
     }
     this.refill();
   }
@@ -370,8 +423,8 @@ export class HyParView {
     if (from === this.me) return;
     const meIsolated = this.active.length === 0;
     if (this.active.includes(from) || this.pending.has(from)) return;
-    const small = clients <= this.cfg.smallCluster;
-    const chance = () => this.rng.next() * Math.max(1, clients) < this.cfg.welcomeAnswers;
+    const small = clients <= this.config.smallCluster;
+    const chance = () => this.rng.next() * Math.max(1, clients) < this.config.welcomeAnswers;
     let answer: boolean;
     let bridge: boolean;
     if (isolated) {
@@ -382,10 +435,13 @@ export class HyParView {
       answer = small || chance();
       bridge = true;
     }
-    if (answer) this.send(from, { type: 'hpv.welcome', isolated: meIsolated, bridge, clients }, true);
+    if (!answer) return;
+    this.counters.welcomesSent++;
+    this.send(from, { type: 'hpv.welcome', isolated: meIsolated, bridge, clients }, true);
   }
 
   private onWelcome(from: NodeId, isolated: boolean, bridge: boolean, clients: number): void {
+    this.counters.welcomesReceived++;
     if (clients > 0) this.noteClients(clients);
     if (this.active.includes(from)) return;
     if (this.active.length === 0) {
@@ -397,7 +453,7 @@ export class HyParView {
       if (!isolated) this.joinBestWelcomer();
       else if (!this.graceArmed) {
         this.graceArmed = true;
-        this.timer(this.cfg.welcomeGrace, { type: 'hpv.welcomeGrace' });
+        this.timer(this.config.welcomeGraceMs, { type: 'hpv.welcomeGrace' });
       }
       return;
     }
@@ -414,8 +470,8 @@ export class HyParView {
   private onLeave(): void {
     for (const p of this.active) {
       this.send(p, { type: 'hpv.disconnect', alive: false });
-      this.out.push({ type: 'disconnect', peer: p });
-      this.out.push({ type: 'neighborDown', peer: p });
+      this.disconnect(p);
+      this.io.event({ type: 'neighborDown', peer: p });
     }
     for (const p of this.pending.keys()) if (!this.active.includes(p)) this.disconnect(p);
     this.active.length = 0;
@@ -431,8 +487,9 @@ export class HyParView {
     if (req?.kind === 'join') return;
     const id = this.nextRequestId++;
     this.pending.set(contact, { id, kind: 'join', priority: 'high' });
+    this.counters.joinsSent++;
     this.send(contact, { type: 'hpv.join' });
-    this.timer(this.cfg.requestTimeout, { type: 'hpv.request', peer: contact, id });
+    this.timer(this.config.requestTimeoutMs, { type: 'hpv.request', peer: contact, id });
   }
 
   private joinPending(): boolean {
@@ -480,7 +537,7 @@ export class HyParView {
    * Isolated: announce (unless a JOIN is out), try the passive view, check again with
    * backoff. Connected: announce now and then so that islands find each other: often in
    * a small cluster or when starving (view not full and nobody left to ask), else about
-   * every `clients × islandProbeSpacing` ms, i.e. one probe per islandProbeSpacing per
+   * every `clients × islandProbeSpacingMs` ms, i.e. one probe per islandProbeSpacingMs per
    * cluster, whatever its size.
    */
   private isolationCheck(): void {
@@ -492,15 +549,15 @@ export class HyParView {
       }
       this.refill();
       const delay = this.announceBackoff;
-      this.announceBackoff = Math.min(this.announceBackoff * 2, this.cfg.announceMax);
+      this.announceBackoff = Math.min(this.announceBackoff * 2, this.config.announceMaxMs);
       this.armIsolation(delay);
       return;
     }
-    this.announceBackoff = this.cfg.announceMin;
+    this.announceBackoff = this.config.announceMinMs;
     if (this.isSmall() || this.starving()) {
       this.announce();
       this.armIsolation(this.jitter(this.islandDelay));
-      this.islandDelay = Math.min(this.islandDelay * 2, this.cfg.islandAnnounceMax);
+      this.islandDelay = Math.min(this.islandDelay * 2, this.config.islandAnnounceMaxMs);
       return;
     }
     if (this.lastClients === 0) return;
@@ -515,7 +572,7 @@ export class HyParView {
 
   /** The active view is not full and every passive node is asked, cooling down, or gone. */
   private starving(): boolean {
-    if (this.active.length >= this.cfg.activeSize) return false;
+    if (this.active.length >= this.config.activeSize) return false;
     for (const p of this.passive) {
       if (this.pending.has(p)) return false;
       const until = this.cooldown.get(p);
@@ -525,12 +582,13 @@ export class HyParView {
   }
 
   private probeDelay(): number {
-    return this.jitter(Math.max(this.cfg.islandAnnounceMax, this.lastClients * this.cfg.islandProbeSpacing));
+    return this.jitter(Math.max(this.config.islandAnnounceMaxMs, this.lastClients * this.config.islandProbeSpacingMs));
   }
 
   private announce(): void {
-    this.bridgeBudget = this.cfg.bridgeMax;
-    this.out.push({ type: 'announce' });
+    this.bridgeBudget = this.config.bridgeMax;
+    this.counters.announces++;
+    this.io.event({ type: 'announce' });
   }
 
   private armIsolation(delay: number): void {
@@ -544,7 +602,7 @@ export class HyParView {
   }
 
   private isSmall(): boolean {
-    return this.lastClients > 0 && this.lastClients <= this.cfg.smallCluster;
+    return this.lastClients > 0 && this.lastClients <= this.config.smallCluster;
   }
 
   private noteClients(clients: number): void {
@@ -564,26 +622,27 @@ export class HyParView {
   private addActive(peer: NodeId, force: boolean): boolean {
     if (peer === this.me) return false;
     if (this.active.includes(peer)) return true;
-    if (this.active.length >= this.cfg.activeSize) {
+    if (this.active.length >= this.config.activeSize) {
       if (!force) return false;
       const victim = this.active[randInt(this.rng, this.active.length)]!;
+      this.counters.evictions++;
       this.removeActive(victim);
       this.pending.delete(victim);
       this.send(victim, { type: 'hpv.disconnect', alive: true });
       this.disconnect(victim);
       this.addPassive(victim);
-      this.cooldown.set(victim, this.now + this.cfg.rejectCooldown);
+      this.cooldown.set(victim, this.now + this.config.rejectCooldownMs);
     }
     this.removePassive(peer);
     this.cooldown.delete(peer);
     this.refusals.delete(peer);
     const wasEmpty = this.active.length === 0;
     this.active.push(peer);
-    this.out.push({ type: 'neighborUp', peer });
+    this.io.event({ type: 'neighborUp', peer });
     if (wasEmpty) {
       this.welcomers = [];
       this.isolatedRounds = 0;
-      this.islandDelay = this.cfg.islandAnnounceMin;
+      this.islandDelay = this.config.islandAnnounceMinMs;
       if (this.isSmall()) this.checkWithin(this.jitter(this.islandDelay));
       else if (this.lastClients > 0) this.checkWithin(0);
     }
@@ -596,18 +655,18 @@ export class HyParView {
     if (i < 0) return false;
     this.active[i] = this.active[this.active.length - 1]!;
     this.active.pop();
-    this.out.push({ type: 'neighborDown', peer });
+    this.io.event({ type: 'neighborDown', peer });
     if (this.active.length === 0 && this.started) {
-      this.announceBackoff = this.cfg.announceMin;
+      this.announceBackoff = this.config.announceMinMs;
       // Give the passive view a moment before announcing.
-      this.armIsolation(this.cfg.announceMin);
+      this.armIsolation(this.config.announceMinMs);
     }
     return true;
   }
 
   private addPassive(peer: NodeId): void {
     if (peer === this.me || this.active.includes(peer) || this.passive.includes(peer)) return;
-    if (this.passive.length >= this.cfg.passiveSize) {
+    if (this.passive.length >= this.config.passiveSize) {
       const i = randInt(this.rng, this.passive.length);
       this.passive[i] = this.passive[this.passive.length - 1]!;
       this.passive.pop();
@@ -627,7 +686,7 @@ export class HyParView {
    * when the active view is empty, low otherwise. Requests in flight count as filled slots.
    */
   private refill(): void {
-    let missing = this.cfg.activeSize - this.active.length;
+    let missing = this.config.activeSize - this.active.length;
     let highOut = false;
     for (const [peer, req] of this.pending) {
       if (!this.active.includes(peer)) missing--;
@@ -658,11 +717,12 @@ export class HyParView {
 
   private sendNeighbor(peer: NodeId, priority: Priority): void {
     if (peer === this.me || this.pending.has(peer)) return;
-    if (this.pending.size >= MAX_PENDING_FACTOR * this.cfg.activeSize) return this.addPassive(peer);
+    if (this.pending.size >= MAX_PENDING_FACTOR * this.config.activeSize) return this.addPassive(peer);
     const id = this.nextRequestId++;
     this.pending.set(peer, { id, kind: 'neighbor', priority });
+    this.counters.neighborRequestsSent++;
     this.send(peer, { type: 'hpv.neighbor', priority });
-    this.timer(this.cfg.requestTimeout, { type: 'hpv.request', peer, id });
+    this.timer(this.config.requestTimeoutMs, { type: 'hpv.request', peer, id });
   }
 
   /** A peer that is neither our neighbour nor asked by us sent us walk traffic: it holds a stale edge. Close it. */
@@ -708,19 +768,18 @@ export class HyParView {
   }
 
   private armShuffle(): void {
-    this.timer(this.jitter(this.cfg.shuffleInterval), { type: 'hpv.shuffle' });
+    this.timer(this.jitter(this.config.shuffleIntervalMs), { type: 'hpv.shuffle' });
   }
 
   private send(to: NodeId, msg: HpvMessage, transient = false): void {
-    if (to === this.me) return;
-    this.out.push(transient ? { type: 'send', to, msg, transient } : { type: 'send', to, msg });
+    if (to !== this.me) this.io.send(to, msg, transient);
   }
 
   private disconnect(peer: NodeId): void {
-    this.out.push({ type: 'disconnect', peer });
+    this.io.disconnect(peer);
   }
 
-  private timer(delay: number, timer: HpvTimer): void {
-    this.out.push({ type: 'timer', delay, timer });
+  private timer(delayMs: number, timer: HpvTimer): void {
+    this.io.setTimer(delayMs, timer);
   }
 }

@@ -1,7 +1,8 @@
-export { HyParView, type HpvIn, type HpvOut, type HpvTimer } from './hyparview';
+export { HyParView, type HpvIn, type HpvOut, type HpvEvent, type HpvStats, type HpvTimer } from './hyparview';
 export { DEFAULT_HYPARVIEW_CONFIG, type HyParViewConfig } from './config';
 export {
   validateHpvMessage,
+  isHpvMessage,
   MAX_SHUFFLE_NODES,
   MAX_TTL,
   MAX_CLIENTS,

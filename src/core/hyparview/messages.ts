@@ -103,3 +103,8 @@ const check = union({
 export function validateHpvMessage(v: unknown): string | null {
   return check(v);
 }
+
+/** A message of this protocol (by its `hpv.` prefix): lets the composer route without casts. */
+export function isHpvMessage(m: { type: string }): m is HpvMessage {
+  return m.type.startsWith('hpv.');
+}

@@ -1,8 +1,9 @@
 export { Membership, DEFAULT_MEMBERSHIP_CONFIG } from './membership';
-export type { MembershipConfig, MembershipStats, MemberIn, MemberOut } from './membership';
+export type { MembershipConfig, MembershipStats, MemberIn, MemberOut, MemberEvent } from './membership';
 export {
   validateMemberUpdate,
   validateMemberMessage,
+  isMemberMessage,
   approxSize,
   MEMBER_KIND,
   MAX_ACTIVE,

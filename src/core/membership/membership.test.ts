@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../rng';
-import { Membership, type MemberOut, type MembershipConfig, type MemberIn } from './membership';
+import { Membership, type MemberEvent, type MemberOut, type MembershipConfig, type MemberIn } from './membership';
 import { validateMemberMessage, validateMemberUpdate, type MemberMessage, type MemberRecord, type MemberUpdate } from './messages';
 
 const T0 = 1_700_000_000_000;
@@ -16,7 +16,10 @@ function make(me = 'me', config: Partial<MembershipConfig> = cfg, seed = 1) {
   return { m, step };
 }
 
-const of = <T extends MemberOut['type']>(out: MemberOut[], type: T) => out.filter((e) => e.type === type) as Extract<MemberOut, { type: T }>[];
+/** Effects with events unwrapped: `of(out, 'changed')` lists the changed events. */
+type Item = Exclude<MemberOut, { type: 'event' }> | MemberEvent;
+const flat = (out: MemberOut[]): Item[] => out.map((e) => (e.type === 'event' ? e.event : e));
+const of = <T extends Item['type']>(out: MemberOut[], type: T) => flat(out).filter((e) => e.type === type) as Extract<Item, { type: T }>[];
 const alive = (id: string, incarnation: number, nick = id): MemberUpdate => ({ type: 'alive', id, incarnation, nick, active: [], meta: {} });
 const deliver = (data: MemberUpdate): MemberIn => ({ type: 'deliver', data });
 const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({ id, incarnation, status, nick: id, active: [], meta: {}, age });
@@ -29,8 +32,8 @@ describe('Membership', () => {
     expect(m.incarnation()).toBe(T0);
     expect(of(out, 'timer').map((t) => t.timer.type).sort()).toEqual(['mem.alive', 'mem.sweep']);
     const alive = of(out, 'timer').find((t) => t.timer.type === 'mem.alive')!;
-    expect(alive.delay).toBeGreaterThanOrEqual(4000);
-    expect(alive.delay).toBeLessThanOrEqual(6000);
+    expect(alive.delayMs).toBeGreaterThanOrEqual(4000);
+    expect(alive.delayMs).toBeLessThanOrEqual(6000);
     expect(m.live()).toEqual(['me']);
     expect(m.get('me')).toMatchObject({ nick: 'ann', status: 'alive' });
   });
@@ -87,7 +90,7 @@ describe('Membership', () => {
     expect(m.placement()).toEqual(['me', 'x']);
     expect(of(out, 'placementChanged')).toEqual([]);
     const grace = of(out, 'timer').find((t) => t.timer.type === 'mem.leftGrace')!;
-    expect(grace.delay).toBe(3_000);
+    expect(grace.delayMs).toBe(3_000);
     const after = step({ type: 'timer', timer: grace.timer }, T0 + 3_100);
     expect(of(after, 'placementChanged')).toEqual([{ type: 'placementChanged', members: ['me'] }]);
     expect(m.placement()).toEqual(['me']);
@@ -160,7 +163,7 @@ describe('Membership', () => {
     expect(of(s, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'suspect', id: 'x', incarnation: 1, by: 'me' } }]);
     expect(m.get('x')!.status).toBe('suspect');
     const [suspectTimer] = of(s, 'timer');
-    expect(suspectTimer!.delay).toBe(5000);
+    expect(suspectTimer!.delayMs).toBe(5000);
     const d = step({ type: 'timer', timer: suspectTimer!.timer }, T0 + 8100);
     expect(of(d, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'dead', id: 'x', incarnation: 1, by: 'me' } }]);
     expect(of(d, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
@@ -267,6 +270,50 @@ describe('Membership', () => {
     step({ type: 'local', meta: { big: 'x'.repeat(5000) } }, T0 + 200);
     expect(m.get('me')!.meta).toEqual({ rooms: ['lobby'] });
     expect(m.stats().rejected).toBe(1);
+  });
+
+  it('reports live members whose nick, active view or meta changed as updated; heartbeats, suspicions and refutations with the same info do not', () => {
+    const { step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 10)), T0);
+    const info = (id: string, incarnation: number, over: { nick?: string; active?: string[]; meta?: Record<string, unknown> }): MemberUpdate => ({
+      type: 'alive', id, incarnation, nick: over.nick ?? id, active: over.active ?? [], meta: over.meta ?? {},
+    });
+    expect(of(step(deliver(info('x', 11, { nick: 'xavier' })), T0 + 1), 'changed')).toEqual([{ type: 'changed', joined: [], left: [], updated: ['x'] }]);
+    expect(of(step(deliver(info('x', 12, { nick: 'xavier', active: ['me'] })), T0 + 2), 'changed')).toEqual([{ type: 'changed', joined: [], left: [], updated: ['x'] }]);
+    expect(of(step(deliver(info('x', 13, { nick: 'xavier', active: ['me'], meta: { rooms: ['dev'] } })), T0 + 3), 'changed')).toEqual([
+      { type: 'changed', joined: [], left: [], updated: ['x'] },
+    ]);
+    // the same info again: a heartbeat at the same incarnation, then a higher one
+    expect(of(step(deliver(info('x', 13, { nick: 'xavier', active: ['me'], meta: { rooms: ['dev'] } })), T0 + 4), 'changed')).toEqual([]);
+    expect(of(step(deliver(info('x', 14, { nick: 'xavier', active: ['me'], meta: { rooms: ['dev'] } })), T0 + 5), 'changed')).toEqual([]);
+    expect(of(step(deliver({ type: 'suspect', id: 'x', incarnation: 14, by: 'y' }), T0 + 6), 'changed')).toEqual([]);
+    expect(of(step(deliver(info('x', 15, { nick: 'xavier', active: ['me'], meta: { rooms: ['dev'] } })), T0 + 7), 'changed')).toEqual([]);
+    // our own info counts too; a member that joins is listed as joined only
+    const local = step({ type: 'local', nick: 'ann', meta: { rooms: ['lobby'] } }, T0 + 8);
+    expect(of(local, 'changed')).toEqual([{ type: 'changed', joined: [], left: [], updated: ['me'] }]);
+    expect(of(step({ type: 'local', meta: { rooms: ['lobby'] } }, T0 + 9), 'changed')).toEqual([]);
+    expect(of(step(deliver(info('y', 1, { nick: 'yann' })), T0 + 10), 'changed')).toEqual([{ type: 'changed', joined: ['y'], left: [] }]);
+  });
+
+  it('view(): placement and away for the stores, live members with nick and rooms for chat', () => {
+    const { m, step } = make('me', { leaveGraceMs: 3_000 });
+    step({ type: 'start', nick: 'ann' }, T0);
+    step({ type: 'local', meta: { rooms: ['lobby', 'dev'] } }, T0);
+    step(deliver({ type: 'alive', id: 'x', incarnation: 10, nick: 'xavier', active: [], meta: { rooms: ['ops', 7] } }), T0);
+    step(deliver(alive('y', 10, 'yann')), T0);
+    step(deliver(alive('z', 10, 'zed')), T0);
+    step(deliver({ type: 'suspect', id: 'y', incarnation: 10, by: 'x' }), T0 + 1);
+    step(deliver({ type: 'left', id: 'z', incarnation: 10 }), T0 + 2);
+    expect(m.view()).toEqual({
+      placement: ['me', 'x', 'z'],
+      away: ['z'],
+      live: [
+        { id: 'me', nick: 'ann', rooms: ['lobby', 'dev'] },
+        { id: 'x', nick: 'xavier', rooms: ['ops'] },
+        { id: 'y', nick: 'yann', rooms: [] },
+      ],
+    });
   });
 
   it('leaves: broadcasts LEFT, stops heartbeats and stops answering pings', () => {

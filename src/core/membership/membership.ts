@@ -1,4 +1,5 @@
-import type { NodeId, Rng, SendEffect, TimerEffect } from '../types';
+import type { NodeId, Rng } from '../types';
+import { Protocol, type ClusterView, type Effect, type MemberSummary } from '../protocol';
 import { randInt } from '../rng';
 import { nodeId as nodeIdCheck } from '../validate';
 import {
@@ -44,6 +45,12 @@ import {
  * old incarnation reaches it in a sync row or rumour and it refutes above it).
  * Local changes (nick, active view, meta) raise the incarnation too, so same-incarnation
  * ALIVEs are pure heartbeats and the newest info always wins.
+ *
+ * Protocol contract (core/protocol.ts): inputs `start`, `deliver` (a Plumtree broadcast of
+ * kind 'member'), `message`, `neighborUp`, `neighborDown`, `local`, `timer`, `leave`;
+ * effects `send` and `timer`, and events `broadcast` (send `data` through Plumtree with
+ * kind 'member'), `changed` and `placementChanged`. `view()` is the `ClusterView` the
+ * composer hands to the protocols above.
  */
 export interface MembershipConfig {
   /** Heartbeat period. ALIVE traffic is n / period broadcasts per second cluster-wide. */
@@ -75,7 +82,7 @@ export interface MembershipConfig {
   syncChunkBytes: number;
 }
 
-export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = {
+export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.freeze({
   aliveIntervalMs: 5_000,
   aliveJitter: 0.2,
   expireAfterMs: 20_000,
@@ -88,7 +95,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = {
   maxMembers: 10_000,
   maxMetaBytes: 4_096,
   syncChunkBytes: 64 * 1024,
-};
+});
 
 export type MemberIn =
   | { type: 'start'; nick: string }
@@ -103,15 +110,20 @@ export type MemberIn =
   | { type: 'timer'; timer: MemberTimer }
   | { type: 'leave' };
 
-export type MemberOut =
-  | SendEffect<MemberMessage>
-  | TimerEffect<MemberTimer>
-  /** Broadcast through Plumtree with kind 'member'. */
+export type MemberEvent =
+  /** Broadcast `data` through Plumtree with kind 'member'. */
   | { type: 'broadcast'; data: MemberUpdate }
-  /** The live set (alive + suspect, see live()) changed. */
-  | { type: 'changed'; joined: NodeId[]; left: NodeId[] }
+  /**
+   * Live members (alive + suspect, see live()) changed: `joined` became live, `left` are no
+   * longer live, `updated` stayed live and announce other info (nick, active view or
+   * meta; this node included). `updated` is absent when empty. Emitted at the end of the
+   * handle() call that made the changes, at most once per call.
+   */
+  | { type: 'changed'; joined: NodeId[]; left: NodeId[]; updated?: NodeId[] }
   /** placement() changed (a member turned suspect, was refuted, joined, died...). */
   | { type: 'placementChanged'; members: NodeId[] };
+
+export type MemberOut = Effect<MemberMessage, MemberTimer, MemberEvent>;
 
 export interface MembershipStats {
   members: number;
@@ -140,6 +152,15 @@ interface Entry extends MemberInfo {
   graced: boolean;
 }
 
+/** An entry as it was before its first change in the current handle() call. */
+interface Before {
+  live: boolean;
+  placed: boolean;
+  nick: string;
+  active: NodeId[];
+  meta: Record<string, unknown>;
+}
+
 const RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
 const isLive = (s: MemberStatus) => s === 'alive' || s === 'suspect';
 /** In placement(): alive, or left within the grace. */
@@ -155,9 +176,9 @@ interface Claim {
   meta?: Record<string, unknown>;
 }
 
-export class Membership {
+export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, MemberEvent> {
   readonly me: NodeId;
-  private readonly config: MembershipConfig;
+  readonly config: Readonly<MembershipConfig>;
   private readonly rng: Rng;
   private readonly members = new Map<NodeId, Entry>();
   private readonly neighbors = new Set<NodeId>();
@@ -167,8 +188,8 @@ export class Membership {
   private announceArmed = false;
   /** Highest incarnation of ours heard before 'start' (a previous life). */
   private selfSeenBeforeStart = 0;
-  /** Liveness / placement of the entries changed in this handle() call, before the call. */
-  private readonly touched = new Map<NodeId, { live: boolean; placed: boolean }>();
+  /** Entries changed in this handle() call, as they were before the call. */
+  private readonly touched = new Map<NodeId, Before>();
   private liveCache: NodeId[] | null = null;
   private placementCache: NodeId[] | null = null;
   private readonly counters = {
@@ -177,8 +198,9 @@ export class Membership {
   };
 
   constructor(me: NodeId, config: Partial<MembershipConfig>, rng: Rng) {
+    super();
     this.me = me;
-    this.config = { ...DEFAULT_MEMBERSHIP_CONFIG, ...config };
+    this.config = Object.freeze({ ...DEFAULT_MEMBERSHIP_CONFIG, ...config });
     this.rng = rng;
     this.members.set(me, {
       id: me, incarnation: 0, status: 'alive', nick: '', active: [], meta: {}, updatedAt: 0,
@@ -186,34 +208,34 @@ export class Membership {
     });
   }
 
-  handle(input: MemberIn, now: number, out: MemberOut[]): void {
+  protected onInput(input: MemberIn): void {
     switch (input.type) {
       case 'start':
-        this.onStart(input.nick, now, out);
+        this.onStart(input.nick);
         break;
       case 'deliver':
-        this.onDeliver(input.data, now, out);
+        this.onDeliver(input.data);
         break;
       case 'message':
-        this.onMessage(input.from, input.msg, now, out);
+        this.onMessage(input.from, input.msg);
         break;
       case 'neighborUp':
-        this.onNeighborUp(input.peer, now, out);
+        this.onNeighborUp(input.peer);
         break;
       case 'neighborDown':
-        this.onNeighborDown(input.peer, out);
+        this.onNeighborDown(input.peer);
         break;
       case 'local':
-        this.onLocal(input, now, out);
+        this.onLocal(input);
         break;
       case 'timer':
-        this.onTimer(input.timer, now, out);
+        this.onTimer(input.timer);
         break;
       case 'leave':
-        this.onLeave(now, out);
+        this.onLeave();
         break;
     }
-    this.flushChanges(out);
+    this.flushChanges();
   }
 
   /** Alive and suspect members, sorted, this node included (until it leaves). For the UI. */
@@ -238,6 +260,19 @@ export class Membership {
     return this.select((e) => e.status === 'left' && e.graced);
   }
 
+  /**
+   * What the protocols above need of the membership: placement() and away() for the
+   * stores, the live members with their nick and rooms (`meta.rooms`) for chat.
+   */
+  view(): ClusterView {
+    const live: MemberSummary[] = [];
+    for (const id of this.live()) {
+      const e = this.members.get(id)!;
+      live.push({ id, nick: e.nick, rooms: roomsOf(e.meta) });
+    }
+    return { placement: this.placement(), away: this.away(), live };
+  }
+
   get(id: NodeId): MemberInfo | undefined {
     const e = this.members.get(id);
     return e ? publicInfo(e) : undefined;
@@ -258,21 +293,22 @@ export class Membership {
 
   // ---- inputs ----
 
-  private onStart(nick: string, now: number, out: MemberOut[]): void {
+  private onStart(nick: string): void {
     if (this.started || this.leaving) return;
     this.started = true;
     const self = this.self();
-    self.incarnation = Math.max(Math.floor(now), this.selfSeenBeforeStart + 1, 1);
+    this.noteInfo(this.me);
+    self.incarnation = Math.max(Math.floor(this.now), this.selfSeenBeforeStart + 1, 1);
     self.nick = nick.slice(0, MAX_NICK_LENGTH);
-    self.updatedAt = now;
-    self.heardAt = now;
-    this.scheduleAlive(out);
-    out.push({ type: 'timer', delay: this.config.sweepIntervalMs, timer: { type: 'mem.sweep' } });
-    for (const peer of this.neighbors) this.sendTable(peer, now, out);
-    if (this.neighbors.size > 0) this.scheduleAnnounce(out);
+    self.updatedAt = this.now;
+    self.heardAt = this.now;
+    this.scheduleAlive();
+    this.io.setTimer(this.config.sweepIntervalMs, { type: 'mem.sweep' });
+    for (const peer of this.neighbors) this.sendTable(peer);
+    if (this.neighbors.size > 0) this.scheduleAnnounce();
   }
 
-  private onDeliver(data: unknown, now: number, out: MemberOut[]): void {
+  private onDeliver(data: unknown): void {
     if (validateMemberUpdate(data) !== null) {
       this.counters.invalid++;
       return;
@@ -280,24 +316,24 @@ export class Membership {
     const u = data as MemberUpdate;
     if (u.type === 'alive') {
       const claim: Claim = { id: u.id, incarnation: u.incarnation, status: 'alive', nick: u.nick, active: u.active, meta: u.meta };
-      this.merge(claim, now, { heardAt: now, fresh: true, since: now }, out);
+      this.merge(claim, { heardAt: this.now, fresh: true, since: this.now });
     } else {
-      this.merge({ id: u.id, incarnation: u.incarnation, status: u.type }, now, { heardAt: null, fresh: false, since: now }, out);
+      this.merge({ id: u.id, incarnation: u.incarnation, status: u.type }, { heardAt: null, fresh: false, since: this.now });
     }
     // A LEFT ends any probe of that member.
     if (u.type === 'left') this.probes.delete(u.id);
   }
 
-  private onMessage(from: NodeId, msg: MemberMessage, now: number, out: MemberOut[]): void {
+  private onMessage(from: NodeId, msg: MemberMessage): void {
     switch (msg.type) {
       case 'mem.sync':
         for (const r of msg.records) {
           this.counters.syncRecordsReceived++;
-          this.applyRecord(r, now, out);
+          this.applyRecord(r);
         }
         break;
       case 'mem.ping':
-        if (!this.leaving) out.push({ type: 'send', to: from, msg: { type: 'mem.ack', nonce: msg.nonce }, transient: true });
+        if (!this.leaving) this.io.send(from, { type: 'mem.ack', nonce: msg.nonce }, true);
         break;
       case 'mem.ack':
         if (this.probes.get(from) === msg.nonce) {
@@ -308,17 +344,17 @@ export class Membership {
     }
   }
 
-  private onNeighborUp(peer: NodeId, now: number, out: MemberOut[]): void {
+  private onNeighborUp(peer: NodeId): void {
     if (peer === this.me || this.neighbors.has(peer)) return;
     this.neighbors.add(peer);
     this.probes.delete(peer);
     if (!this.started || this.leaving) return;
-    this.sendTable(peer, now, out);
+    this.sendTable(peer);
     // Out of isolation (or just joined): tell everyone now rather than at the next period.
-    if (this.neighbors.size === 1) this.scheduleAnnounce(out);
+    if (this.neighbors.size === 1) this.scheduleAnnounce();
   }
 
-  private onNeighborDown(peer: NodeId, out: MemberOut[]): void {
+  private onNeighborDown(peer: NodeId): void {
     if (!this.neighbors.delete(peer)) return;
     if (!this.started || this.leaving) return;
     const e = this.members.get(peer);
@@ -326,13 +362,14 @@ export class Membership {
     const nonce = randInt(this.rng, 2 ** 32);
     this.probes.set(peer, nonce);
     this.counters.probes++;
-    out.push({ type: 'send', to: peer, msg: { type: 'mem.ping', nonce }, transient: true });
-    out.push({ type: 'timer', delay: this.config.probeTimeoutMs, timer: { type: 'mem.probe', peer, nonce } });
+    this.io.send(peer, { type: 'mem.ping', nonce }, true);
+    this.io.setTimer(this.config.probeTimeoutMs, { type: 'mem.probe', peer, nonce });
   }
 
-  private onLocal(input: Extract<MemberIn, { type: 'local' }>, now: number, out: MemberOut[]): void {
+  private onLocal(input: Extract<MemberIn, { type: 'local' }>): void {
     if (this.leaving) return;
     const self = this.self();
+    this.noteInfo(this.me);
     let changed = false;
     if (input.nick !== undefined) {
       const nick = String(input.nick).slice(0, MAX_NICK_LENGTH);
@@ -357,43 +394,43 @@ export class Membership {
       }
     }
     if (!changed) return;
-    self.updatedAt = now;
+    self.updatedAt = this.now;
     if (!this.started) return;
-    self.incarnation = Math.max(self.incarnation + 1, Math.floor(now));
-    this.scheduleAnnounce(out);
+    self.incarnation = Math.max(self.incarnation + 1, Math.floor(this.now));
+    this.scheduleAnnounce();
   }
 
-  private onLeave(now: number, out: MemberOut[]): void {
+  private onLeave(): void {
     if (this.leaving) return;
     this.leaving = true;
     const self = this.self();
     this.touch(this.me);
     self.status = 'left';
-    self.updatedAt = now;
+    self.updatedAt = this.now;
     this.probes.clear();
-    if (this.started) this.broadcast({ type: 'left', id: this.me, incarnation: self.incarnation }, out);
+    if (this.started) this.broadcast({ type: 'left', id: this.me, incarnation: self.incarnation });
   }
 
-  private onTimer(timer: MemberTimer, now: number, out: MemberOut[]): void {
+  private onTimer(timer: MemberTimer): void {
     if (this.leaving) return;
     switch (timer.type) {
       case 'mem.alive':
-        this.broadcastAlive(now, out);
-        this.scheduleAlive(out);
+        this.broadcastAlive();
+        this.scheduleAlive();
         break;
       case 'mem.announce':
         this.announceArmed = false;
-        this.broadcastAlive(now, out);
+        this.broadcastAlive();
         break;
       case 'mem.sweep':
-        this.sweep(now);
-        out.push({ type: 'timer', delay: this.config.sweepIntervalMs, timer: { type: 'mem.sweep' } });
+        this.sweep();
+        this.io.setTimer(this.config.sweepIntervalMs, { type: 'mem.sweep' });
         break;
       case 'mem.probe':
-        this.onProbeTimeout(timer.peer, timer.nonce, now, out);
+        this.onProbeTimeout(timer.peer, timer.nonce);
         break;
       case 'mem.suspect':
-        this.onSuspectTimeout(timer.id, timer.incarnation, now, out);
+        this.onSuspectTimeout(timer.id, timer.incarnation);
         break;
       case 'mem.leftGrace': {
         const e = this.members.get(timer.id);
@@ -406,7 +443,7 @@ export class Membership {
     }
   }
 
-  private onProbeTimeout(peer: NodeId, nonce: number, now: number, out: MemberOut[]): void {
+  private onProbeTimeout(peer: NodeId, nonce: number): void {
     if (this.probes.get(peer) !== nonce) return;
     this.probes.delete(peer);
     if (this.neighbors.has(peer)) return;
@@ -415,36 +452,36 @@ export class Membership {
     this.touch(peer);
     e.status = 'suspect';
     e.accused = true;
-    e.updatedAt = now;
+    e.updatedAt = this.now;
     this.counters.suspicionsRaised++;
-    this.armSuspect(e, out);
-    this.broadcast({ type: 'suspect', id: peer, incarnation: e.incarnation, by: this.me }, out);
+    this.armSuspect(e);
+    this.broadcast({ type: 'suspect', id: peer, incarnation: e.incarnation, by: this.me });
   }
 
-  private onSuspectTimeout(id: NodeId, incarnation: number, now: number, out: MemberOut[]): void {
+  private onSuspectTimeout(id: NodeId, incarnation: number): void {
     const e = this.members.get(id);
     if (!e || e.status !== 'suspect' || e.incarnation !== incarnation) return;
     this.touch(id);
     e.status = 'dead';
-    e.updatedAt = now;
+    e.updatedAt = this.now;
     if (e.accused) {
       e.accused = false;
       this.counters.deathsDeclared++;
-      this.broadcast({ type: 'dead', id, incarnation, by: this.me }, out);
+      this.broadcast({ type: 'dead', id, incarnation, by: this.me });
     }
   }
 
   // ---- merging ----
 
-  private applyRecord(r: MemberRecord, now: number, out: MemberOut[]): void {
+  private applyRecord(r: MemberRecord): void {
     const claim: Claim = { id: r.id, incarnation: r.incarnation, status: r.status, nick: r.nick, active: r.active, meta: r.meta };
     if (isLive(r.status)) {
       // Second-hand liveness is only as good as its age.
       if (r.age >= this.config.expireAfterMs) return;
-      this.merge(claim, now, { heardAt: now - r.age, fresh: r.age < this.config.expireAfterMs / 2, since: now }, out);
+      this.merge(claim, { heardAt: this.now - r.age, fresh: r.age < this.config.expireAfterMs / 2, since: this.now });
     } else {
       if (r.age >= this.config.tombstoneTtlMs) return;
-      this.merge(claim, now, { heardAt: null, fresh: false, since: now - r.age }, out);
+      this.merge(claim, { heardAt: null, fresh: false, since: this.now - r.age });
     }
   }
 
@@ -454,9 +491,9 @@ export class Membership {
    * entry; `since`: when the claimed state began (earlier than now for sync rows of
    * tombstones, so they age out on time).
    */
-  private merge(c: Claim, now: number, ev: { heardAt: number | null; fresh: boolean; since: number }, out: MemberOut[]): void {
+  private merge(c: Claim, ev: { heardAt: number | null; fresh: boolean; since: number }): void {
     if (c.id === this.me) {
-      this.onClaimAboutMe(c, now, out);
+      this.onClaimAboutMe(c);
       return;
     }
     const { heardAt, fresh, since } = ev;
@@ -474,7 +511,7 @@ export class Membership {
         updatedAt: since, heardAt: heardAt ?? since, expired: false, accused: false, graced: false,
       };
       this.members.set(c.id, entry);
-      if (entry.status === 'suspect') this.armSuspect(entry, out);
+      if (entry.status === 'suspect') this.armSuspect(entry);
       return;
     }
     const cmp = c.incarnation - e.incarnation || RANK[c.status] - RANK[e.status];
@@ -493,8 +530,8 @@ export class Membership {
       e.expired = false;
       e.accused = false;
       e.graced = e.status === 'left' && wasPlaced && this.config.leaveGraceMs > 0;
-      if (e.graced) out.push({ type: 'timer', delay: this.config.leaveGraceMs, timer: { type: 'mem.leftGrace', id: e.id, incarnation: e.incarnation } });
-      if (e.status === 'suspect') this.armSuspect(e, out);
+      if (e.graced) this.io.setTimer(this.config.leaveGraceMs, { type: 'mem.leftGrace', id: e.id, incarnation: e.incarnation });
+      if (e.status === 'suspect') this.armSuspect(e);
     } else if (cmp === 0) {
       if (heardAt !== null && heardAt > e.heardAt) e.heardAt = heardAt;
       if (e.expired && c.status === 'dead') e.expired = false;
@@ -503,19 +540,19 @@ export class Membership {
       e.status = c.status;
       e.expired = false;
       e.heardAt = heardAt;
-      e.updatedAt = now;
-      if (e.status === 'suspect') this.armSuspect(e, out);
+      e.updatedAt = this.now;
+      if (e.status === 'suspect') this.armSuspect(e);
     } else if (fresh && heardAt !== null && c.status === 'alive' && e.status === 'dead' && !e.expired) {
       // It is alive but was declared dead without hearing so (a partition): a few nodes
       // tell it directly so it refutes. Expected about 3 messages cluster-wide.
       if (this.rng.next() * Math.max(1, this.live().length) < 3) {
-        out.push({ type: 'send', to: c.id, msg: { type: 'mem.sync', records: [this.record(e, now)] }, transient: true });
+        this.io.send(c.id, { type: 'mem.sync', records: [this.record(e)] }, true);
       }
     }
   }
 
   /** SWIM refutation: anything claiming we are not alive at our incarnation or above. */
-  private onClaimAboutMe(c: Claim, now: number, out: MemberOut[]): void {
+  private onClaimAboutMe(c: Claim): void {
     if (!this.started) {
       this.selfSeenBeforeStart = Math.max(this.selfSeenBeforeStart, c.incarnation);
       return;
@@ -523,26 +560,26 @@ export class Membership {
     if (this.leaving) return;
     const self = this.self();
     if (c.incarnation > self.incarnation || (c.incarnation === self.incarnation && c.status !== 'alive')) {
-      self.incarnation = Math.max(c.incarnation + 1, Math.floor(now));
-      self.updatedAt = now;
+      self.incarnation = Math.max(c.incarnation + 1, Math.floor(this.now));
+      self.updatedAt = this.now;
       this.counters.refutations++;
-      this.broadcastAlive(now, out);
+      this.broadcastAlive();
     }
   }
 
-  private sweep(now: number): void {
+  private sweep(): void {
     for (const e of this.members.values()) {
       if (e.id === this.me) continue;
       if (isLive(e.status)) {
-        if (now - e.heardAt >= this.config.expireAfterMs) {
+        if (this.now - e.heardAt >= this.config.expireAfterMs) {
           this.touch(e.id);
           e.status = 'dead';
           e.expired = true;
           e.accused = false;
-          e.updatedAt = now;
+          e.updatedAt = this.now;
           this.counters.expired++;
         }
-      } else if (now - e.updatedAt >= this.config.tombstoneTtlMs) {
+      } else if (this.now - e.updatedAt >= this.config.tombstoneTtlMs) {
         this.touch(e.id);
         this.members.delete(e.id);
       }
@@ -564,25 +601,25 @@ export class Membership {
 
   // ---- outputs ----
 
-  private broadcastAlive(now: number, out: MemberOut[]): void {
+  private broadcastAlive(): void {
     if (!this.started || this.leaving) return;
     const self = this.self();
-    self.heardAt = now;
-    this.broadcast({ type: 'alive', id: this.me, incarnation: self.incarnation, nick: self.nick, active: [...self.active], meta: self.meta }, out);
+    self.heardAt = this.now;
+    this.broadcast({ type: 'alive', id: this.me, incarnation: self.incarnation, nick: self.nick, active: [...self.active], meta: self.meta });
   }
 
-  private broadcast(data: MemberUpdate, out: MemberOut[]): void {
+  private broadcast(data: MemberUpdate): void {
     this.counters.broadcasts++;
-    out.push({ type: 'broadcast', data });
+    this.io.event({ type: 'broadcast', data });
   }
 
-  private sendTable(peer: NodeId, now: number, out: MemberOut[]): void {
+  private sendTable(peer: NodeId): void {
     let chunk: MemberRecord[] = [];
     let bytes = 0;
     const flush = () => {
       if (chunk.length === 0) return;
       this.counters.syncSent++;
-      out.push({ type: 'send', to: peer, msg: { type: 'mem.sync', records: chunk } });
+      this.io.send(peer, { type: 'mem.sync', records: chunk });
       chunk = [];
       bytes = 0;
     };
@@ -590,7 +627,7 @@ export class Membership {
       // Local expiry is an opinion, not a fact to spread (see class comment). The peer's
       // own row is sent too: if we think it dead, it learns so and refutes.
       if (e.expired) continue;
-      const r = this.record(e, now);
+      const r = this.record(e);
       const size = 100 + r.nick.length * 3 + r.active.reduce((a, p) => a + p.length + 5, 0) + approxSize(r.meta, Infinity);
       if (chunk.length >= MAX_SYNC_RECORDS || (chunk.length > 0 && bytes + size > this.config.syncChunkBytes)) flush();
       chunk.push(r);
@@ -599,27 +636,27 @@ export class Membership {
     flush();
   }
 
-  private record(e: Entry, now: number): MemberRecord {
-    const since = isLive(e.status) ? (e.id === this.me ? now : e.heardAt) : e.updatedAt;
+  private record(e: Entry): MemberRecord {
+    const since = isLive(e.status) ? (e.id === this.me ? this.now : e.heardAt) : e.updatedAt;
     return {
       id: e.id, incarnation: e.incarnation, status: e.status, nick: e.nick, active: [...e.active], meta: e.meta,
-      age: Math.max(0, Math.floor(now - since)),
+      age: Math.max(0, Math.floor(this.now - since)),
     };
   }
 
-  private scheduleAlive(out: MemberOut[]): void {
+  private scheduleAlive(): void {
     const { aliveIntervalMs: p, aliveJitter: j } = this.config;
-    out.push({ type: 'timer', delay: p * (1 - j + 2 * j * this.rng.next()), timer: { type: 'mem.alive' } });
+    this.io.setTimer(p * (1 - j + 2 * j * this.rng.next()), { type: 'mem.alive' });
   }
 
-  private scheduleAnnounce(out: MemberOut[]): void {
+  private scheduleAnnounce(): void {
     if (this.announceArmed || !this.started || this.leaving) return;
     this.announceArmed = true;
-    out.push({ type: 'timer', delay: this.config.announceDelayMs, timer: { type: 'mem.announce' } });
+    this.io.setTimer(this.config.announceDelayMs, { type: 'mem.announce' });
   }
 
-  private armSuspect(e: Entry, out: MemberOut[]): void {
-    out.push({ type: 'timer', delay: this.config.suspectTimeoutMs, timer: { type: 'mem.suspect', id: e.id, incarnation: e.incarnation } });
+  private armSuspect(e: Entry): void {
+    this.io.setTimer(this.config.suspectTimeoutMs, { type: 'mem.suspect', id: e.id, incarnation: e.incarnation });
   }
 
   // ---- change tracking ----
@@ -628,30 +665,46 @@ export class Membership {
     return this.members.get(this.me)!;
   }
 
-  /** Remember an entry's liveness before its first change in this handle() call. */
+  /** Remember an entry as it was before its first change in this handle() call; its status may change. */
   private touch(id: NodeId): void {
     this.liveCache = null;
     this.placementCache = null;
-    if (this.touched.has(id)) return;
-    const e = this.members.get(id);
-    this.touched.set(id, { live: !!e && isLive(e.status), placed: !!e && isPlaced(e) });
+    this.noteInfo(id);
   }
 
-  private flushChanges(out: MemberOut[]): void {
+  /** Remember an entry as it was before its first change in this handle() call (its info only changes). */
+  private noteInfo(id: NodeId): void {
+    if (this.touched.has(id)) return;
+    const e = this.members.get(id);
+    this.touched.set(id, {
+      live: !!e && isLive(e.status), placed: !!e && isPlaced(e),
+      nick: e?.nick ?? '', active: e?.active ?? [], meta: e?.meta ?? {},
+    });
+  }
+
+  private flushChanges(): void {
     if (this.touched.size === 0) return;
     const joined: NodeId[] = [];
     const left: NodeId[] = [];
+    const updated: NodeId[] = [];
     let placementChanged = false;
     for (const [id, before] of this.touched) {
       const e = this.members.get(id);
       const live = !!e && isLive(e.status);
       if (live && !before.live) joined.push(id);
       if (!live && before.live) left.push(id);
+      if (live && before.live && !sameInfo(before, e!)) updated.push(id);
       if ((!!e && isPlaced(e)) !== before.placed) placementChanged = true;
     }
     this.touched.clear();
-    if (joined.length > 0 || left.length > 0) out.push({ type: 'changed', joined: joined.sort(), left: left.sort() });
-    if (placementChanged) out.push({ type: 'placementChanged', members: this.placement() });
+    if (joined.length > 0 || left.length > 0 || updated.length > 0) {
+      this.io.event(
+        updated.length > 0
+          ? { type: 'changed', joined: joined.sort(), left: left.sort(), updated: updated.sort() }
+          : { type: 'changed', joined: joined.sort(), left: left.sort() },
+      );
+    }
+    if (placementChanged) this.io.event({ type: 'placementChanged', members: this.placement() });
   }
 
   private select(pred: (e: Entry) => boolean): NodeId[] {
@@ -659,6 +712,40 @@ export class Membership {
     for (const e of this.members.values()) if (pred(e)) ids.push(e.id);
     return ids.sort();
   }
+}
+
+/** The rooms a member lists in its meta (chat puts them there); anything but strings is dropped. */
+function roomsOf(meta: Record<string, unknown>): string[] {
+  const rooms = meta.rooms;
+  return Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
+}
+
+function sameInfo(before: Before, e: Entry): boolean {
+  return before.nick === e.nick && sameData(before.active, e.active) && sameData(before.meta, e.meta);
+}
+
+/** Structural equality of plain data (what validated meta may hold); bounded by maxMetaBytes. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.byteLength !== b.byteLength) return false;
+    for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const y = b as unknown[];
+    if (a.length !== y.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], y[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  if (keys.length !== Object.keys(y).length) return false;
+  for (const k of keys) if (!Object.prototype.hasOwnProperty.call(y, k) || !sameData(x[k], y[k])) return false;
+  return true;
 }
 
 function publicInfo(e: Entry): MemberInfo {

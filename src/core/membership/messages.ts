@@ -134,3 +134,8 @@ export function validateMemberUpdate(v: unknown): string | null {
 export function validateMemberMessage(v: unknown): string | null {
   return messageCheck(v);
 }
+
+/** A message of this protocol (by its `mem.` prefix): lets the composer route without casts. */
+export function isMemberMessage(m: { type: string }): m is MemberMessage {
+  return m.type.startsWith('mem.');
+}

@@ -41,8 +41,8 @@ export class MemberNode implements TestNode {
       if (e.type === 'send') this.net.send(this.id, e.to, e.msg, e.transient);
       else if (e.type === 'timer') {
         const timer = e.timer;
-        this.net.timer(this, e.delay, () => this.toPt({ type: 'timer', timer }));
-      } else if (e.kind === MEMBER_KIND) this.toMem({ type: 'deliver', data: e.data });
+        this.net.timer(this, e.delayMs, () => this.toPt({ type: 'timer', timer }));
+      } else if (e.type === 'event' && e.event.kind === MEMBER_KIND) this.toMem({ type: 'deliver', data: e.event.data });
     }
   }
 
@@ -56,16 +56,13 @@ export class MemberNode implements TestNode {
           break;
         case 'timer': {
           const timer = e.timer;
-          this.net.timer(this, e.delay, () => this.toMem({ type: 'timer', timer }));
+          this.net.timer(this, e.delayMs, () => this.toMem({ type: 'timer', timer }));
           break;
         }
-        case 'broadcast':
-          this.toPt({ type: 'broadcast', kind: MEMBER_KIND, data: e.data });
-          break;
-        case 'changed':
-          this.lastChange = this.net.now;
-          break;
-        case 'placementChanged':
+        case 'event':
+          if (e.event.type === 'broadcast') this.toPt({ type: 'broadcast', kind: MEMBER_KIND, data: e.event.data });
+          // Live set changes only: `updated` alone (a member's nick or view) is not convergence.
+          else if (e.event.type === 'changed' && (e.event.joined.length > 0 || e.event.left.length > 0)) this.lastChange = this.net.now;
           break;
       }
     }

@@ -88,7 +88,12 @@ export function validatePlumtreeMessage(v: unknown): string | null {
 }
 
 export type PtTimer =
-  /** graftTimeout1 after the first IHAVE of a missing id, then graftTimeout2 after each GRAFT. */
+  /** graftTimeout1Ms after the first IHAVE of a missing id, then graftTimeout2Ms after each GRAFT. */
   | { type: 'pt.graftTimeout'; id: string }
-  /** Flush the queued IHAVE announcements (ihaveBatchDelay after the first one queued). */
+  /** Flush the queued IHAVE announcements (ihaveBatchDelayMs after the first one queued). */
   | { type: 'pt.ihaveFlush' };
+
+/** A message of this protocol (by its `pt.` prefix): lets the composer route without casts. */
+export function isPtMessage(m: { type: string }): m is PtMessage {
+  return m.type.startsWith('pt.');
+}

@@ -4,7 +4,7 @@ import { AgedMap } from './aged-map';
 import { validatePlumtreeMessage, type PtGossip, type PtMessage } from './messages';
 import { Plumtree, type PlumtreeConfig, type PtIn, type PtOut } from './plumtree';
 
-const cfg: Partial<PlumtreeConfig> = { graftTimeout1: 100, graftTimeout2: 50, ihaveBatchDelay: 10, optimizationThreshold: 4 };
+const cfg: Partial<PlumtreeConfig> = { graftTimeout1Ms: 100, graftTimeout2Ms: 50, ihaveBatchDelayMs: 10, optimizationThreshold: 4 };
 
 function make(me = 'me', config: Partial<PlumtreeConfig> = cfg, seed = 1) {
   const pt = new Plumtree(me, config, new SeededRng(seed));
@@ -18,7 +18,7 @@ function make(me = 'me', config: Partial<PlumtreeConfig> = cfg, seed = 1) {
 
 const sends = (out: PtOut[]) => out.filter((e) => e.type === 'send') as Extract<PtOut, { type: 'send' }>[];
 const timers = (out: PtOut[]) => out.filter((e) => e.type === 'timer') as Extract<PtOut, { type: 'timer' }>[];
-const delivers = (out: PtOut[]) => out.filter((e) => e.type === 'deliver') as Extract<PtOut, { type: 'deliver' }>[];
+const delivers = (out: PtOut[]) => out.flatMap((e) => (e.type === 'event' ? [e.event] : []));
 /** A well-formed message id of origin 'o'. */
 const I = (n: string | number) => `o:t:${n}`;
 const gossip = (n: string, round: number): PtGossip => ({ type: 'pt.gossip', id: I(n), origin: 'o', round, kind: 'k', data: { v: n } });
@@ -56,7 +56,7 @@ describe('Plumtree', () => {
     expect(delivers(out)).toEqual([{ type: 'deliver', id: I('m1'), origin: 'o', kind: 'k', data: { v: 'm1' }, hops: 3, from: 'a' }]);
     expect(sends(out)).toEqual([{ type: 'send', to: 'b', msg: { ...gossip('m1', 4) } }]);
     const [flush] = timers(out);
-    expect(flush).toEqual({ type: 'timer', delay: 10, timer: { type: 'pt.ihaveFlush' } });
+    expect(flush).toEqual({ type: 'timer', delayMs: 10, timer: { type: 'pt.ihaveFlush' } });
     // A second message before the flush rides in the same IHAVE.
     const out2 = step(msg('a', gossip('m2', 1)));
     expect(timers(out2)).toEqual([]);
@@ -86,19 +86,19 @@ describe('Plumtree', () => {
     expect(pt.eagerPeers('o')).toEqual(['a']);
   });
 
-  it('grafts the first announcer after graftTimeout1, then the next one after graftTimeout2', () => {
+  it('grafts the first announcer after graftTimeout1Ms, then the next one after graftTimeout2Ms', () => {
     const { pt, step } = make();
     for (const p of ['a', 'b']) {
       step({ type: 'neighborUp', peer: p });
       step(msg(p, PRUNE));
     }
     const out = step(msg('a', { type: 'pt.ihave', entries: [[I('m1'), 2]] }));
-    expect(timers(out)).toEqual([{ type: 'timer', delay: 100, timer: { type: 'pt.graftTimeout', id: I('m1') } }]);
+    expect(timers(out)).toEqual([{ type: 'timer', delayMs: 100, timer: { type: 'pt.graftTimeout', id: I('m1') } }]);
     expect(timers(step(msg('b', { type: 'pt.ihave', entries: [[I('m1'), 3]] })))).toEqual([]);
 
     const g1 = step({ type: 'timer', timer: { type: 'pt.graftTimeout', id: I('m1') } }, 100);
     expect(sends(g1)).toEqual([{ type: 'send', to: 'a', msg: { type: 'pt.graft', origin: 'o', ids: [I('m1')], round: 2 } }]);
-    expect(timers(g1)).toEqual([{ type: 'timer', delay: 50, timer: { type: 'pt.graftTimeout', id: I('m1') } }]);
+    expect(timers(g1)).toEqual([{ type: 'timer', delayMs: 50, timer: { type: 'pt.graftTimeout', id: I('m1') } }]);
     expect(pt.eagerPeers('o')).toEqual(['a']);
 
     const g2 = step({ type: 'timer', timer: { type: 'pt.graftTimeout', id: I('m1') } }, 150);

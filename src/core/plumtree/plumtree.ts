@@ -1,4 +1,5 @@
-import type { NodeId, Rng, SendEffect, TimerEffect } from '../types';
+import type { NodeId, Rng } from '../types';
+import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { AgedMap } from './aged-map';
 import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, type PtMessage, type PtTimer } from './messages';
@@ -23,10 +24,10 @@ import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, t
  * - neighbour up -> eager in every tree; neighbour down -> forgotten, also as an
  *   announcer of missing ids;
  * - first copy of a message: deliver, sender becomes eager, GOSSIP to the other eager
- *   peers, queue IHAVE for the lazy peers (flushed in batches every ihaveBatchDelay);
+ *   peers, queue IHAVE for the lazy peers (flushed in batches every ihaveBatchDelayMs);
  * - duplicate copy: sender becomes lazy and gets a PRUNE (which makes us lazy there);
- * - IHAVE of an unknown id: wait graftTimeout1, then GRAFT the first announcer (it becomes
- *   eager and answers from its cache); after graftTimeout2 without the message, GRAFT the
+ * - IHAVE of an unknown id: wait graftTimeout1Ms, then GRAFT the first announcer (it becomes
+ *   eager and answers from its cache); after graftTimeout2Ms without the message, GRAFT the
  *   next announcer, until none are left;
  * - optimisation: when the eager copy arrives with round r and a lazy announcer had
  *   offered round r' with r - r' >= optimizationThreshold, GRAFT that announcer (no ids)
@@ -36,6 +37,10 @@ import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, t
  * no longer) a neighbour are ignored, and neighbour sets change only for neighbours. A
  * GRAFT is answered whoever sends it (answering costs a cached payload and helps a peer
  * that raced ahead of our neighborUp).
+ *
+ * Protocol contract (core/protocol.ts): inputs `neighborUp`, `neighborDown`, `message`,
+ * `broadcast` (originate), `timer`; effects `send`, `timer` and the event `deliver` (a
+ * broadcast new to this node, its own included, for the handler of its `kind`).
  */
 export interface PlumtreeConfig {
   /**
@@ -45,16 +50,16 @@ export interface PlumtreeConfig {
    * continent (links 10-50 ms) plus the IHAVE batching delay; tabs on one machine see
    * 1-5 ms links and never approach it. iroh-gossip uses 80 ms for native QUIC links.
    */
-  graftTimeout1: number;
-  /** Wait for a GRAFT's answer before grafting the next announcer: about one RTT (ms). */
-  graftTimeout2: number;
-  /** IHAVE announcements queued for a lazy peer are sent together after this (ms). */
-  ihaveBatchDelay: number;
+  graftTimeout1Ms: number;
+  /** Wait for a GRAFT's answer before grafting the next announcer: about one RTT. */
+  graftTimeout2Ms: number;
+  /** IHAVE announcements queued for a lazy peer are sent together after this. */
+  ihaveBatchDelayMs: number;
   /** Payloads kept to answer GRAFTs: count bound ... */
   cacheMaxMessages: number;
-  /** ... and age bound (ms). A GRAFT comes within about graftTimeout1 + k * graftTimeout2. */
+  /** ... and age bound. A GRAFT comes within about graftTimeout1Ms + k * graftTimeout2Ms. */
   cacheMaxAgeMs: number;
-  /** Ids of delivered messages kept to drop duplicates (ms); must exceed cacheMaxAgeMs. */
+  /** How long ids of delivered messages are kept to drop duplicates; must exceed cacheMaxAgeMs. */
   seenMaxAgeMs: number;
   /** Count bound on the seen set (protects memory under a broadcast flood). */
   seenMaxMessages: number;
@@ -73,10 +78,10 @@ export interface PlumtreeConfig {
   maxTrees: number;
 }
 
-export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = {
-  graftTimeout1: 200,
-  graftTimeout2: 100,
-  ihaveBatchDelay: 100,
+export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
+  graftTimeout1Ms: 200,
+  graftTimeout2Ms: 100,
+  ihaveBatchDelayMs: 100,
   cacheMaxMessages: 2_000,
   cacheMaxAgeMs: 30_000,
   seenMaxAgeMs: 120_000,
@@ -85,13 +90,13 @@ export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = {
   maxMissing: 4_096,
   maxAnnouncers: 16,
   maxTrees: 2_048,
-};
+});
 
 export type PtIn =
   | { type: 'neighborUp'; peer: NodeId }
   | { type: 'neighborDown'; peer: NodeId }
   | { type: 'message'; from: NodeId; msg: PtMessage }
-  /** Originate a broadcast. It is also delivered here, as a `deliver` with hops 0 and from = me. */
+  /** Originate a broadcast. It is also delivered here, as a `deliver` event with hops 0 and from = me. */
   | { type: 'broadcast'; kind: string; data: unknown }
   | { type: 'timer'; timer: PtTimer };
 
@@ -107,7 +112,10 @@ export interface PtDeliver {
   from: NodeId;
 }
 
-export type PtOut = SendEffect<PtMessage> | TimerEffect<PtTimer> | PtDeliver;
+/** Plumtree's events: only `deliver`. */
+export type PtEvent = PtDeliver;
+
+export type PtOut = Effect<PtMessage, PtTimer, PtEvent>;
 
 export interface PlumtreeStats {
   broadcasts: number;
@@ -154,9 +162,9 @@ interface Missing {
 
 const TAG_CHARS = 8;
 
-export class Plumtree {
+export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
   readonly me: NodeId;
-  private readonly config: PlumtreeConfig;
+  readonly config: Readonly<PlumtreeConfig>;
   /** Random per-incarnation tag: ids stay unique when a reloaded tab reuses its node id. */
   private readonly tag: string;
   private counter = 0;
@@ -177,8 +185,9 @@ export class Plumtree {
   };
 
   constructor(me: NodeId, config: Partial<PlumtreeConfig>, rng: Rng) {
+    super();
     this.me = me;
-    this.config = { ...DEFAULT_PLUMTREE_CONFIG, ...config };
+    this.config = Object.freeze({ ...DEFAULT_PLUMTREE_CONFIG, ...config });
     let tag = '';
     for (let i = 0; i < TAG_CHARS; i++) tag += randInt(rng, 36).toString(36);
     this.tag = tag;
@@ -186,9 +195,9 @@ export class Plumtree {
     this.cache = new AgedMap(this.config.cacheMaxAgeMs, this.config.cacheMaxMessages);
   }
 
-  handle(input: PtIn, now: number, out: PtOut[]): void {
-    this.seen.expire(now);
-    this.cache.expire(now);
+  protected onInput(input: PtIn): void {
+    this.seen.expire(this.now);
+    this.cache.expire(this.now);
     switch (input.type) {
       case 'neighborUp':
         this.onNeighborUp(input.peer);
@@ -197,14 +206,14 @@ export class Plumtree {
         this.onNeighborDown(input.peer);
         break;
       case 'broadcast':
-        this.onBroadcast(input.kind, input.data, now, out);
+        this.onBroadcast(input.kind, input.data);
         break;
       case 'timer':
-        if (input.timer.type === 'pt.graftTimeout') this.onGraftTimeout(input.timer.id, out);
-        else this.onIhaveFlush(out);
+        if (input.timer.type === 'pt.graftTimeout') this.onGraftTimeout(input.timer.id);
+        else this.onIhaveFlush();
         break;
       case 'message':
-        this.onMessage(input.from, input.msg, now, out);
+        this.onMessage(input.from, input.msg);
         break;
     }
   }
@@ -260,27 +269,27 @@ export class Plumtree {
     }
   }
 
-  private onBroadcast(kind: string, data: unknown, now: number, out: PtOut[]): void {
+  private onBroadcast(kind: string, data: unknown): void {
     const id = makeMessageId(this.me, this.tag, this.counter++);
     const msg: PtGossip = { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data };
     this.counters.broadcasts++;
-    this.seen.set(id, true, now);
-    this.cache.set(id, msg, now);
-    out.push({ type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
-    this.eagerPush(msg, this.me, out);
-    this.lazyPush(msg, this.me, out);
+    this.seen.set(id, true, this.now);
+    this.cache.set(id, msg, this.now);
+    this.io.event({ type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
+    this.eagerPush(msg, this.me);
+    this.lazyPush(msg, this.me);
   }
 
-  private onMessage(from: NodeId, msg: PtMessage, now: number, out: PtOut[]): void {
+  private onMessage(from: NodeId, msg: PtMessage): void {
     switch (msg.type) {
       case 'pt.gossip':
-        this.onGossip(from, msg, now, out);
+        this.onGossip(from, msg);
         break;
       case 'pt.ihave':
-        this.onIhave(from, msg.entries, out);
+        this.onIhave(from, msg.entries);
         break;
       case 'pt.graft':
-        this.onGraft(from, msg.origin, msg.ids, out);
+        this.onGraft(from, msg.origin, msg.ids);
         break;
       case 'pt.prune':
         this.counters.pruneReceived++;
@@ -290,32 +299,32 @@ export class Plumtree {
     }
   }
 
-  private onGossip(from: NodeId, msg: PtGossip, now: number, out: PtOut[]): void {
+  private onGossip(from: NodeId, msg: PtGossip): void {
     this.counters.gossipReceived++;
     if (this.seen.has(msg.id)) {
       this.counters.duplicates++;
       // A redundant link of the tree: both ends stop pushing payloads over it.
-      if (this.isNeighbor(from)) this.prune(msg.origin, from, out);
+      if (this.isNeighbor(from)) this.prune(msg.origin, from);
       return;
     }
-    this.seen.set(msg.id, true, now);
+    this.seen.set(msg.id, true, this.now);
     const forward: PtGossip = { ...msg, round: Math.min(msg.round + 1, MAX_ROUND) };
-    this.cache.set(msg.id, forward, now);
+    this.cache.set(msg.id, forward, this.now);
     if (this.isNeighbor(from)) this.setEager(msg.origin, from);
     this.counters.delivered++;
     this.counters.maxHops = Math.max(this.counters.maxHops, msg.round);
-    out.push({ type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from });
-    this.eagerPush(forward, from, out);
-    this.lazyPush(forward, from, out);
+    this.io.event({ type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from });
+    this.eagerPush(forward, from);
+    this.lazyPush(forward, from);
     const missing = this.missing.get(msg.id);
     if (missing) {
       this.missing.delete(msg.id);
-      this.optimize(from, msg.round, missing, out);
+      this.optimize(from, msg.round, missing);
     }
   }
 
   /** Paper §4.4 (optimisation): swap a long eager path for a much shorter lazy one. */
-  private optimize(from: NodeId, round: number, missing: Missing, out: PtOut[]): void {
+  private optimize(from: NodeId, round: number, missing: Missing): void {
     let best: { peer: NodeId; round: number } | undefined;
     for (const a of missing.announcers) if (!best || a.round < best.round) best = a;
     if (!best || best.peer === from || round - best.round < this.config.optimizationThreshold) return;
@@ -324,12 +333,12 @@ export class Plumtree {
     if (this.trees.get(missing.origin)?.has(best.peer)) {
       this.setEager(missing.origin, best.peer);
       this.counters.graftSent++;
-      out.push({ type: 'send', to: best.peer, msg: { type: 'pt.graft', origin: missing.origin, ids: [], round: best.round } });
+      this.io.send(best.peer, { type: 'pt.graft', origin: missing.origin, ids: [], round: best.round });
     }
-    this.prune(missing.origin, from, out);
+    this.prune(missing.origin, from);
   }
 
-  private onIhave(from: NodeId, entries: [string, number][], out: PtOut[]): void {
+  private onIhave(from: NodeId, entries: [string, number][]): void {
     this.counters.ihaveReceived++;
     if (!this.isNeighbor(from)) {
       this.counters.ignored++;
@@ -351,12 +360,12 @@ export class Plumtree {
       }
       if (!m.armed) {
         m.armed = true;
-        out.push({ type: 'timer', delay: this.config.graftTimeout1, timer: { type: 'pt.graftTimeout', id } });
+        this.io.setTimer(this.config.graftTimeout1Ms, { type: 'pt.graftTimeout', id });
       }
     }
   }
 
-  private onGraftTimeout(id: string, out: PtOut[]): void {
+  private onGraftTimeout(id: string): void {
     const m = this.missing.get(id);
     if (!m) return;
     const next = this.seen.has(id) ? undefined : m.announcers.shift();
@@ -367,11 +376,11 @@ export class Plumtree {
     }
     if (this.isNeighbor(next.peer)) this.setEager(m.origin, next.peer);
     this.counters.graftSent++;
-    out.push({ type: 'send', to: next.peer, msg: { type: 'pt.graft', origin: m.origin, ids: [id], round: next.round } });
-    out.push({ type: 'timer', delay: this.config.graftTimeout2, timer: { type: 'pt.graftTimeout', id } });
+    this.io.send(next.peer, { type: 'pt.graft', origin: m.origin, ids: [id], round: next.round });
+    this.io.setTimer(this.config.graftTimeout2Ms, { type: 'pt.graftTimeout', id });
   }
 
-  private onGraft(from: NodeId, origin: NodeId, ids: string[], out: PtOut[]): void {
+  private onGraft(from: NodeId, origin: NodeId, ids: string[]): void {
     this.counters.graftReceived++;
     if (this.isNeighbor(from)) this.setEager(origin, from);
     for (const id of ids) {
@@ -381,33 +390,33 @@ export class Plumtree {
         continue;
       }
       this.counters.gossipSent++;
-      out.push({ type: 'send', to: from, msg });
+      this.io.send(from, msg);
     }
   }
 
-  private onIhaveFlush(out: PtOut[]): void {
+  private onIhaveFlush(): void {
     this.flushArmed = false;
     for (const [peer, entries] of this.ihaveQueue) {
       for (let i = 0; i < entries.length; i += MAX_IHAVE_ENTRIES) {
         const chunk = entries.slice(i, i + MAX_IHAVE_ENTRIES);
         this.counters.ihaveSent++;
         this.counters.ihaveEntriesSent += chunk.length;
-        out.push({ type: 'send', to: peer, msg: { type: 'pt.ihave', entries: chunk } });
+        this.io.send(peer, { type: 'pt.ihave', entries: chunk });
       }
     }
     this.ihaveQueue.clear();
   }
 
-  private eagerPush(msg: PtGossip, except: NodeId, out: PtOut[]): void {
+  private eagerPush(msg: PtGossip, except: NodeId): void {
     const lazy = this.tree(msg.origin);
     for (const peer of this.neighbors) {
       if (peer === except || lazy.has(peer)) continue;
       this.counters.gossipSent++;
-      out.push({ type: 'send', to: peer, msg });
+      this.io.send(peer, msg);
     }
   }
 
-  private lazyPush(msg: PtGossip, except: NodeId, out: PtOut[]): void {
+  private lazyPush(msg: PtGossip, except: NodeId): void {
     let queued = false;
     for (const peer of this.tree(msg.origin)) {
       if (peer === except) continue;
@@ -418,14 +427,14 @@ export class Plumtree {
     }
     if (queued && !this.flushArmed) {
       this.flushArmed = true;
-      out.push({ type: 'timer', delay: this.config.ihaveBatchDelay, timer: { type: 'pt.ihaveFlush' } });
+      this.io.setTimer(this.config.ihaveBatchDelayMs, { type: 'pt.ihaveFlush' });
     }
   }
 
-  private prune(origin: NodeId, peer: NodeId, out: PtOut[]): void {
+  private prune(origin: NodeId, peer: NodeId): void {
     this.setLazy(origin, peer);
     this.counters.pruneSent++;
-    out.push({ type: 'send', to: peer, msg: { type: 'pt.prune', origin } });
+    this.io.send(peer, { type: 'pt.prune', origin });
   }
 
   private setEager(origin: NodeId, peer: NodeId): void {

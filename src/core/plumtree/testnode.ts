@@ -39,13 +39,14 @@ export class PtNode implements TestNode {
         this.net.send(this.id, e.to, e.msg, e.transient);
       } else if (e.type === 'timer') {
         const timer = e.timer;
-        this.net.timer(this, e.delay, () => this.input({ type: 'timer', timer }));
-      } else {
-        let per = this.tally.deliveries.get(e.id);
-        if (!per) this.tally.deliveries.set(e.id, (per = new Map()));
+        this.net.timer(this, e.delayMs, () => this.input({ type: 'timer', timer }));
+      } else if (e.type === 'event') {
+        const d = e.event;
+        let per = this.tally.deliveries.get(d.id);
+        if (!per) this.tally.deliveries.set(d.id, (per = new Map()));
         per.set(this.id, (per.get(this.id) ?? 0) + 1);
-        this.tally.ldh.set(e.id, Math.max(this.tally.ldh.get(e.id) ?? 0, e.hops));
-        this.onDeliver?.(e);
+        this.tally.ldh.set(d.id, Math.max(this.tally.ldh.get(d.id) ?? 0, d.hops));
+        this.onDeliver?.(d);
       }
     }
   }
