@@ -19,7 +19,7 @@ import { Plumtree, isPtMessage, validatePlumtreeMessage as validatePtMessage, ty
 import { Membership, MEMBER_KIND, isMemberMessage, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
 import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
 import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
-import { Chat, isChatWire, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
+import { CHAT_KIND, Chat, isChatWire, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
 import type { ChatMessage } from './chat';
 import { Router, ROUTE_TTL, routeFields, type RouteEnvelope } from './routing/router';
 import { shape } from './validate';
@@ -329,7 +329,7 @@ export class CoreNode {
         case 'event': {
           const d = e.event;
           if (d.kind === MEMBER_KIND) this.toMembership({ type: 'deliver', data: d.data });
-          else if (d.kind === 'chat') this.toChat({ type: 'deliver', from: d.origin, data: d.data });
+          else if (d.kind === CHAT_KIND) this.toChat({ type: 'deliver', from: d.origin, data: d.data });
           else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${d.kind.slice(0, 20)}` });
           break;
         }
@@ -446,7 +446,7 @@ export class CoreNode {
         case 'persist': this.out.push({ type: 'persistChat', put: e.put, remove: e.remove }); break;
         case 'event':
           switch (e.event.type) {
-            case 'broadcast': this.toPt({ type: 'broadcast', kind: 'chat', data: e.event.data }); break;
+            case 'broadcast': this.toPt({ type: 'broadcast', kind: CHAT_KIND, data: e.event.data }); break;
             case 'delivered': this.out.push({ type: 'event', event: { type: 'chat', message: e.event.message } }); break;
             case 'meta':
               this.toMembership({ type: 'local', nick: e.event.nick, meta: { rooms: e.event.rooms } });

@@ -12,7 +12,7 @@
  *   the origin is the first part of the id (`originOf`), which validation already required.
  * - chat payload `{type:'chat.message', message:{id, room, from, nick, text, ts}}` of a
  *   gossip whose origin is the author → `[room, nick, text, ts]`: from = origin, and the id
- *   is `${from}:${ts in base 36}` (how Chat names its messages). Any other payload is sent
+ *   is `chatMessageId(from, ts)` (how Chat names its messages). Any other payload is sent
  *   as it is.
  * - IHAVE `{type:'pt.ihave', entries:[[id, round], …]}` → `['i', prefix, counter, round,
  *   counter, round, prefix, …]`: ids are `${origin}:${tag}:${counter}` with the counter in
@@ -23,6 +23,7 @@
  * For a chat message of a few characters this takes a GOSSIP copy from about 217 to about
  * 70 bytes; an IHAVE entry costs 3 or 4 bytes after its prefix instead of about 24.
  */
+import { CHAT_KIND, chatMessageId } from './chat/types';
 import { originOf } from './plumtree/messages';
 
 type Obj = Record<string, unknown>;
@@ -33,7 +34,7 @@ export function toWire(msg: { type: string }): unknown {
   if (m.type === 'pt.gossip') {
     const origin = originOf(m.id as string);
     if (origin === '' || origin !== m.origin) return msg;
-    return ['g', m.id, m.round, m.kind, m.kind === 'chat' ? compactChat(m.data, origin) : m.data];
+    return ['g', m.id, m.round, m.kind, m.kind === CHAT_KIND ? compactChat(m.data, origin) : m.data];
   }
   if (m.type === 'pt.ihave' && Array.isArray(m.entries)) {
     const out: unknown[] = ['i'];
@@ -55,7 +56,7 @@ export function toWire(msg: { type: string }): unknown {
 function compactChat(data: unknown, origin: string): unknown {
   if (!isObj(data) || data.type !== 'chat.message' || !isObj(data.message)) return data;
   const c = data.message;
-  if (c.from !== origin || c.to !== undefined || typeof c.ts !== 'number' || c.id !== `${origin}:${c.ts.toString(36)}`) return data;
+  if (c.from !== origin || c.to !== undefined || typeof c.ts !== 'number' || c.id !== chatMessageId(origin, c.ts)) return data;
   // only the known fields travel, as cleanMessage would keep
   return [c.room, c.nick, c.text, c.ts];
 }
@@ -66,7 +67,7 @@ export function fromWire(v: unknown): unknown {
     const [, id, round, kind, data] = v;
     const origin = typeof id === 'string' ? originOf(id) : '';
     if (origin === '') return v;
-    return { type: 'pt.gossip', id, origin, round, kind, data: kind === 'chat' ? expandChat(data, origin) : data };
+    return { type: 'pt.gossip', id, origin, round, kind, data: kind === CHAT_KIND ? expandChat(data, origin) : data };
   }
   if (v[0] === 'i') {
     const entries: unknown[] = [];
@@ -93,5 +94,5 @@ function expandChat(data: unknown, origin: string): unknown {
   if (!Array.isArray(data) || data.length !== 4) return data;
   const [room, nick, text, ts] = data;
   if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return data;
-  return { type: 'chat.message', message: { id: `${origin}:${ts.toString(36)}`, room, from: origin, nick, text, ts } };
+  return { type: 'chat.message', message: { id: chatMessageId(origin, ts), room, from: origin, nick, text, ts } };
 }

@@ -7,6 +7,7 @@ import {
   CHAT_LIMITS,
   DEFAULT_CHAT_CONFIG,
   DIRECT_ROOM,
+  chatMessageId,
   type ChatBroadcast,
   type ChatConfig,
   type ChatEvent,
@@ -347,7 +348,7 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
 
   private newMessage(room: string, text: string): ChatMessage {
     const ts = this.clock.tick(this.now);
-    return { id: `${this.me}:${ts.toString(36)}`, room, from: this.me, nick: this.myNick, text, ts };
+    return { id: chatMessageId(this.me, ts), room, from: this.me, nick: this.myNick, text, ts };
   }
 
   /**

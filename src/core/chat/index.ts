@@ -12,8 +12,10 @@ export {
   cleanMessage,
 } from './validate';
 export {
+  CHAT_KIND,
   CHAT_LIMITS,
   DEFAULT_CHAT_CONFIG,
+  chatMessageId,
   DIRECT_ROOM,
   isChatWire,
   type ChatBroadcast,

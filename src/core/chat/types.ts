@@ -64,6 +64,14 @@ export const DEFAULT_CHAT_CONFIG: Readonly<ChatConfig> = Object.freeze({
  */
 export const DIRECT_ROOM = '@direct';
 
+/** Plumtree payload kind of chat broadcasts. */
+export const CHAT_KIND = 'chat';
+
+/** `<author id>:<author HLC ts in base 36>`: how a message is named (unique: one node's HLC never repeats). */
+export function chatMessageId(from: NodeId, ts: number): string {
+  return `${from}:${ts.toString(36)}`;
+}
+
 /** Payload of a Plumtree broadcast of kind 'chat'. */
 export type ChatBroadcast = { type: 'chat.message'; message: ChatMessage };
 
