@@ -40,8 +40,9 @@ export const HISTORY_REQUEST_INTERVAL_MS = 1_000;
 export const HISTORY_BATCH_BYTES = 64 * 1024;
 
 /**
- * Where a stored message lives in the runtime's chat store: ordered by room, then
- * timestamp. Persist effects name the messages to delete by this key.
+ * The key of a stored message in the runtime's chat store: room, timestamp and id joined
+ * by NUL (the key stores written by earlier versions use, so they still load). Persist
+ * effects name the messages to delete by this key.
  */
 export function storageKey(m: ChatMessage): string {
   return `${m.room}\u0000${m.ts}\u0000${m.id}`;
