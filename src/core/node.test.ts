@@ -132,6 +132,6 @@ describe('CoreNode in the simulator', () => {
     expect(validateWire({ type: 'nope.x' })).toMatch(/unknown/);
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: {} } })).toMatch(/nested/);
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'hpv.join' } })).toMatch(/cannot be routed/);
-    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv_get', op: 'x' } })).toBeTruthy();
+    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv.get', op: 'x' } })).toBeTruthy();
   });
 });

@@ -13,6 +13,7 @@ import { HyParView, validateHpvMessage, type HpvIn, type HpvOut, type HpvMessage
 import { Plumtree, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
 import { Membership, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
 import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
+import type { ClusterView } from './protocol';
 import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
 import { Chat, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
 import type { ChatMessage } from './chat';
@@ -28,7 +29,7 @@ export interface CoreConfig {
   hyparview?: Partial<HyParViewConfig>;
   plumtree?: Partial<PlumtreeConfig>;
   membership?: Partial<MembershipConfig>;
-  kv?: Partial<KvConfig> & { sizeOf?: (v: unknown) => number };
+  kv?: Partial<KvConfig>;
   chat?: Partial<ChatConfig>;
   segments?: Partial<SegmentsConfig>;
 }
@@ -132,7 +133,6 @@ export class CoreNode {
   private active = new Set<NodeId>();
   private left = false;
   private started = false;
-  private readonly inspecting = new Set<number>();
   private memberSignature = '';
   /** Outstanding segment peek/take requests (their replies carry an item). */
   private readonly segReads = new Set<number>();
@@ -158,7 +158,7 @@ export class CoreNode {
       case 'start':
         if (this.started) return;
         this.started = true;
-        if (input.kvEntries?.length) this.toKv({ type: 'load', entries: input.kvEntries });
+        if (input.kvEntries?.length) this.toKv({ type: 'load', records: input.kvEntries });
         if (input.chatHistory?.length) this.toChat({ type: 'load', messages: input.chatHistory });
         if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
@@ -184,7 +184,7 @@ export class CoreNode {
       case 'api':
         return this.onApi(input.req, input.call);
       case 'adopt':
-        return this.toKv({ type: 'load', entries: input.entries });
+        return this.toKv({ type: 'load', records: input.entries });
       case 'flush':
         return this.toKv({ type: 'flush' });
       case 'leave':
@@ -257,9 +257,7 @@ export class CoreNode {
       case 'kv.get': return this.toKv({ type: 'get', req, key: call.key });
       case 'kv.delete': return this.toKv({ type: 'delete', req, key: call.key });
       case 'kv.keys': return this.toKv({ type: 'keys', req, prefix: call.prefix });
-      case 'kv.inspect':
-        this.inspecting.add(req);
-        return this.toKv({ type: 'get', req, key: call.key });
+      case 'kv.inspect': return this.toKv({ type: 'inspect', req, key: call.key });
       case 'chat.send': return this.toChat({ type: 'send', req, room: call.room, text: call.text });
       case 'chat.tell': return this.toChat({ type: 'tell', req, nick: call.nick, text: call.text });
       case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });
@@ -374,16 +372,24 @@ export class CoreNode {
   }
 
   /**
-   * The KVS places keys on placement() and is told who of it is away (left within the
-   * leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at once:
-   * they get placement() without the away members.
+   * The KVS places keys on the view's placement and is told who of it is away (left within
+   * the leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at
+   * once: they take the placement without the away members.
    */
   private placementToKvSeg(): void {
-    const placement = this.membership.placement();
-    const away = this.membership.away();
-    this.toKv({ type: 'members', live: placement, away });
-    const gone = new Set(away);
-    this.toSeg({ type: 'members', live: placement.filter((m) => !gone.has(m)) });
+    const view = this.clusterView();
+    this.toKv({ type: 'members', view });
+    const gone = new Set(view.away);
+    this.toSeg({ type: 'members', live: view.placement.filter((m) => !gone.has(m)) });
+  }
+
+  /** What membership tells the data protocols: placement, away members, live members. */
+  private clusterView(): ClusterView {
+    return {
+      placement: this.membership.placement(),
+      away: this.membership.away(),
+      live: this.chatMembers(),
+    };
   }
 
   private chatMembers(): { id: NodeId; nick: string; rooms: string[] }[] {
@@ -396,20 +402,15 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'kv', t: e.timer } }); break;
-        case 'reply': {
-          const inspect = this.inspecting.delete(e.req);
-          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
-          else if (inspect) this.out.push({ type: 'reply', req: e.req, ok: true, value: e.value === undefined ? undefined : { value: e.value, version: e.version } });
-          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.keys ?? e.value });
-          break;
-        }
+        case 'timer': this.out.push({ type: 'timer', delay: e.delayMs, timer: { p: 'kv', t: e.timer } }); break;
+        case 'reply': this.out.push(e); break;
         case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
-        case 'changed': {
-          const { value, version, deleted } = e.entry;
-          this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+        case 'event': {
+          const { value, version, deleted } = e.event.entry;
+          this.out.push({ type: 'event', event: { type: 'kv', key: e.event.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
           break;
         }
+        case 'disconnect': break;
       }
     }
   }

@@ -7,7 +7,7 @@
  * SEG_SEEDS=50 for a longer run.
  */
 import { describe, expect, it } from 'vitest';
-import { Ring } from '../kv/ring';
+import { Ring } from '../placement';
 import type { NodeId } from '../types';
 import { SegNet, type SegNetOptions, type SegReply } from './testnet';
 

@@ -15,7 +15,7 @@
  *   `w` copies (itself included) have the operation.
  * - replica: applies the owner's snapshot and operations in log order, fenced by ballot.
  */
-import { Ring } from '../kv/ring';
+import { Ring } from '../placement';
 import { randInt } from '../rng';
 import type { NodeId, Rng } from '../types';
 import {

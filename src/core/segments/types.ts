@@ -4,7 +4,7 @@
  */
 import type { NodeId, SendEffect, TimerEffect } from '../types';
 import type { SegMessage, SegRecord } from './messages';
-import { approxEncodedSize } from '../kv/size';
+import { approxEncodedSize } from '../data-protocol';
 
 export interface SegmentsConfig {
   /** Replicas per key, owner included (length of the preference list). */
