@@ -134,8 +134,6 @@ export class CoreNode {
   private left = false;
   private started = false;
   private memberSignature = '';
-  /** Outstanding segment peek/take requests (their replies carry an item). */
-  private readonly segReads = new Set<number>();
 
   constructor(
     readonly id: NodeId,
@@ -160,7 +158,7 @@ export class CoreNode {
         this.started = true;
         if (input.kvEntries?.length) this.toKv({ type: 'load', records: input.kvEntries });
         if (input.chatHistory?.length) this.toChat({ type: 'load', messages: input.chatHistory });
-        if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
+        if (input.segRecords?.length) this.toSeg({ type: 'load', records: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
         this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
         this.placementToKvSeg();
@@ -265,8 +263,8 @@ export class CoreNode {
       case 'chat.nick': return this.toChat({ type: 'setNick', req, nick: call.nick });
       case 'seg.put': return this.toSeg({ type: 'put', req, key: call.key, value: call.value });
       case 'seg.update': return this.toSeg({ type: 'update', req, key: call.key, value: call.value });
-      case 'seg.peek': this.segReads.add(req); return this.toSeg({ type: 'peek', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
-      case 'seg.take': this.segReads.add(req); return this.toSeg({ type: 'take', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.peek': return this.toSeg({ type: 'peek', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.take': return this.toSeg({ type: 'take', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
       case 'seg.cancel': return this.toSeg({ type: 'cancel', req: call.target });
     }
   }
@@ -374,13 +372,12 @@ export class CoreNode {
   /**
    * The KVS places keys on the view's placement and is told who of it is away (left within
    * the leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at
-   * once: they take the placement without the away members.
+   * once: they place keys on the placement without the away members.
    */
   private placementToKvSeg(): void {
     const view = this.clusterView();
     this.toKv({ type: 'members', view });
-    const gone = new Set(view.away);
-    this.toSeg({ type: 'members', live: view.placement.filter((m) => !gone.has(m)) });
+    this.toSeg({ type: 'members', view });
   }
 
   /** What membership tells the data protocols: placement, away members, live members. */
@@ -421,16 +418,11 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delay: e.delay, timer: { p: 'seg', t: e.timer } }); break;
-        case 'reply': {
-          const read = this.segReads.delete(e.req);
-          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
-          else if (read) this.out.push({ type: 'reply', req: e.req, ok: true, value: { id: e.id, value: e.value } });
-          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.id });
-          break;
-        }
-        case 'changed': this.out.push({ type: 'event', event: { type: 'segments', key: e.key } }); break;
+        case 'timer': this.out.push({ type: 'timer', delay: e.delayMs, timer: { p: 'seg', t: e.timer } }); break;
+        case 'reply': this.out.push(e); break;
+        case 'event': this.out.push({ type: 'event', event: { type: 'segments', key: e.event.key } }); break;
         case 'persist': this.out.push({ type: 'persistSeg', put: e.put, remove: e.remove }); break;
+        case 'disconnect': break;
       }
     }
   }

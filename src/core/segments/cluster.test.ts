@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Ring } from '../placement';
 import type { NodeId } from '../types';
 import { SegNet, type SegNetOptions, type SegReply } from './testnet';
+import type { SegItem } from './types';
 
 const SEEDS = Array.from({ length: Number(process.env.SEG_SEEDS ?? 5) }, (_, i) => i + 1);
 
@@ -101,7 +102,7 @@ class Workload {
     }
     this.pendingTakes.delete(`${node}/${op.key}`);
     if (reply.ok) {
-      const v = reply.value as string;
+      const v = (reply.value as SegItem).value as string;
       if (this.taken.has(v)) this.duplicates.push(`${v} to ${node} (req ${req}) and to ${this.taken.get(v)!.node} (req ${this.taken.get(v)!.req})`);
       else this.taken.set(v, op);
     }
@@ -141,18 +142,24 @@ class Workload {
       (o.kind === 'put' ? e.puts : e.takes).push(o);
     }
     for (const [key, { puts, takes }] of byKey) {
-      const ids = puts.map((o) => (o.reply as { id: number }).id);
+      const ids = puts.map((o) => idOf(o));
       expect(new Set(ids).size, `seed ${s}: duplicate ids on ${key}`).toBe(ids.length);
       // a taken item carries the id its put was acknowledged with
-      const idOf = new Map(puts.map((o) => [o.value!, (o.reply as { id: number }).id]));
+      const idByValue = new Map(puts.map((o) => [o.value!, idOf(o)]));
       for (const t of takes) {
-        const r = t.reply as { id: number; value: string };
-        if (idOf.has(r.value)) expect(r.id, `seed ${s}: ${r.value} taken with another id`).toBe(idOf.get(r.value));
+        const r = (t.reply as { value: SegItem }).value as { id: number; value: string };
+        if (idByValue.has(r.value)) expect(r.id, `seed ${s}: ${r.value} taken with another id`).toBe(idByValue.get(r.value));
       }
       realTimeOrder(s, key, 'put', puts);
       realTimeOrder(s, key, 'take', takes);
     }
   }
+}
+
+/** The id a put was acknowledged with, or of the item a take got. */
+function idOf(o: Op): number {
+  const value = (o.reply as { value?: unknown }).value;
+  return o.kind === 'put' ? (value as number) : (value as SegItem).id;
 }
 
 /** If A was answered before B was issued, A's id is lower (ids strictly increase across the cluster). */
@@ -164,14 +171,14 @@ function realTimeOrder(seed: number, key: string, what: string, ops: Op[]): void
   let maxOp: Op | undefined;
   for (const b of byIssue) {
     while (i < byAnswer.length && byAnswer[i]!.answered! < b.issued) {
-      const id = (byAnswer[i]!.reply as { id: number }).id;
+      const id = idOf(byAnswer[i]!);
       if (id > maxId) {
         maxId = id;
         maxOp = byAnswer[i];
       }
       i++;
     }
-    const id = (b.reply as { id: number }).id;
+    const id = idOf(b);
     if (!(id > maxId)) {
       throw new Error(
         `seed ${seed}: ${what} on ${key} issued at ${b.issued} got id ${id}, but id ${maxId} was answered at ${maxOp?.answered} before it (real-time order broken)`,
@@ -217,12 +224,12 @@ describe('one API whatever the owner', () => {
     const fromOther = strip(script(other, k2), k2);
     expect(fromOther).toEqual(fromOwner);
     expect(fromOwner.slice(0, 6)).toEqual([
-      { type: 'reply', ok: true, id: 1 },
-      { type: 'reply', ok: true, id: 2 },
-      { type: 'reply', ok: true, id: 3 },
-      { type: 'reply', ok: true, id: 2, value: 'b' },
-      { type: 'reply', ok: true, id: 3, value: 'c' },
-      { type: 'reply', ok: true, id: 2, value: 'b' },
+      { type: 'reply', ok: true, value: 1 },
+      { type: 'reply', ok: true, value: 2 },
+      { type: 'reply', ok: true, value: 3 },
+      { type: 'reply', ok: true, value: { id: 2, value: 'b' } },
+      { type: 'reply', ok: true, value: { id: 3, value: 'c' } },
+      { type: 'reply', ok: true, value: { id: 2, value: 'b' } },
     ]);
     expect(fromOwner[6]).toMatchObject({ ok: false, error: expect.stringMatching(/^timeout: peek on segment 'KEY'/) });
   });
@@ -239,8 +246,8 @@ describe('one API whatever the owner', () => {
     expect(net.reply(producer!, take)).toBeUndefined();
     const put = ok(seed, net.put(producer!, key, { hello: 'world' }), 'put');
     net.run(500);
-    expect(ok(seed, net.reply(waiter!, peek), 'peek')).toMatchObject({ id: put.id, value: { hello: 'world' } });
-    expect(ok(seed, net.reply(producer!, take), 'take')).toMatchObject({ id: put.id, value: { hello: 'world' } });
+    expect(ok(seed, net.reply(waiter!, peek), 'peek').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
+    expect(ok(seed, net.reply(producer!, take), 'take').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
   });
 
   it.each(SEEDS)('seed %i: cancel and timeout of remote waiting calls give clear errors and lose no item', (seed) => {
@@ -260,11 +267,11 @@ describe('one API whatever the owner', () => {
     net.run(3000);
     ok(seed, net.reply(c!, p), 'put');
     if (tr.ok) {
-      expect(tr).toMatchObject({ value: 'race' });
+      expect(tr).toMatchObject({ value: { value: 'race' } });
       expect(net.peek(a!, key, 0, 1000)).toMatchObject({ ok: false, error: expect.stringMatching(/^timeout/) });
     } else {
       expect(tr.error).toBe(`cancelled: take on segment '${key}' was aborted`);
-      expect(ok(seed, net.take(a!, key, 0, 2000), 'take after the cancel')).toMatchObject({ value: 'race' });
+      expect(ok(seed, net.take(a!, key, 0, 2000), 'take after the cancel').value).toMatchObject({ value: 'race' });
     }
     expect(net.peek(a!, key, 0, 500)).toMatchObject({ ok: false });
   });
@@ -282,7 +289,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     // 1,000 puts in flight at once from one node
     w.putAll(producer, key, Array.from({ length: 1000 }, (_, i) => `job${i}`));
     expect(net.runUntil(() => net.node(producer).replies.size === 1000, 60_000), `seed ${seed}: puts answered`).toBe(true);
-    const ids = [...net.node(producer).replies.values()].map((r) => ok(seed, r, 'put').id!);
+    const ids = [...net.node(producer).replies.values()].map((r) => ok(seed, r, 'put').value as number);
     expect(new Set(ids).size, `seed ${seed}: distinct ids`).toBe(1000);
     for (const c of consumers) w.consume(c, key);
     if (crashOwner) {
@@ -294,7 +301,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     net.run(5000);
     expect(w.duplicates, `seed ${seed}: duplicates`).toEqual([]);
     expect(done, `seed ${seed}: all 1000 taken (got ${w.taken.size})`).toBe(true);
-    const sets = consumers.map((c) => [...w.taken.values()].filter((o) => o.node === c).map((o) => (o.reply as { value: string }).value));
+    const sets = consumers.map((c) => [...w.taken.values()].filter((o) => o.node === c).map((o) => ((o.reply as { value?: unknown }).value as SegItem).value as string));
     const union = new Set(sets.flat());
     expect(union.size, `seed ${seed}: union`).toBe(1000);
     expect(sets.reduce((n, s) => n + s.length, 0), `seed ${seed}: disjoint`).toBe(1000);
@@ -302,7 +309,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     // each consumer saw its items in increasing id order
     for (const c of consumers) {
       const got = [...w.ops.values()].filter((o) => o.node === c && o.reply?.ok).sort((a, b) => a.answered! - b.answered!);
-      const gotIds = got.map((o) => (o.reply as { id: number }).id);
+      const gotIds = got.map((o) => idOf(o));
       expect(gotIds, `seed ${seed}: ${c} ids increasing`).toEqual([...gotIds].sort((x, y) => x - y));
     }
     w.check();
@@ -382,7 +389,7 @@ describe('producers and consumers on several keys with failures', () => {
     expect(holders).toContain(owner);
     net.crash(owner); // immediately: the third copy may not have it yet
     const r = net.take(client, key, 0, 20_000);
-    expect(ok(seed, r, 'take after the owner crashed')).toMatchObject({ id: 1, value: 'keep me' });
+    expect(ok(seed, r, 'take after the owner crashed').value).toMatchObject({ id: 1, value: 'keep me' });
   });
 
   it.each(SEEDS)('seed %i: a joining node that becomes the owner takes the queue over', (seed) => {
@@ -395,9 +402,9 @@ describe('producers and consumers on several keys with failures', () => {
     const moved = keys.filter((k) => net.ownerOf(k) === 'n4');
     for (const k of keys) {
       const got: string[] = [];
-      for (let i = 0; i < 5; i++) got.push(ok(seed, net.take('n4', k), `take ${k}`).value as string);
+      for (let i = 0; i < 5; i++) got.push((ok(seed, net.take('n4', k), `take ${k}`).value as SegItem).value as string);
       expect(got, `seed ${seed}: ${k} (owner ${net.ownerOf(k)}, moved: ${moved.join()})`).toEqual([0, 1, 2, 3, 4].map((i) => `${k}${i}`));
-      expect(ok(seed, net.put('n1', k, 'next'), 'put').id).toBe(6);
+      expect(ok(seed, net.put('n1', k, 'next'), 'put').value).toBe(6);
     }
     expect(moved.length, `seed ${seed}: the newcomer owns some keys`).toBeGreaterThan(0);
   });
@@ -413,9 +420,9 @@ describe('producers and consumers on several keys with failures', () => {
     for (const id of ids) net.restart(id);
     net.runUntil(() => net.converged(), 10_000);
     const got: number[] = [];
-    for (let i = 0; i < 9; i++) got.push(ok(seed, net.take('n3', 'disk'), 'take').value as number);
+    for (let i = 0; i < 9; i++) got.push((ok(seed, net.take('n3', 'disk'), 'take').value as SegItem).value as number);
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(ok(seed, net.put('n0', 'disk', 'x'), 'put').id, `seed ${seed}: ids continue`).toBe(11);
+    expect(ok(seed, net.put('n0', 'disk', 'x'), 'put').value, `seed ${seed}: ids continue`).toBe(11);
   });
 });
 
@@ -474,9 +481,9 @@ describe('random churn', () => {
     net.crash(pref[0]!, pref[1]!);
     const client = net.liveIds()[0]!;
     const got: number[] = [];
-    for (let i = 0; i < 30; i++) got.push(ok(seed, net.take(client, key, 0, 30_000), `take ${i}`).value as number);
+    for (let i = 0; i < 30; i++) got.push((ok(seed, net.take(client, key, 0, 30_000), `take ${i}`).value as SegItem).value as number);
     expect(got, `seed ${seed}`).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    expect(ok(seed, net.put(client, key, 'next'), 'put').id).toBe(31);
+    expect(ok(seed, net.put(client, key, 'next'), 'put').value).toBe(31);
   });
 });
 
@@ -496,10 +503,10 @@ describe('owner changes under waiting calls', () => {
     const newOwner = net.ownerOf(key);
     expect(newOwner).not.toBe(owner);
     expect(net.seg(newOwner).queues().find((q) => q.key === key)?.waiting, `seed ${seed}: registered at ${newOwner}`).toBe(2);
-    const id = ok(seed, net.put(c!, key, 'late'), 'put').id;
+    const id = ok(seed, net.put(c!, key, 'late'), 'put').value;
     net.run(1000);
-    expect(ok(seed, net.reply(a!, peek), 'peek')).toMatchObject({ id, value: 'late' });
-    expect(ok(seed, net.reply(b!, take), 'take')).toMatchObject({ id, value: 'late' });
+    expect(ok(seed, net.reply(a!, peek), 'peek').value).toMatchObject({ id, value: 'late' });
+    expect(ok(seed, net.reply(b!, take), 'take').value).toMatchObject({ id, value: 'late' });
   });
 
   it.each(SEEDS)('seed %i: waiting calls follow the queue to a joining node that becomes its owner', (seed) => {
@@ -519,17 +526,17 @@ describe('owner changes under waiting calls', () => {
     expect(net.seg('n9').ownedKeys()).toContain(key);
     expect(net.seg(old).ownedKeys()).not.toContain(key);
     expect(net.reply('n2', waitTake)).toBeUndefined();
-    const id = ok(seed, net.put('n0', key, 'after'), 'put').id;
+    const id = ok(seed, net.put('n0', key, 'after'), 'put').value;
     expect(id, `seed ${seed}: ids continue on the new owner`).toBe(2);
     net.run(1000);
-    expect(ok(seed, net.reply('n2', waitTake), 'take')).toMatchObject({ id: 2, value: 'after' });
-    expect(ok(seed, net.reply('n3', waitPeek), 'peek')).toMatchObject({ id: 2, value: 'after' });
-    expect(ok(seed, net.take('n1', key), 'take')).toMatchObject({ id: 1, value: 'before' });
+    expect(ok(seed, net.reply('n2', waitTake), 'take').value).toMatchObject({ id: 2, value: 'after' });
+    expect(ok(seed, net.reply('n3', waitPeek), 'peek').value).toMatchObject({ id: 2, value: 'after' });
+    expect(ok(seed, net.take('n1', key), 'take').value).toMatchObject({ id: 1, value: 'before' });
   });
 
-  it.each(SEEDS)('seed %i: a put whose owner is unreachable fails with a clear error after requestTimeout', (seed) => {
+  it.each(SEEDS)('seed %i: a put whose owner is unreachable fails with a clear error after requestTimeoutMs', (seed) => {
     // the crash is noticed only after 20 s: until then requests go to the dead owner
-    const net = makeNet(seed, 4, { detection: [20_000, 20_000], config: { requestTimeout: 3000 } });
+    const net = makeNet(seed, 4, { detection: [20_000, 20_000], config: { requestTimeoutMs: 3000 } });
     const key = 'nobody';
     const owner = net.ownerOf(key);
     const client = net.liveIds().find((id) => id !== owner)!;
@@ -541,7 +548,7 @@ describe('owner changes under waiting calls', () => {
     });
     // once the failure is known, the new owner serves the key
     net.run(20_000);
-    expect(ok(seed, net.put(client, key, 2), 'put after detection').id).toBeGreaterThanOrEqual(1);
+    expect(ok(seed, net.put(client, key, 2), 'put after detection').value).toBeGreaterThanOrEqual(1);
   });
 });
 
