@@ -1,5 +1,6 @@
 /** Single-node behaviour of KvStore: API validation, effects, quorum arithmetic. */
 import { describe, expect, it } from 'vitest';
+import { HLC_LOGICAL, makeHlc } from '../clock/hlc';
 import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import { KvStore } from './store';
@@ -183,5 +184,28 @@ describe('KvStore with wall-clock-sized timestamps', () => {
       expect(store.localEntry('k')!.value).toBe(i);
     }
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
+  });
+
+  it('after merging a peer timestamp up to a day ahead, writes stay exact, distinct and above it; one further ahead is not merged', () => {
+    const store = new KvStore('me', {}, new SeededRng(6));
+    const now = 1_760_000_000_000;
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    const ahead = makeHlc(now + 23 * 3600_000, HLC_LOGICAL - 1);
+    const entry = (key: string, ts: number) => ({ key, value: 1, version: { ts, node: 'peer' }, deleted: false });
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 1, entry: entry('a', ahead) } }, now, out);
+    let last = ahead;
+    for (let i = 0; i < 2000; i++) {
+      store.handle({ type: 'put', req: i, key: `k${i % 7}`, value: i }, now, out);
+      const ts = store.localEntry(`k${i % 7}`)!.version.ts;
+      expect(Number.isSafeInteger(ts)).toBe(true);
+      expect(ts).toBeGreaterThan(last);
+      last = ts;
+    }
+    const tooFar = makeHlc(now + 25 * 3600_000, 0);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 2, entry: entry('b', tooFar) } }, now, out);
+    expect(store.counters().clockAheadIgnored).toBe(1);
+    store.handle({ type: 'put', req: 9999, key: 'c', value: 1 }, now, out);
+    expect(store.localEntry('c')!.version.ts).toBeLessThan(tooFar);
   });
 });

@@ -205,6 +205,20 @@ describe('single node details (seed 5)', () => {
     expect(s.stats().invalidRecords).toBe(2);
   });
 
+  it('places keys on the placement without its away members; the same placement again changes nothing', () => {
+    const s = new Segments('a', {}, new SeededRng(3));
+    const out: SegOut[] = [];
+    s.handle({ type: 'members', view: viewOf(['a', 'b', 'c'], ['c']) }, 1000, out);
+    expect(s.members()).toEqual(['a', 'b']);
+    const before = s.stats().placementChanges;
+    const again: SegOut[] = [];
+    s.handle({ type: 'members', view: viewOf(['c', 'b', 'a'], ['c']) }, 1001, again);
+    expect(again).toEqual([]);
+    expect(s.stats().placementChanges).toBe(before);
+    s.handle({ type: 'members', view: viewOf(['a', 'b', 'c']) }, 1002, out);
+    expect(s.members()).toEqual(['a', 'b', 'c']);
+  });
+
   it('queues() shows items, waiting calls, owner and epoch', () => {
     const net = new SegNet({ seed: 5, nodes: 3 });
     net.put('n0', 'ui', 'x');
