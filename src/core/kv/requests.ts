@@ -7,7 +7,7 @@
 import { checkValue, keyProblem } from '../data-protocol';
 import type { NodeId } from '../types';
 import type { ListItem } from './messages';
-import { showKey, type ListOp, type ReadOp, type WriteOp } from './ops';
+import { showKey, tupleBytes, type ListOp, type ReadOp, type WriteOp } from './ops';
 import type { KvState } from './state';
 import { compareVersions, type Entry, type KvInspected } from './types';
 
@@ -54,7 +54,7 @@ export class Requests {
     const cur = s.data.get(key);
     if (cur) s.observe(cur.version.ts);
     const entry: Entry = { key, value: verb === 'put' ? value : null, version: { ts: s.stamp(), node: s.me }, deleted: verb === 'delete' };
-    const bytes = size + key.length * 3 + 48;
+    const bytes = size + tupleBytes(key);
     const pref = s.prefOf(key);
     const w: WriteOp = {
       kind: 'write',
