@@ -76,7 +76,7 @@ export interface SegmentsResult {
   peek: SegLatency;
   take: SegLatency;
   concurrent: SegConcurrent;
-  /** change of the core's segments counters (sent.*, recv.*, retransmits, redirected…) summed over all tabs */
+  /** change of the core's segments counters (sent.<type>, received.<type>, retransmits, redirected…) summed over all tabs */
   counters?: Record<string, number>;
 }
 
@@ -85,7 +85,8 @@ interface KeyInfo {
   owner: OwnerAt | null;
 }
 
-type PageSegments = { ownerOf(k: string): string; stats(): Record<string, number> };
+/** What the bench reads of a tab's core Segments (SegStats: counters, gauges, per-type message counts). */
+type PageSegments = { ownerOf(k: string): string; stats(): Record<string, number | Record<string, number>> };
 
 /** The segments state machine of a tab, or null (see the header). */
 async function ownerOf(tab: BenchTab, keys: string[]): Promise<(string | null)[]> {
@@ -95,11 +96,19 @@ async function ownerOf(tab: BenchTab, keys: string[]): Promise<(string | null)[]
   }, keys);
 }
 
+/** A tab's segment stats, flat: per-type message counts as `sent.<type>` and `received.<type>`. */
 async function segStats(tab: BenchTab): Promise<Record<string, number> | null> {
-  return tab.page.evaluate(() => {
+  const stats = await tab.page.evaluate(() => {
     const seg = (window.p2p as unknown as { core?: { segments?: PageSegments } }).core?.segments;
     return seg && typeof seg.stats === 'function' ? seg.stats() : null;
   });
+  if (stats === null) return null;
+  const flat: Record<string, number> = {};
+  for (const [k, v] of Object.entries(stats)) {
+    if (typeof v === 'number') flat[k] = v;
+    else for (const [t, n] of Object.entries(v)) flat[`${k}.${t}`] = n;
+  }
+  return flat;
 }
 
 /** `perCategory` keys for each owner location (putter, waiter, other), from `prefix`0, 1, … */

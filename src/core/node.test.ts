@@ -127,11 +127,27 @@ describe('CoreNode in the simulator', () => {
     expect((h.replies.get(waiting)?.value as { value: { i: number } }).value).toEqual({ i: 99 });
   });
 
+  it('KV replies reach the caller in API shape: inspect gives value and version, keys the sorted list', () => {
+    const seed = 4;
+    const h = cluster(seed, 4);
+    const put = call(h, 'n0', { type: 'kv.put', key: 'b/1', value: 'one' });
+    call(h, 'n1', { type: 'kv.put', key: 'b/0', value: 'zero' });
+    h.net.runFor(3_000);
+    const seen = call(h, 'n2', { type: 'kv.inspect', key: 'b/1' });
+    const absent = call(h, 'n2', { type: 'kv.inspect', key: 'b/2' });
+    const keys = call(h, 'n3', { type: 'kv.keys', prefix: 'b/' });
+    h.net.runFor(3_000);
+    expect(h.replies.get(put)).toEqual({ ok: true, value: undefined });
+    expect(h.replies.get(seen)).toEqual({ ok: true, value: { value: 'one', version: { ts: expect.any(Number), node: 'n0' } } });
+    expect(h.replies.get(absent)).toEqual({ ok: true, value: undefined });
+    expect(h.replies.get(keys)).toEqual({ ok: true, value: ['b/0', 'b/1'] });
+  });
+
   it('rejects malformed and unroutable messages without throwing', () => {
     expect(validateWire(null)).toBeTruthy();
     expect(validateWire({ type: 'nope.x' })).toMatch(/unknown/);
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: {} } })).toMatch(/nested/);
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'hpv.join' } })).toMatch(/cannot be routed/);
-    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv_get', op: 'x' } })).toBeTruthy();
+    expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv.get', op: 'x' } })).toBeTruthy();
   });
 });

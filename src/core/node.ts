@@ -18,6 +18,7 @@ import { HyParView, isHpvMessage, validateHpvMessage, type HpvEvent, type HpvIn,
 import { Plumtree, isPtMessage, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
 import { Membership, MEMBER_KIND, isMemberMessage, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
 import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
+import type { ClusterView } from './protocol';
 import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
 import { CHAT_KIND, Chat, isChatWire, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
 import type { ChatMessage } from './chat';
@@ -32,7 +33,7 @@ export interface CoreConfig {
   hyparview?: Partial<HyParViewConfig>;
   plumtree?: Partial<PlumtreeConfig>;
   membership?: Partial<MembershipConfig>;
-  kv?: Partial<KvConfig> & { sizeOf?: (v: unknown) => number };
+  kv?: Partial<KvConfig>;
   chat?: Partial<ChatConfig>;
   segments?: Partial<SegmentsConfig>;
 }
@@ -136,9 +137,6 @@ export class CoreNode {
   private active = new Set<NodeId>();
   private left = false;
   private started = false;
-  private readonly inspecting = new Set<number>();
-  /** Outstanding segment peek/take requests (their replies carry an item). */
-  private readonly segReads = new Set<number>();
 
   constructor(
     readonly id: NodeId,
@@ -161,9 +159,9 @@ export class CoreNode {
       case 'start':
         if (this.started) return;
         this.started = true;
-        if (input.kvEntries?.length) this.toKv({ type: 'load', entries: input.kvEntries });
+        if (input.kvEntries?.length) this.toKv({ type: 'load', records: input.kvEntries });
         if (input.chatHistory?.length) this.toChat({ type: 'load', records: input.chatHistory });
-        if (input.segRecords?.length) this.toSeg({ type: 'load', state: input.segRecords });
+        if (input.segRecords?.length) this.toSeg({ type: 'load', records: input.segRecords });
         this.toMembership({ type: 'start', nick: input.nick });
         this.toChat({ type: 'start', nick: input.nick, rooms: input.rooms });
         this.placementToKvSeg();
@@ -187,7 +185,7 @@ export class CoreNode {
       case 'api':
         return this.onApi(input.req, input.call);
       case 'adopt':
-        return this.toKv({ type: 'load', entries: input.entries });
+        return this.toKv({ type: 'load', records: input.entries });
       case 'flush':
         return this.toKv({ type: 'flush' });
       case 'leave':
@@ -260,9 +258,7 @@ export class CoreNode {
       case 'kv.get': return this.toKv({ type: 'get', req, key: call.key });
       case 'kv.delete': return this.toKv({ type: 'delete', req, key: call.key });
       case 'kv.keys': return this.toKv({ type: 'keys', req, prefix: call.prefix });
-      case 'kv.inspect':
-        this.inspecting.add(req);
-        return this.toKv({ type: 'get', req, key: call.key });
+      case 'kv.inspect': return this.toKv({ type: 'inspect', req, key: call.key });
       case 'chat.send': return this.toChat({ type: 'send', req, room: call.room, text: call.text });
       case 'chat.tell': return this.toChat({ type: 'tell', req, nick: call.nick, text: call.text });
       case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });
@@ -270,8 +266,8 @@ export class CoreNode {
       case 'chat.nick': return this.toChat({ type: 'setNick', req, nick: call.nick });
       case 'seg.put': return this.toSeg({ type: 'put', req, key: call.key, value: call.value });
       case 'seg.update': return this.toSeg({ type: 'update', req, key: call.key, value: call.value });
-      case 'seg.peek': this.segReads.add(req); return this.toSeg({ type: 'peek', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
-      case 'seg.take': this.segReads.add(req); return this.toSeg({ type: 'take', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.peek': return this.toSeg({ type: 'peek', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
+      case 'seg.take': return this.toSeg({ type: 'take', req, key: call.key, afterId: call.afterId, timeoutMs: call.timeoutMs });
       case 'seg.cancel': return this.toSeg({ type: 'cancel', req: call.target });
     }
   }
@@ -380,16 +376,18 @@ export class CoreNode {
   }
 
   /**
-   * The KVS places keys on placement() and is told who of it is away (left within the
-   * leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at once:
-   * they get placement() without the away members.
+   * The KVS places keys on the view's placement and is told who of it is away (left within
+   * the leave grace, see MembershipConfig.leaveGraceMs). Segments are small and move at
+   * once: they place keys on the placement without the away members.
    */
   private placementToKvSeg(): void {
-    const placement = this.membership.placement();
-    const away = this.membership.away();
-    this.toKv({ type: 'members', live: placement, away });
-    const gone = new Set(away);
-    this.toSeg({ type: 'members', live: placement.filter((m) => !gone.has(m)) });
+    const view = this.clusterView();
+    this.toKv({ type: 'members', view });
+    this.toSeg({ type: 'members', view });
+  }
+
+  private clusterView(): ClusterView {
+    return this.membership.view();
   }
 
   private toKv(input: KvIn): void {
@@ -398,20 +396,15 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delay, timer: { p: 'kv', t: e.timer } }); break;
-        case 'reply': {
-          const inspect = this.inspecting.delete(e.req);
-          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
-          else if (inspect) this.out.push({ type: 'reply', req: e.req, ok: true, value: e.value === undefined ? undefined : { value: e.value, version: e.version } });
-          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.keys ?? e.value });
-          break;
-        }
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'kv', t: e.timer } }); break;
+        case 'reply': this.out.push(e); break;
         case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
-        case 'changed': {
-          const { value, version, deleted } = e.entry;
-          this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+        case 'event': {
+          const { value, version, deleted } = e.event.entry;
+          this.out.push({ type: 'event', event: { type: 'kv', key: e.event.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
           break;
         }
+        case 'disconnect': break;
       }
     }
   }
@@ -422,16 +415,11 @@ export class CoreNode {
     for (const e of out) {
       switch (e.type) {
         case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delay, timer: { p: 'seg', t: e.timer } }); break;
-        case 'reply': {
-          const read = this.segReads.delete(e.req);
-          if (!e.ok) this.out.push({ type: 'reply', req: e.req, ok: false, error: e.error });
-          else if (read) this.out.push({ type: 'reply', req: e.req, ok: true, value: { id: e.id, value: e.value } });
-          else this.out.push({ type: 'reply', req: e.req, ok: true, value: e.id });
-          break;
-        }
-        case 'changed': this.out.push({ type: 'event', event: { type: 'segments', key: e.key } }); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'seg', t: e.timer } }); break;
+        case 'reply': this.out.push(e); break;
+        case 'event': this.out.push({ type: 'event', event: { type: 'segments', key: e.event.key } }); break;
         case 'persist': this.out.push({ type: 'persistSeg', put: e.put, remove: e.remove }); break;
+        case 'disconnect': break;
       }
     }
   }

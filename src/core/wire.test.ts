@@ -44,7 +44,7 @@ describe('compact wire forms', () => {
   });
 
   it('messages without a compact form are left alone', () => {
-    const m = { type: 'kv_get', op: 3, key: 'a' };
+    const m = { type: 'kv.get', op: 3, key: 'a' };
     expect(toWire(m)).toBe(m);
     expect(fromWire(m)).toBe(m);
   });

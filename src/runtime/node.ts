@@ -484,7 +484,7 @@ export class P2PNode implements P2PApi {
       'frames.in': t.framesIn,
       'kv.localKeys': this.core.kv.localCount(),
       // how often the KVS's placement changed (each one re-checks every local key's owners)
-      'kv.placementChanges': this.core.kv.counter('membershipChanges'),
+      'kv.placementChanges': this.core.kv.counters().placementChanges,
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
       'storage.compactions': this.storage?.kv.compactions ?? 0,

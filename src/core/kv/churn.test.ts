@@ -7,21 +7,21 @@
  * holders of one key after every step to a failure's log.
  */
 import { describe, expect, it } from 'vitest';
-import { Ring } from './ring';
+import { Ring } from '../placement';
 import { TestNet } from './testnet';
-import type { KvOptions } from './types';
+import type { KvConfig } from './types';
 
 const SEED_COUNT = Number(process.env.KV_CHURN_SEEDS ?? 6);
 const SEEDS = Array.from({ length: SEED_COUNT }, (_, i) => 100 + i);
 
-const CONFIG: KvOptions = {
-  requestTimeout: 3000,
-  hintAfter: 1000,
-  antiEntropyInterval: 2000,
-  handoffInterval: 50,
-  handoffRetry: 500,
+const CONFIG: Partial<KvConfig> = {
+  requestTimeoutMs: 3000,
+  hintAfterMs: 1000,
+  antiEntropyIntervalMs: 2000,
+  handoffIntervalMs: 50,
+  handoffRetryMs: 500,
   handoffBatch: 20,
-  tombstoneGrace: 60_000,
+  tombstoneGraceMs: 60_000,
 };
 /**
  * A node restarting with its disk must come back within the tombstone grace time, or its
@@ -73,7 +73,7 @@ describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, 
         attempts.get(key)!.push({ value, acked: reply.ok });
       } else if (r < 0.75 && live.length > 2 + crashTogether) {
         // W=2: a write is on 2 nodes when acknowledged and on all 3 a moment later (or a
-        // hinted stand-in after hintAfter); crashing both acknowledgers inside that moment
+        // hinted stand-in after hintAfterMs); crashing both acknowledgers inside that moment
         // loses it by design, so two-at-once crashes come after in-flight writes landed
         if (crashTogether > 1) net.run(3000);
         const victims = new Set<string>();

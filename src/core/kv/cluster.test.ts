@@ -4,21 +4,22 @@
  * so a failure can be replayed exactly. No wall-clock timing: all time is virtual.
  */
 import { describe, expect, it } from 'vitest';
-import { Ring } from './ring';
+import { Ring } from '../placement';
+import type { KvMessage } from './messages';
 import { TestNet, type TestNetOptions } from './testnet';
-import { compareVersions, type Entry, type KvOptions, type KvReply, type Version } from './types';
+import { compareVersions, type Entry, type KvConfig, type KvReply, type Version } from './types';
 
 /** KV_SEEDS=40 for a longer run. */
 const SEEDS = Array.from({ length: Number(process.env.KV_SEEDS ?? 6) }, (_, i) => i + 1);
 
-const CONFIG: KvOptions = {
-  requestTimeout: 3000,
-  hintAfter: 1000,
-  antiEntropyInterval: 2000,
-  handoffInterval: 50,
-  handoffRetry: 500,
+const CONFIG: Partial<KvConfig> = {
+  requestTimeoutMs: 3000,
+  hintAfterMs: 1000,
+  antiEntropyIntervalMs: 2000,
+  handoffIntervalMs: 50,
+  handoffRetryMs: 500,
   handoffBatch: 50,
-  tombstoneGrace: 10_000,
+  tombstoneGraceMs: 10_000,
 };
 
 function makeNet(seed: number, nodes: number, extra: Partial<TestNetOptions> = {}): TestNet {
@@ -222,7 +223,7 @@ describe('KvStore on a simulated cluster', () => {
     }
     const listed = net.keys(net.anyLive(), 'k');
     expectOk(listed, 'keys', seed);
-    expect(listed.keys).toEqual([...acked.keys()].filter((k) => Number(k.slice(1)) >= 10).sort());
+    expect(listed.value).toEqual([...acked.keys()].filter((k) => Number(k.slice(1)) >= 10).sort());
   });
 
   it.each(SEEDS)('a node restarting with stale data takes part in repair and its old versions lose (seed %i)', (seed) => {
@@ -263,7 +264,7 @@ describe('KvStore on a simulated cluster', () => {
     expect((net.get('n0', 'a') as { value: unknown }).value).toBe(2);
   });
 
-  it.each(SEEDS)('with one replica silent, reads still answer: found keys at once, absent keys after hintAfter (seed %i)', (seed) => {
+  it.each(SEEDS)('with one replica silent, reads still answer: found keys at once, absent keys after hintAfterMs (seed %i)', (seed) => {
     const net = makeNet(seed, 3);
     expectOk(net.put('n0', 'here', 1), 'put', seed);
     net.run(100); // the third copy lands
@@ -272,17 +273,18 @@ describe('KvStore on a simulated cluster', () => {
     const found = net.get('n0', 'here');
     expectOk(found, 'get here', seed);
     expect(found.value).toBe(1);
-    expect(net.now - start).toBeLessThan(CONFIG.hintAfter!);
-    const absent = net.get('n0', 'nowhere');
-    expectOk(absent, 'get nowhere', seed);
+    expect(net.now - start).toBeLessThan(CONFIG.hintAfterMs!);
+    // inspect: the same quorum read, replying { value, version } (undefined when absent)
+    const absent = net.inspect('n0', 'nowhere');
+    expectOk(absent, 'inspect nowhere', seed);
     expect(absent.value).toBeUndefined();
-    expect(absent.version).toBeUndefined();
-    expect(net.now - start).toBeLessThan(CONFIG.requestTimeout!);
+    expect((absent.value as { version?: unknown } | undefined)?.version).toBeUndefined();
+    expect(net.now - start).toBeLessThan(CONFIG.requestTimeoutMs!);
   });
 
   it.each(SEEDS)('anti-entropy repairs a replica that missed writes, without reads (seed %i)', (seed) => {
     // hinted handoff off, so only anti-entropy can bring the missed writes
-    const net = makeNet(seed, 6, { config: { ...CONFIG, hintAfter: 1e9 } });
+    const net = makeNet(seed, 6, { config: { ...CONFIG, hintAfterMs: 1e9 } });
     net.isolate('n0');
     const acked = new Map<string, Version>();
     for (let i = 0; i < 100; i++) {
@@ -303,7 +305,7 @@ describe('KvStore on a simulated cluster', () => {
   });
 
   it.each(SEEDS)('hinted handoff: a write for a silent replica goes to a stand-in and comes back (seed %i)', (seed) => {
-    const net = makeNet(seed, 6, { config: { ...CONFIG, antiEntropyInterval: 1e7 } });
+    const net = makeNet(seed, 6, { config: { ...CONFIG, antiEntropyIntervalMs: 1e7 } });
     net.isolate('n0');
     const keys = Array.from({ length: 60 }, (_, i) => `hint/${i}`).filter((k) => net.store('n1').replicas(k).includes('n0'));
     for (const key of keys) {
@@ -329,7 +331,7 @@ describe('KvStore on a simulated cluster', () => {
       expectOk(r, 'get', seed);
       expect(r.value).toBeUndefined();
     }
-    expect((net.keys('n1', 'd') as { keys: string[] }).keys).toEqual([]);
+    expect((net.keys('n1', 'd') as { value: string[] }).value).toEqual([]);
     expect(net.liveIds().some((id) => net.store(id).stats().tombstones > 0)).toBe(true);
     expect(
       net.runUntil(() => [...acked.keys()].every((k) => net.holders(k).length === 0), 60_000),
@@ -347,10 +349,10 @@ describe('KvStore on a simulated cluster', () => {
     for (const id of net.liveIds()) {
       const r = net.keys(id, 'a/');
       expectOk(r, 'keys', seed);
-      expect(r.keys).toEqual(want);
+      expect(r.value).toEqual(want);
     }
-    expect((net.keys('n0', '') as { keys: string[] }).keys.length).toBe(39);
-    expect((net.keys('n0', 'zzz') as { keys: string[] }).keys).toEqual([]);
+    expect((net.keys('n0', '') as { value: string[] }).value.length).toBe(39);
+    expect((net.keys('n0', 'zzz') as { value: string[] }).value).toEqual([]);
   });
 
   it('keys pages through large listings', () => {
@@ -359,8 +361,8 @@ describe('KvStore on a simulated cluster', () => {
     for (let i = 0; i < 400; i++) expectOk(net.put('n0', `${long}/${i}`, i), 'put', 7);
     const r = net.keys('n1', long);
     expectOk(r, 'keys', 7);
-    expect(r.keys!.length).toBe(400);
-    expect(net.liveIds().some((id) => (net.store(id).stats()['sent.kv_list_reply'] ?? 0) > 1)).toBe(true);
+    expect((r.value as string[]).length).toBe(400);
+    expect(net.liveIds().some((id) => (net.store(id).stats().sent['kv.listReply'] ?? 0) > 1)).toBe(true);
   });
 
   it('a large move is spread over many handoff batches', () => {
@@ -368,12 +370,12 @@ describe('KvStore on a simulated cluster', () => {
     for (let i = 0; i < 1000; i++) expectOk(net.put('n0', `bulk/${i}`, i), 'put', 8);
     net.restart('n1');
     net.restart('n2');
-    const offers = () => net.store('n0').stats()['sent.kv_offer'] ?? 0;
+    const offers = () => net.store('n0').stats().sent['kv.offer'] ?? 0;
     expect(net.runUntil(() => net.store('n0').members().length === 3, 5000)).toBe(true);
     const before = offers();
     net.run(200);
-    // one batch per target per handoffInterval tick at most, and still work left
-    expect(offers() - before).toBeLessThanOrEqual(2 * (200 / CONFIG.handoffInterval! + 1));
+    // one batch per target per handoffIntervalMs tick at most, and still work left
+    expect(offers() - before).toBeLessThanOrEqual(2 * (200 / CONFIG.handoffIntervalMs! + 1));
     expect(net.store('n0').stats().handoffPending).toBeGreaterThan(0);
     const versions = new Map(Array.from({ length: 1000 }, (_, i) => [`bulk/${i}`, net.store('n0').localEntry(`bulk/${i}`)!.version]));
     expect(net.runUntil(() => fullyReplicated(net, versions), 60_000, 100)).toBe(true);
@@ -387,11 +389,11 @@ describe('KvStore on a simulated cluster', () => {
     const replied = () => reqs.every((r) => net.reply('n0', r) !== undefined);
     expect(net.runUntil(replied, 10_000)).toBe(true);
     for (const r of reqs) expectOk(net.reply('n0', r)!, 'pipelined put', seed);
-    // one kv_puts to each other node and one kv_put_acks back, not ~6 messages per put
-    const sent = (type: string) => net.liveIds().reduce((a, id) => a + (net.store(id).stats()[`sent.${type}`] ?? 0), 0);
-    expect(sent('kv_puts')).toBe(5);
-    expect(sent('kv_put_acks')).toBe(5);
-    expect(sent('kv_put') + sent('kv_put_ack')).toBe(0);
+    // one kv.puts to each other node and one kv.putAcks back, not ~6 messages per put
+    const sent = (type: KvMessage['type']) => net.liveIds().reduce((a, id) => a + (net.store(id).stats().sent[type] ?? 0), 0);
+    expect(sent('kv.puts')).toBe(5);
+    expect(sent('kv.putAcks')).toBe(5);
+    expect(sent('kv.put') + sent('kv.putAck')).toBe(0);
     const versions = new Map(Array.from({ length: 300 }, (_, i) => [`batch/${i}`, net.store(owners(net, `batch/${i}`)[0]!).localEntry(`batch/${i}`)!.version]));
     expect(net.runUntil(() => fullyReplicated(net, versions), 10_000, 100)).toBe(true);
     const g = net.get('n3', 'batch/17');
@@ -405,6 +407,6 @@ describe('KvStore on a simulated cluster', () => {
     expect(net.runUntil(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
     for (const r of reqs) expectOk(net.reply('n0', r)!, 'put', 9);
     // 3 nodes: every key goes to both others, in batches of at most 40 items
-    expect(net.store('n0').stats()['sent.kv_puts']).toBe(2 * 5);
+    expect(net.store('n0').stats().sent['kv.puts']).toBe(2 * 5);
   });
 });

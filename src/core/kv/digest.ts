@@ -6,7 +6,7 @@
  * Equal digests mean equal versions with high probability; a 32-bit sum collision would
  * hide a difference for one round only if the versions also collide next round.
  */
-import { hash32 } from './ring';
+import { hash32 } from '../placement';
 import type { Entry } from './types';
 
 const BUCKET_SEED = 0x9e3779b9;

@@ -16,7 +16,7 @@ export const MAX_WIRE_BUCKETS = 4096;
 /** [key, HLC timestamp, writer node]. */
 export type VersionTuple = [key: string, ts: number, node: NodeId];
 /**
- * One replica write in a `kv_puts` batch: [op, key, value, HLC timestamp, writer node,
+ * One replica write in a `kv.puts` batch: [op, key, value, HLC timestamp, writer node,
  * 1 for a tombstone else 0, intended owner when this node stands in for it (hinted) or null].
  */
 export type PutItem = [op: number, key: string, value: unknown, ts: number, node: NodeId, deleted: 0 | 1, hint: NodeId | null];
@@ -25,40 +25,40 @@ export type ListItem = [key: string, ts: number, node: NodeId, deleted: 0 | 1];
 
 export type KvMessage =
   /** Replica write (coordinator -> preference node, or stand-in with `hint` = intended owner). */
-  | { type: 'kv_put'; op: number; entry: Entry; hint?: NodeId | null }
-  | { type: 'kv_put_ack'; op: number }
+  | { type: 'kv.put'; op: number; entry: Entry; hint?: NodeId | null }
+  | { type: 'kv.putAck'; op: number }
   /**
    * Several replica writes to one node, gathered while a tab issues many puts in one turn
-   * (a pipelining client); answered by one `kv_put_acks`. A single write still travels as
-   * `kv_put`.
+   * (a pipelining client); answered by one `kv.putAcks`. A single write still travels as
+   * `kv.put`.
    */
-  | { type: 'kv_puts'; items: PutItem[] }
-  | { type: 'kv_put_acks'; ops: number[] }
-  | { type: 'kv_get'; op: number; key: string }
-  | { type: 'kv_get_reply'; op: number; entry: Entry | null }
+  | { type: 'kv.puts'; items: PutItem[] }
+  | { type: 'kv.putAcks'; ops: number[] }
+  | { type: 'kv.get'; op: number; key: string }
+  | { type: 'kv.getReply'; op: number; entry: Entry | null }
   /** One page of a node's keys with `prefix`, after `after` (exclusive) in key order. */
-  | { type: 'kv_list'; op: number; prefix: string; after?: string | null }
-  | { type: 'kv_list_reply'; op: number; items: ListItem[]; more: boolean }
+  | { type: 'kv.list'; op: number; prefix: string; after?: string | null }
+  | { type: 'kv.listReply'; op: number; items: ListItem[]; more: boolean }
   /** Handoff / re-replication: "I hold these versions; which do you lack?" */
-  | { type: 'kv_offer'; op: number; items: VersionTuple[] }
+  | { type: 'kv.offer'; op: number; items: VersionTuple[] }
   /**
    * `want`: lacked or older here. `transient`: held here at >= the offered version, but this
    * node does not own the key in its view, so it may drop it: not a confirmation.
    */
-  | { type: 'kv_want'; op: number; want: string[]; transient: string[] }
-  | { type: 'kv_push'; op: number; entries: Entry[] }
-  | { type: 'kv_push_ack'; op: number; transient: string[] }
+  | { type: 'kv.want'; op: number; want: string[]; transient: string[] }
+  | { type: 'kv.push'; op: number; entries: Entry[] }
+  | { type: 'kv.pushAck'; op: number; transient: string[] }
   /** Anti-entropy: per bucket, count and sum of hash(key, version) over the keys both nodes replicate. */
-  | { type: 'kv_digest'; op: number; counts: number[]; sums: number[] }
+  | { type: 'kv.digest'; op: number; counts: number[]; sums: number[] }
   /** Buckets that differ and were listed in full, with this side's versions in them. */
-  | { type: 'kv_diff'; op: number; buckets: number[]; items: VersionTuple[] }
-  | { type: 'kv_pull'; op: number; keys: string[] }
-  | { type: 'kv_pull_reply'; op: number; entries: Entry[] }
+  | { type: 'kv.diff'; op: number; buckets: number[]; items: VersionTuple[] }
+  | { type: 'kv.pull'; op: number; keys: string[] }
+  | { type: 'kv.pullReply'; op: number; entries: Entry[] }
   /** Tombstone collection, phase 1: "do you hold exactly these tombstones?" */
-  | { type: 'kv_gc_check'; op: number; items: VersionTuple[] }
-  | { type: 'kv_gc_have'; op: number; keys: string[] }
+  | { type: 'kv.gcCheck'; op: number; items: VersionTuple[] }
+  | { type: 'kv.gcHave'; op: number; keys: string[] }
   /** Phase 2: every replica held them; drop each if still at exactly that version. */
-  | { type: 'kv_gc_drop'; items: VersionTuple[] };
+  | { type: 'kv.gcDrop'; items: VersionTuple[] };
 
 const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
@@ -71,30 +71,35 @@ const entries = arrayOf(entry, MAX_WIRE_ITEMS);
 const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
 
 const check = union({
-  kv_put: { op: opId, entry, hint: optional(nodeId) },
-  kv_put_ack: { op: opId },
-  kv_puts: { items: arrayOf(tuple(opId, key, any, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
-  kv_put_acks: { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
-  kv_get: { op: opId, key },
-  kv_get_reply: { op: opId, entry: optional(entry) },
-  kv_list: { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },
-  kv_list_reply: { op: opId, items: arrayOf(tuple(key, ts, nodeId, oneOf(0, 1)), MAX_WIRE_ITEMS), more: bool },
-  kv_offer: { op: opId, items: versionTuples },
-  kv_want: { op: opId, want: keys, transient: keys },
-  kv_push: { op: opId, entries },
-  kv_push_ack: { op: opId, transient: keys },
-  kv_digest: {
+  'kv.put': { op: opId, entry, hint: optional(nodeId) },
+  'kv.putAck': { op: opId },
+  'kv.puts': { items: arrayOf(tuple(opId, key, any, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
+  'kv.putAcks': { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
+  'kv.get': { op: opId, key },
+  'kv.getReply': { op: opId, entry: optional(entry) },
+  'kv.list': { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },
+  'kv.listReply': { op: opId, items: arrayOf(tuple(key, ts, nodeId, oneOf(0, 1)), MAX_WIRE_ITEMS), more: bool },
+  'kv.offer': { op: opId, items: versionTuples },
+  'kv.want': { op: opId, want: keys, transient: keys },
+  'kv.push': { op: opId, entries },
+  'kv.pushAck': { op: opId, transient: keys },
+  'kv.digest': {
     op: opId,
     counts: arrayOf(int(0), MAX_WIRE_BUCKETS),
     sums: arrayOf(int(0, 0xffffffff), MAX_WIRE_BUCKETS),
   },
-  kv_diff: { op: opId, buckets: arrayOf(int(0, MAX_WIRE_BUCKETS - 1), MAX_WIRE_BUCKETS), items: versionTuples },
-  kv_pull: { op: opId, keys },
-  kv_pull_reply: { op: opId, entries },
-  kv_gc_check: { op: opId, items: versionTuples },
-  kv_gc_have: { op: opId, keys },
-  kv_gc_drop: { items: versionTuples },
+  'kv.diff': { op: opId, buckets: arrayOf(int(0, MAX_WIRE_BUCKETS - 1), MAX_WIRE_BUCKETS), items: versionTuples },
+  'kv.pull': { op: opId, keys },
+  'kv.pullReply': { op: opId, entries },
+  'kv.gcCheck': { op: opId, items: versionTuples },
+  'kv.gcHave': { op: opId, keys },
+  'kv.gcDrop': { items: versionTuples },
 });
+
+/** A message of this protocol (by its `kv.` prefix; not validated). */
+export function isKvMessage(m: { type: string }): m is KvMessage {
+  return m.type.startsWith('kv.');
+}
 
 /** null when `v` is a well-formed KvMessage, else a short reason. Never throws. */
 export function validateKvMessage(v: unknown): string | null {
@@ -102,7 +107,7 @@ export function validateKvMessage(v: unknown): string | null {
     const e = check(v);
     if (e) return e;
     const m = v as KvMessage;
-    if (m.type === 'kv_digest' && m.counts.length !== m.sums.length) return 'kv_digest: counts and sums differ in length';
+    if (m.type === 'kv.digest' && m.counts.length !== m.sums.length) return 'kv.digest: counts and sums differ in length';
     return null;
   } catch (e) {
     // only reachable through exotic inputs (getters that throw, revoked proxies)

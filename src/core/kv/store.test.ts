@@ -1,8 +1,12 @@
 /** Single-node behaviour of KvStore: API validation, effects, quorum arithmetic. */
 import { describe, expect, it } from 'vitest';
+import { HLC_LOGICAL, makeHlc } from '../clock/hlc';
+import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import { KvStore } from './store';
-import type { KvIn, KvOut } from './types';
+import type { KvEvent, KvIn, KvOut } from './types';
+
+const events = (out: KvOut[]): KvEvent[] => out.flatMap((e) => (e.type === 'event' ? [e.event] : []));
 
 function single(config = {}) {
   const store = new KvStore('solo', config, new SeededRng(1));
@@ -65,20 +69,46 @@ describe('KvStore API validation', () => {
     expect(types).toContain('persist');
     expect(types.indexOf('persist')).toBeLessThan(types.indexOf('reply'));
     expect(out.find((e) => e.type === 'reply')).toEqual({ type: 'reply', req: 1, ok: true });
-    expect(out.find((e) => e.type === 'changed')).toMatchObject({ key: 'a', entry: { value: { x: 1 }, deleted: false } });
+    expect(events(out).find((e) => e.type === 'changed')).toMatchObject({ key: 'a', entry: { value: { x: 1 }, deleted: false } });
     expect(store.localKeys()).toEqual(['a']);
     expect(store.replicas('a')).toEqual(['solo']);
     expect(step({ type: 'get', req: 2, key: 'a' }).find((e) => e.type === 'reply')).toMatchObject({ ok: true, value: { x: 1 } });
     step({ type: 'delete', req: 3, key: 'a' });
     expect(store.localKeys()).toEqual([]);
     expect(store.localEntry('a')).toMatchObject({ deleted: true, value: null });
+    // a get replies the value only: a deleted key reads as undefined
     expect(step({ type: 'get', req: 4, key: 'a' }).find((e) => e.type === 'reply')).toEqual({
       type: 'reply',
       req: 4,
       ok: true,
       value: undefined,
-      version: store.localEntry('a')!.version,
     });
+  });
+
+  it('inspect replies the value with its version, undefined once the key is deleted or when absent', () => {
+    const { store, step } = single();
+    step({ type: 'put', req: 1, key: 'a', value: [1, 2] });
+    const version = store.localEntry('a')!.version;
+    expect(step({ type: 'inspect', req: 2, key: 'a' }).find((e) => e.type === 'reply')).toEqual({
+      type: 'reply',
+      req: 2,
+      ok: true,
+      value: { value: [1, 2], version },
+    });
+    step({ type: 'delete', req: 3, key: 'a' });
+    expect(step({ type: 'inspect', req: 4, key: 'a' }).find((e) => e.type === 'reply')).toEqual({ type: 'reply', req: 4, ok: true });
+    expect(step({ type: 'inspect', req: 5, key: 'never' }).find((e) => e.type === 'reply')).toEqual({ type: 'reply', req: 5, ok: true });
+    expect(step({ type: 'inspect', req: 6, key: '' })[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^inspect: key must be/) });
+    expect(store.counters().requests).toMatchObject({ put: 1, delete: 1, inspect: 4 });
+  });
+
+  it('the same placement sent again changes nothing', () => {
+    const { store, step } = single();
+    step({ type: 'put', req: 1, key: 'a', value: 1 });
+    expect(step({ type: 'members', view: viewOf(['solo', 'x', 'y']) }).length).toBeGreaterThan(0);
+    const changes = store.counters().placementChanges;
+    expect(step({ type: 'members', view: viewOf(['y', 'solo', 'x']) })).toEqual([]);
+    expect(store.counters().placementChanges).toBe(changes);
   });
 
   it('later writes get higher versions even when the wall clock goes back', () => {
@@ -95,7 +125,7 @@ describe('KvStore API validation', () => {
     const { store, step } = single();
     const out = step({
       type: 'load',
-      entries: [
+      records: [
         { key: 'a', value: 1, version: { ts: 10, node: 'x' }, deleted: false },
         { key: 'a', value: 2, version: { ts: 20, node: 'x' }, deleted: false },
         { key: 'b', value: null, version: { ts: 5, node: 'y' }, deleted: true },
@@ -110,10 +140,10 @@ describe('KvStore API validation', () => {
 
   it('ignores malformed messages and unknown or duplicate replies without throwing', () => {
     const { store, step } = single();
-    expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put', op: 1 } as never })).toEqual([]);
+    expect(step({ type: 'message', from: 'x', msg: { type: 'kv.put', op: 1 } as never })).toEqual([]);
     expect(step({ type: 'message', from: 'x', msg: null as never })).toEqual([]);
-    expect(step({ type: 'message', from: 'x', msg: { type: 'kv_put_ack', op: 12345 } })).toEqual([]);
-    expect(step({ type: 'timer', timer: { type: 'kv_op_timeout', ops: [999] } })).toEqual([]);
+    expect(step({ type: 'message', from: 'x', msg: { type: 'kv.putAck', op: 12345 } })).toEqual([]);
+    expect(step({ type: 'timer', timer: { type: 'kv.opTimeout', ops: [999] } })).toEqual([]);
     expect(store.stats().invalidMessages).toBe(2);
     expect(store.stats().lateReplies).toBe(1);
   });
@@ -128,16 +158,16 @@ describe('KvStore quorums with an away member (left within the leave grace)', ()
   const replies = (out: KvOut[]) => out.filter((e) => e.type === 'reply');
   it('does not wait for it: the last node left answers alone, and nothing moves', () => {
     const { store, step } = single();
-    step({ type: 'members', live: ['solo', 'x'] });
+    step({ type: 'members', view: viewOf(['solo', 'x']) });
     // x is there: a put needs its ack (W = 2 of the 2 replicas)
     expect(replies(step({ type: 'put', req: 1, key: 'a', value: 1 }))).toEqual([]);
     // x left gracefully and may come back: it keeps its ranges, quorums no longer wait for it
-    const moved = step({ type: 'members', live: ['solo', 'x'], away: ['x'] });
+    const moved = step({ type: 'members', view: viewOf(['solo', 'x'], ['x']) });
     expect(moved.filter((e) => e.type === 'send')).toEqual([]);
     expect(replies(step({ type: 'put', req: 2, key: 'b', value: 2 }))).toEqual([{ type: 'reply', req: 2, ok: true }]);
-    expect(replies(step({ type: 'get', req: 3, key: 'b' }))).toEqual([{ type: 'reply', req: 3, ok: true, value: 2, version: expect.anything() }]);
+    expect(replies(step({ type: 'inspect', req: 3, key: 'b' }))).toEqual([{ type: 'reply', req: 3, ok: true, value: { value: 2, version: expect.anything() } }]);
     expect(replies(step({ type: 'get', req: 4, key: 'missing' }))).toEqual([{ type: 'reply', req: 4, ok: true }]);
-    expect(replies(step({ type: 'keys', req: 5, prefix: '' }))).toEqual([{ type: 'reply', req: 5, ok: true, keys: ['a', 'b'] }]);
+    expect(replies(step({ type: 'keys', req: 5, prefix: '' }))).toEqual([{ type: 'reply', req: 5, ok: true, value: ['a', 'b'] }]);
     expect(store.replicas('b')).toEqual(['solo', 'x'].sort());
   });
 });
@@ -145,7 +175,7 @@ describe('KvStore quorums with an away member (left within the leave grace)', ()
 describe('KvStore with wall-clock-sized timestamps', () => {
   it('writes in the same millisecond get distinct, increasing versions', () => {
     const store = new KvStore('me', {}, new SeededRng(5));
-    const now = 1_760_000_000_000; // HLC values above 2^53 here: float rounding
+    const now = 1_760_000_000_000; // present-day wall clock: HLC values near 2^51, 1024 ticks per ms
     const out: KvOut[] = [];
     const seen: number[] = [];
     for (let i = 0; i < 50; i++) {
@@ -154,5 +184,28 @@ describe('KvStore with wall-clock-sized timestamps', () => {
       expect(store.localEntry('k')!.value).toBe(i);
     }
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
+  });
+
+  it('after merging a peer timestamp up to a day ahead, writes stay exact, distinct and above it; one further ahead is not merged', () => {
+    const store = new KvStore('me', {}, new SeededRng(6));
+    const now = 1_760_000_000_000;
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    const ahead = makeHlc(now + 23 * 3600_000, HLC_LOGICAL - 1);
+    const entry = (key: string, ts: number) => ({ key, value: 1, version: { ts, node: 'peer' }, deleted: false });
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 1, entry: entry('a', ahead) } }, now, out);
+    let last = ahead;
+    for (let i = 0; i < 2000; i++) {
+      store.handle({ type: 'put', req: i, key: `k${i % 7}`, value: i }, now, out);
+      const ts = store.localEntry(`k${i % 7}`)!.version.ts;
+      expect(Number.isSafeInteger(ts)).toBe(true);
+      expect(ts).toBeGreaterThan(last);
+      last = ts;
+    }
+    const tooFar = makeHlc(now + 25 * 3600_000, 0);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 2, entry: entry('b', tooFar) } }, now, out);
+    expect(store.counters().clockAheadIgnored).toBe(1);
+    store.handle({ type: 'put', req: 9999, key: 'c', value: 1 }, now, out);
+    expect(store.localEntry('c')!.version.ts).toBeLessThan(tooFar);
   });
 });

@@ -6,17 +6,18 @@
  * Same seed, same run.
  */
 import { VirtualClock } from '../../sim/clock';
+import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import type { NodeId } from '../types';
 import { validateKvMessage, type KvMessage } from './messages';
 import { KvStore } from './store';
-import type { Entry, KvIn, KvOptions, KvOut, KvReply } from './types';
+import type { Entry, KvConfig, KvIn, KvOut, KvReply } from './types';
 
 export interface TestNetOptions {
   seed: number;
   /** Node count (ids n0, n1, ...) or explicit ids. */
   nodes: number | NodeId[];
-  config?: KvOptions;
+  config?: Partial<KvConfig>;
   /** One-way latency range in ms. */
   latency?: [number, number];
   /** Probability that a message is lost. */
@@ -71,7 +72,7 @@ export class TestNet {
       this.truth.add(id);
     }
     // a formed cluster: everybody knows everybody from the start
-    for (const id of ids) this.input(id, { type: 'members', live: [...this.truth] });
+    for (const id of ids) this.input(id, { type: 'members', view: viewOf(this.truth) });
   }
 
   private makeNode(id: NodeId, incarnation: number, disk: Map<string, Entry>): SimNode {
@@ -133,7 +134,7 @@ export class TestNet {
           this.transmit(n.id, e.to, e.msg);
           break;
         case 'timer':
-          this.schedule(e.delay, () => {
+          this.schedule(e.delayMs, () => {
             if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'timer', timer: e.timer });
           });
           break;
@@ -144,7 +145,8 @@ export class TestNet {
           for (const p of e.put) n.disk.set(p.key, structuredClone(p));
           for (const k of e.remove) n.disk.delete(k);
           break;
-        case 'changed':
+        case 'event':
+        case 'disconnect':
           break;
       }
     }
@@ -177,7 +179,7 @@ export class TestNet {
       if (!n.alive) continue;
       const inc = n.incarnation;
       this.schedule(this.between(this.detection), () => {
-        if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'members', live: [...this.truth] });
+        if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'members', view: viewOf(this.truth) });
       });
     }
   }
@@ -201,9 +203,9 @@ export class TestNet {
     const old = this.nodes.get(id);
     const n = this.makeNode(id, (old?.incarnation ?? -1) + 1, old?.disk ?? new Map());
     this.nodes.set(id, n);
-    this.input(id, { type: 'load', entries: [...n.disk.values()].map((e) => structuredClone(e)) });
+    this.input(id, { type: 'load', records: [...n.disk.values()].map((e) => structuredClone(e)) });
     this.truth.add(id);
-    this.input(id, { type: 'members', live: [...this.truth] });
+    this.input(id, { type: 'members', view: viewOf(this.truth) });
     this.announce();
   }
 
@@ -215,9 +217,9 @@ export class TestNet {
       const old = this.node(id);
       const n = this.makeNode(id, old.incarnation + 1, old.disk);
       this.nodes.set(id, n);
-      this.input(id, { type: 'load', entries: [...n.disk.values()].map((e) => structuredClone(e)) });
+      this.input(id, { type: 'load', records: [...n.disk.values()].map((e) => structuredClone(e)) });
     }
-    for (const id of ids) this.input(id, { type: 'members', live: [...this.truth] });
+    for (const id of ids) this.input(id, { type: 'members', view: viewOf(this.truth) });
   }
 
   /** Drop every message between `a` and `b` in both directions (or lift that). */
@@ -259,7 +261,7 @@ export class TestNet {
   call(id: NodeId, request: ClientRequest): KvReply {
     const n = this.node(id);
     const req = this.request(id, request);
-    const limit = 3 * n.store.config.requestTimeout + 1000;
+    const limit = 3 * n.store.config.requestTimeoutMs + 1000;
     if (!this.runUntil(() => n.replies.has(req) || !n.alive, limit)) {
       throw new Error(`request ${JSON.stringify(request).slice(0, 120)} at ${id} got no reply within ${limit} ms (hung)`);
     }
@@ -271,12 +273,18 @@ export class TestNet {
   put(id: NodeId, key: string, value: unknown): KvReply {
     return this.call(id, { type: 'put', key, value });
   }
+  /** Replies the value. */
   get(id: NodeId, key: string): KvReply {
     return this.call(id, { type: 'get', key });
+  }
+  /** Replies `{ value, version }`, undefined when absent or deleted. */
+  inspect(id: NodeId, key: string): KvReply {
+    return this.call(id, { type: 'inspect', key });
   }
   del(id: NodeId, key: string): KvReply {
     return this.call(id, { type: 'delete', key });
   }
+  /** Replies the sorted key list. */
   keys(id: NodeId, prefix = ''): KvReply {
     return this.call(id, { type: 'keys', prefix });
   }

@@ -1,9 +1,12 @@
 /**
- * Public vocabulary of the Dynamo-style KVS (DESIGN.md §3 "KVS").
- * The wire messages live in messages.ts; the state machine in store.ts.
+ * Public vocabulary of the Dynamo-style KVS (DESIGN.md §3 "KVS"), in the terms of the
+ * protocol contract (core/protocol.ts). The wire messages live in messages.ts; the
+ * state machine in store.ts and its parts.
  */
 import type { Hlc } from '../clock/hlc';
-import type { NodeId, SendEffect, TimerEffect } from '../types';
+import { approxEncodedSize } from '../data-protocol';
+import type { ClusterView, Effect, ReplyEffect } from '../protocol';
+import type { NodeId } from '../types';
 import type { KvMessage } from './messages';
 
 export interface KvConfig {
@@ -16,64 +19,62 @@ export interface KvConfig {
   /** Virtual nodes (ring tokens) per live member. */
   vnodes: number;
   /** A client request that has not reached its quorum after this many ms is rejected. */
-  requestTimeout: number;
+  requestTimeoutMs: number;
   /**
    * A preference node that has not acknowledged a write after this many ms gets a stand-in:
-   * the write goes to the next node on the ring (hinted handoff). `>= requestTimeout` disables it.
+   * the write goes to the next node on the ring (hinted handoff). `>= requestTimeoutMs` disables it.
    */
-  hintAfter: number;
+  hintAfterMs: number;
   /** Mean period of the anti-entropy round (ms); also drives tombstone collection. */
-  antiEntropyInterval: number;
+  antiEntropyIntervalMs: number;
   /** Digest buckets per replica pair in anti-entropy. */
   aeBuckets: number;
   /** Keys per handoff / re-replication offer (and per anti-entropy push or pull). */
   handoffBatch: number;
   /** Value bytes per handoff push message (one oversized value still goes alone). */
   handoffBytes: number;
-  /** Pause between handoff batches (ms): keeps a large move from freezing a tab. */
-  handoffInterval: number;
-  /** After an offer that made no progress (target dead or not yet agreeing it owns the key). */
-  handoffRetry: number;
+  /** Pause between handoff batches: keeps a large move from freezing a tab. */
+  handoffIntervalMs: number;
+  /** Pause after an offer that made no progress (target dead or not yet agreeing it owns the key). */
+  handoffRetryMs: number;
   maxKeyLength: number;
-  /** Limit on a value's encoded size, measured with the `sizeOf` option. */
+  /** Limit on a value's encoded size, measured with `sizeOf`. */
   maxValueBytes: number;
   /** A tombstone is collected no earlier than this many ms after the delete. */
-  tombstoneGrace: number;
+  tombstoneGraceMs: number;
   /** A cluster-wide listing returning more keys than this is rejected. */
   maxListKeys: number;
   /**
    * Hold replica writes, their acknowledgements and request timers until a `flush` input
    * instead of sending them at the end of every input: the runtime flushes once per task,
-   * so a client pipelining puts sends one `kv_puts` per replica per task. The simulator
+   * so a client pipelining puts sends one `kv.puts` per replica per task. The simulator
    * leaves it off (every input flushes).
    */
   deferFlush: boolean;
+  /** Encoded size of a value in bytes (the runtime passes msgpack's). May throw for unencodable values. */
+  sizeOf: (value: unknown) => number;
 }
 
-export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = {
+export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = Object.freeze({
   n: 3,
   w: 2,
   r: 2,
   vnodes: 64,
-  requestTimeout: 3000,
-  hintAfter: 1000,
-  antiEntropyInterval: 10_000,
+  requestTimeoutMs: 3000,
+  hintAfterMs: 1000,
+  antiEntropyIntervalMs: 10_000,
   aeBuckets: 64,
   handoffBatch: 200,
   handoffBytes: 128 * 1024,
-  handoffInterval: 50,
-  handoffRetry: 1000,
+  handoffIntervalMs: 50,
+  handoffRetryMs: 1000,
   maxKeyLength: 256,
   maxValueBytes: 64 * 1024,
-  tombstoneGrace: 5 * 60_000,
+  tombstoneGraceMs: 5 * 60_000,
   maxListKeys: 100_000,
   deferFlush: false,
-};
-
-export interface KvOptions extends Partial<KvConfig> {
-  /** Encoded size of a value in bytes (the runtime passes msgpack's). May throw for unencodable values. */
-  sizeOf?: (value: unknown) => number;
-}
+  sizeOf: approxEncodedSize,
+});
 
 /** Last-writer-wins version: total order by `ts`, then by `node`. */
 export interface Version {
@@ -81,6 +82,7 @@ export interface Version {
   node: NodeId;
 }
 
+/** A key's value at a version: what a replica holds, what `persist` writes and `load` reads back. */
 export interface Entry {
   key: string;
   /** null for a tombstone. */
@@ -90,49 +92,111 @@ export interface Entry {
   deleted: boolean;
 }
 
+/** Where an entry is stored (the `remove` list of a persist effect holds these). */
+export function storageKey(entry: Entry): string {
+  return entry.key;
+}
+
 /** Request timers cover every operation started in one flush. */
 export type KvTimer =
-  | { type: 'kv_op_timeout'; ops: number[] }
-  | { type: 'kv_hint'; ops: number[] }
-  | { type: 'kv_handoff' }
-  | { type: 'kv_ae' };
+  | { type: 'kv.opTimeout'; ops: number[] }
+  | { type: 'kv.hint'; ops: number[] }
+  | { type: 'kv.handoff' }
+  | { type: 'kv.ae' };
 
 export type KvIn =
-  /** The live member set changed (always includes me): drives placement, handoff, re-replication. */
   /**
-   * `live`: the placement set, me included. `away`: members of it that are known to be
-   * gone for now (left within the membership's leave grace): they keep their ranges (no
-   * data moves if they come back soon), but quorums do not wait for them.
+   * Placement: `view.placement` (keys are placed on it), `view.away` (members of it gone
+   * for now: they keep their ranges, so nothing moves if they come back soon, but quorums
+   * do not wait for them). The same placement sent again changes nothing.
    */
-  | { type: 'members'; live: NodeId[]; away?: NodeId[] }
-  /** Entries restored from storage at start, before joining. */
-  | { type: 'load'; entries: Entry[] }
+  | { type: 'members'; view: ClusterView }
+  /** Entries from earlier `persist` effects (at start, before joining; or adopted from an orphaned store). */
+  | { type: 'load'; records: Entry[] }
   | { type: 'message'; from: NodeId; msg: KvMessage }
   | { type: 'timer'; timer: KvTimer }
+  /** Replies without a value. */
   | { type: 'put'; req: number; key: string; value: unknown }
+  /** Replies the value (undefined when absent or deleted). */
   | { type: 'get'; req: number; key: string }
+  /** The same quorum read as `get`; replies a `KvInspected`, undefined when absent or deleted. */
+  | { type: 'inspect'; req: number; key: string }
+  /** Replies without a value. */
   | { type: 'delete'; req: number; key: string }
-  /** Cluster-wide listing of live (non-deleted) keys starting with `prefix`. */
+  /** Cluster-wide listing of live (non-deleted) keys starting with `prefix`; replies them sorted. */
   | { type: 'keys'; req: number; prefix: string }
   /** End of the runtime's turn: send what `deferFlush` held back. */
   | { type: 'flush' };
 
-export type KvReply =
-  /**
-   * get: `value` (undefined when absent or deleted) and `version` of the newest answer
-   * (absent when no replica had the key); keys: `keys` sorted; put/delete: nothing.
-   */
-  | { type: 'reply'; req: number; ok: true; value?: unknown; version?: Version; keys?: string[] }
-  | { type: 'reply'; req: number; ok: false; error: string };
+/** What an `inspect` request replies for a key that has a value. */
+export interface KvInspected {
+  value: unknown;
+  /** The newest version among the answers (HLC timestamp and writer). */
+  version: Version;
+}
 
-export type KvOut =
-  | SendEffect<KvMessage>
-  | TimerEffect<KvTimer>
-  | KvReply
-  /** Write `put` and delete `remove` (keys) in storage, before running later sends of the same batch. */
-  | { type: 'persist'; put: Entry[]; remove: string[] }
-  /** A local replica changed (UI live updates); `entry.deleted` for a tombstone. */
-  | { type: 'changed'; key: string; entry: Entry };
+export type KvEvent =
+  /**
+   * A local replica changed (UI live updates); `entry.deleted` for a tombstone. Keys dropped
+   * from the local replica (handed off, tombstone collected) only show in `persist`.
+   */
+  { type: 'changed'; key: string; entry: Entry };
+
+export type KvOut = Effect<KvMessage, KvTimer, KvEvent, Entry>;
+export type KvReply = ReplyEffect;
+
+/** Names of the KVS's event counters (see KvCounters). */
+export const KV_COUNTERS = [
+  'requestsOk',
+  'requestsFailed',
+  'readRepairs',
+  'hintedWrites',
+  'hintsStored',
+  'handoffOffered',
+  'handoffPushed',
+  'handoffDropped',
+  'handoffTimeouts',
+  'aeRounds',
+  'aeInSync',
+  'aePushed',
+  'aePulled',
+  'aeBucketsDeferred',
+  'tombstonesCollected',
+  'lateReplies',
+  'unexpectedReplies',
+  'invalidMessages',
+  'placementChanges',
+  'loaded',
+  'loadInvalid',
+  'sizeOfErrors',
+  'clockAheadIgnored',
+] as const;
+export type KvCounterName = (typeof KV_COUNTERS)[number];
+export type KvRequestKind = Extract<KvIn, { req: number }>['type'];
+export const KV_REQUEST_KINDS: readonly KvRequestKind[] = ['put', 'get', 'inspect', 'delete', 'keys'];
+
+/** Event counts since start: cheap to read (no pass over the keys). */
+export interface KvCounters extends Record<KvCounterName, number> {
+  /** Client requests received, per kind. */
+  requests: Record<KvRequestKind, number>;
+  /** Messages sent and received (valid ones), per type. */
+  sent: Partial<Record<KvMessage['type'], number>>;
+  received: Partial<Record<KvMessage['type'], number>>;
+}
+
+export interface KvStats extends KvCounters {
+  /** Local entries, tombstones included. */
+  entries: number;
+  tombstones: number;
+  /** Local entries this node is not a replica of (stand-in copies, keys being handed off). */
+  notOwned: number;
+  /** Size of the placement set. */
+  members: number;
+  /** Open operations (requests, offers, pushes, digests, tombstone checks). */
+  pendingOps: number;
+  handoffPending: number;
+  handoffInflight: number;
+}
 
 /** -1, 0, 1 like a comparator: the newer version is the greater. */
 export function compareVersions(a: Version, b: Version): number {

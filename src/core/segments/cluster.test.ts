@@ -1,196 +1,22 @@
 /**
  * Data segments on a seeded in-process network (testnet.ts): concurrent producers and
- * consumers, owner crashes (members told after a detection delay), joins, loss and
- * duplication. Every test runs several seeds; the seed is in the test name and in every
- * failure message. No wall-clock timing: all time is virtual.
+ * consumers (workload.ts), owner crashes (members told after a detection delay), joins,
+ * loss and duplication. Every test runs several seeds; the seed is in the test name and
+ * in every failure message. No wall-clock timing: all time is virtual.
  *
  * SEG_SEEDS=50 for a longer run.
  */
 import { describe, expect, it } from 'vitest';
-import { Ring } from '../kv/ring';
+import { Ring } from '../placement';
 import type { NodeId } from '../types';
 import { SegNet, type SegNetOptions, type SegReply } from './testnet';
+import type { SegItem } from './types';
+import { expectReplicated, idOf, ok, Workload } from './workload';
 
 const SEEDS = Array.from({ length: Number(process.env.SEG_SEEDS ?? 5) }, (_, i) => i + 1);
 
 function makeNet(seed: number, nodes: number | NodeId[], extra: Partial<SegNetOptions> = {}): SegNet {
   return new SegNet({ seed, nodes, latency: [1, 25], ...extra });
-}
-
-function ok(seed: number, r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
-  if (!r) throw new Error(`seed ${seed}: ${what}: no reply`);
-  if (!r.ok) throw new Error(`seed ${seed}: ${what} failed: ${r.error}`);
-  return r;
-}
-
-/** Every request of a workload, with when it was issued and answered (virtual ms). */
-interface Op {
-  node: NodeId;
-  req: number;
-  kind: 'put' | 'take';
-  key: string;
-  value?: string;
-  issued: number;
-  answered?: number;
-  reply?: SegReply;
-}
-
-/**
- * Producers put unique values, consumers take in a loop (one outstanding take per consumer
- * and key). Everything is driven by replies through net.onReply.
- */
-class Workload {
-  readonly ops = new Map<string, Op>();
-  readonly taken = new Map<string, Op>();
-  readonly duplicates: string[] = [];
-  readonly producing = new Map<string, number>();
-  consuming = true;
-  private readonly pendingTakes = new Map<string, number>();
-
-  constructor(
-    readonly net: SegNet,
-    readonly seed: number,
-  ) {
-    net.onReply = (node, req, reply) => this.onReply(node, req, reply);
-  }
-
-  private issue(node: NodeId, kind: 'put' | 'take', key: string, value?: string): void {
-    if (!this.net.node(node).alive) return;
-    const req = kind === 'put' ? this.net.request(node, { type: 'put', key, value }) : this.net.request(node, { type: 'take', key, afterId: 0 });
-    this.ops.set(`${node}/${req}`, { node, req, kind, key, value, issued: this.net.now });
-    if (kind === 'take') this.pendingTakes.set(`${node}/${key}`, req);
-    // a reply can come synchronously (local owner): onReply runs from the event queue, so it is fine
-  }
-
-  /** `count` sequential puts from `node` on `key`, with a random pause between them. */
-  produce(node: NodeId, key: string, count: number, pause: [number, number] = [0, 30]): void {
-    const tag = `${node}/${key}`;
-    this.producing.set(tag, count);
-    const next = (i: number) => {
-      if (i >= count) {
-        this.producing.delete(tag);
-        return;
-      }
-      this.issue(node, 'put', key, `${node}:${key}:${i}`);
-      this.nextPut.set(`${node}/${key}`, () => this.net.later(pause[0] + this.net.rng.next() * (pause[1] - pause[0]), () => next(i + 1)));
-    };
-    next(0);
-  }
-  private readonly nextPut = new Map<string, () => void>();
-
-  /** `values.length` puts issued at once from `node` (pipelined). */
-  putAll(node: NodeId, key: string, values: string[]): void {
-    for (const v of values) this.issue(node, 'put', key, v);
-  }
-
-  /** A take loop on `key` at `node`. */
-  consume(node: NodeId, key: string): void {
-    this.issue(node, 'take', key);
-  }
-
-  private onReply(node: NodeId, req: number, reply: SegReply): void {
-    const op = this.ops.get(`${node}/${req}`);
-    if (!op) return;
-    op.answered = this.net.now;
-    op.reply = reply;
-    if (op.kind === 'put') {
-      const cont = this.nextPut.get(`${node}/${op.key}`);
-      this.nextPut.delete(`${node}/${op.key}`);
-      cont?.();
-      return;
-    }
-    this.pendingTakes.delete(`${node}/${op.key}`);
-    if (reply.ok) {
-      const v = reply.value as string;
-      if (this.taken.has(v)) this.duplicates.push(`${v} to ${node} (req ${req}) and to ${this.taken.get(v)!.node} (req ${this.taken.get(v)!.req})`);
-      else this.taken.set(v, op);
-    }
-    if (this.consuming) this.issue(node, 'take', op.key);
-  }
-
-  /** Stop the take loops: cancel outstanding takes (their results, if any, are put back). */
-  stopConsuming(): void {
-    this.consuming = false;
-    for (const [tag, req] of this.pendingTakes) this.net.cancel(tag.split('/')[0]!, req);
-  }
-
-  puts(): Op[] {
-    return [...this.ops.values()].filter((o) => o.kind === 'put');
-  }
-
-  ackedPuts(): Op[] {
-    return this.puts().filter((o) => o.reply?.ok);
-  }
-
-  /** Every acknowledged put value was taken (so far). */
-  allAckedTaken(): boolean {
-    return this.producing.size === 0 && this.puts().every((o) => o.reply !== undefined) && this.ackedPuts().every((o) => this.taken.has(o.value!));
-  }
-
-  /** Assertions that hold for any run: exactly once, and ids in real-time order per key. */
-  check(): void {
-    const s = this.seed;
-    expect(this.duplicates, `seed ${s}: items handed out twice`).toEqual([]);
-    const produced = new Set(this.puts().map((o) => o.value!));
-    for (const v of this.taken.keys()) expect(produced.has(v), `seed ${s}: taken value ${v} was never put`).toBe(true);
-    const byKey = new Map<string, { puts: Op[]; takes: Op[] }>();
-    for (const o of this.ops.values()) {
-      if (!o.reply?.ok) continue;
-      const e = byKey.get(o.key) ?? { puts: [], takes: [] };
-      byKey.set(o.key, e);
-      (o.kind === 'put' ? e.puts : e.takes).push(o);
-    }
-    for (const [key, { puts, takes }] of byKey) {
-      const ids = puts.map((o) => (o.reply as { id: number }).id);
-      expect(new Set(ids).size, `seed ${s}: duplicate ids on ${key}`).toBe(ids.length);
-      // a taken item carries the id its put was acknowledged with
-      const idOf = new Map(puts.map((o) => [o.value!, (o.reply as { id: number }).id]));
-      for (const t of takes) {
-        const r = t.reply as { id: number; value: string };
-        if (idOf.has(r.value)) expect(r.id, `seed ${s}: ${r.value} taken with another id`).toBe(idOf.get(r.value));
-      }
-      realTimeOrder(s, key, 'put', puts);
-      realTimeOrder(s, key, 'take', takes);
-    }
-  }
-}
-
-/** If A was answered before B was issued, A's id is lower (ids strictly increase across the cluster). */
-function realTimeOrder(seed: number, key: string, what: string, ops: Op[]): void {
-  const byAnswer = [...ops].sort((a, b) => a.answered! - b.answered!);
-  const byIssue = [...ops].sort((a, b) => a.issued - b.issued);
-  let i = 0;
-  let maxId = -1;
-  let maxOp: Op | undefined;
-  for (const b of byIssue) {
-    while (i < byAnswer.length && byAnswer[i]!.answered! < b.issued) {
-      const id = (byAnswer[i]!.reply as { id: number }).id;
-      if (id > maxId) {
-        maxId = id;
-        maxOp = byAnswer[i];
-      }
-      i++;
-    }
-    const id = (b.reply as { id: number }).id;
-    if (!(id > maxId)) {
-      throw new Error(
-        `seed ${seed}: ${what} on ${key} issued at ${b.issued} got id ${id}, but id ${maxId} was answered at ${maxOp?.answered} before it (real-time order broken)`,
-      );
-    }
-  }
-}
-
-/** After quiescence: the key's state sits on its preference list, all copies identical. */
-function expectReplicated(net: SegNet, seed: number, key: string): void {
-  const owner = net.ownerOf(key);
-  const pref = net.seg(owner).replicas(key);
-  const ownerView = net.seg(owner).queues().find((q) => q.key === key);
-  expect(ownerView, `seed ${seed}: owner ${owner} holds ${key}`).toBeDefined();
-  for (const id of pref) {
-    const v = net.seg(id).queues().find((q) => q.key === key);
-    expect(v?.items, `seed ${seed}: replica ${id} of ${key}`).toEqual(ownerView!.items);
-    expect(v?.epoch, `seed ${seed}: replica ${id} of ${key} epoch`).toBe(ownerView!.epoch);
-  }
 }
 
 describe('one API whatever the owner', () => {
@@ -217,12 +43,12 @@ describe('one API whatever the owner', () => {
     const fromOther = strip(script(other, k2), k2);
     expect(fromOther).toEqual(fromOwner);
     expect(fromOwner.slice(0, 6)).toEqual([
-      { type: 'reply', ok: true, id: 1 },
-      { type: 'reply', ok: true, id: 2 },
-      { type: 'reply', ok: true, id: 3 },
-      { type: 'reply', ok: true, id: 2, value: 'b' },
-      { type: 'reply', ok: true, id: 3, value: 'c' },
-      { type: 'reply', ok: true, id: 2, value: 'b' },
+      { type: 'reply', ok: true, value: 1 },
+      { type: 'reply', ok: true, value: 2 },
+      { type: 'reply', ok: true, value: 3 },
+      { type: 'reply', ok: true, value: { id: 2, value: 'b' } },
+      { type: 'reply', ok: true, value: { id: 3, value: 'c' } },
+      { type: 'reply', ok: true, value: { id: 2, value: 'b' } },
     ]);
     expect(fromOwner[6]).toMatchObject({ ok: false, error: expect.stringMatching(/^timeout: peek on segment 'KEY'/) });
   });
@@ -239,8 +65,8 @@ describe('one API whatever the owner', () => {
     expect(net.reply(producer!, take)).toBeUndefined();
     const put = ok(seed, net.put(producer!, key, { hello: 'world' }), 'put');
     net.run(500);
-    expect(ok(seed, net.reply(waiter!, peek), 'peek')).toMatchObject({ id: put.id, value: { hello: 'world' } });
-    expect(ok(seed, net.reply(producer!, take), 'take')).toMatchObject({ id: put.id, value: { hello: 'world' } });
+    expect(ok(seed, net.reply(waiter!, peek), 'peek').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
+    expect(ok(seed, net.reply(producer!, take), 'take').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
   });
 
   it.each(SEEDS)('seed %i: cancel and timeout of remote waiting calls give clear errors and lose no item', (seed) => {
@@ -260,11 +86,11 @@ describe('one API whatever the owner', () => {
     net.run(3000);
     ok(seed, net.reply(c!, p), 'put');
     if (tr.ok) {
-      expect(tr).toMatchObject({ value: 'race' });
+      expect(tr).toMatchObject({ value: { value: 'race' } });
       expect(net.peek(a!, key, 0, 1000)).toMatchObject({ ok: false, error: expect.stringMatching(/^timeout/) });
     } else {
       expect(tr.error).toBe(`cancelled: take on segment '${key}' was aborted`);
-      expect(ok(seed, net.take(a!, key, 0, 2000), 'take after the cancel')).toMatchObject({ value: 'race' });
+      expect(ok(seed, net.take(a!, key, 0, 2000), 'take after the cancel').value).toMatchObject({ value: 'race' });
     }
     expect(net.peek(a!, key, 0, 500)).toMatchObject({ ok: false });
   });
@@ -282,7 +108,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     // 1,000 puts in flight at once from one node
     w.putAll(producer, key, Array.from({ length: 1000 }, (_, i) => `job${i}`));
     expect(net.runUntil(() => net.node(producer).replies.size === 1000, 60_000), `seed ${seed}: puts answered`).toBe(true);
-    const ids = [...net.node(producer).replies.values()].map((r) => ok(seed, r, 'put').id!);
+    const ids = [...net.node(producer).replies.values()].map((r) => ok(seed, r, 'put').value as number);
     expect(new Set(ids).size, `seed ${seed}: distinct ids`).toBe(1000);
     for (const c of consumers) w.consume(c, key);
     if (crashOwner) {
@@ -294,7 +120,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     net.run(5000);
     expect(w.duplicates, `seed ${seed}: duplicates`).toEqual([]);
     expect(done, `seed ${seed}: all 1000 taken (got ${w.taken.size})`).toBe(true);
-    const sets = consumers.map((c) => [...w.taken.values()].filter((o) => o.node === c).map((o) => (o.reply as { value: string }).value));
+    const sets = consumers.map((c) => [...w.taken.values()].filter((o) => o.node === c).map((o) => ((o.reply as { value?: unknown }).value as SegItem).value as string));
     const union = new Set(sets.flat());
     expect(union.size, `seed ${seed}: union`).toBe(1000);
     expect(sets.reduce((n, s) => n + s.length, 0), `seed ${seed}: disjoint`).toBe(1000);
@@ -302,7 +128,7 @@ describe('3 consumers on one queue of 1,000 items', () => {
     // each consumer saw its items in increasing id order
     for (const c of consumers) {
       const got = [...w.ops.values()].filter((o) => o.node === c && o.reply?.ok).sort((a, b) => a.answered! - b.answered!);
-      const gotIds = got.map((o) => (o.reply as { id: number }).id);
+      const gotIds = got.map((o) => idOf(o));
       expect(gotIds, `seed ${seed}: ${c} ids increasing`).toEqual([...gotIds].sort((x, y) => x - y));
     }
     w.check();
@@ -382,7 +208,7 @@ describe('producers and consumers on several keys with failures', () => {
     expect(holders).toContain(owner);
     net.crash(owner); // immediately: the third copy may not have it yet
     const r = net.take(client, key, 0, 20_000);
-    expect(ok(seed, r, 'take after the owner crashed')).toMatchObject({ id: 1, value: 'keep me' });
+    expect(ok(seed, r, 'take after the owner crashed').value).toMatchObject({ id: 1, value: 'keep me' });
   });
 
   it.each(SEEDS)('seed %i: a joining node that becomes the owner takes the queue over', (seed) => {
@@ -395,9 +221,9 @@ describe('producers and consumers on several keys with failures', () => {
     const moved = keys.filter((k) => net.ownerOf(k) === 'n4');
     for (const k of keys) {
       const got: string[] = [];
-      for (let i = 0; i < 5; i++) got.push(ok(seed, net.take('n4', k), `take ${k}`).value as string);
+      for (let i = 0; i < 5; i++) got.push((ok(seed, net.take('n4', k), `take ${k}`).value as SegItem).value as string);
       expect(got, `seed ${seed}: ${k} (owner ${net.ownerOf(k)}, moved: ${moved.join()})`).toEqual([0, 1, 2, 3, 4].map((i) => `${k}${i}`));
-      expect(ok(seed, net.put('n1', k, 'next'), 'put').id).toBe(6);
+      expect(ok(seed, net.put('n1', k, 'next'), 'put').value).toBe(6);
     }
     expect(moved.length, `seed ${seed}: the newcomer owns some keys`).toBeGreaterThan(0);
   });
@@ -413,9 +239,9 @@ describe('producers and consumers on several keys with failures', () => {
     for (const id of ids) net.restart(id);
     net.runUntil(() => net.converged(), 10_000);
     const got: number[] = [];
-    for (let i = 0; i < 9; i++) got.push(ok(seed, net.take('n3', 'disk'), 'take').value as number);
+    for (let i = 0; i < 9; i++) got.push((ok(seed, net.take('n3', 'disk'), 'take').value as SegItem).value as number);
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(ok(seed, net.put('n0', 'disk', 'x'), 'put').id, `seed ${seed}: ids continue`).toBe(11);
+    expect(ok(seed, net.put('n0', 'disk', 'x'), 'put').value, `seed ${seed}: ids continue`).toBe(11);
   });
 });
 
@@ -474,9 +300,9 @@ describe('random churn', () => {
     net.crash(pref[0]!, pref[1]!);
     const client = net.liveIds()[0]!;
     const got: number[] = [];
-    for (let i = 0; i < 30; i++) got.push(ok(seed, net.take(client, key, 0, 30_000), `take ${i}`).value as number);
+    for (let i = 0; i < 30; i++) got.push((ok(seed, net.take(client, key, 0, 30_000), `take ${i}`).value as SegItem).value as number);
     expect(got, `seed ${seed}`).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    expect(ok(seed, net.put(client, key, 'next'), 'put').id).toBe(31);
+    expect(ok(seed, net.put(client, key, 'next'), 'put').value).toBe(31);
   });
 });
 
@@ -496,10 +322,10 @@ describe('owner changes under waiting calls', () => {
     const newOwner = net.ownerOf(key);
     expect(newOwner).not.toBe(owner);
     expect(net.seg(newOwner).queues().find((q) => q.key === key)?.waiting, `seed ${seed}: registered at ${newOwner}`).toBe(2);
-    const id = ok(seed, net.put(c!, key, 'late'), 'put').id;
+    const id = ok(seed, net.put(c!, key, 'late'), 'put').value;
     net.run(1000);
-    expect(ok(seed, net.reply(a!, peek), 'peek')).toMatchObject({ id, value: 'late' });
-    expect(ok(seed, net.reply(b!, take), 'take')).toMatchObject({ id, value: 'late' });
+    expect(ok(seed, net.reply(a!, peek), 'peek').value).toMatchObject({ id, value: 'late' });
+    expect(ok(seed, net.reply(b!, take), 'take').value).toMatchObject({ id, value: 'late' });
   });
 
   it.each(SEEDS)('seed %i: waiting calls follow the queue to a joining node that becomes its owner', (seed) => {
@@ -519,17 +345,17 @@ describe('owner changes under waiting calls', () => {
     expect(net.seg('n9').ownedKeys()).toContain(key);
     expect(net.seg(old).ownedKeys()).not.toContain(key);
     expect(net.reply('n2', waitTake)).toBeUndefined();
-    const id = ok(seed, net.put('n0', key, 'after'), 'put').id;
+    const id = ok(seed, net.put('n0', key, 'after'), 'put').value;
     expect(id, `seed ${seed}: ids continue on the new owner`).toBe(2);
     net.run(1000);
-    expect(ok(seed, net.reply('n2', waitTake), 'take')).toMatchObject({ id: 2, value: 'after' });
-    expect(ok(seed, net.reply('n3', waitPeek), 'peek')).toMatchObject({ id: 2, value: 'after' });
-    expect(ok(seed, net.take('n1', key), 'take')).toMatchObject({ id: 1, value: 'before' });
+    expect(ok(seed, net.reply('n2', waitTake), 'take').value).toMatchObject({ id: 2, value: 'after' });
+    expect(ok(seed, net.reply('n3', waitPeek), 'peek').value).toMatchObject({ id: 2, value: 'after' });
+    expect(ok(seed, net.take('n1', key), 'take').value).toMatchObject({ id: 1, value: 'before' });
   });
 
-  it.each(SEEDS)('seed %i: a put whose owner is unreachable fails with a clear error after requestTimeout', (seed) => {
+  it.each(SEEDS)('seed %i: a put whose owner is unreachable fails with a clear error after requestTimeoutMs', (seed) => {
     // the crash is noticed only after 20 s: until then requests go to the dead owner
-    const net = makeNet(seed, 4, { detection: [20_000, 20_000], config: { requestTimeout: 3000 } });
+    const net = makeNet(seed, 4, { detection: [20_000, 20_000], config: { requestTimeoutMs: 3000 } });
     const key = 'nobody';
     const owner = net.ownerOf(key);
     const client = net.liveIds().find((id) => id !== owner)!;
@@ -541,7 +367,7 @@ describe('owner changes under waiting calls', () => {
     });
     // once the failure is known, the new owner serves the key
     net.run(20_000);
-    expect(ok(seed, net.put(client, key, 2), 'put after detection').id).toBeGreaterThanOrEqual(1);
+    expect(ok(seed, net.put(client, key, 2), 'put after detection').value).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -1,5 +1,7 @@
 export { Segments, compareBallots } from './segments';
 export {
+  isSegMessage,
+  storageKey,
   validateSegMessage,
   validateSegRecord,
   MAX_WIRE_KEY_LENGTH as MAX_SEG_KEY_LENGTH,
@@ -8,4 +10,4 @@ export {
 } from './messages';
 export type { Ballot, DoneTuple, ItemTuple, RequestKind, SegMessage, SegOp, SegRecord, SnapshotMessage } from './messages';
 export { DEFAULT_SEGMENTS_CONFIG } from './types';
-export type { QueueView, SegIn, SegmentsConfig, SegOut, SegReply, SegTimer } from './types';
+export type { QueueView, SegEvent, SegIn, SegItem, SegmentsConfig, SegOut, SegReply, SegStats, SegTimer } from './types';

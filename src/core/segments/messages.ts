@@ -1,6 +1,6 @@
 /**
  * Data-segment wire messages, the replicated operations they carry, the persisted record
- * format, and their validators. Every type is prefixed `seg_` (routed by core/node.ts on
+ * format, and their validators. Every type is prefixed `seg.` (routed by core/node.ts on
  * the `seg` protocol prefix). Validators never throw and bound every list and string.
  *
  * Vocabulary:
@@ -19,7 +19,7 @@ import { any, arrayOf, bool, int, isObject, MAX_ID_LENGTH, nodeId, oneOf, option
 export const MAX_WIRE_KEY_LENGTH = 1024;
 /** Most items / done entries in one snapshot part. */
 export const MAX_WIRE_ITEMS = 4096;
-/** Most operations in one `seg_ops` batch. */
+/** Most operations in one `seg.ops` batch. */
 export const MAX_WIRE_OPS = 1024;
 /** Most parts of one snapshot (with 128 KiB parts: 128 GiB, i.e. no practical limit). */
 export const MAX_WIRE_PARTS = 1 << 20;
@@ -49,24 +49,24 @@ export type RequestKind = 'put' | 'update' | 'peek' | 'take' | 'restore';
 
 export type SegMessage =
   /** Coordinator -> owner. put/update carry `value`; peek/take `afterId`; restore `id` and `of` (the cancelled take's op). */
-  | { type: 'seg_req'; op: number; key: string; kind: RequestKind; value?: unknown; afterId?: number; id?: number; of?: number }
+  | { type: 'seg.req'; op: number; key: string; kind: RequestKind; value?: unknown; afterId?: number; id?: number; of?: number }
   /** Owner -> coordinator: the result (put/update: `id`; peek/take: `id`, `value`), or an error. */
-  | { type: 'seg_reply'; op: number; ok: boolean; id?: number | null; value?: unknown; error?: string | null }
+  | { type: 'seg.reply'; op: number; ok: boolean; id?: number | null; value?: unknown; error?: string | null }
   /** Owner -> coordinator: the peek/take is registered and waits for an item. */
-  | { type: 'seg_wait'; op: number }
+  | { type: 'seg.wait'; op: number }
   /** Someone who is not (or no longer) the owner -> coordinator: send it again to the owner. */
-  | { type: 'seg_redirect'; op: number; owner?: NodeId | null }
-  /** Coordinator -> owner: drop the waiting peek/take (a take answers with seg_reply). */
-  | { type: 'seg_cancel'; op: number; key: string }
+  | { type: 'seg.redirect'; op: number; owner?: NodeId | null }
+  /** Coordinator -> owner: drop the waiting peek/take (a take answers with seg.reply). */
+  | { type: 'seg.cancel'; op: number; key: string }
   /** Would-be owner -> every live member: promise to ignore ballots below `b`. */
-  | { type: 'seg_claim'; key: string; b: Ballot }
+  | { type: 'seg.claim'; key: string; b: Ballot }
   /**
-   * Answer to seg_claim (and refusal of seg_fetch). ok: promised, with a summary of the local
+   * Answer to seg.claim (and refusal of seg.fetch). ok: promised, with a summary of the local
    * replica (`acc` ballot of its state, `seq`, `lastId`, `hold` = has state). Not ok: `refused`
    * (the sender is not the owner in my view; ask again later) or `promised` (a higher ballot).
    */
   | {
-      type: 'seg_promise';
+      type: 'seg.promise';
       key: string;
       b: Ballot;
       ok: boolean;
@@ -78,28 +78,28 @@ export type SegMessage =
       hold?: boolean | null;
     }
   /** New owner -> the most advanced replica: send me your state (you promised `b`); only parts `missing` when given. */
-  | { type: 'seg_fetch'; key: string; b: Ballot; missing?: number[] | null }
-  /** Part of a snapshot. seg_state answers seg_fetch; seg_install is owner -> replica at `seq`. */
-  | SnapshotMessage<'seg_state'>
-  | SnapshotMessage<'seg_install'>
+  | { type: 'seg.fetch'; key: string; b: Ballot; missing?: number[] | null }
+  /** Part of a snapshot. seg.state answers seg.fetch; seg.install is owner -> replica at `seq`. */
+  | SnapshotMessage<'seg.state'>
+  | SnapshotMessage<'seg.install'>
   /** Owner -> replica: operations with seq `seq`, `seq + 1`, ... */
-  | { type: 'seg_ops'; key: string; b: Ballot; seq: number; ops: SegOp[] }
+  | { type: 'seg.ops'; key: string; b: Ballot; seq: number; ops: SegOp[] }
   /**
    * Replica -> owner: applied everything up to `seq` (-1: needs a snapshot). Not ok: fenced by
    * `promised`. While a snapshot is arriving, each part is answered with `snap` (its seq) and
    * the parts still `missing`, so only those are sent again.
    */
-  | { type: 'seg_ack'; key: string; b: Ballot; seq: number; ok: boolean; promised?: Ballot | null; snap?: number | null; missing?: number[] | null }
+  | { type: 'seg.ack'; key: string; b: Ballot; seq: number; ok: boolean; promised?: Ballot | null; snap?: number | null; missing?: number[] | null }
   /** Holder of state for a key -> the owner in its view: "you own this key" (`acc`: my state's ballot). */
-  | { type: 'seg_nudge'; key: string; acc: Ballot }
+  | { type: 'seg.nudge'; key: string; acc: Ballot }
   /** Owner -> a node holding a stale copy: the state under `b` is on all its replicas; drop yours. */
-  | { type: 'seg_release'; key: string; b: Ballot };
+  | { type: 'seg.release'; key: string; b: Ballot };
 
-export interface SnapshotMessage<T extends 'seg_state' | 'seg_install'> {
+export interface SnapshotMessage<T extends 'seg.state' | 'seg.install'> {
   type: T;
   key: string;
   b: Ballot;
-  /** seg_install: the log position the snapshot stands for; seg_state: the sender's seq (a tag). */
+  /** seg.install: the log position the snapshot stands for; seg.state: the sender's seq (a tag). */
   seq: number;
   part: number;
   parts: number;
@@ -149,7 +149,7 @@ const partList = arrayOf(int(0, MAX_WIRE_PARTS - 1), MAX_WIRE_ITEMS);
 const snapshot = { key, b: ballot, seq: safe, part: int(0, MAX_WIRE_PARTS - 1), parts: int(1, MAX_WIRE_PARTS), lastId: safe, items, done: dones };
 
 const check = union({
-  seg_req: {
+  'seg.req': {
     op: safe,
     key,
     kind: oneOf('put', 'update', 'peek', 'take', 'restore'),
@@ -158,12 +158,12 @@ const check = union({
     id: optional(safe),
     of: optional(safe),
   },
-  seg_reply: { op: safe, ok: bool, id: optional(safe), value: any, error: optional(str(MAX_ERROR_LENGTH)) },
-  seg_wait: { op: safe },
-  seg_redirect: { op: safe, owner: optional(nodeId) },
-  seg_cancel: { op: safe, key },
-  seg_claim: { key, b: ballot },
-  seg_promise: {
+  'seg.reply': { op: safe, ok: bool, id: optional(safe), value: any, error: optional(str(MAX_ERROR_LENGTH)) },
+  'seg.wait': { op: safe },
+  'seg.redirect': { op: safe, owner: optional(nodeId) },
+  'seg.cancel': { op: safe, key },
+  'seg.claim': { key, b: ballot },
+  'seg.promise': {
     key,
     b: ballot,
     ok: bool,
@@ -174,14 +174,24 @@ const check = union({
     lastId: optional(safe),
     hold: optional(bool),
   },
-  seg_fetch: { key, b: ballot, missing: optional(partList) },
-  seg_state: snapshot,
-  seg_install: snapshot,
-  seg_ops: { key, b: ballot, seq: safe, ops: arrayOf(segOp, MAX_WIRE_OPS) },
-  seg_ack: { key, b: ballot, seq: seqNo, ok: bool, promised: optional(ballot), snap: optional(safe), missing: optional(partList) },
-  seg_nudge: { key, acc: ballot },
-  seg_release: { key, b: ballot },
+  'seg.fetch': { key, b: ballot, missing: optional(partList) },
+  'seg.state': snapshot,
+  'seg.install': snapshot,
+  'seg.ops': { key, b: ballot, seq: safe, ops: arrayOf(segOp, MAX_WIRE_OPS) },
+  'seg.ack': { key, b: ballot, seq: seqNo, ok: bool, promised: optional(ballot), snap: optional(safe), missing: optional(partList) },
+  'seg.nudge': { key, acc: ballot },
+  'seg.release': { key, b: ballot },
 });
+
+/** A message of this protocol (by its `seg.` prefix; not validated). */
+export function isSegMessage(m: { type: string }): m is SegMessage {
+  return m.type.startsWith('seg.');
+}
+
+/** Where a record is stored (the `remove` list of a persist effect holds these). */
+export function storageKey(record: SegRecord): string {
+  return record.key;
+}
 
 /** null when `v` is a well-formed SegMessage, else a short reason. Never throws. */
 export function validateSegMessage(v: unknown): string | null {
@@ -190,19 +200,19 @@ export function validateSegMessage(v: unknown): string | null {
     if (e) return e;
     const m = v as SegMessage;
     switch (m.type) {
-      case 'seg_req':
-        if ((m.kind === 'put' || m.kind === 'update') && m.value === undefined) return 'seg_req: put without value';
-        if (m.kind === 'restore' && (typeof m.id !== 'number' || typeof m.of !== 'number')) return 'seg_req: restore without id/of';
+      case 'seg.req':
+        if ((m.kind === 'put' || m.kind === 'update') && m.value === undefined) return 'seg.req: put without value';
+        if (m.kind === 'restore' && (typeof m.id !== 'number' || typeof m.of !== 'number')) return 'seg.req: restore without id/of';
         return null;
-      case 'seg_claim':
-      case 'seg_fetch':
-      case 'seg_ops':
-      case 'seg_install':
-      case 'seg_state':
-      case 'seg_release':
+      case 'seg.claim':
+      case 'seg.fetch':
+      case 'seg.ops':
+      case 'seg.install':
+      case 'seg.state':
+      case 'seg.release':
         // a ballot that is being exercised has a real epoch and owner
         if (m.b[0] < 1 || m.b[1] === '') return `${m.type}: empty ballot`;
-        if ((m.type === 'seg_install' || m.type === 'seg_state') && m.part >= m.parts) return `${m.type}: part ${m.part} of ${m.parts}`;
+        if ((m.type === 'seg.install' || m.type === 'seg.state') && m.part >= m.parts) return `${m.type}: part ${m.part} of ${m.parts}`;
         return null;
       default:
         return null;

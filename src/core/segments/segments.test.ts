@@ -4,10 +4,11 @@
  * purity. All time is virtual; the seed is in the test names.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import { Segments } from './segments';
 import { SegNet, type SegReply } from './testnet';
-import type { SegOut } from './types';
+import type { SegItem, SegOut } from './types';
 
 function ok(r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
   if (!r) throw new Error(`${what}: no reply`);
@@ -31,23 +32,23 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
 
   it('put returns strictly increasing ids; peek reads the oldest without removing it', () => {
     const { net, here } = setup();
-    expect(ok(net.put(here, 'q', 'a'), 'put a').id).toBe(1);
-    expect(ok(net.put(here, 'q', 'b'), 'put b').id).toBe(2);
-    expect(ok(net.put(here, 'q', { c: [1, 2] }), 'put c').id).toBe(3);
-    expect(ok(net.peek(here, 'q'), 'peek')).toMatchObject({ id: 1, value: 'a' });
-    expect(ok(net.peek(here, 'q'), 'peek again')).toMatchObject({ id: 1, value: 'a' });
-    expect(ok(net.peek(here, 'q', 1), 'peek after 1')).toMatchObject({ id: 2, value: 'b' });
-    expect(ok(net.peek(here, 'q', 2), 'peek after 2')).toMatchObject({ id: 3, value: { c: [1, 2] } });
+    expect(ok(net.put(here, 'q', 'a'), 'put a').value).toBe(1);
+    expect(ok(net.put(here, 'q', 'b'), 'put b').value).toBe(2);
+    expect(ok(net.put(here, 'q', { c: [1, 2] }), 'put c').value).toBe(3);
+    expect(ok(net.peek(here, 'q'), 'peek').value).toMatchObject({ id: 1, value: 'a' });
+    expect(ok(net.peek(here, 'q'), 'peek again').value).toMatchObject({ id: 1, value: 'a' });
+    expect(ok(net.peek(here, 'q', 1), 'peek after 1').value).toMatchObject({ id: 2, value: 'b' });
+    expect(ok(net.peek(here, 'q', 2), 'peek after 2').value).toMatchObject({ id: 3, value: { c: [1, 2] } });
   });
 
   it('take removes in order; afterId skips older items; ids keep increasing after takes', () => {
     const { net, here } = setup();
     for (const v of ['a', 'b', 'c', 'd']) net.put(here, 'q', v);
-    expect(ok(net.take(here, 'q'), 'take')).toMatchObject({ id: 1, value: 'a' });
-    expect(ok(net.take(here, 'q', 2), 'take after 2')).toMatchObject({ id: 3, value: 'c' });
-    expect(ok(net.take(here, 'q'), 'take')).toMatchObject({ id: 2, value: 'b' });
-    expect(ok(net.take(here, 'q'), 'take')).toMatchObject({ id: 4, value: 'd' });
-    expect(ok(net.put(here, 'q', 'e'), 'put e').id).toBe(5);
+    expect(ok(net.take(here, 'q'), 'take').value).toMatchObject({ id: 1, value: 'a' });
+    expect(ok(net.take(here, 'q', 2), 'take after 2').value).toMatchObject({ id: 3, value: 'c' });
+    expect(ok(net.take(here, 'q'), 'take').value).toMatchObject({ id: 2, value: 'b' });
+    expect(ok(net.take(here, 'q'), 'take').value).toMatchObject({ id: 4, value: 'd' });
+    expect(ok(net.put(here, 'q', 'e'), 'put e').value).toBe(5);
     expect(net.seg(here).queues().find((q) => q.key === 'q')?.items).toEqual([{ id: 5, value: 'e' }]);
   });
 
@@ -55,10 +56,10 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     const { net, here } = setup();
     net.put(here, 'q', 'a');
     net.put(here, 'q', 'b');
-    expect(ok(net.update(here, 'q', 'c'), 'update').id).toBe(3);
-    expect(ok(net.peek(here, 'q'), 'peek')).toMatchObject({ id: 2, value: 'b' });
-    expect(ok(net.update(here, 'empty', 'x'), 'update of an empty queue').id).toBe(1);
-    expect(ok(net.peek(here, 'empty'), 'peek')).toMatchObject({ id: 1, value: 'x' });
+    expect(ok(net.update(here, 'q', 'c'), 'update').value).toBe(3);
+    expect(ok(net.peek(here, 'q'), 'peek').value).toMatchObject({ id: 2, value: 'b' });
+    expect(ok(net.update(here, 'empty', 'x'), 'update of an empty queue').value).toBe(1);
+    expect(ok(net.peek(here, 'empty'), 'peek').value).toMatchObject({ id: 1, value: 'x' });
   });
 
   it('a waiting peek and a waiting take resolve when an item arrives', () => {
@@ -72,12 +73,12 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     expect(net.seg(net.ownerOf('w')).queues().find((q) => q.key === 'w')?.waiting).toBe(3);
     net.put(here, 'w', 'first');
     net.run(200);
-    expect(ok(net.reply(here, peek), 'peek')).toMatchObject({ id: 1, value: 'first' });
-    expect(ok(net.reply(here, take), 'take')).toMatchObject({ id: 1, value: 'first' });
+    expect(ok(net.reply(here, peek), 'peek').value).toMatchObject({ id: 1, value: 'first' });
+    expect(ok(net.reply(here, take), 'take').value).toMatchObject({ id: 1, value: 'first' });
     expect(net.reply(here, later)).toBeUndefined();
     net.put(here, 'w', 'second');
     net.run(200);
-    expect(ok(net.reply(here, later), 'peek after 1')).toMatchObject({ id: 2, value: 'second' });
+    expect(ok(net.reply(here, later), 'peek after 1').value).toMatchObject({ id: 2, value: 'second' });
     // the take consumed item 1, the peek did not consume item 2
     expect(net.seg(net.ownerOf('w')).queues().find((q) => q.key === 'w')?.items).toEqual([{ id: 2, value: 'second' }]);
   });
@@ -91,7 +92,7 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     net.run(500);
     net.put(here, 'c', 'kept');
     net.run(500);
-    expect(ok(net.take(here, 'c'), 'take after cancel')).toMatchObject({ id: 1, value: 'kept' });
+    expect(ok(net.take(here, 'c'), 'take after cancel').value).toMatchObject({ id: 1, value: 'kept' });
     // cancelling a finished or unknown request is harmless
     net.cancel(here, take);
     net.cancel(here, 99_999);
@@ -103,8 +104,8 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     expect(err(r, 'take with timeout')).toBe("timeout: take on segment 't' found no item after id 4 within 750 ms");
     expect(err(net.peek(here, 't', 0, 0), 'peek with timeout 0')).toMatch(/^timeout: peek/);
     net.put(here, 't', 'x');
-    expect(ok(net.peek(here, 't', 0, 5000), 'peek with a timeout that does not fire')).toMatchObject({ id: 1 });
-    expect(ok(net.take(here, 't', 0, 5000), 'take')).toMatchObject({ id: 1 });
+    expect(ok(net.peek(here, 't', 0, 5000), 'peek with a timeout that does not fire').value).toMatchObject({ id: 1 });
+    expect(ok(net.take(here, 't', 0, 5000), 'take').value).toMatchObject({ id: 1 });
   });
 
   it('rejects invalid requests at once with clear errors and stores nothing', () => {
@@ -117,7 +118,7 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     expect(err(net.take(here, 'v', -1), 'negative afterId')).toMatch(/afterId must be a non-negative integer/);
     expect(err(net.peek(here, 'v', 0, -5), 'negative timeout')).toMatch(/timeoutMs/);
     expect(net.liveIds().every((id) => net.seg(id).queues().length === 0)).toBe(true);
-    expect(ok(net.put(here, 'v', null), 'null value')).toMatchObject({ id: 1 });
+    expect(ok(net.put(here, 'v', null), 'null value').value).toBe(1);
   });
 
   it('cancel does not affect put', () => {
@@ -125,7 +126,7 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     const req = net.request(here, { type: 'put', key: 'p', value: 1 });
     net.cancel(here, req);
     net.run(500);
-    expect(ok(net.reply(here, req), 'put')).toMatchObject({ id: 1 });
+    expect(ok(net.reply(here, req), 'put').value).toBe(1);
   });
 
   it('values are copied: mutating what was put or taken does not change the queue', () => {
@@ -135,10 +136,10 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     v.n = 2;
     net.run(500);
     ok(net.reply(here, req), 'put');
-    const got = ok(net.peek(here, 'm'), 'peek').value as { n: number };
+    const got = (ok(net.peek(here, 'm'), 'peek').value as SegItem).value as { n: number };
     expect(got.n).toBe(1);
     got.n = 3;
-    expect((ok(net.peek(here, 'm'), 'peek').value as { n: number }).n).toBe(1);
+    expect(((ok(net.peek(here, 'm'), 'peek').value as SegItem).value as { n: number }).n).toBe(1);
   });
 });
 
@@ -157,18 +158,18 @@ describe('single node details (seed 5)', () => {
     const t = net.request('n2', { type: 'take', key: 'q', afterId: 1 });
     net.put('n3', 'q', 2);
     net.run(1000);
-    expect(ok(net.reply('n2', t), 'take')).toMatchObject({ id: 2 });
+    expect(ok(net.reply('n2', t), 'take').value).toMatchObject({ id: 2 });
     net.crash(net.ownerOf('q'));
     net.run(5000);
     const alive = net.liveIds()[0]!;
-    expect(ok(net.take(alive, 'q'), 'take after crash')).toMatchObject({ id: 1 });
+    expect(ok(net.take(alive, 'q'), 'take after crash').value).toMatchObject({ id: 1 });
   });
 
   it('drops and counts malformed peer messages without throwing', () => {
     const s = new Segments('a', {}, new SeededRng(1));
     const out: SegOut[] = [];
-    s.handle({ type: 'members', live: ['a', 'b'] }, 1000, out);
-    for (const msg of [null, 42, { type: 'seg_req' }, { type: 'seg_ops', key: 'q', b: [1, 'b'], seq: 1, ops: [{ k: 'x' }] }, { type: 'nope' }]) {
+    s.handle({ type: 'members', view: viewOf(['a', 'b']) }, 1000, out);
+    for (const msg of [null, 42, { type: 'seg.req' }, { type: 'seg.ops', key: 'q', b: [1, 'b'], seq: 1, ops: [{ k: 'x' }] }, { type: 'nope' }]) {
       expect(() => s.handle({ type: 'message', from: 'b', msg: msg as never }, 1001, out)).not.toThrow();
     }
     expect(s.stats().invalidMessages).toBe(5);
@@ -179,12 +180,12 @@ describe('single node details (seed 5)', () => {
     const net = new SegNet({ seed: 5, nodes: 3, duplicate: 0.5 });
     for (let i = 0; i < 20; i++) ok(net.put('n0', 'd', i), `put ${i}`);
     const ids: number[] = [];
-    for (let i = 0; i < 20; i++) ids.push(ok(net.take('n1', 'd'), `take ${i}`).id!);
+    for (let i = 0; i < 20; i++) ids.push((ok(net.take('n1', 'd'), `take ${i}`).value as SegItem).id);
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     // a late ack for an unknown ballot and a release for a newer ballot do nothing
-    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg_ack', key: 'd', b: [99, 'n0'], seq: 5, ok: true } });
-    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg_release', key: 'zz', b: [1, 'n0'] } });
-    expect(ok(net.put('n2', 'd', 'again'), 'put').id).toBe(21);
+    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg.ack', key: 'd', b: [99, 'n0'], seq: 5, ok: true } });
+    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg.release', key: 'zz', b: [1, 'n0'] } });
+    expect(ok(net.put('n2', 'd', 'again'), 'put').value).toBe(21);
   });
 
   it('persists its copy and restores it with load; a node reloading keeps ids increasing', () => {
@@ -196,12 +197,26 @@ describe('single node details (seed 5)', () => {
     net.run(100);
     net.restart('solo');
     expect(net.seg('solo').queues()).toMatchObject([{ key: 'p', items: [{ id: 2, value: 'b' }] }]);
-    expect(ok(net.put('solo', 'p', 'c'), 'put after restart').id).toBe(3);
-    expect(ok(net.take('solo', 'p'), 'take')).toMatchObject({ id: 2, value: 'b' });
+    expect(ok(net.put('solo', 'p', 'c'), 'put after restart').value).toBe(3);
+    expect(ok(net.take('solo', 'p'), 'take').value).toMatchObject({ id: 2, value: 'b' });
     // a malformed stored record is skipped and counted
     const s = new Segments('x', {}, new SeededRng(2));
-    s.handle({ type: 'load', state: [{ key: 'bad' }, 7] }, 0, []);
+    s.handle({ type: 'load', records: [{ key: 'bad' }, 7] as never }, 0, []);
     expect(s.stats().invalidRecords).toBe(2);
+  });
+
+  it('places keys on the placement without its away members; the same placement again changes nothing', () => {
+    const s = new Segments('a', {}, new SeededRng(3));
+    const out: SegOut[] = [];
+    s.handle({ type: 'members', view: viewOf(['a', 'b', 'c'], ['c']) }, 1000, out);
+    expect(s.members()).toEqual(['a', 'b']);
+    const before = s.stats().placementChanges;
+    const again: SegOut[] = [];
+    s.handle({ type: 'members', view: viewOf(['c', 'b', 'a'], ['c']) }, 1001, again);
+    expect(again).toEqual([]);
+    expect(s.stats().placementChanges).toBe(before);
+    s.handle({ type: 'members', view: viewOf(['a', 'b', 'c']) }, 1002, out);
+    expect(s.members()).toEqual(['a', 'b', 'c']);
   });
 
   it('queues() shows items, waiting calls, owner and epoch', () => {

@@ -6,13 +6,14 @@
  * cluster). Same seed, same run.
  */
 import { VirtualClock } from '../../sim/clock';
+import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import type { NodeId } from '../types';
 import { validateSegMessage, type SegMessage, type SegRecord } from './messages';
 import { Segments } from './segments';
-import type { SegIn, SegmentsConfig, SegOut } from './types';
+import type { SegIn, SegmentsConfig, SegOut, SegReply } from './types';
 
-export type SegReply = Extract<SegOut, { type: 'reply' }>;
+export type { SegReply };
 
 export interface SegNetOptions {
   seed: number;
@@ -70,7 +71,7 @@ export class SegNet {
       this.nodes.set(id, this.makeNode(id, 0, new Map()));
       this.truth.add(id);
     }
-    for (const id of ids) this.input(id, { type: 'members', live: [...this.truth] });
+    for (const id of ids) this.input(id, { type: 'members', view: viewOf(this.truth) });
   }
 
   private makeNode(id: NodeId, incarnation: number, disk: Map<string, SegRecord>): SimNode {
@@ -124,7 +125,7 @@ export class SegNet {
           this.transmit(n.id, e.to, e.msg);
           break;
         case 'timer':
-          this.later(e.delay, () => {
+          this.later(e.delayMs, () => {
             if (current()) this.input(n.id, { type: 'timer', timer: e.timer });
           });
           break;
@@ -139,7 +140,8 @@ export class SegNet {
           for (const r of e.put) n.disk.set(r.key, r);
           for (const k of e.remove) n.disk.delete(k);
           break;
-        case 'changed':
+        case 'event':
+        case 'disconnect':
           break;
       }
     }
@@ -172,7 +174,7 @@ export class SegNet {
       if (!n.alive || n.id === except) continue;
       const inc = n.incarnation;
       this.later(this.between(this.detection), () => {
-        if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'members', live: [...this.truth] });
+        if (n.alive && n.incarnation === inc && this.nodes.get(n.id) === n) this.input(n.id, { type: 'members', view: viewOf(this.truth) });
       });
     }
   }
@@ -192,7 +194,7 @@ export class SegNet {
     const n = this.makeNode(id, (this.nodes.get(id)?.incarnation ?? -1) + 1, new Map());
     this.nodes.set(id, n);
     this.truth.add(id);
-    this.input(id, { type: 'members', live: [...this.truth] });
+    this.input(id, { type: 'members', view: viewOf(this.truth) });
     this.announce(id);
   }
 
@@ -202,9 +204,9 @@ export class SegNet {
     if (old.alive) throw new Error(`${id} is up`);
     const n = this.makeNode(id, old.incarnation + 1, old.disk);
     this.nodes.set(id, n);
-    this.input(id, { type: 'load', state: [...n.disk.values()].map((r) => structuredClone(r)) });
+    this.input(id, { type: 'load', records: [...n.disk.values()].map((r) => structuredClone(r)) });
     this.truth.add(id);
-    this.input(id, { type: 'members', live: [...this.truth] });
+    this.input(id, { type: 'members', view: viewOf(this.truth) });
     this.announce(id);
   }
 
@@ -245,6 +247,7 @@ export class SegNet {
     return r;
   }
 
+  /** put and update reply the new item's id; peek and take a `SegItem` `{ id, value }`. */
   put(id: NodeId, key: string, value: unknown): SegReply {
     return this.call(id, { type: 'put', key, value });
   }

@@ -1,10 +1,12 @@
 /**
- * Public vocabulary of data segments (DESIGN.md §3 "Data segments", §4 `segments`).
- * Wire messages live in messages.ts, the state machine in segments.ts.
+ * Public vocabulary of data segments (DESIGN.md §3 "Data segments", §4 `segments`), in
+ * the terms of the protocol contract (core/protocol.ts). Wire messages live in
+ * messages.ts, the state machine in segments.ts and its parts.
  */
-import type { NodeId, SendEffect, TimerEffect } from '../types';
+import { approxEncodedSize } from '../data-protocol';
+import type { ClusterView, Effect, ReplyEffect } from '../protocol';
+import type { NodeId } from '../types';
 import type { SegMessage, SegRecord } from './messages';
-import { approxEncodedSize } from '../kv/size';
 
 export interface SegmentsConfig {
   /** Replicas per key, owner included (length of the preference list). */
@@ -14,13 +16,13 @@ export interface SegmentsConfig {
   /** Virtual nodes per member on the placement ring. */
   vnodes: number;
   /** put/update without an answer after this many ms are rejected (they may still be applied). */
-  requestTimeout: number;
+  requestTimeoutMs: number;
   /** Coordinator re-sends an unanswered request, a would-be owner re-sends its claim, holders re-nudge (ms). */
-  retryInterval: number;
+  retryIntervalMs: number;
   /** Owner re-sends operations a replica has not acknowledged after this many ms; also the tick period. */
-  retransmit: number;
+  retransmitMs: number;
   /** A registered waiting peek/take is re-registered this often; the owner forgets it after 3x without refresh. */
-  keepalive: number;
+  keepaliveMs: number;
   maxKeyLength: number;
   /** Limit on a value's encoded size, measured with `sizeOf`. */
   maxValueBytes: number;
@@ -30,12 +32,12 @@ export interface SegmentsConfig {
   maxWaiters: number;
   /** Value bytes per snapshot part (state transfer). */
   chunkBytes: number;
-  /** Operations per `seg_ops` message. */
+  /** Operations per `seg.ops` message. */
   opsBatch: number;
   /** Owner log entries kept for lagging replicas; a replica further behind gets a snapshot. */
   maxLog: number;
   /** How long (ms, owner clock) the result of a request is kept to answer its retries. */
-  dedupTtl: number;
+  dedupTtlMs: number;
   /** At most this many remembered results per key (oldest dropped first). */
   maxDone: number;
   /** Emit `persist` effects (whole record of each changed key, once per `handle` call). */
@@ -44,14 +46,14 @@ export interface SegmentsConfig {
   sizeOf: (value: unknown) => number;
 }
 
-export const DEFAULT_SEGMENTS_CONFIG: Readonly<SegmentsConfig> = {
+export const DEFAULT_SEGMENTS_CONFIG: Readonly<SegmentsConfig> = Object.freeze({
   n: 3,
   w: 2,
   vnodes: 64,
-  requestTimeout: 10_000,
-  retryInterval: 1000,
-  retransmit: 250,
-  keepalive: 5000,
+  requestTimeoutMs: 10_000,
+  retryIntervalMs: 1000,
+  retransmitMs: 250,
+  keepaliveMs: 5000,
   maxKeyLength: 256,
   maxValueBytes: 64 * 1024,
   maxItems: 100_000,
@@ -59,43 +61,100 @@ export const DEFAULT_SEGMENTS_CONFIG: Readonly<SegmentsConfig> = {
   chunkBytes: 128 * 1024,
   opsBatch: 256,
   maxLog: 5000,
-  dedupTtl: 120_000,
+  dedupTtlMs: 120_000,
   maxDone: 5000,
   persist: true,
   sizeOf: approxEncodedSize,
-};
+});
 
 export type SegTimer =
   /** Periodic work: re-sends, re-registrations, retransmissions, claim retries (armed only while there is work). */
-  | { type: 'seg_tick' }
-  /** A client request's deadline (put/update: requestTimeout; peek/take: their timeoutMs). */
-  | { type: 'seg_deadline'; req: number };
+  | { type: 'seg.tick' }
+  /** A client request's deadline (put/update: requestTimeoutMs; peek/take: their timeoutMs). */
+  | { type: 'seg.deadline'; req: number };
 
 export type SegIn =
-  /** Alive members including me; the same on every node eventually. */
-  | { type: 'members'; live: NodeId[] }
+  /** Placement: `view.placement` without `view.away` (segments move at once); the same set again changes nothing. */
+  | { type: 'members'; view: ClusterView }
   | { type: 'message'; from: NodeId; msg: SegMessage }
   | { type: 'timer'; timer: SegTimer }
+  /** Replies the new item's id. */
   | { type: 'put' | 'update'; req: number; key: string; value: unknown }
+  /** Replies a `SegItem`. */
   | { type: 'peek' | 'take'; req: number; key: string; afterId: number; timeoutMs?: number }
   /** The caller's AbortSignal fired: reject that waiting peek/take (no effect on put/update). */
   | { type: 'cancel'; req: number }
-  /** Records from earlier `persist` effects, before the first `members` (optional). */
-  | { type: 'load'; state: unknown[] };
+  /** Records from earlier `persist` effects, before the first `members` (validated: a bad one is skipped and counted). */
+  | { type: 'load'; records: SegRecord[] };
 
-export type SegReply =
-  /** put/update: `id`; peek/take: `id` and `value`. */
-  | { type: 'reply'; req: number; ok: true; id?: number; value?: unknown }
-  | { type: 'reply'; req: number; ok: false; error: string };
+/** What `peek` and `take` reply. */
+export interface SegItem {
+  id: number;
+  value: unknown;
+}
 
-export type SegOut =
-  | SendEffect<SegMessage>
-  | TimerEffect<SegTimer>
-  | SegReply
-  /** This node's copy of `key` changed (UI refresh). */
-  | { type: 'changed'; key: string }
-  /** Store `put` records (one per key, replacing the previous one) and delete `remove` keys; before later sends. */
-  | { type: 'persist'; put: SegRecord[]; remove: string[] };
+export type SegEvent =
+  /** This node's copy of `key` changed, or the waiting calls registered here (UI refresh). */
+  { type: 'changed'; key: string };
+
+export type SegOut = Effect<SegMessage, SegTimer, SegEvent, SegRecord>;
+export type SegReply = ReplyEffect;
+
+/** Names of the event counters of data segments (see SegStats). */
+export const SEG_COUNTERS = [
+  'requestsOk',
+  'requestsFailed',
+  'requestsTimedOut',
+  'duplicateReq',
+  'waitsTimedOut',
+  'waitsCancelled',
+  'cancelIgnored',
+  'lateReplies',
+  'redirected',
+  'restores',
+  'restored',
+  'restoreFailed',
+  'restoreNoop',
+  'dedupHits',
+  'placementChanges',
+  'claims',
+  'claimsRefused',
+  'fetches',
+  'activations',
+  'ballotsLost',
+  'stepDowns',
+  'fenced',
+  'lateAcks',
+  'retransmits',
+  'snapshotsBuilt',
+  'snapshotsSent',
+  'snapshotsInstalled',
+  'snapshotTooLarge',
+  'released',
+  'waitersExpired',
+  'inconsistentPut',
+  'inconsistentTake',
+  'invalidMessages',
+  'invalidRecords',
+  'loaded',
+  'loadSkipped',
+  'sizeErrors',
+] as const;
+export type SegCounterName = (typeof SEG_COUNTERS)[number];
+
+export interface SegStats extends Record<SegCounterName, number> {
+  /** Keys this node holds a copy of. */
+  keys: number;
+  /** Keys this node serves as an active owner. */
+  owned: number;
+  /** Requests this node coordinates. */
+  calls: number;
+  /** Waiting peek/take calls registered at this node (as owner). */
+  waiters: number;
+  /** Messages sent and received (valid ones from peers), per type. */
+  sent: Partial<Record<SegMessage['type'], number>>;
+  received: Partial<Record<SegMessage['type'], number>>;
+}
 
 /** One queue as this node holds it (for the UI). */
 export interface QueueView {

@@ -1,0 +1,95 @@
+/**
+ * The operations a KvStore has open, by op id (client requests it coordinates, handoff
+ * offers and pushes, anti-entropy exchanges, tombstone checks), and small helpers the
+ * parts of the store share.
+ */
+import type { NodeId } from '../types';
+import type { KvMessage, ListItem, VersionTuple } from './messages';
+import type { Entry, Version } from './types';
+
+export interface WriteOp {
+  kind: 'write';
+  req: number;
+  verb: 'put' | 'delete';
+  entry: Entry;
+  pref: readonly NodeId[];
+  quorum: number;
+  deadline: number;
+  asked: Set<NodeId>;
+  acked: Set<NodeId>;
+  /** Preference node -> the stand-in that got its write (hinted handoff). */
+  standIns: Map<NodeId, NodeId>;
+  replied: boolean;
+}
+
+export interface ReadOp {
+  kind: 'read';
+  req: number;
+  /** An `inspect` request: the reply carries the version too. */
+  inspect: boolean;
+  key: string;
+  pref: readonly NodeId[];
+  quorum: number;
+  answers: Map<NodeId, Entry | null>;
+  /** Stop waiting for a replica that has the key: R answers of any kind will do. */
+  patienceOver: boolean;
+  replied: boolean;
+}
+
+export interface ListOp {
+  kind: 'list';
+  req: number;
+  prefix: string;
+  asked: Set<NodeId>;
+  answered: Set<NodeId>;
+  items: Map<string, ListItem>;
+  groups: NodeId[][];
+}
+
+export interface OfferOp {
+  kind: 'offer';
+  target: NodeId;
+  versions: Map<string, Version>;
+}
+
+export interface PushOp {
+  kind: 'push';
+  target: NodeId;
+  versions: Map<string, Version>;
+  /** Part of a handoff batch (frees the target's handoff slot when done). */
+  handoff: boolean;
+}
+
+export interface DigestOp {
+  kind: 'digest';
+  target: NodeId;
+}
+
+export interface PullOp {
+  kind: 'pull';
+  target: NodeId;
+}
+
+export interface GcOp {
+  kind: 'gc';
+  items: Map<string, { version: Version; others: NodeId[] }>;
+  waiting: Set<NodeId>;
+  have: Map<NodeId, Set<string>>;
+}
+
+export type Op = WriteOp | ReadOp | ListOp | OfferOp | PushOp | DigestOp | PullOp | GcOp;
+
+/** Messages that answer an operation (they echo its op id). */
+export type ReplyMessage = Extract<
+  KvMessage,
+  { type: 'kv.putAck' | 'kv.getReply' | 'kv.listReply' | 'kv.want' | 'kv.pushAck' | 'kv.diff' | 'kv.pullReply' | 'kv.gcHave' }
+>;
+
+/** Budget for the key/version lists of one message: wire/ caps frames at 256 KiB. */
+export const LIST_BYTES = 160 * 1024;
+export const tupleBytes = (key: string): number => key.length * 3 + 48;
+
+export const sameVersion = (a: Version, b: Version): boolean => a.ts === b.ts && a.node === b.node;
+export const tupleOf = (e: Entry): VersionTuple => [e.key, e.version.ts, e.version.node];
+/** A key as error messages quote it (long keys cut). */
+export const showKey = (key: string): string => `'${key.length > 60 ? `${key.slice(0, 60)}…` : key}'`;

@@ -1,0 +1,81 @@
+/**
+ * What `deferFlush` holds until the end of the runtime's turn: replica writes (one
+ * `kv.puts` per node and size limit instead of a `kv.put` each), their acknowledgements
+ * (one `kv.putAcks`) and request timers (one per kind and delay, covering every
+ * operation started in the turn). Without `deferFlush` the store flushes after every input.
+ */
+import type { NodeId } from '../types';
+import type { KvMessage, PutItem } from './messages';
+import type { KvEffects } from './state';
+import type { Entry, KvConfig, KvTimer } from './types';
+
+type OpTimer = Extract<KvTimer, { ops: number[] }>;
+
+export class Outbox {
+  private readonly puts = new Map<NodeId, { items: PutItem[]; bytes: number[] }>();
+  private readonly acks = new Map<NodeId, number[]>();
+  private readonly timers = new Map<string, { delayMs: number; timer: OpTimer }>();
+
+  constructor(
+    private readonly config: Readonly<KvConfig>,
+    private readonly io: KvEffects,
+    private readonly send: (to: NodeId, msg: KvMessage) => void,
+  ) {}
+
+  /** Something is held for the next flush. */
+  holds(): boolean {
+    return this.puts.size > 0 || this.acks.size > 0 || this.timers.size > 0;
+  }
+
+  /** A replica write, sent at the next flush together with the others for `to`. */
+  put(to: NodeId, op: number, e: Entry, hint: NodeId | null, bytes: number): void {
+    let b = this.puts.get(to);
+    if (!b) this.puts.set(to, (b = { items: [], bytes: [] }));
+    b.items.push([op, e.key, e.deleted ? null : e.value, e.version.ts, e.version.node, e.deleted ? 1 : 0, hint]);
+    b.bytes.push(bytes);
+  }
+
+  ack(to: NodeId, op: number): void {
+    if (op === 0) return; // a read repair: nobody waits for its ack
+    const a = this.acks.get(to);
+    if (a) a.push(op);
+    else this.acks.set(to, [op]);
+  }
+
+  /** Request timers are shared by the operations started in one flush. */
+  arm(type: OpTimer['type'], delayMs: number, op: number): void {
+    const k = `${type}:${delayMs}`;
+    const t = this.timers.get(k);
+    if (t) t.timer.ops.push(op);
+    else this.timers.set(k, { delayMs, timer: { type, ops: [op] } });
+  }
+
+  /** Sends the held writes (one `kv.puts` per node and size limit) and acks, arms the held timers. */
+  flush(): void {
+    for (const [to, b] of this.puts) {
+      let start = 0;
+      let size = 0;
+      for (let i = 0; i <= b.items.length; i++) {
+        const full = i === b.items.length || (i > start && (size + b.bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
+        if (!full) {
+          size += b.bytes[i]!;
+          continue;
+        }
+        if (i - start === 1) {
+          const [op, key, value, ts, node, deleted, hint] = b.items[start]!;
+          this.send(to, { type: 'kv.put', op, entry: { key, value, version: { ts, node }, deleted: deleted === 1 }, ...(hint ? { hint } : {}) });
+        } else if (i > start) this.send(to, { type: 'kv.puts', items: b.items.slice(start, i) });
+        start = i;
+        size = i < b.items.length ? b.bytes[i]! : 0;
+      }
+    }
+    this.puts.clear();
+    for (const [to, ops] of this.acks) {
+      if (ops.length === 1) this.send(to, { type: 'kv.putAck', op: ops[0]! });
+      else this.send(to, { type: 'kv.putAcks', ops });
+    }
+    this.acks.clear();
+    for (const t of this.timers.values()) this.io.setTimer(t.delayMs, t.timer);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * What a node answers to its peers' client-request traffic: replica writes (`kv.put`,
+ * `kv.puts`, acknowledged after the persist effect that stores them), reads (`kv.get`)
+ * and pages of a listing (`kv.list`).
+ */
+import type { NodeId } from '../types';
+import { MAX_WIRE_ITEMS, type ListItem, type PutItem } from './messages';
+import { LIST_BYTES, tupleBytes } from './ops';
+import type { KvState } from './state';
+import type { Entry } from './types';
+
+export class Replica {
+  constructor(private readonly s: KvState) {}
+
+  /** A replica write (`hint`: the owner this node stands in for). */
+  onPut(from: NodeId, op: number, entry: Entry, hint: NodeId | null): void {
+    if (hint) this.s.counters.add('hintsStored');
+    this.s.applyEntries([entry], true);
+    this.s.outbox.ack(from, op);
+  }
+
+  onPuts(from: NodeId, items: PutItem[]): void {
+    const entries: Entry[] = [];
+    for (const [op, key, value, ts, node, deleted, hint] of items) {
+      if (hint) this.s.counters.add('hintsStored');
+      entries.push({ key, value: deleted === 1 ? null : value, version: { ts, node }, deleted: deleted === 1 });
+      this.s.outbox.ack(from, op);
+    }
+    this.s.applyEntries(entries, true);
+  }
+
+  onGet(from: NodeId, op: number, key: string): void {
+    this.s.send(from, { type: 'kv.getReply', op, entry: this.s.data.get(key) ?? null });
+  }
+
+  /** One page of the local keys with `prefix`, after `after` in key order. */
+  onList(from: NodeId, op: number, prefix: string, after: string | null): void {
+    const s = this.s;
+    const keys: string[] = [];
+    for (const k of s.data.keys()) if (k.startsWith(prefix) && (after === null || k > after)) keys.push(k);
+    keys.sort();
+    const items: ListItem[] = [];
+    let bytes = 0;
+    for (const k of keys) {
+      if (items.length >= MAX_WIRE_ITEMS || bytes >= LIST_BYTES) break;
+      const e = s.data.get(k)!;
+      items.push([k, e.version.ts, e.version.node, e.deleted ? 1 : 0]);
+      bytes += tupleBytes(k);
+    }
+    s.send(from, { type: 'kv.listReply', op, items, more: items.length < keys.length });
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Client requests, on the node where they are made (any node coordinates): writes
+ * (`put`, `delete`) stamped with this node's HLC and acknowledged at W with hinted
+ * handoff after `hintAfterMs`; quorum reads (`get`, `inspect`) with read repair; the
+ * cluster-wide `keys` listing. Every request gets exactly one reply.
+ */
+import { checkValue, keyProblem } from '../data-protocol';
+import type { NodeId } from '../types';
+import type { ListItem } from './messages';
+import { showKey, tupleBytes, type ListOp, type ReadOp, type WriteOp } from './ops';
+import type { KvState } from './state';
+import { compareVersions, type Entry, type KvInspected } from './types';
+
+export class Requests {
+  constructor(private readonly s: KvState) {}
+
+  // ---- replies ----------------------------------------------------------------------
+
+  private ok(req: number, value?: unknown): void {
+    this.s.io.reply(req, value);
+    this.s.counters.add('requestsOk');
+  }
+
+  private fail(req: number, error: string): void {
+    this.s.io.fail(req, error);
+    this.s.counters.add('requestsFailed');
+  }
+
+  private keyError(verb: string, key: unknown): string | null {
+    const max = this.s.config.maxKeyLength;
+    const p = keyProblem(key, max);
+    return p && `${verb}: key must be a non-empty string of at most ${max} characters (got ${p.got})`;
+  }
+
+  // ---- writes -------------------------------------------------------------------------
+
+  write(req: number, verb: 'put' | 'delete', key: string, value: unknown): void {
+    const s = this.s;
+    const c = s.config;
+    s.requests.add(verb);
+    const keyError = this.keyError(verb, key);
+    if (keyError) return this.fail(req, keyError);
+    let size = 1;
+    if (verb === 'put') {
+      const v = checkValue(value, c.sizeOf, c.maxValueBytes);
+      if (!v.ok) {
+        if (v.problem === 'undefined') return this.fail(req, `put ${showKey(key)}: value is undefined (use delete to remove a key)`);
+        if (v.problem === 'unstorable') return this.fail(req, `put ${showKey(key)}: value cannot be stored: ${v.reason}`);
+        return this.fail(req, `put ${showKey(key)}: value is ${v.bytes} bytes; the limit is ${c.maxValueBytes} bytes`);
+      }
+      size = v.bytes;
+    }
+    // the new version must beat the local copy even if our wall clock is behind its writer's
+    const cur = s.data.get(key);
+    if (cur) s.observe(cur.version.ts);
+    const entry: Entry = { key, value: verb === 'put' ? value : null, version: { ts: s.stamp(), node: s.me }, deleted: verb === 'delete' };
+    const bytes = size + tupleBytes(key);
+    const pref = s.prefOf(key);
+    const w: WriteOp = {
+      kind: 'write',
+      req,
+      verb,
+      entry,
+      pref,
+      // fewer live nodes than W: the quorum is every replica there is (documented in README)
+      quorum: s.placement.quorum(c.w, pref),
+      deadline: s.now + c.requestTimeoutMs,
+      asked: new Set(pref),
+      acked: new Set(),
+      standIns: new Map(),
+      replied: false,
+    };
+    const op = s.newOp(w);
+    for (const p of pref) {
+      if (p === s.me) {
+        s.applyEntries([entry], false);
+        w.acked.add(p);
+      } else s.outbox.put(p, op, entry, null, bytes);
+    }
+    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', c.hintAfterMs, op);
+    this.checkWrite(op, w);
+  }
+
+  onPutAck(from: NodeId, op: number, w: WriteOp): boolean {
+    if (!w.asked.has(from)) return false;
+    w.acked.add(from);
+    this.checkWrite(op, w);
+    return true;
+  }
+
+  private checkWrite(op: number, w: WriteOp): void {
+    if (!w.replied && w.acked.size >= w.quorum) {
+      w.replied = true;
+      this.ok(w.req);
+    }
+    // kept open after the reply until every replica (or its stand-in) has the write
+    const covered = w.pref.every((p) => w.acked.has(p) || w.acked.has(w.standIns.get(p) ?? ''));
+    if (covered) this.s.ops.delete(op);
+  }
+
+  /**
+   * `hintAfterMs` into an operation. Write: preference nodes (or their stand-ins) still
+   * silent get the next node on the ring (hinted handoff). Read: stop waiting for a
+   * replica that has the key.
+   */
+  onHint(op: number): void {
+    const s = this.s;
+    const w = s.ops.get(op);
+    if (w?.kind === 'read') {
+      w.patienceOver = true;
+      return this.checkRead(op, w);
+    }
+    if (!w || w.kind !== 'write') return;
+    const silent = w.pref.filter((p) => !w.acked.has(p) && !w.acked.has(w.standIns.get(p) ?? ''));
+    const fallbacks = s.placement.walk(w.entry.key).filter((f) => !w.asked.has(f));
+    for (const p of silent) {
+      const f = fallbacks.shift();
+      if (f === undefined) break;
+      w.asked.add(f);
+      w.standIns.set(p, f);
+      s.counters.add('hintedWrites');
+      if (f === s.me) {
+        s.applyEntries([w.entry], false);
+        w.acked.add(f);
+      } else s.outbox.put(f, op, w.entry, p, s.valueSize(w.entry));
+    }
+    if (s.now + s.config.hintAfterMs < w.deadline) s.outbox.arm('kv.hint', s.config.hintAfterMs, op);
+    this.checkWrite(op, w);
+  }
+
+  // ---- reads --------------------------------------------------------------------------
+
+  read(req: number, key: string, inspect: boolean): void {
+    const s = this.s;
+    s.requests.add(inspect ? 'inspect' : 'get');
+    const keyError = this.keyError(inspect ? 'inspect' : 'get', key);
+    if (keyError) return this.fail(req, keyError);
+    const pref = s.prefOf(key);
+    const quorum = s.placement.quorum(s.config.r, pref);
+    const r: ReadOp = { kind: 'read', req, inspect, key, pref, quorum, answers: new Map(), patienceOver: false, replied: false };
+    const op = s.newOp(r);
+    for (const p of pref) {
+      if (p === s.me) r.answers.set(p, s.data.get(key) ?? null);
+      else s.send(p, { type: 'kv.get', op, key });
+    }
+    if (pref.length > quorum) s.outbox.arm('kv.hint', Math.min(s.config.hintAfterMs, s.config.requestTimeoutMs), op);
+    this.checkRead(op, r);
+  }
+
+  onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
+    if (!r.pref.includes(from) || r.answers.has(from)) return false;
+    if (entry && entry.key !== r.key) return false;
+    if (entry) this.s.observe(entry.version.ts);
+    r.answers.set(from, entry);
+    this.checkRead(op, r);
+    return true;
+  }
+
+  /**
+   * "Not found" answers do not count toward R at first (Riak's notfound_ok = false): right
+   * after a membership change new owners may not have received a key yet, so the read waits
+   * for R replicas that have it, for every replica, or, after `hintAfterMs`, for any R answers.
+   */
+  private checkRead(op: number, r: ReadOp): void {
+    let found = 0;
+    for (const e of r.answers.values()) if (e) found++;
+    let there = 0;
+    for (const p of r.pref) if (!this.s.placement.isAway(p) || r.answers.has(p)) there++;
+    const enough = found >= r.quorum || r.answers.size >= there || (r.patienceOver && r.answers.size >= r.quorum);
+    if (!r.replied && enough) this.replyNewest(r);
+    if (r.answers.size >= r.pref.length) {
+      this.readRepair(r);
+      this.s.ops.delete(op);
+    }
+  }
+
+  private replyNewest(r: ReadOp): void {
+    r.replied = true;
+    const newest = newestOf(r.answers.values());
+    const value = newest && !newest.deleted ? newest.value : undefined;
+    if (!r.inspect) return this.ok(r.req, value);
+    const inspected: KvInspected | undefined = value === undefined ? undefined : { value, version: { ts: newest!.version.ts, node: newest!.version.node } };
+    this.ok(r.req, inspected);
+  }
+
+  /** Send the newest version to every answering replica that had an older one or none. */
+  private readRepair(r: ReadOp): void {
+    const s = this.s;
+    const newest = newestOf(r.answers.values());
+    if (!newest) return;
+    for (const [node, e] of r.answers) {
+      if (e && compareVersions(e.version, newest.version) >= 0) continue;
+      s.counters.add('readRepairs');
+      if (node === s.me) s.applyEntries([newest], false);
+      // op 0 is never allocated: the ack is dropped as a late reply
+      else s.outbox.put(node, 0, newest, null, s.valueSize(newest));
+    }
+  }
+
+  // ---- listing ------------------------------------------------------------------------
+
+  list(req: number, prefix: string): void {
+    const s = this.s;
+    s.requests.add('keys');
+    if (typeof prefix !== 'string' || prefix.length > s.config.maxKeyLength) {
+      return this.fail(req, `keys: prefix must be a string of at most ${s.config.maxKeyLength} characters`);
+    }
+    const l: ListOp = {
+      kind: 'list',
+      req,
+      prefix,
+      asked: new Set(s.placement.set()),
+      answered: new Set([s.me]),
+      items: new Map(),
+      groups: s.placement.groups(),
+    };
+    for (const e of s.data.values()) if (e.key.startsWith(prefix)) l.items.set(e.key, [e.key, e.version.ts, e.version.node, e.deleted ? 1 : 0]);
+    const op = s.newOp(l);
+    for (const m of l.asked) if (m !== s.me) s.send(m, { type: 'kv.list', op, prefix, after: null });
+    this.checkList(op, l);
+  }
+
+  onListReply(from: NodeId, op: number, l: ListOp, items: ListItem[], more: boolean): boolean {
+    if (!l.asked.has(from) || l.answered.has(from)) return false;
+    let last: string | null = null;
+    for (const it of items) {
+      if (!it[0].startsWith(l.prefix)) continue;
+      last = it[0];
+      const cur = l.items.get(it[0]);
+      if (!cur || compareVersions({ ts: cur[1], node: cur[2] }, { ts: it[1], node: it[2] }) < 0) l.items.set(it[0], it);
+    }
+    if (more && last !== null) this.s.send(from, { type: 'kv.list', op, prefix: l.prefix, after: last });
+    else l.answered.add(from);
+    this.checkList(op, l);
+    return true;
+  }
+
+  /** Done when every replica group of the ring has R (or all its) members answered. */
+  private checkList(op: number, l: ListOp): void {
+    const s = this.s;
+    if (l.items.size > s.config.maxListKeys) {
+      s.ops.delete(op);
+      return this.fail(l.req, `keys ${showKey(l.prefix)}: more than ${s.config.maxListKeys} keys match; use a longer prefix`);
+    }
+    const covered = l.groups.every((group) => {
+      let n = 0;
+      for (const m of group) if (l.answered.has(m)) n++;
+      return n >= s.placement.quorum(s.config.r, group);
+    });
+    if (!covered) return;
+    s.ops.delete(op);
+    const keys: string[] = [];
+    for (const it of l.items.values()) if (it[3] === 0) keys.push(it[0]);
+    this.ok(l.req, keys.sort());
+  }
+
+  // ---- timeouts -----------------------------------------------------------------------
+
+  /** The operation's `requestTimeoutMs` is over (it was removed from the open operations). */
+  timeout(op: WriteOp | ReadOp | ListOp): void {
+    const s = this.s;
+    const t = s.config.requestTimeoutMs;
+    const liveNote = `(live nodes: ${s.placement.size})`;
+    switch (op.kind) {
+      case 'write':
+        if (!op.replied) {
+          this.fail(op.req, `${op.verb} ${showKey(op.entry.key)}: only ${op.acked.size} of ${op.quorum} required replicas acknowledged within ${t} ms ${liveNote}`);
+        }
+        return;
+      case 'read':
+        if (!op.replied && op.answers.size >= op.quorum) this.replyNewest(op);
+        else if (!op.replied) {
+          this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${op.answers.size} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
+        }
+        this.readRepair(op);
+        return;
+      case 'list':
+        this.fail(
+          op.req,
+          `keys ${showKey(op.prefix)}: only ${op.answered.size} of ${op.asked.size} nodes answered within ${t} ms, so some key ranges did not reach their read quorum of ${s.config.r} ${liveNote}`,
+        );
+        return;
+    }
+  }
+}
+
+function newestOf(answers: Iterable<Entry | null>): Entry | null {
+  let best: Entry | null = null;
+  for (const e of answers) if (e && (!best || compareVersions(best.version, e.version) < 0)) best = e;
+  return best;
+}

@@ -1,0 +1,177 @@
+/**
+ * The state one KvStore's parts share (the local replica, placement, open operations,
+ * handoff bookkeeping, counters, the persist buffer and the outbox) with the helpers
+ * they all use: sending, opening an operation, stamping and merging versions, and
+ * applying or dropping entries. Effects go through `io`, the store's `Effects`.
+ */
+import { HlcClock, hlcWall } from '../clock/hlc';
+import { Counters, OpIds, PersistBuffer } from '../data-protocol';
+import { Placement } from '../placement';
+import type { Effects } from '../protocol';
+import type { NodeId, Rng } from '../types';
+import { HandoffQueue } from './handoff';
+import type { KvMessage } from './messages';
+import type { Op } from './ops';
+import { tupleBytes } from './ops';
+import { Outbox } from './outbox';
+import { compareVersions, type Entry, type KvConfig, type KvCounterName, type KvEvent, type KvRequestKind, type KvTimer } from './types';
+
+export type KvEffects = Effects<KvMessage, KvTimer, KvEvent, Entry>;
+
+/** Remote timestamps further ahead than this are stored but not merged into our clock. */
+const MAX_CLOCK_AHEAD_MS = 24 * 3600_000;
+
+export class KvState {
+  readonly clock = new HlcClock();
+  /** The local replica: owned keys, stand-in copies and keys being handed off. */
+  readonly data = new Map<string, Entry>();
+  readonly placement: Placement;
+  readonly ops = new Map<number, Op>();
+  readonly handoff = new HandoffQueue();
+  readonly counters = new Counters<KvCounterName>();
+  readonly requests = new Counters<KvRequestKind>();
+  readonly sent = new Counters<KvMessage['type']>();
+  readonly received = new Counters<KvMessage['type']>();
+  /** Writes and removals of the current handle() call: one persist effect at its end. */
+  readonly persist: PersistBuffer<Entry>;
+  /** Replica writes, acks and request timers held for the next flush (see `deferFlush`). */
+  readonly outbox: Outbox;
+  private readonly opIds: OpIds;
+  private readonly interned = new Map<NodeId, NodeId>();
+  private handoffArmed = false;
+
+  constructor(
+    readonly me: NodeId,
+    readonly config: Readonly<KvConfig>,
+    readonly rng: Rng,
+    readonly io: KvEffects,
+  ) {
+    this.placement = new Placement(me, config.vnodes, config.n);
+    this.persist = new PersistBuffer<Entry>(io, (key) => this.data.get(key));
+    this.outbox = new Outbox(config, io, (to, msg) => this.send(to, msg));
+    this.opIds = new OpIds(rng);
+  }
+
+  get now(): number {
+    return this.io.now;
+  }
+
+  send(to: NodeId, msg: KvMessage): void {
+    this.io.send(to, msg);
+    this.sent.add(msg.type);
+  }
+
+  /** Opens an operation under a fresh op id, with its `requestTimeoutMs` timer. */
+  newOp(op: Op): number {
+    const id = this.opIds.next();
+    this.ops.set(id, op);
+    this.outbox.arm('kv.opTimeout', this.config.requestTimeoutMs, id);
+    return id;
+  }
+
+  prefOf(key: string): readonly NodeId[] {
+    return this.placement.preferenceList(key);
+  }
+
+  owns(key: string): boolean {
+    return this.placement.owns(key);
+  }
+
+  /**
+   * One string instance per node id in stored versions: every decoded frame brings its own
+   * copy of the writer's id, and thousands of keys would each keep one.
+   */
+  intern(id: NodeId): NodeId {
+    let c = this.interned.get(id);
+    if (c === undefined) {
+      if (this.interned.size >= 4096) this.interned.clear();
+      this.interned.set(id, id);
+      c = id;
+    }
+    return c;
+  }
+
+  /**
+   * Encoded size of an entry, for transfer batches. Computed when needed rather than kept
+   * per key: only transfers ask, and a per-key cache cost more memory than the encoding
+   * it saved.
+   */
+  valueSize(e: Entry): number {
+    let s: number;
+    try {
+      s = e.deleted ? 1 : this.config.sizeOf(e.value);
+    } catch {
+      // stored values came through the API check or from peers; count the odd one and move on
+      this.counters.add('sizeOfErrors');
+      s = this.config.maxValueBytes;
+    }
+    return s + tupleBytes(e.key);
+  }
+
+  /**
+   * A fresh write timestamp, strictly above every earlier one from this node: HlcClock
+   * packs wall ms * 1024 + a 10-bit counter, a safe integer (exact in a double) until the
+   * year 2248, and tick() always returns more than any timestamp it returned or merged.
+   * Merged timestamps are bounded too (`observe` skips those far ahead), so two writes of
+   * this node never share a version.
+   */
+  stamp(): number {
+    return this.clock.tick(this.now);
+  }
+
+  /** Merge a timestamp seen from a peer, so later local writes order after it (HLC). */
+  observe(ts: number): void {
+    if (hlcWall(ts) > this.now + MAX_CLOCK_AHEAD_MS) this.counters.add('clockAheadIgnored');
+    else if (ts > this.clock.peek()) this.clock.receive(ts, this.now);
+  }
+
+  /**
+   * Merge entries into the local replica; newest version wins. A key stored without
+   * being owned (stand-in, view lag) is queued for handoff to its owners.
+   */
+  applyEntries(entries: readonly Entry[], fromPeer: boolean): void {
+    for (const e of entries) {
+      if (fromPeer) this.observe(e.version.ts);
+      const cur = this.data.get(e.key);
+      if (cur && compareVersions(cur.version, e.version) >= 0) continue;
+      const entry: Entry = {
+        key: e.key,
+        value: e.deleted ? null : e.value,
+        version: { ts: e.version.ts, node: this.intern(e.version.node) },
+        deleted: e.deleted,
+      };
+      this.data.set(e.key, entry);
+      this.persist.mark(e.key);
+      this.io.event({ type: 'changed', key: e.key, entry });
+      if (!this.owns(e.key)) this.queueToOwners(e.key);
+    }
+  }
+
+  removeLocal(key: string): void {
+    if (!this.data.delete(key)) return;
+    this.handoff.forgetKey(key);
+    this.persist.mark(key);
+  }
+
+  /** Offer `key` to every owner that has not confirmed holding its current version. */
+  queueToOwners(key: string): void {
+    const e = this.data.get(key);
+    if (!e) return;
+    for (const t of this.prefOf(key)) {
+      if (t !== this.me && !this.handoff.confirmedBy(key, [t], e.version)) this.handoff.add(t, key);
+    }
+    this.armHandoff();
+  }
+
+  /** The handoff pump's timer, while there is something to offer. */
+  armHandoff(): void {
+    if (this.handoffArmed || !this.handoff.hasPending()) return;
+    this.handoffArmed = true;
+    this.io.setTimer(this.config.handoffIntervalMs, { type: 'kv.handoff' });
+  }
+
+  /** The handoff timer fired (it is armed again by the next armHandoff). */
+  handoffFired(): void {
+    this.handoffArmed = false;
+  }
+}

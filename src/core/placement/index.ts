@@ -1,0 +1,2 @@
+export { hash32, Ring } from './ring';
+export { Placement, viewOf } from './placement';
