@@ -1,26 +1,9 @@
-import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+import { test, expect } from './fixtures';
+import { chatTexts as texts, closeTab, waitFor, type Tab } from './harness';
 
-let browser: Browser;
-let server: Server;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-  server = await startOurServer();
-});
-test.afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const texts = (t: Tab, room = 'lobby') => t.page.evaluate((room) => window.p2p.chat.history(room).map((m) => m.text), room);
-
-test('chat messages reach every tab in order, rooms come and go, late joiners get history', async () => {
-  const c = uniqueCluster('chat');
-  const tabs: Tab[] = [];
-  for (const nick of ['ann', 'bob', 'cid', 'dee']) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick }));
+test('chat messages reach every tab in order, rooms come and go, late joiners get history', async ({ cluster, open }) => {
+  const { name: c, tabs } = await cluster(4, 'chat', { nicks: ['ann', 'bob', 'cid', 'dee'] });
   const [ann, bob, cid, dee] = tabs as [Tab, Tab, Tab, Tab];
-  for (const t of tabs) await waitFor(() => t.page.evaluate(() => window.p2p.members().length), (n) => n === 4, 30_000, 'members');
 
   for (let i = 0; i < 10; i++) await ann.page.evaluate((i) => window.p2p.chat.send(`m${i}`), i);
   await bob.page.evaluate(() => window.p2p.chat.send('reply from bob'));
@@ -40,7 +23,7 @@ test('chat messages reach every tab in order, rooms come and go, late joiners ge
   expect(await bob.page.evaluate(() => window.p2p.chat.history('@direct').map((m) => m.text))).not.toContain('psst');
 
   // a late joiner sees the recent history
-  const late = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'eve' });
+  const late = await open({ cluster: c, nick: 'eve' });
   await waitFor(() => texts(late), (h) => JSON.stringify(h) === JSON.stringify(want), 20_000, 'late joiner history');
 
   // overlong and bad input: a clear error, nothing sent
@@ -58,10 +41,9 @@ test('chat messages reach every tab in order, rooms come and go, late joiners ge
   for (const t of [...tabs, late]) await closeTab(t);
 });
 
-test('a reloaded tab keeps its history and node id', async () => {
-  const c = uniqueCluster('chat-reload');
-  const a = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'ann' });
-  const b = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'bob' });
+test('a reloaded tab keeps its history and node id', async ({ cluster }) => {
+  const { tabs } = await cluster(2, 'chat-reload', { nicks: ['ann', 'bob'], formed: false });
+  const [a, b] = tabs as [Tab, Tab];
   await waitFor(() => b.page.evaluate(() => window.p2p.peers().length), (n) => n > 0, 20_000, 'b joined');
   await a.page.evaluate(() => window.p2p.chat.send('before reload'));
   await waitFor(() => texts(b), (h) => h.includes('before reload'), 15_000, 'b got it');

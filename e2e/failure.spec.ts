@@ -3,29 +3,8 @@
  * laptop lid or a discarded background tab) and comes back, and the signaling server
  * restarting while the cluster runs.
  */
-import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, freePort, freezeTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, waitMembers, waitReplicated, type Server, type Tab } from './harness';
-
-let browser: Browser;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-});
-test.afterAll(async () => {
-  await browser?.close();
-});
-
-/** Puts n keys at once; resolves with the keys only when every put was acknowledged. */
-async function putMany(tab: Tab, prefix: string, n: number): Promise<string[]> {
-  return tab.page.evaluate(
-    async ({ prefix, n }) => {
-      const keys = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-      await Promise.all(keys.map((k, i) => window.p2p.kv.put(k, { i, text: `value ${i}` })));
-      return keys;
-    },
-    { prefix, n },
-  );
-}
+import { test, expect } from './fixtures';
+import { chatTexts as texts, closeTab, freePort, freezeTab, putMany, startOurServer, waitFor, waitMembers, waitReplicated, type Server, type Tab } from './harness';
 
 /** The keys this tab cannot read back with their value (quorum reads), each with why. */
 async function unreadable(tab: Tab, keys: string[]): Promise<string[]> {
@@ -85,65 +64,52 @@ async function dump(tabs: Tab[], keys: string[] = []): Promise<void> {
   }
 }
 
-const texts = (t: Tab) => t.page.evaluate(() => window.p2p.chat.history('lobby').map((m) => m.text));
-
 async function waitChat(tabs: Tab[], text: string, timeout = 30_000): Promise<void> {
   for (const t of tabs) await waitFor(() => texts(t), (h) => h.includes(text), timeout, `"${text}" at ${t.id}`);
 }
 
-test('a frozen tab is declared dead, then rejoins and catches up when it thaws', async () => {
-  const server = await startOurServer();
-  try {
-    const c = uniqueCluster('freeze');
-    const tabs: Tab[] = [];
-    for (let i = 0; i < 4; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
-    // forming the cluster is not what this test measures: allow a loaded machine its time
-    await waitMembers(tabs, 60_000);
-    const [a, b, , sleeper] = tabs as [Tab, Tab, Tab, Tab];
-    const survivors = tabs.slice(0, 3);
+test('a frozen tab is declared dead, then rejoins and catches up when it thaws', async ({ cluster }) => {
+  const { tabs } = await cluster(4, 'freeze');
+  const [a, b, , sleeper] = tabs as [Tab, Tab, Tab, Tab];
+  const survivors = tabs.slice(0, 3);
 
-    const before = await putMany(a, 'before/', 20);
+  const before = await putMany(a, 'before/', 20);
 
-    // (Page.setWebLifecycleState 'frozen' is a no-op in this headless Chromium: see freezeTab)
-    const thaw = await freezeTab(sleeper);
-    // the link heartbeat notices the silence, membership declares the member gone
-    await waitMembers(survivors, 60_000);
+  // (Page.setWebLifecycleState 'frozen' is a no-op in this headless Chromium: see freezeTab)
+  const thaw = await freezeTab(sleeper);
+  // the link heartbeat notices the silence, membership declares the member gone
+  await waitMembers(survivors, 60_000);
 
-    // written while the tab sleeps: every put acknowledged by the 3 survivors
-    const during = await putMany(b, 'during/', 30);
-    await a.page.evaluate(() => window.p2p.chat.send('said while you slept'));
-    await waitChat(survivors, 'said while you slept');
+  // written while the tab sleeps: every put acknowledged by the 3 survivors
+  const during = await putMany(b, 'during/', 30);
+  await a.page.evaluate(() => window.p2p.chat.send('said while you slept'));
+  await waitChat(survivors, 'said while you slept');
 
-    await thaw();
-    await waitMembers(tabs, 60_000);
+  await thaw();
+  await waitMembers(tabs, 60_000);
 
-    // the thawed tab reads everything, including what was written while it was frozen
-    for (const t of [sleeper, ...survivors]) await waitReadable(tabs, t, [...before, ...during]);
-    // and takes its share of the replicas back
-    await waitReplicated(tabs, [...before, ...during]);
-    // chat history missed while asleep comes from the neighbours on the new links
-    await waitChat([sleeper], 'said while you slept');
+  // the thawed tab reads everything, including what was written while it was frozen
+  for (const t of [sleeper, ...survivors]) await waitReadable(tabs, t, [...before, ...during]);
+  // and takes its share of the replicas back
+  await waitReplicated(tabs, [...before, ...during]);
+  // chat history missed while asleep comes from the neighbours on the new links
+  await waitChat([sleeper], 'said while you slept');
 
-    // chat both ways after the rejoin
-    await b.page.evaluate(() => window.p2p.chat.send('welcome back'));
-    await waitChat([sleeper], 'welcome back');
-    await sleeper.page.evaluate(() => window.p2p.chat.send('I am back'));
-    await waitChat(survivors, 'I am back');
+  // chat both ways after the rejoin
+  await b.page.evaluate(() => window.p2p.chat.send('welcome back'));
+  await waitChat([sleeper], 'welcome back');
+  await sleeper.page.evaluate(() => window.p2p.chat.send('I am back'));
+  await waitChat(survivors, 'I am back');
 
-    for (const t of tabs) await closeTab(t);
-  } finally {
-    await server.close();
-  }
+  for (const t of tabs) await closeTab(t);
 });
 
-test('the signaling server restarts mid-run: writes, chat and joins keep working', async () => {
+test('the signaling server restarts mid-run: writes, chat and joins keep working', async ({ cluster, open }) => {
+  // a server of its own, stopped and started again on the same port
   const port = await freePort();
   let server: Server = await startOurServer(port);
   try {
-    const c = uniqueCluster('sigrestart');
-    const tabs: Tab[] = [];
-    for (let i = 0; i < 4; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
-    await waitMembers(tabs, 60_000);
+    const { name: c, tabs } = await cluster(4, 'sigrestart', { server });
     const [writer, b] = tabs as [Tab, Tab, Tab, Tab];
 
     const linkLosses = async (ts: Tab[]) =>
@@ -190,7 +156,7 @@ test('the signaling server restarts mid-run: writes, chat and joins keep working
     await waitFor(progress, (n) => n >= atRestart + 10, 30_000, 'writes after the restart');
 
     // a newcomer finds the cluster through the new server
-    const late = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'late' });
+    const late = await open({ cluster: c, server, nick: 'late' });
     const all = [...tabs, late];
     await waitMembers(all, 60_000);
     await late.page.evaluate(() => window.p2p.chat.send('hello from the newcomer'));

@@ -1,22 +1,9 @@
-import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, crashTab, launchBrowser, openTab, startOurServer, startStockServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
+import { test, expect, type NodeFixtures } from './fixtures';
+import { closeTab, crashTab, startStockServer, waitFor, type Tab } from './harness';
 
-let browser: Browser;
-let ours: Server;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-  ours = await startOurServer();
-});
-test.afterAll(async () => {
-  await browser?.close();
-  await ours?.close();
-});
-
-async function connectedPair(signaling: string, appUrl: string): Promise<[Tab, Tab]> {
-  const cluster = uniqueCluster('pair');
-  const a = await openTab(browser, appUrl, { cluster, signaling, nick: 'alice' });
-  const b = await openTab(browser, appUrl, { cluster, signaling, nick: 'bob' });
+/** Two tabs of the app on our server, signalling through `signaling` (default: our server), linked to each other. */
+async function connectedPair(cluster: NodeFixtures['cluster'], signaling?: string): Promise<[Tab, Tab]> {
+  const [a, b] = (await cluster(2, 'pair', { nicks: ['alice', 'bob'], signaling, formed: false })).tabs as [Tab, Tab];
   await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => p.includes(b.id), 20_000, 'a sees b');
   await waitFor(() => b.page.evaluate(() => window.p2p.peers()), (p) => p.includes(a.id), 20_000, 'b sees a');
   return [a, b];
@@ -30,17 +17,17 @@ async function exchangeChat(a: Tab, b: Tab): Promise<void> {
   expect(frames).toBeGreaterThan(0);
 }
 
-test('two tabs find each other through our signaling server and exchange data', async () => {
-  const [a, b] = await connectedPair(ours.ws, ours.url);
+test('two tabs find each other through our signaling server and exchange data', async ({ cluster }) => {
+  const [a, b] = await connectedPair(cluster);
   await exchangeChat(a, b);
   await closeTab(a);
   await closeTab(b);
 });
 
-test('the same works through the stock y-webrtc-signaling server', async () => {
+test('the same works through the stock y-webrtc-signaling server', async ({ cluster }) => {
   const stock = await startStockServer();
   try {
-    const [a, b] = await connectedPair(stock.ws, ours.url);
+    const [a, b] = await connectedPair(cluster, stock.ws);
     await exchangeChat(a, b);
     await closeTab(a);
     await closeTab(b);
@@ -49,23 +36,22 @@ test('the same works through the stock y-webrtc-signaling server', async () => {
   }
 });
 
-test('a closed tab is dropped from peers() within a few seconds', async () => {
-  const [a, b] = await connectedPair(ours.ws, ours.url);
+test('a closed tab is dropped from peers() within a few seconds', async ({ cluster }) => {
+  const [a, b] = await connectedPair(cluster);
   await closeTab(b);
   await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 8_000, 'a drops closed b');
   await closeTab(a);
 });
 
-test('a crashed tab is dropped from peers() within a few seconds', async () => {
-  const [a, b] = await connectedPair(ours.ws, ours.url);
+test('a crashed tab is dropped from peers() within a few seconds', async ({ cluster }) => {
+  const [a, b] = await connectedPair(cluster);
   await crashTab(b);
   await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 10_000, 'a drops crashed b');
   await closeTab(a);
 });
 
-test('a reload keeps the node id; a duplicated tab gets its own', async () => {
-  const cluster = uniqueCluster('ids');
-  const a = await openTab(browser, ours.url, { cluster, signaling: ours.ws });
+test('a reload keeps the node id; a duplicated tab gets its own', async ({ cluster }) => {
+  const [a] = (await cluster(1, 'ids', { formed: false })).tabs as [Tab];
   await a.page.reload();
   await a.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   expect(await a.page.evaluate(() => window.p2p.id)).toBe(a.id);

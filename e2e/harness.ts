@@ -1,7 +1,9 @@
 /**
- * Multi-tab harness: one Playwright browser context per node (separate storage, like
- * separate browsers), Debian's Chromium, and a signaling server started per test on a
- * free loopback port.
+ * Multi-tab harness: plain functions to launch Debian's Chromium, start signaling
+ * servers on free loopback ports, open, crash, close and freeze tabs (one browser
+ * context per node: separate storage, like separate browsers), and wait for the cluster.
+ * The specs get the browser, the server and their tabs from the fixture (fixtures.ts);
+ * the bench scripts (scripts/bench.ts, scripts/profile-kv.ts) use these functions directly.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -183,4 +185,27 @@ export async function waitReplicated(tabs: Tab[], keys: string[], timeoutMs = 60
     timeoutMs,
     `${keys.length} keys at ${want} replicas (value: keys still short of copies)`,
   );
+}
+
+/**
+ * Puts `${prefix}0` … `${prefix}${n - 1}`, value `{ i, text: 'value i' }`, from one tab,
+ * all n puts in flight at once. Resolves only when every put was acknowledged (rejects
+ * with the first failure), with the keys in index order, or with `sorted: true` in string
+ * order (`k/0`, `k/1`, `k/10`, `k/100`, …).
+ */
+export async function putMany(tab: Tab, prefix: string, n: number, o: { sorted?: boolean } = {}): Promise<string[]> {
+  const keys = await tab.page.evaluate(
+    async ({ prefix, n }) => {
+      const keys = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+      await Promise.all(keys.map((k, i) => window.p2p.kv.put(k, { i, text: `value ${i}` })));
+      return keys;
+    },
+    { prefix, n },
+  );
+  return o.sorted ? keys.sort() : keys;
+}
+
+/** Texts of a chat room's history at this tab, oldest first. */
+export function chatTexts(tab: Tab, room = 'lobby'): Promise<string[]> {
+  return tab.page.evaluate((room) => window.p2p.chat.history(room).map((m) => m.text), room);
 }

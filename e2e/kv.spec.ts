@@ -1,43 +1,5 @@
-import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, crashTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, waitMembers, waitReplicated, type Server, type Tab } from './harness';
-
-let browser: Browser;
-let server: Server;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-  server = await startOurServer();
-});
-test.afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-async function cluster(n: number, name: string): Promise<{ tabs: Tab[]; cluster: string }> {
-  const c = uniqueCluster(name);
-  const tabs: Tab[] = [];
-  for (let i = 0; i < n; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: `t${i}` }));
-  // forming the cluster is not what these tests measure: allow a loaded machine its time
-  await waitMembers(tabs, 60_000);
-  return { tabs, cluster: c };
-}
-
-async function putMany(tab: Tab, prefix: string, n: number): Promise<string[]> {
-  return tab.page.evaluate(
-    async ({ prefix, n }) => {
-      const keys: string[] = [];
-      await Promise.all(
-        Array.from({ length: n }, async (_, i) => {
-          const k = `${prefix}${i}`;
-          await window.p2p.kv.put(k, { i, text: `value ${i}` });
-          keys.push(k);
-        }),
-      );
-      return keys.sort();
-    },
-    { prefix, n },
-  );
-}
+import { test, expect } from './fixtures';
+import { closeTab, crashTab, putMany, waitFor, waitMembers, waitReplicated, type Tab } from './harness';
 
 async function readAll(tab: Tab, keys: string[]): Promise<number> {
   return tab.page.evaluate(async (keys) => {
@@ -50,7 +12,7 @@ async function readAll(tab: Tab, keys: string[]): Promise<number> {
   }, keys);
 }
 
-test('a key written in one tab is readable, listable and deletable from another', async () => {
+test('a key written in one tab is readable, listable and deletable from another', async ({ cluster }) => {
   const { tabs } = await cluster(3, 'kv-basic');
   const [a, b, c] = tabs as [Tab, Tab, Tab];
   await a.page.evaluate(() => window.p2p.kv.put('user/ann', { name: 'Ann', tags: ['x'], n: 1.5 }));
@@ -63,7 +25,7 @@ test('a key written in one tab is readable, listable and deletable from another'
   for (const t of tabs) await closeTab(t);
 });
 
-test('invalid keys and values are refused with a clear error and nothing is stored', async () => {
+test('invalid keys and values are refused with a clear error and nothing is stored', async ({ cluster }) => {
   const { tabs } = await cluster(2, 'kv-bad');
   const a = tabs[0]!;
   const errors = await a.page.evaluate(async () => {
@@ -89,7 +51,7 @@ test('invalid keys and values are refused with a clear error and nothing is stor
   for (const t of tabs) await closeTab(t);
 });
 
-test('no acknowledged write is lost when 2 of 6 tabs crash at once', async () => {
+test('no acknowledged write is lost when 2 of 6 tabs crash at once', async ({ cluster }) => {
   const { tabs } = await cluster(6, 'kv-crash');
   const keys = await putMany(tabs[0]!, 'k/', 60);
   await waitReplicated(tabs, keys);
@@ -102,7 +64,7 @@ test('no acknowledged write is lost when 2 of 6 tabs crash at once', async () =>
   for (const t of alive) await closeTab(t);
 });
 
-test('closing tabs one at a time down to the last one loses no key', async () => {
+test('closing tabs one at a time down to the last one loses no key', async ({ cluster }) => {
   const { tabs } = await cluster(5, 'kv-shrink');
   const keys = await putMany(tabs[2]!, 's/', 40);
   let alive = [...tabs];
@@ -117,13 +79,10 @@ test('closing tabs one at a time down to the last one loses no key', async () =>
   await closeTab(alive[0]!);
 });
 
-test('every tab closed and new tabs opened: the data comes back from IndexedDB', async () => {
+test('every tab closed and new tabs opened: the data comes back from IndexedDB', async ({ cluster, open, browserProfile }) => {
   // one browser context stands for one browser profile: tabs share its IndexedDB
-  const c = uniqueCluster('kv-reopen');
-  const profile = await browser.newContext();
-  const tabs: Tab[] = [];
-  for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws }, profile));
-  await waitMembers(tabs);
+  const profile = await browserProfile();
+  const { name: c, tabs } = await cluster(3, 'kv-reopen', { context: profile });
   const keys = await putMany(tabs[0]!, 'p/', 30);
   await waitReplicated(tabs, keys);
   // let the batched IndexedDB writes land, then close every tab
@@ -131,16 +90,17 @@ test('every tab closed and new tabs opened: the data comes back from IndexedDB',
   for (const t of tabs) await t.page.close();
   await new Promise((r) => setTimeout(r, 6_000));
   const fresh: Tab[] = [];
-  for (let i = 0; i < 2; i++) fresh.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws }, profile));
+  for (let i = 0; i < 2; i++) fresh.push(await open({ cluster: c, context: profile }));
   await waitMembers(fresh);
   for (const t of fresh) expect(tabs.map((x) => x.id)).not.toContain(t.id);
   await waitFor(() => readAll(fresh[1]!, keys), (n) => n === keys.length, 30_000, 'keys back after reopening');
   await profile.close();
 });
 
-test('a reloaded tab reports ready only once its keys are restored from IndexedDB', async () => {
+test('a reloaded tab reports ready only once its keys are restored from IndexedDB', async ({ cluster }) => {
   const { tabs } = await cluster(4, 'kv-reload');
-  const keys = await putMany(tabs[0]!, 'r/', 4000);
+  // sorted as strings: keys.slice(0, 200) below reads r/0, r/1, r/10, r/100, r/1000, … across the range
+  const keys = await putMany(tabs[0]!, 'r/', 4000, { sorted: true });
   await waitReplicated(tabs, keys);
   const t = tabs[1]!;
   await t.page.waitForFunction(() => window.p2p.stats()['storage.pending'] === 0);
@@ -165,7 +125,7 @@ test('a reloaded tab reports ready only once its keys are restored from IndexedD
   for (const x of tabs) await closeTab(x);
 });
 
-test('a tab whose KV log was compacted restores the same keys after a reload', async () => {
+test('a tab whose KV log was compacted restores the same keys after a reload', async ({ cluster }) => {
   // the KV store is a log of write batches, replaced by a snapshot of the node's entries
   // once it holds 20,000 items (src/storage/log-store.ts); the reload must read it back
   const { tabs } = await cluster(2, 'kv-compact');

@@ -1,25 +1,5 @@
-import { test, expect, type Browser } from '@playwright/test';
-import { closeTab, crashTab, launchBrowser, openTab, startOurServer, uniqueCluster, waitFor, type Server, type Tab } from './harness';
-
-let browser: Browser;
-let server: Server;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-  server = await startOurServer();
-});
-test.afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-async function cluster(n: number): Promise<Tab[]> {
-  const c = uniqueCluster('seg');
-  const tabs: Tab[] = [];
-  for (let i = 0; i < n; i++) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws }));
-  for (const t of tabs) await waitFor(() => t.page.evaluate(() => window.p2p.members().length), (m) => m === n, 30_000, 'members');
-  return tabs;
-}
+import { test, expect } from './fixtures';
+import { closeTab, crashTab, type Tab } from './harness';
 
 /** Takes up to n items, stopping when the queue stays empty for `timeoutMs`; returns the values taken. */
 const takeLoop = (t: Tab, n: number, timeoutMs = 5_000) =>
@@ -37,8 +17,8 @@ const takeLoop = (t: Tab, n: number, timeoutMs = 5_000) =>
     return got;
   }, { n, timeoutMs });
 
-test('3 tabs taking concurrently from one queue of 1,000 items receive every item exactly once', async () => {
-  const tabs = await cluster(4);
+test('3 tabs taking concurrently from one queue of 1,000 items receive every item exactly once', async ({ cluster }) => {
+  const { tabs } = await cluster(4, 'seg');
   const ids = await tabs[0]!.page.evaluate(async () => {
     const ids: number[] = [];
     for (let i = 0; i < 1000; i += 100) {
@@ -54,8 +34,8 @@ test('3 tabs taking concurrently from one queue of 1,000 items receive every ite
   for (const t of tabs) await closeTab(t);
 });
 
-test('a waiting peek resolves when another tab puts; cancel and timeout give clear errors', async () => {
-  const [a, b] = await cluster(2) as [Tab, Tab];
+test('a waiting peek resolves when another tab puts; cancel and timeout give clear errors', async ({ cluster }) => {
+  const [a, b] = (await cluster(2, 'seg')).tabs as [Tab, Tab];
   const waiting = a.page.evaluate(() => window.p2p.segments.peek('inbox').then((x) => x.value));
   await new Promise((r) => setTimeout(r, 500));
   await b.page.evaluate(() => window.p2p.segments.put('inbox', 'hello'));
@@ -73,8 +53,8 @@ test('a waiting peek resolves when another tab puts; cancel and timeout give cle
   await closeTab(b);
 });
 
-test('the owner tab crashing mid-way loses no acknowledged item and hands none out twice', async () => {
-  const tabs = await cluster(5);
+test('the owner tab crashing mid-way loses no acknowledged item and hands none out twice', async ({ cluster }) => {
+  const { tabs } = await cluster(5, 'seg');
   const owner = await tabs[0]!.page.evaluate(() => window.p2p.kv.replicas('jobs')[0]);
   const ownerTab = tabs.find((t) => t.id === owner)!;
   const others = tabs.filter((t) => t !== ownerTab);

@@ -2,28 +2,16 @@
  * Through the UI alone (no window.p2p): what a person does with two tabs open.
  * Also saves screenshots of every panel, 4 tabs in a cluster, at 1280×800 and 390×844.
  */
-import { test, expect, type Browser, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
-import { launchBrowser, openTab, startOurServer, uniqueCluster, closeTab, type Server, type Tab } from './harness';
-
-let browser: Browser;
-let server: Server;
-
-test.beforeAll(async () => {
-  browser = await launchBrowser();
-  server = await startOurServer();
-});
-test.afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+import { test, expect } from './fixtures';
+import { closeTab, type Tab } from './harness';
 
 const kvList = (p: Page) => p.getByRole('list', { name: /Stored entries/ });
 
-test('chat and the KVS editor work across two tabs through the UI', async () => {
-  const c = uniqueCluster('ui');
-  const a = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'ann' });
-  const b = await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick: 'bob' });
+test('chat and the KVS editor work across two tabs through the UI', async ({ cluster }) => {
+  // no wait for the membership: the member list below is what a person looks at
+  const [a, b] = (await cluster(2, 'ui', { nicks: ['ann', 'bob'], formed: false })).tabs as [Tab, Tab];
   // the cluster is visible: b shows up in a's member list
   await expect(a.page.getByRole('region', { name: /cluster/i })).toContainText('bob', { timeout: 20_000 });
 
@@ -73,12 +61,10 @@ test('chat and the KVS editor work across two tabs through the UI', async () => 
   await closeTab(b);
 });
 
-test('screenshots of every panel with 4 tabs, desktop and phone', async () => {
+test('screenshots of every panel with 4 tabs, desktop and phone', async ({ cluster }) => {
   const dir = 'test-results/screenshots';
   mkdirSync(dir, { recursive: true });
-  const c = uniqueCluster('shots');
-  const tabs: Tab[] = [];
-  for (const nick of ['ann', 'bob', 'cid', 'dee']) tabs.push(await openTab(browser, server.url, { cluster: c, signaling: server.ws, nick }));
+  const { tabs } = await cluster(4, 'shots', { nicks: ['ann', 'bob', 'cid', 'dee'], formed: false });
   const page = tabs[0]!.page;
   await expect(page.getByRole('region', { name: /cluster/i })).toContainText('dee', { timeout: 20_000 });
   await page.getByLabel('Message').fill('hello everyone');

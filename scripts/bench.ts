@@ -9,8 +9,8 @@
  * signaling server, which also signals. Yjs: a page bundling yjs + y-webrtc (built here
  * with Vite from scripts/bench/yjs-page/) signalling through the stock
  * y-webrtc-signaling server; chat is a Y.Array, the KVS a Y.Map.
- * Scenarios (scripts/bench/scenarios.ts): join, chat, segments (ours only,
- * scripts/bench/segments.ts), kv (with connections and heap), failure; then
+ * Scenarios (scripts/bench/scenarios/, one file each; run.ts runs them in order): join,
+ * idle, chat, segments (ours only), kv (with heap and reloads), crash one and failure; then
  * scripts/sim.ts at 1,000 and 10,000 nodes. Progress goes to stderr; the
  * table to stdout, or with --json one JSON object to stdout and the table to stderr.
  * See docs/benchmarks.md, "Cluster benchmark".
@@ -19,7 +19,8 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, startOurServer, startStockServer } from '../e2e/harness';
-import { runSystem, SCENARIOS, type BenchOptions, type BenchTab, type Scenario, type SystemResult, type SystemTarget } from './bench/scenarios';
+import { runSystem, type SystemResult } from './bench/scenarios/run';
+import { SCENARIOS, type BenchOptions, type BenchTab, type Scenario, type SystemTarget } from './bench/scenarios/shared';
 import { buildAndServeYjsPage } from './bench/yjs';
 import { simArgs, runSim } from './bench/sim';
 import { simTable, table, targets, targetTable, type SimRun } from './bench/report';

@@ -1,5 +1,5 @@
 /** The printed table, the targets, and the simulator summary. */
-import type { SystemResult } from './scenarios';
+import type { SystemResult } from './scenarios/run';
 
 export interface Target {
   name: string;

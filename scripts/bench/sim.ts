@@ -1,25 +1,14 @@
 /** Runs scripts/sim.ts as child processes and collects their JSON reports. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { SimRun } from './report';
 
 const SIM = fileURLToPath(new URL('../sim.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** `--broadcasts` exists once scripts/sim.ts parses it (it is being added alongside this bench). */
-export function simHasBroadcasts(): boolean {
-  try {
-    return readFileSync(SIM, 'utf8').includes("'--broadcasts'");
-  } catch {
-    return false;
-  }
-}
-
+/** The simulator run the bench reports: `nodes` nodes, half crash, seed 1, 20 broadcasts per batch. */
 export function simArgs(nodes: number): string[] {
-  const args = ['--nodes', String(nodes), '--fail', '0.5', '--seed', '1', '--json'];
-  if (simHasBroadcasts()) args.push('--broadcasts', '20');
-  return args;
+  return ['--nodes', String(nodes), '--fail', '0.5', '--seed', '1', '--json', '--broadcasts', '20'];
 }
 
 export function runSim(args: string[], timeoutMs = 300_000): Promise<SimRun> {

@@ -1,12 +1,4 @@
-/** Small numeric helpers for the bench. */
-
-/** Nearest-rank percentile (p in 0..100) of the values; null when empty. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * s.length);
-  return s[Math.min(s.length - 1, Math.max(0, rank - 1))]!;
-}
+/** Small numeric and polling helpers for the bench (percentiles: src/util/percentile.ts). */
 
 export function mean(values: readonly number[]): number | null {
   if (values.length === 0) return null;

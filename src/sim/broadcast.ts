@@ -2,6 +2,7 @@ import type { NodeId } from '../core/types';
 import { SeededRng, hashString, sample } from '../core/rng';
 import type { PlumtreeConfig, PtDeliver } from '../core/plumtree';
 import { componentLabels, snapshot, type OverlaySnapshot } from './metrics';
+import { percentileSorted } from '../util/percentile';
 import { DEFAULT_SCENARIO, runOverlayPhases, type OverlayReport, type OverlayScenario } from './hyparview';
 import { StackNode, createStackNetwork, type BroadcastSink, type StackNetwork } from './stack';
 
@@ -207,17 +208,10 @@ export function batchStats(records: readonly MessageRecord[], live: Uint8Array, 
     rmrMax: records.length ? rmrMax : 0,
     ldhMax,
     ldhMean: ldhSum / n,
-    delayP50: percentileSorted(delays, 50),
-    delayP99: percentileSorted(delays, 99),
+    delayP50: percentileSorted(delays, 50) ?? 0,
+    delayP99: percentileSorted(delays, 99) ?? 0,
     delayMax: delays.length ? delays[delays.length - 1]! : 0,
   };
-}
-
-/** metrics.percentile (nearest rank) on an already sorted array (no copy of 500k delays). */
-function percentileSorted(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const k = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[k]!;
 }
 
 /**

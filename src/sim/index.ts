@@ -10,7 +10,6 @@ export {
   degrees,
   spread,
   leakedLinks,
-  percentile,
   type OverlaySnapshot,
   type ViewSource,
   type Spread,

@@ -115,11 +115,3 @@ export function leakedLinks(links: readonly [NodeId, NodeId][], net: ViewSource)
     return !va.includes(b) && !vb.includes(a);
   });
 }
-
-/** p-th percentile (0..100) of values, nearest rank. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const k = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[k]!;
-}

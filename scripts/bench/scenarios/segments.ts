@@ -18,8 +18,9 @@
  * runtime node's `core` field; without it the keys are taken as they come and the bench
  * waits a fixed 30 ms for the registration instead).
  */
-import { percentile, pollUntil, round, sleep } from './stats';
-import type { BenchOptions, BenchTab } from './scenarios';
+import { percentile } from '../../../src/util/percentile';
+import { pollUntil, round, sleep } from '../stats';
+import type { BenchOptions, BenchTab } from './shared';
 
 export type OwnerAt = 'putter' | 'waiter' | 'other';
 
