@@ -2,12 +2,21 @@
  * ICE configuration: the deployment variables (bad values stop the server with a clear
  * message), the TURN REST credential scheme, and GET /config.json.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployConfigFromEnv } from './env';
 import { clientIceConfig, iceSettingsFromEnv, turnCredential } from './ice';
 import { startSignalingServer, type SignalingServer } from './server';
-import { startOurServerProcess } from './testing';
+import { REPO_ROOT } from './testing';
+
+/** Runs the CLI (`npm run serve`) with `env` until it exits: its exit code and output. */
+function runCli(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'signaling/main.ts'], { cwd: REPO_ROOT, env: { ...process.env, PORT: '0', ...env }, timeout: 50_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, output: stdout + stderr });
+    });
+  });
+}
 
 describe('ICE variables', () => {
   it('nothing set: no servers in the document (the page picks its default), policy all', () => {
@@ -59,8 +68,14 @@ describe('ICE variables', () => {
   });
 
   it('a bad variable stops `npm run serve` at start with a message naming it', async () => {
-    await expect(startOurServerProcess({ ICE_SERVERS: '[{"urls":' })).rejects.toThrow(/failed to start: ICE_SERVERS is not valid JSON/);
-    await expect(startOurServerProcess({ TLS_CERT: '/nonexistent/cert.pem', TLS_KEY: '/nonexistent/key.pem' })).rejects.toThrow(/TLS_CERT: cannot read \/nonexistent\/cert.pem/);
+    const [badJson, badCert] = await Promise.all([
+      runCli({ ICE_SERVERS: '[{"urls":' }),
+      runCli({ TLS_CERT: '/nonexistent/cert.pem', TLS_KEY: '/nonexistent/key.pem' }),
+    ]);
+    expect(badJson.code).toBe(1);
+    expect(badJson.output).toMatch(/failed to start: ICE_SERVERS is not valid JSON/);
+    expect(badCert.code).toBe(1);
+    expect(badCert.output).toMatch(/failed to start: TLS_CERT: cannot read \/nonexistent\/cert.pem/);
   });
 });
 

@@ -320,7 +320,7 @@ export function startRedisBridge(opts: RedisBridgeOptions, hooks: BridgeHooks): 
   const heartbeat = setInterval(() => {
     const gone = remote.expire(Date.now(), timeoutMs);
     if (gone.length) hooks.log(`redis: no heartbeat from server(s) ${gone.join(', ')} for ${timeoutMs / 1000} s; their subscribers no longer count`);
-    send(serversChannel, { s: serverId, hb: 1 });
+    if (state === 'up') send(serversChannel, { s: serverId, hb: 1 });
   }, heartbeatMs);
   heartbeat.unref();
 
