@@ -2,7 +2,7 @@
  * Cluster benchmark: this project against y-webrtc + Yjs, same scenarios, same run.
  *
  *   npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5]
- *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]
+ *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay]
  *
  * Playwright drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH), one browser
  * context per tab. Ours: the built app (dist/, run `npx vite build` first) served by our
@@ -11,7 +11,9 @@
  * y-webrtc-signaling server; chat is a Y.Array, the KVS a Y.Map.
  * Scenarios (scripts/bench/scenarios/, one file each; run.ts runs them in order): join,
  * idle, chat, segments (ours only), kv (with heap and reloads), crash one and failure; then
- * scripts/sim.ts at 1,000 and 10,000 nodes. Progress goes to stderr; the
+ * scripts/sim.ts at 1,000 and 10,000 nodes; then ours again with every link relayed
+ * through a local coturn (join and chat; scripts/bench/scenarios/relay.ts) unless --no-relay.
+ * Progress goes to stderr; the
  * table to stdout, or with --json one JSON object to stdout and the table to stderr.
  * See docs/benchmarks.md, "Cluster benchmark".
  */
@@ -24,6 +26,7 @@ import { SCENARIOS, type BenchOptions, type BenchTab, type Scenario, type System
 import { buildAndServeYjsPage } from './bench/yjs';
 import { simArgs, runSim } from './bench/sim';
 import { simTable, table, targets, targetTable, type SimRun } from './bench/report';
+import { relayTable, runRelayBench, type RelayResult } from './bench/scenarios/relay';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(ROOT); // the harness starts the stock server by a relative path
@@ -41,13 +44,13 @@ const int = (flag: string, fallback: number, min: number): number => {
   if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}`);
   return n;
 };
-const KNOWN = new Set(['--json', '--no-sim', '--motion', '--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--help']);
+const KNOWN = new Set(['--json', '--no-sim', '--no-relay', '--motion', '--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--help']);
 for (let i = 0; i < args.length; i++) {
   if (!KNOWN.has(args[i]!)) throw new Error(`unknown option ${args[i]} (see the header of scripts/bench.ts)`);
   if (['--tabs', '--keys', '--chat', '--reloads', '--only', '--systems'].includes(args[i]!)) i++;
 }
 if (has('--help')) {
-  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim]');
+  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay]');
   process.exit(0);
 }
 
@@ -102,6 +105,7 @@ async function main(): Promise<void> {
   const browser = await launchBrowser();
   const browserVersion = browser.version();
   const results: Partial<Record<'ours' | 'yjs', SystemResult>> = {};
+  let relay: RelayResult | undefined;
   const runId = `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
   try {
     if (systems.has('ours')) {
@@ -149,6 +153,10 @@ async function main(): Promise<void> {
         await page.close();
       }
     }
+    if (systems.has('ours') && !has('--no-relay')) {
+      log('[relay] ours with every link through coturn: join and chat');
+      relay = await runRelayBench(browser, opts, runId);
+    }
   } finally {
     await browser.close();
   }
@@ -173,6 +181,7 @@ async function main(): Promise<void> {
     },
     ours: results.ours,
     yjs: results.yjs,
+    relay,
     targets: ts,
     sim: sims,
   };
@@ -185,6 +194,7 @@ async function main(): Promise<void> {
     table(results.ours, results.yjs),
     '',
     targetTable(ts),
+    ...(relay ? ['', relayTable(results.ours, relay)] : []),
     ...(sims.length ? ['', `Simulator (scripts/sim.ts ${sims[0]!.args.filter((a) => a !== '--json').slice(2).join(' ')}):`, '', simTable(sims)] : []),
     ...[results.ours, results.yjs].filter((r) => r && r.errors.length).map((r) => `\n${r!.label}: ${r!.errors.join('; ')}`),
   ].join('\n');

@@ -8,9 +8,17 @@
  *                      empty string serves no files)
  *   SIGNALING_LIMITS   JSON object overriding limits, e.g. '{"ratePerSec":200}'
  *                      (names in signaling/limits.ts)
+ *   ICE_SERVERS, TURN_URLS, TURN_SECRET, TURN_TTL, ICE_TRANSPORT_POLICY,
+ *   TLS_CERT, TLS_KEY, REDIS_URL, REDIS_PREFIX: see signaling/env.ts and the README
+ *
+ * SIGHUP re-reads TLS_CERT / TLS_KEY (a renewed certificate; open connections stay).
  */
 import { resolveLimits, type Limits } from './limits';
 import { DEFAULT_HOST, DEFAULT_PORT, startSignalingServer, type SignalingServer } from './server';
+import { deployConfigFromEnv } from './env';
+import { describeIce } from './ice';
+import { redactRedisUrl } from './redis-bridge';
+import { loadTls } from './tls';
 
 function log(line: string): void {
   console.log(`${new Date().toISOString()} ${line}`);
@@ -51,7 +59,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 
   const staticDirEnv = process.env.STATIC_DIR;
+  const deploy = deployConfigFromEnv(process.env);
+  const tls = deploy.tls ? await loadTls(deploy.tls) : undefined;
   server = await startSignalingServer({
+    ice: deploy.ice,
+    tls,
+    redis: deploy.redis ?? undefined,
     port: parsePort(process.env.PORT),
     host: process.env.HOST || DEFAULT_HOST,
     staticDir: staticDirEnv === undefined ? undefined : staticDirEnv === '' ? null : staticDirEnv,
@@ -59,6 +72,21 @@ async function main(): Promise<void> {
     log,
   });
   log(`signaling server listening on ${server.url} (WebSocket: ${server.url.replace(/^http/, 'ws')})`);
+  log(describeIce(deploy.ice));
+  if (deploy.redis) log(`redis: sharing topics through ${redactRedisUrl(deploy.redis.url)}`);
+  const tlsFiles = deploy.tls;
+  if (tlsFiles) {
+    const running = server;
+    process.on('SIGHUP', () => {
+      loadTls(tlsFiles).then(
+        (material) => {
+          running.setTls(material);
+          log(`SIGHUP: TLS certificate reloaded from ${tlsFiles.certPath}`);
+        },
+        (err: unknown) => log(`SIGHUP: TLS certificate not reloaded, keeping the current one: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    });
+  }
   if (stopRequested) await shutdown(server, stopRequested);
 }
 

@@ -8,6 +8,7 @@
  * serves the built app and `GET /healthz`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,9 @@ import { resolveLimits, type Limits } from './limits';
 import { parseClientFrame, REJECT_REASONS, type ClientMessage, type RejectReason } from './protocol';
 import { RateLimitedLog, TokenBucket } from './rate';
 import { createStaticHandler } from './static';
+import { clientIceConfig, type IceSettings } from './ice';
+import { startRedisBridge, type BridgeHealth, type RedisBridgeOptions, type TopicBridge } from './redis-bridge';
+import type { TlsMaterial } from './tls';
 import { TopicTable } from './topics';
 
 export type { Limits } from './limits';
@@ -31,6 +35,12 @@ export interface SignalingServerOptions {
   limits?: Partial<Limits>;
   /** Log sink (one line per call). Default console.log. */
   log?: (line: string) => void;
+  /** ICE servers and policy served at /config.json (signaling/ice.ts); default: nothing configured. */
+  ice?: IceSettings;
+  /** Certificate and key: the port speaks https/wss (signaling/tls.ts). */
+  tls?: TlsMaterial;
+  /** Share topics with other servers through Redis (signaling/redis-bridge.ts). */
+  redis?: RedisBridgeOptions;
 }
 
 export interface ServerStats {
@@ -46,12 +56,16 @@ export interface ServerStats {
   delivered: number;
   /** Log lines withheld by the log rate limit. */
   logSuppressed: number;
+  /** With REDIS_URL: the bridge's state. */
+  redis?: BridgeHealth;
 }
 
 export interface SignalingServer {
   port: number;
-  /** http://host:port/ — the WebSocket endpoint is the same with ws:// */
+  /** http(s)://host:port/ — the WebSocket endpoint is the same with ws(s):// */
   url: string;
+  /** Replaces the TLS certificate and key for new connections (no-op without TLS). */
+  setTls(tls: TlsMaterial): void;
   close(): Promise<void>;
   stats(): ServerStats;
 }
@@ -99,9 +113,9 @@ class Connection {
   }
 }
 
-function formatUrl(host: string, port: number): string {
+function formatUrl(host: string, port: number, secure: boolean): string {
   const h = host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}/`;
+  return `${secure ? 'https' : 'http'}://${h}:${port}/`;
 }
 
 export async function startSignalingServer(opts: SignalingServerOptions = {}): Promise<SignalingServer> {
@@ -170,10 +184,20 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     corked.length = 0;
   };
 
+  /** Subscribers of `topic` here and, with Redis, on the other servers (redis-bridge.ts says why). */
+  const clientCount = (topic: string): number => (topics.subscribers(topic)?.size ?? 0) + (bridge?.remoteCount(topic) ?? 0);
+  /** After a subscription change: the bridge tells the other servers. */
+  const noteCount = (topic: string): void => bridge?.countChanged(topic, topics.subscribers(topic)?.size ?? 0);
+
   const relay = (topic: string, body: Record<string, unknown>): void => {
+    bridge?.publish(topic, body);
+    relayLocal(topic, body);
+  };
+
+  const relayLocal = (topic: string, body: Record<string, unknown>): void => {
     const receivers = topics.subscribers(topic);
     if (!receivers) return;
-    body.clients = receivers.size;
+    body.clients = clientCount(topic);
     // Serialized once for all receivers (the stock server stringifies per
     // receiver), and as a Buffer so ws does not re-encode the string each time.
     const frame = Buffer.from(JSON.stringify(body));
@@ -219,13 +243,15 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
             return;
           }
           conn.topics.add(topic);
+          noteCount(topic);
         }
         return;
       }
       case 'unsubscribe':
         for (const topic of message.topics) {
+          if (!conn.topics.delete(topic)) continue;
           topics.remove(topic, conn);
-          conn.topics.delete(topic);
+          noteCount(topic);
         }
         return;
       case 'publish':
@@ -304,7 +330,10 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     ws.on('close', () => {
       conn.closing = true;
       uncork(conn);
-      for (const topic of conn.topics) topics.remove(topic, conn);
+      for (const topic of conn.topics) {
+        topics.remove(topic, conn);
+        noteCount(topic);
+      }
       conn.topics.clear();
       connections.delete(conn);
       const n = (connectionsByIp.get(ip) ?? 1) - 1;
@@ -329,13 +358,31 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
 
-  const server = http.createServer((req, res) => {
+  const bridge: TopicBridge | null = opts.redis
+    ? startRedisBridge(opts.redis, {
+        deliver: (topic, body) => relayLocal(topic, body),
+        localCount: (topic) => topics.subscribers(topic)?.size ?? 0,
+        log: sink,
+      })
+    : null;
+
+  const json = (req: http.IncomingMessage, res: http.ServerResponse, value: unknown): void => {
+    const body = JSON.stringify(value);
+    // no-store: /config.json carries short-lived TURN credentials, /healthz live state
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const s = stats();
-      const body = JSON.stringify({ ok: true, connections: s.connections, topics: s.topics, uptimeS: s.uptimeS, rejected: s.rejected });
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      // still ok with Redis down: this server serves its own tabs (redis.state says the rest)
+      json(req, res, { ok: true, connections: s.connections, topics: s.topics, uptimeS: s.uptimeS, rejected: s.rejected, ...(s.redis ? { redis: s.redis } : {}) });
+      return;
+    }
+    if (path === '/config.json' && (req.method === 'GET' || req.method === 'HEAD')) {
+      json(req, res, clientIceConfig(opts.ice ?? { transportPolicy: 'all' }));
       return;
     }
     if (!serveStatic) {
@@ -352,7 +399,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         res.destroy();
       }
     });
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
 
   // WebSocket upgrades are accepted on any path, like the stock server.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -400,6 +448,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       published,
       delivered,
       logSuppressed: clientLog.suppressedTotal,
+      ...(bridge ? { redis: bridge.health() } : {}),
     };
   }
 
@@ -411,7 +460,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = formatUrl(host, port);
+  const url = formatUrl(host, port, opts.tls !== undefined);
 
   const shutdown = async (): Promise<void> => {
     clearInterval(pingTimer);
@@ -433,12 +482,16 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     wss.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await bridge?.close();
   };
 
   return {
     port,
     url,
     stats,
+    setTls: (tls) => {
+      if (server instanceof https.Server) server.setSecureContext({ cert: tls.cert, key: tls.key });
+    },
     close: () => (closing ??= shutdown()),
   };
 }

@@ -2,6 +2,7 @@ import { previousNeighbours, reclaimNodeId, storedNodeId } from './runtime/ident
 import { prefetchPersisted } from './storage/store';
 import type { P2PApi } from './runtime/api';
 import type { WebSocketLike } from './net/signaling';
+import { IceConfigSource, iceOverrideFromParams } from './runtime/ice-config';
 
 declare global {
   interface Window {
@@ -34,6 +35,16 @@ async function boot(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  // ICE servers (TURN credentials) from the server, fetched while the rest loads
+  const { override, problems } = iceOverrideFromParams(params);
+  const ice = new IceConfigSource({
+    url: '/config.json',
+    hostname: location.hostname,
+    override,
+    paramProblems: problems,
+    onProblem: (p) => console.warn(`p2p: ${p}`),
+  });
+  for (const p of problems) console.warn(`p2p: ${p}`);
   const previous = storedNodeId();
   const prefetch = previous ? prefetchPersisted(previous) : null;
   const neighbours = previousNeighbours();
@@ -48,7 +59,7 @@ async function boot(): Promise<void> {
     }
   }
   const { startPage } = await import('./runtime/page');
-  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target });
+  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target, ice });
 }
 
 boot().catch((e: unknown) => {

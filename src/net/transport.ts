@@ -10,6 +10,12 @@
  *   or crashed tab, and a frozen tab reports nothing at all.
  * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
  *   exactly one onLinkDown for that peer; an explicit close() reports nothing.
+ * - Diagnostics (link-stats.ts): an open link's selected candidate pair (host / srflx /
+ *   relay) and RTT are read from getStats() when it opens and every 5 s. A dial that
+ *   never opened records why (no relay candidate, no candidate pair worked, …); after two
+ *   such failures in a row the peer is unreachable for a while (5 s, doubling up to
+ *   60 s): a send to it fails at once (reported down) instead of dialling again, and
+ *   `linkInfos()` shows it with the reason. A dial from the peer is always answered.
  * - Coalescing: frames sent to a peer are queued and written in one task scheduled right
  *   after the current one, back to back in as few data-channel messages as possible
  *   (`concatFrames`, at most COALESCE_BYTES each). Under load the replies to a whole
@@ -20,6 +26,7 @@
 import type SimplePeerType from 'simple-peer';
 import { concatFrames, HEARTBEAT_FRAME } from '../wire/codec';
 import { markOnce } from '../runtime/marks';
+import { candidateLineType, failureReason, noCandidates, selectedPath, type CandidateCounts, type LinkPath } from './link-stats';
 
 /** Frames to one peer are coalesced into data-channel messages of at most this size. */
 export const COALESCE_BYTES = 64 * 1024;
@@ -36,7 +43,8 @@ export interface TransportOptions {
   onLinkUp: (peer: string) => void;
   onLinkDown: (peer: string, reason: string) => void;
   onError?: (what: string) => void;
-  rtcConfig?: RTCConfiguration;
+  /** Read at every dial: a refreshed configuration (new TURN credentials) applies to new links. */
+  rtcConfig?: RTCConfiguration | (() => RTCConfiguration);
   dialTimeoutMs?: number;
   heartbeatMs?: number;
   deadAfterMs?: number;
@@ -57,7 +65,53 @@ interface Link {
   lastTx: number;
   openedAt: number;
   dialTimer: ReturnType<typeof setTimeout> | null;
+  createdAt: number;
+  policy: 'all' | 'relay';
+  turnConfigured: boolean;
+  local: CandidateCounts;
+  remote: CandidateCounts;
+  candidateErrors: string[];
+  path: LinkPath | null;
 }
+
+/** A peer whose last dials never opened. */
+interface Unreachable {
+  reason: string;
+  /** Dials in a row that failed. */
+  failures: number;
+  at: number;
+  /** No dial before this time (ms epoch). */
+  retryAt: number;
+  /** A refused send was reported down since the last failure (once per hold-off). */
+  reported: boolean;
+}
+
+/** One link (or unreachable peer) as `linkInfos()` reports it. */
+export interface LinkInfo {
+  peer: string;
+  state: 'connecting' | 'open' | 'unreachable';
+  /** Open links: the selected path, once getStats() has answered. */
+  path: LinkPath | null;
+  /** ms epoch: dial started (connecting), opened (open), last failure (unreachable). */
+  since: number;
+  /**
+   * The peer's last dials failed (also on a connecting link: a retry, or the peer dialling
+   * back): why, how many in a row, and (unreachable) ms until this side dials again.
+   */
+  reason?: string;
+  failures?: number;
+  retryInMs?: number;
+}
+
+/** Dials in a row that may fail before a peer is held off; then 5 s, doubling, at most 60 s. */
+const FREE_FAILURES = 1;
+const COOLDOWN_MIN_MS = 5_000;
+const COOLDOWN_MAX_MS = 60_000;
+/** Unreachable records are kept this long after the last failure. */
+const UNREACHABLE_KEEP_MS = 10 * 60_000;
+const STATS_EVERY_BEATS = 10;
+/** A pending dial closed or replaced after this long counts as failed (glare resolves in ms). */
+const ABANDONED_AFTER_MS = 2_000;
 
 export interface LinkStats {
   /** data-channel messages sent (several frames coalesced count once) */
@@ -71,6 +125,8 @@ export interface LinkStats {
   dialFailures: number;
   heartbeatTimeouts: number;
   queueDrops: number;
+  /** Sends refused because the peer was unreachable (held off after failed dials). */
+  unreachableDrops: number;
   linksUp: number;
   linksDown: number;
 }
@@ -84,9 +140,11 @@ export class Transport {
   private readonly dirty = new Set<Link>();
   private flushPending = false;
   private readonly flushChannel = new MessageChannel();
+  private readonly unreachable = new Map<string, Unreachable>();
+  private beats = 0;
   readonly stats: LinkStats = {
     framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
-    heartbeatTimeouts: 0, queueDrops: 0, linksUp: 0, linksDown: 0,
+    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, linksUp: 0, linksDown: 0,
   };
 
   constructor(private readonly opts: TransportOptions) {
@@ -98,7 +156,10 @@ export class Transport {
   /** Send a frame; dials the peer when there is no link. */
   send(to: string, frame: Uint8Array): void {
     let link = this.links.get(to);
-    if (!link) link = this.dial(to);
+    if (!link) {
+      if (this.heldOff(to)) return this.refuse(to);
+      link = this.dial(to);
+    }
     if (link.open) this.write(link, frame);
     else if (link.queue.length < (this.opts.maxQueuedFrames ?? 2048)) link.queue.push(frame);
     else this.stats.queueDrops++;
@@ -106,7 +167,69 @@ export class Transport {
 
   /** Open a link to `to` ahead of any frame (no-op when there is one). */
   connect(to: string): void {
-    if (!this.links.has(to)) this.dial(to);
+    if (!this.links.has(to) && !this.heldOff(to)) this.dial(to);
+  }
+
+  /** Open and connecting links, then unreachable peers (most recent failure first). */
+  linkInfos(): LinkInfo[] {
+    const now = Date.now();
+    const out: LinkInfo[] = [];
+    for (const l of this.links.values()) {
+      const info: LinkInfo = { peer: l.peer, state: l.open ? 'open' : 'connecting', path: l.open ? l.path : null, since: l.open ? l.openedAt : l.createdAt };
+      const u = l.open ? undefined : this.unreachable.get(l.peer);
+      if (u) {
+        info.reason = u.reason;
+        info.failures = u.failures;
+      }
+      out.push(info);
+    }
+    const failed = [...this.unreachable].filter(([peer]) => !this.links.has(peer)).sort((a, b) => b[1].at - a[1].at);
+    for (const [peer, u] of failed) {
+      out.push({ peer, state: 'unreachable', path: null, since: u.at, reason: u.reason, failures: u.failures, retryInMs: Math.max(0, u.retryAt - now) });
+    }
+    return out;
+  }
+
+  /** The peer failed too many dials in a row and its hold-off has not passed. */
+  private heldOff(peer: string): boolean {
+    const u = this.unreachable.get(peer);
+    return u !== undefined && Date.now() < u.retryAt;
+  }
+
+  /**
+   * A send to a held-off peer: dropped, and the peer reported down (after this task) once
+   * per hold-off, so that the overlay turns to another peer instead of waiting for an
+   * answer; later sends in the same hold-off are dropped quietly.
+   */
+  private refuse(peer: string): void {
+    this.stats.unreachableDrops++;
+    const u = this.unreachable.get(peer);
+    if (!u || u.reported) return;
+    u.reported = true;
+    setTimeout(() => {
+      if (!this.links.has(peer)) this.opts.onLinkDown(peer, `unreachable: ${u.reason}`);
+    }, 0);
+  }
+
+  private recordFailure(link: Link, cause: string): void {
+    const now = Date.now();
+    const prev = this.unreachable.get(link.peer);
+    const failures = (prev?.failures ?? 0) + 1;
+    const hold = failures <= FREE_FAILURES ? 0 : Math.min(COOLDOWN_MAX_MS, COOLDOWN_MIN_MS * 2 ** (failures - FREE_FAILURES - 1));
+    const reason = failureReason({
+      cause,
+      policy: link.policy,
+      turnConfigured: link.turnConfigured,
+      local: link.local,
+      remote: link.remote,
+      candidateErrors: link.candidateErrors,
+    });
+    this.unreachable.delete(link.peer); // re-inserted last: the map stays in failure order
+    this.unreachable.set(link.peer, { reason, failures, at: now, retryAt: now + hold, reported: false });
+    for (const [peer, u] of this.unreachable) {
+      if (now - u.at < UNREACHABLE_KEEP_MS && this.unreachable.size <= 256) break;
+      this.unreachable.delete(peer);
+    }
   }
 
   /** Send only over an already open link; false when there is none. */
@@ -139,7 +262,16 @@ export class Transport {
     const link = this.links.get(peer);
     if (!link) return;
     this.writeOut(link);
+    // the overlay gave up waiting for this dial (its request timed out): a failed dial
+    this.noteAbandoned(link, 'no connection');
     this.drop(link, null);
+  }
+
+  /** A dial that never opened and is dropped without an error of its own still failed, if
+   * it had time to: recorded so that a peer nobody can reach shows up as such. */
+  private noteAbandoned(link: Link, cause: string): void {
+    const age = Date.now() - link.createdAt;
+    if (!link.open && age >= ABANDONED_AFTER_MS) this.recordFailure(link, `${cause} after ${(age / 1000).toFixed(1)} s`);
   }
 
   closeAll(): void {
@@ -170,6 +302,7 @@ export class Transport {
       if (link.initiator && !link.open && this.opts.me < from) return; // glare: our dial wins
       // Glare lost: replace our pending dial and keep its queue. An open link being
       // re-dialled means the peer restarted (same id, fresh node): report the old one down.
+      this.noteAbandoned(link, 'no connection (the peer dialled again)');
       this.drop(link, link.open ? 'peer restarted' : null);
     }
     const fresh = this.create(from, conn, false);
@@ -190,21 +323,43 @@ export class Transport {
   }
 
   private create(peer: string, conn: string, initiator: boolean): Link {
+    const rc = this.opts.rtcConfig;
+    const config = (typeof rc === 'function' ? rc() : rc) ?? { iceServers: [] };
     const rtc = new this.opts.SimplePeer({
       initiator,
       trickle: true,
-      config: this.opts.rtcConfig ?? { iceServers: [] },
+      config,
       channelConfig: { ordered: true },
     });
-    const link: Link = { peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), lastTx: 0, openedAt: 0, dialTimer: null };
+    const link: Link = {
+      peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), lastTx: 0, openedAt: 0, dialTimer: null,
+      createdAt: Date.now(),
+      policy: config.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+      turnConfigured: (config.iceServers ?? []).some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/i.test(u))),
+      local: noCandidates(),
+      remote: noCandidates(),
+      candidateErrors: [],
+      path: null,
+    };
     this.links.set(peer, link);
+    const dialTimeoutMs = this.opts.dialTimeoutMs ?? 10_000;
     link.dialTimer = setTimeout(() => {
       if (this.links.get(peer) === link && !link.open) {
         this.stats.dialFailures++;
-        this.drop(link, 'dial timeout');
+        this.drop(link, `dial timeout after ${dialTimeoutMs / 1000} s`);
       }
-    }, this.opts.dialTimeoutMs ?? 10_000);
+    }, dialTimeoutMs);
+    const pc = (rtc as unknown as { _pc?: RTCPeerConnection })._pc;
+    pc?.addEventListener('icecandidateerror', (ev) => {
+      const e = ev as RTCPeerConnectionIceErrorEvent;
+      if (link.candidateErrors.length < 8) link.candidateErrors.push(`${e.url || 'ICE server'}: ${e.errorCode} ${e.errorText}`.trim());
+    });
     rtc.on('signal', (signal: unknown) => {
+      const line = candidateOf(signal);
+      if (line !== null) {
+        const t = candidateLineType(line);
+        if (t) link.local[t]++;
+      }
       if (this.links.get(peer) === link) this.opts.sendSignal(peer, conn, signal);
     });
     rtc.on('iceStateChange', (ice: string) => markOnce(`p2p:ice-${ice}`));
@@ -215,7 +370,9 @@ export class Transport {
       link.lastRx = Date.now();
       if (link.dialTimer) clearTimeout(link.dialTimer);
       link.dialTimer = null;
+      this.unreachable.delete(peer);
       this.stats.linksUp++;
+      this.readPath(link);
       this.opts.onLinkUp(peer);
       const queued = link.queue;
       link.queue = [];
@@ -235,13 +392,33 @@ export class Transport {
     rtc.on('error', (err: Error & { code?: string }) => {
       if (this.links.get(peer) === link) {
         if (!link.open) this.stats.dialFailures++;
-        this.drop(link, `webrtc error ${err.code ?? ''} ${err.message}`.trim());
+        this.drop(link, err.code === 'ERR_ICE_CONNECTION_FAILURE' ? 'ICE failed' : `webrtc error ${err.code ?? ''} ${err.message}`.trim());
       }
     });
     return link;
   }
 
+  /** The selected candidate pair of an open link, from getStats() (async; kept on the link). */
+  private readPath(link: Link): void {
+    const pc = (link.rtc as unknown as { _pc?: RTCPeerConnection })._pc;
+    if (!pc || typeof pc.getStats !== 'function') return;
+    pc.getStats().then(
+      (report) => {
+        const reports: Record<string, unknown>[] = [];
+        report.forEach((r: Record<string, unknown>) => reports.push(r));
+        const path = selectedPath(reports);
+        if (path && this.links.get(link.peer) === link) link.path = path;
+      },
+      (e: unknown) => this.opts.onError?.(`transport: getStats for ${link.peer} failed: ${(e as Error).message}`),
+    );
+  }
+
   private feed(link: Link, signal: unknown): void {
+    const line = candidateOf(signal);
+    if (line !== null) {
+      const t = candidateLineType(line);
+      if (t) link.remote[t]++;
+    }
     try {
       link.rtc.signal(signal as SimplePeerType.SignalData);
     } catch (e) {
@@ -288,6 +465,7 @@ export class Transport {
   private beat(): void {
     const now = Date.now();
     const deadAfter = this.opts.deadAfterMs ?? 3000;
+    if (++this.beats % STATS_EVERY_BEATS === 0) for (const link of this.links.values()) if (link.open) this.readPath(link);
     for (const link of [...this.links.values()]) {
       if (!link.open) continue;
       if (now - link.lastRx > deadAfter) {
@@ -321,6 +499,16 @@ export class Transport {
     link.rtc.on('error', () => undefined); // late errors from a destroyed peer are expected
     link.rtc.destroy();
     if (wasOpen) this.stats.linksDown++;
-    if (reason !== null) this.opts.onLinkDown(link.peer, reason);
+    if (reason !== null && !wasOpen) this.recordFailure(link, reason);
+    if (reason !== null) this.opts.onLinkDown(link.peer, wasOpen ? reason : (this.unreachable.get(link.peer)?.reason ?? reason));
   }
+}
+
+/** The SDP line of a trickled ICE candidate signal, or null for anything else. */
+function candidateOf(signal: unknown): string | null {
+  if (typeof signal !== 'object' || signal === null) return null;
+  const c = (signal as { candidate?: unknown }).candidate;
+  if (typeof c !== 'object' || c === null) return null;
+  const line = (c as { candidate?: unknown }).candidate;
+  return typeof line === 'string' ? line : null;
 }

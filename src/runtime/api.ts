@@ -4,6 +4,24 @@
  */
 export type NodeId = string;
 
+export type { LinkInfo } from '../net/transport';
+export type { CandidateType, LinkPath, PathType } from '../net/link-stats';
+import type { LinkInfo } from '../net/transport';
+
+/** The ICE configuration new links use (src/runtime/ice-config.ts). */
+export interface IceInfo {
+  /** relay: every link goes through a TURN server. */
+  policy: 'all' | 'relay';
+  /** STUN/TURN URLs (never the credentials). */
+  servers: string[];
+  /** url: `?ice=`; server: the server's /config.json; default: public STUN off loopback, none on it. */
+  source: 'url' | 'server' | 'default';
+  /** Seconds the current TURN credentials stay valid (they are renewed at half-life). */
+  credentialExpiresInS: number | null;
+  /** The last fetch of the server's configuration failed: why. */
+  error: string | null;
+}
+
 export interface ChatMessage {
   id: string;
   room: string;
@@ -78,6 +96,7 @@ export interface NodeInfo {
   lazy: NodeId[];
   /** 'joining' until the first neighbour (or alone), then 'joined'; 'left' after leave(). */
   state: 'joining' | 'joined' | 'alone' | 'left';
+  ice?: IceInfo;
 }
 
 /** What changed; the UI re-reads the matching views. */
@@ -105,6 +124,11 @@ export interface P2PApi {
   members(): string[];
   leave(): Promise<void>;
   stats(): Record<string, number>;
+  /**
+   * This tab's WebRTC links: open ones with their path (host / srflx / relay, RTT),
+   * dials in progress, and peers it could not reach with the reason.
+   */
+  links(): LinkInfo[];
   chat: ChatApi;
   kv: KvApi;
   segments: SegmentsApi;

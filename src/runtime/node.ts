@@ -17,6 +17,9 @@ import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
 import { markOnce } from './marks';
 import { nickError, storageKey as chatStorageKey } from '../core/chat';
 import { validateSegRecord, type SegRecord } from '../core/segments';
+import type { IceConfigSource } from './ice-config';
+import { linkCounters, visibleLinks } from './links';
+import type { LinkInfo } from '../net/transport';
 
 export interface NodeOptions {
   id: string;
@@ -43,6 +46,8 @@ export interface NodeOptions {
   sockets?: Map<string, WebSocketLike>;
   /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
   apiTimeoutMs?: number;
+  /** ICE servers and policy of new links (ice-config.ts); none when absent. */
+  ice?: IceConfigSource;
 }
 
 
@@ -139,6 +144,7 @@ export class P2PNode implements P2PApi {
         this.step({ type: 'linkDown', peer });
       },
       onError: (what) => this.stats_.count('drop.signal', 1, what),
+      rtcConfig: opts.ice ? () => opts.ice!.current() : undefined,
     });
     this.schedule(() => {
       if (this.state === 'joining' && !this.pool.isOpen()) this.becomeReady('alone');
@@ -468,7 +474,12 @@ export class P2PNode implements P2PApi {
       eager: this.core.plumtree.eagerPeers(),
       lazy: this.core.plumtree.lazyPeers(),
       state: this.state,
+      ice: this.opts.ice?.describe(),
     };
+  }
+
+  links(): LinkInfo[] {
+    return visibleLinks(this.transport.linkInfos(), this.core.membership.live(), Date.now());
   }
 
   stats(): Record<string, number> {
@@ -482,6 +493,9 @@ export class P2PNode implements P2PApi {
       'frames.out': t.framesOut,
       'messages.out': t.messagesOut,
       'frames.in': t.framesIn,
+      'links.unreachableDrops': t.unreachableDrops,
+      ...linkCounters(this.links()),
+      ...this.opts.ice?.counters(),
       'kv.localKeys': this.core.kv.localCount(),
       // how often the KVS's placement changed (each one re-checks every local key's owners)
       'kv.placementChanges': this.core.kv.counters().placementChanges,
@@ -527,6 +541,7 @@ export class P2PNode implements P2PApi {
 
   private shutdown(): void {
     this.timers.stop();
+    this.opts.ice?.stop();
     this.transport.closeAll();
     this.pool.close();
     for (const [, p] of this.pending) {

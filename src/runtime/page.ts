@@ -10,6 +10,7 @@ import { P2PNode } from './node';
 import type { PersistedState } from '../storage/store';
 import type { SimplePeerCtor } from '../net/transport';
 import type { WebSocketLike } from '../net/signaling';
+import type { IceConfigSource } from './ice-config';
 
 export interface PageBoot {
   cluster: string;
@@ -26,6 +27,8 @@ export interface PageBoot {
   /** Signaling sockets opened ahead of time, by URL. */
   sockets: Map<string, WebSocketLike>;
   target: HTMLElement;
+  /** ICE configuration, its first fetch under way. */
+  ice: IceConfigSource;
 }
 
 /** Longest the UI waits for the node to be ready before it mounts anyway. */
@@ -34,6 +37,9 @@ const UI_WAIT_MS = 1500;
 export async function startPage(b: PageBoot): Promise<void> {
   const id = b.reclaimed ?? (await acquireNodeId()).id;
   performance.mark('p2p:id');
+  // links must not be dialled before the policy is known (relay-only hides addresses)
+  await b.ice.ready;
+  performance.mark('p2p:ice');
   const node = new P2PNode({
     id,
     cluster: b.cluster,
@@ -44,6 +50,7 @@ export async function startPage(b: PageBoot): Promise<void> {
     // a reload rejoins through the overlay neighbours it had (dialled while it loads)
     contacts: id === b.previous ? b.neighbours : [],
     sockets: b.sockets,
+    ice: b.ice,
   });
   window.p2p = node;
   // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)

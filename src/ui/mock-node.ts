@@ -464,6 +464,24 @@ export function createMockNode(opts: MockNodeOptions = {}): MockNode {
       emit({ type: 'peers' });
     },
     stats: () => ({ ...counters }),
+    // fake paths: mostly direct, every third neighbour relayed, one peer out of reach
+    links: () => [
+      ...self().active.map((peer, i) => ({
+        peer,
+        state: 'open' as const,
+        path: { type: i % 3 === 2 ? ('relay' as const) : ('host' as const), local: i % 3 === 2 ? ('relay' as const) : ('host' as const), remote: 'host' as const, rttMs: i % 3 === 2 ? 24.5 : 0.8, protocol: 'udp', relayProtocol: i % 3 === 2 ? 'udp' : null },
+        since: Date.now() - 60_000,
+      })),
+      ...passiveOnly.slice(0, 1).map((peer) => ({
+        peer,
+        state: 'unreachable' as const,
+        path: null,
+        since: Date.now() - 5_000,
+        reason: 'ICE failed: no candidate pair worked (here: 2 host, 1 srflx; peer: 1 host, 1 srflx): a firewall or NAT blocks the path; a TURN server (TURN_URLS) would relay it',
+        failures: 2,
+        retryInMs: 4_000,
+      })),
+    ],
     info: () => ({
       id: selfId,
       nick,
@@ -472,6 +490,7 @@ export function createMockNode(opts: MockNodeOptions = {}): MockNode {
       eager: [...eager],
       lazy: self().active.filter((p) => !eager.has(p)),
       state,
+      ice: { policy: 'all' as const, servers: ['stun:stun.example.org:3478'], source: 'server' as const, credentialExpiresInS: null, error: null },
     }),
     memberViews,
     on(listener) {

@@ -1,7 +1,8 @@
 /** URLs for "Open another node" and "Copy share link". */
 
-/** Parameters that make a new tab join the same cluster the same way. */
-const CARRIED = ['cluster', 'signaling', 'mock'] as const;
+/** Parameters that make a new tab join the same cluster the same way (relay-only and
+ * ICE overrides included: a user hiding their address keeps hiding it). */
+const CARRIED = ['cluster', 'signaling', 'mock', 'relay', 'ice'] as const;
 
 /** Same page, same cluster/signaling (and mock) parameters; nick is per tab, so not carried. */
 export function anotherNodeUrl(current: URL, cluster: string): string {

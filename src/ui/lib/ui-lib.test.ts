@@ -59,6 +59,14 @@ describe('links', () => {
     expect(next.searchParams.has('nick')).toBe(false);
     expect(new URL(shareUrl(here, 'c1')).search).toBe('?cluster=c1&signaling=ws%3A%2F%2Fs%3A2');
   });
+
+  it('another tab keeps relay-only mode and an ICE override; a share link does not impose them on others', () => {
+    const here = new URL('http://h:1/?cluster=c1&relay=1&ice=%5B%5D');
+    const next = new URL(anotherNodeUrl(here, 'c1'));
+    expect(next.searchParams.get('relay')).toBe('1');
+    expect(next.searchParams.get('ice')).toBe('[]');
+    expect(new URL(shareUrl(here, 'c1')).search).toBe('?cluster=c1');
+  });
 });
 
 describe('format', () => {

@@ -1,5 +1,5 @@
 /** This node and the overlay as the UI sees them: refreshed on peers/members/signaling events and every second. */
-import type { MemberView, NodeId, NodeInfo, P2PApi } from '../../runtime/api';
+import type { LinkInfo, MemberView, NodeId, NodeInfo, P2PApi } from '../../runtime/api';
 import { errorMessage, shortId } from '../lib/format';
 import { same, subscribe } from './poll';
 
@@ -11,6 +11,8 @@ export class ClusterState {
   passiveView = $state.raw<NodeId[]>([]);
   /** Every member this node knows, including suspect/dead/left ones. */
   memberViews = $state.raw<MemberView[]>([]);
+  /** WebRTC links: open (with path and RTT), connecting, unreachable (with the reason). */
+  links = $state.raw<LinkInfo[]>([]);
   error = $state<string | null>(null);
 
   readonly nicks = $derived(new Map(this.memberViews.map((m) => [m.id, m.nick])));
@@ -60,6 +62,8 @@ export class ClusterState {
       if (!same(passive, this.passiveView)) this.passiveView = passive;
       const views = this.node.memberViews();
       if (!same(views, this.memberViews)) this.memberViews = views;
+      const links = this.node.links();
+      if (!same(links, this.links)) this.links = links;
       this.error = null;
     } catch (e) {
       this.error = `Could not read the node's state: ${errorMessage(e)}`;

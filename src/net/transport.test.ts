@@ -1,0 +1,120 @@
+/**
+ * Transport diagnostics with a scripted simple-peer: a peer whose dials never open is
+ * recorded with the reason, held off after two failures in a row (sends fail at once,
+ * reported down once per hold-off), dialled again after the hold-off, and still
+ * answered when it dials us; an open link is listed with its path.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Transport, type SimplePeerCtor } from './transport';
+
+type Handler = (...args: unknown[]) => void;
+
+class FakePeer {
+  static made: FakePeer[] = [];
+  readonly handlers = new Map<string, Handler[]>();
+  readonly signals: unknown[] = [];
+  destroyed = false;
+  constructor(readonly opts: { initiator: boolean; config: RTCConfiguration }) {
+    FakePeer.made.push(this);
+  }
+  on(ev: string, h: Handler): this {
+    this.handlers.set(ev, [...(this.handlers.get(ev) ?? []), h]);
+    return this;
+  }
+  emit(ev: string, ...args: unknown[]): void {
+    for (const h of this.handlers.get(ev) ?? []) h(...args);
+  }
+  removeAllListeners(): this {
+    this.handlers.clear();
+    return this;
+  }
+  signal(s: unknown): void {
+    this.signals.push(s);
+  }
+  send(): void {}
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+const offer = { type: 'offer', sdp: 'v=0' };
+
+describe('Transport: unreachable peers', () => {
+  let downs: [string, string][];
+  let t: Transport;
+
+  const make = (dialTimeoutMs: number): Transport =>
+    new Transport({
+      me: 'a',
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: () => undefined,
+      onLinkUp: () => undefined,
+      onLinkDown: (peer, reason) => downs.push([peer, reason]),
+      rtcConfig: () => ({ iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }], iceTransportPolicy: 'relay' }),
+      dialTimeoutMs,
+    });
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakePeer.made = [];
+    downs = [];
+    t = make(1000);
+  });
+  afterEach(() => {
+    t.closeAll();
+    vi.useRealTimers();
+  });
+
+  it('records why, holds the peer off after two failures, and dials again after the hold-off', async () => {
+    t.send('b', new Uint8Array([1]));
+    expect(FakePeer.made).toHaveLength(1);
+    expect(FakePeer.made[0]!.opts.config.iceTransportPolicy).toBe('relay');
+    // our side gathered a host candidate only (no relay: the TURN server did not answer)
+    FakePeer.made[0]!.emit('signal', { type: 'candidate', candidate: { candidate: 'candidate:1 1 udp 2122260223 10.0.0.2 5000 typ host' } });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(downs).toEqual([['b', 'dial timeout after 1 s: no relay candidate gathered: the TURN server is unreachable or refused the credentials']]);
+    expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'unreachable', failures: 1, retryInMs: 0 }]);
+
+    t.send('b', new Uint8Array([2])); // one failure is free: dialled again
+    expect(FakePeer.made).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'unreachable', failures: 2, retryInMs: 5000 }]);
+
+    // held off: no dial, the send reported down once (after the current task)
+    downs = [];
+    t.send('b', new Uint8Array([3]));
+    t.send('b', new Uint8Array([4]));
+    t.connect('b');
+    expect(FakePeer.made).toHaveLength(2);
+    expect(downs).toEqual([]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(downs).toHaveLength(1);
+    expect(downs[0]![1]).toMatch(/^unreachable: dial timeout after 1 s: no relay candidate gathered/);
+    expect(t.stats.unreachableDrops).toBe(2);
+
+    // the peer dialling us is answered all the same
+    t.handleSignal('b', 'b.1.x', offer);
+    expect(FakePeer.made).toHaveLength(3);
+    expect(FakePeer.made[2]!.opts.initiator).toBe(false);
+    expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'connecting', failures: 2 }]);
+    FakePeer.made[2]!.emit('connect');
+    expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'open' }]);
+    expect(t.linkInfos()[0]!.reason).toBeUndefined();
+  });
+
+  it('a pending dial the overlay gives up on counts as failed once it had time to connect', async () => {
+    t.closeAll();
+    t = make(10_000);
+    t.send('c', new Uint8Array([1]));
+    await vi.advanceTimersByTimeAsync(500);
+    t.close('c'); // e.g. glare or a refusal: too early to call it a failure
+    expect(t.linkInfos()).toEqual([]);
+    t.send('c', new Uint8Array([1]));
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(downs).toEqual([]);
+    t.close('c');
+    expect(t.linkInfos()).toMatchObject([{ peer: 'c', state: 'unreachable', failures: 1 }]);
+    expect(t.linkInfos()[0]!.reason).toMatch(/^no connection after 2\.5 s: no relay candidate gathered/);
+  });
+});
