@@ -2,7 +2,7 @@
  * The browser node: runs the pure CoreNode on real time, real timers, WebRTC links,
  * the signaling servers and IndexedDB, and exposes it as the P2PApi (`window.p2p`).
  */
-import { CoreNode, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
+import { CoreNode, STORAGE_KEY, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
 import { SeededRng } from '../core/rng';
 import { fromWire, toWire } from '../core/wire';
 import { TimerQueue, type TimerHandle } from './timers';
@@ -15,7 +15,7 @@ import { Stats } from './stats';
 import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
 import { markOnce } from './marks';
-import { nickError, storageKey as chatStorageKey } from '../core/chat';
+import { nickError } from '../core/chat';
 import { validateSegRecord, type SegRecord } from '../core/segments';
 import type { IceConfigSource } from './ice-config';
 import { linkCounters, visibleLinks } from './links';
@@ -110,7 +110,7 @@ export class P2PNode implements P2PApi {
         : new NodeStorage(
             opts.id,
             (e) => this.error('storage', e),
-            () => Array.from(this.core.kv.entries(), (e): [string, unknown] => [e.key, e]),
+            () => Array.from(this.core.query.kv.entries(), (e): [string, unknown] => [e.key, e]),
           );
     this.pool = new SignalingPool(opts.signaling, opts.id, {
       WebSocketImpl: opts.WebSocketImpl,
@@ -203,7 +203,7 @@ export class P2PNode implements P2PApi {
   /** Takes entries from an orphaned store: keep what is newer than ours, persist, then hand to the KVS. */
   private async adopt(entries: Entry[]): Promise<void> {
     const newer = entries.filter((e) => {
-      const mine = this.core.kv.localEntry(e.key);
+      const mine = this.core.query.kv.localEntry(e.key);
       return !mine || mine.version.ts < e.version.ts || (mine.version.ts === e.version.ts && mine.version.node < e.version.node);
     });
     if (newer.length === 0 || !this.storage) return;
@@ -272,22 +272,21 @@ export class P2PNode implements P2PApi {
         if (e.event.type === 'members') this.checkJoined();
         this.emit(e.event);
         return;
-      case 'persistKv':
-        if (this.storage) {
-          for (const x of e.put) this.storage.kv.put(x.key, x);
-          for (const k of e.remove) this.storage.kv.remove(k);
-        }
-        return;
-      case 'persistChat':
-        if (this.storage) {
-          for (const m of e.put) this.storage.chat.put(chatStorageKey(m), m);
-          for (const k of e.remove) this.storage.chat.remove(k);
-        }
-        return;
-      case 'persistSeg':
-        if (this.storage) {
-          for (const r of e.put) this.storage.segments.put(r.key, r);
-          for (const k of e.remove) this.storage.segments.remove(k);
+      case 'persist':
+        if (!this.storage) return;
+        switch (e.store) {
+          case 'kv':
+            for (const x of e.put) this.storage.kv.put(STORAGE_KEY.kv(x), x);
+            for (const k of e.remove) this.storage.kv.remove(k);
+            return;
+          case 'chat':
+            for (const m of e.put) this.storage.chat.put(STORAGE_KEY.chat(m), m);
+            for (const k of e.remove) this.storage.chat.remove(k);
+            return;
+          case 'seg':
+            for (const r of e.put) this.storage.segments.put(STORAGE_KEY.seg(r), r);
+            for (const k of e.remove) this.storage.segments.remove(k);
+            return;
         }
         return;
       case 'dropped':
@@ -360,7 +359,7 @@ export class P2PNode implements P2PApi {
 
   /** Links dialled to contacts that the overlay did not take up (neither neighbour nor asked). */
   private dropUnusedContacts(contacts: string[]): void {
-    const used = new Set([...this.core.activeView(), ...this.core.hyparview.pendingRequests()]);
+    const used = new Set([...this.core.activeView(), ...this.core.query.overlay.pending()]);
     for (const c of contacts) if (!used.has(c)) this.transport.close(c);
   }
 
@@ -380,7 +379,7 @@ export class P2PNode implements P2PApi {
 
   private checkJoined(): void {
     if (this.core.activeView().length > 0 && this.state !== 'joined' && this.state !== 'left') {
-      if (this.core.membership.live().length > 1) this.becomeReady('joined');
+      if (this.core.query.members.live().length > 1) this.becomeReady('joined');
     } else if (this.state === 'joined' && this.core.activeView().length === 0) {
       this.state = 'joining';
     }
@@ -447,15 +446,15 @@ export class P2PNode implements P2PApi {
   }
 
   passive(): string[] {
-    return this.core.hyparview.passiveView();
+    return this.core.query.overlay.passive();
   }
 
   members(): string[] {
-    return this.core.membership.live();
+    return this.core.query.members.live();
   }
 
   memberViews(): MemberView[] {
-    return this.core.membership.all().map((m) => ({
+    return this.core.query.members.all().map((m) => ({
       id: m.id,
       nick: m.nick,
       status: m.status,
@@ -471,15 +470,15 @@ export class P2PNode implements P2PApi {
       nick: this.nick,
       cluster: this.opts.cluster,
       signaling: this.pool.states(),
-      eager: this.core.plumtree.eagerPeers(),
-      lazy: this.core.plumtree.lazyPeers(),
+      eager: this.core.query.overlay.eager(),
+      lazy: this.core.query.overlay.lazy(),
       state: this.state,
       ice: this.opts.ice?.describe(),
     };
   }
 
   links(): LinkInfo[] {
-    return visibleLinks(this.transport.linkInfos(), this.core.membership.live(), Date.now());
+    return visibleLinks(this.transport.linkInfos(), this.core.query.members.live(), Date.now());
   }
 
   stats(): Record<string, number> {
@@ -496,9 +495,9 @@ export class P2PNode implements P2PApi {
       'links.unreachableDrops': t.unreachableDrops,
       ...linkCounters(this.links()),
       ...this.opts.ice?.counters(),
-      'kv.localKeys': this.core.kv.localCount(),
+      'kv.localKeys': this.core.query.kv.localCount(),
       // how often the KVS's placement changed (each one re-checks every local key's owners)
-      'kv.placementChanges': this.core.kv.counters().placementChanges,
+      'kv.placementChanges': this.core.query.stats.kvCounters().placementChanges,
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
       'storage.compactions': this.storage?.kv.compactions ?? 0,
@@ -554,7 +553,7 @@ export class P2PNode implements P2PApi {
   readonly chat = {
     send: (text: string, room = 'lobby'): Promise<void> => this.call<void>({ type: 'chat.send', room, text }),
     tell: (nick: string, text: string): Promise<void> => this.call<void>({ type: 'chat.tell', nick, text }),
-    history: (room = 'lobby'): ChatMessage[] => this.core.chat.history(room),
+    history: (room = 'lobby'): ChatMessage[] => this.core.query.chat.history(room),
     join: async (room: string): Promise<void> => {
       await this.call<void>({ type: 'chat.join', room });
       await this.persistChatMeta();
@@ -563,16 +562,16 @@ export class P2PNode implements P2PApi {
       await this.call<void>({ type: 'chat.leave', room });
       await this.persistChatMeta();
     },
-    rooms: (): string[] => this.core.chat.rooms(),
-    joined: (): string[] => this.core.chat.joined(),
-    members: (room = 'lobby'): string[] => this.core.chat.members(room),
+    rooms: (): string[] => this.core.query.chat.rooms(),
+    joined: (): string[] => this.core.query.chat.joined(),
+    members: (room = 'lobby'): string[] => this.core.query.chat.members(room),
     /** Throws a clear error for an invalid nickname; nothing changes then. */
     setNick: (nick: string): void => {
       const err = nickError(nick);
       if (err) throw new Error(err);
       void this.call<void>({ type: 'chat.nick', nick }).then(
         () => {
-          this.nick = this.core.chat.nick();
+          this.nick = this.core.query.chat.nick();
           return this.persistChatMeta();
         },
         (e: unknown) => this.error('setNick', e),
@@ -583,8 +582,8 @@ export class P2PNode implements P2PApi {
   private async persistChatMeta(): Promise<void> {
     if (!this.storage) return;
     try {
-      await this.storage.setMeta('rooms', this.core.chat.joined());
-      await this.storage.setMeta('nick', this.core.chat.nick());
+      await this.storage.setMeta('rooms', this.core.query.chat.joined());
+      await this.storage.setMeta('nick', this.core.query.chat.nick());
     } catch (e) {
       this.error('storage meta', e);
     }
@@ -595,11 +594,11 @@ export class P2PNode implements P2PApi {
     get: (key: string): Promise<unknown> => this.call<unknown>({ type: 'kv.get', key }),
     delete: (key: string): Promise<void> => this.call<void>({ type: 'kv.delete', key }),
     keys: (prefix = ''): Promise<string[]> => this.call<string[]>({ type: 'kv.keys', prefix }),
-    replicas: (key: string): string[] => this.core.kv.replicas(key),
-    localKeys: (): string[] => this.core.kv.localKeys(),
+    replicas: (key: string): string[] => this.core.query.kv.replicas(key),
+    localKeys: (): string[] => this.core.query.kv.localKeys(),
     inspect: async (key: string) => {
       const r = await this.call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });
-      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: this.core.kv.replicas(key) };
+      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: this.core.query.kv.replicas(key) };
     },
   };
 
