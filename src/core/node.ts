@@ -57,7 +57,7 @@ interface Port<M, T, E, R> {
   send(e: SendEffect<M>): void;
   timer(t: T): NodeTimer;
   event(e: E): void;
-  /** Absent for protocols that persist nothing (R = never). */
+  /** Absent for protocols that persist nothing (R = never); a persist from one is reported as dropped. */
   persist?(put: R[], remove: string[]): PersistOut;
 }
 
@@ -285,7 +285,10 @@ export class CoreNode {
         case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: port.timer(e.timer) }); break;
         case 'disconnect': this.out.push(e); break;
         case 'reply': this.out.push(e); break;
-        case 'persist': if (port.persist) this.out.push(port.persist(e.put, e.remove)); break;
+        case 'persist':
+          if (port.persist) this.out.push(port.persist(e.put, e.remove));
+          else this.out.push({ type: 'dropped', reason: 'persist from a protocol without a store' });
+          break;
         case 'event': port.event(e.event); break;
       }
     }
