@@ -143,18 +143,20 @@ describe('the value check agrees with the codec', () => {
     const cyclic: unknown[] = [];
     cyclic.push(cyclic);
     const cases: [unknown, RegExp][] = [
-      [{ a: [1, { when: new Date(0) }] }, /a Date is not plain data at \.a\[1\]\.when/],
-      [{ n: Number.NaN }, /NaN is not JSON at \.n/],
-      [[Infinity], /Infinity is not JSON/],
-      [{ u: undefined }, /undefined is not JSON at \.u/],
-      [[1, , 3], /undefined is not JSON at \[1\]/],
-      [new Map(), /a Map is not plain data/],
-      [new Set(), /a Set is not plain data/],
-      [new Float32Array(2), /a Float32Array is not plain data/],
-      [10n, /a bigint is not JSON/],
-      [() => 1, /a function is not JSON/],
-      [Symbol('s'), /a symbol is not JSON/],
-      [cyclic, /nested deeper than 32 levels \(or a cycle\)/],
+      [{ a: [1, { when: new Date(0) }] }, /^a Date cannot be stored at \.a\[1\]\.when$/],
+      [{ n: Number.NaN }, /^NaN cannot be stored at \.n$/],
+      [[Infinity], /^Infinity cannot be stored at \[0\]$/],
+      [{ u: undefined }, /^undefined cannot be stored at \.u$/],
+      // eslint-disable-next-line no-sparse-arrays
+      [[1, , 3], /^undefined cannot be stored at \[1\]$/],
+      [new Map(), /^a Map cannot be stored$/],
+      [new Set(), /^a Set cannot be stored$/],
+      [new Float32Array(2), /^a Float32Array cannot be stored$/],
+      [10n, /^a bigint cannot be stored$/],
+      [() => 1, /^a function cannot be stored$/],
+      [Symbol('s'), /^a symbol cannot be stored$/],
+      [cyclic, /^value contains a cycle at \[0\]$/],
+      [(() => { let d: unknown = 0; for (let i = 0; i < 40; i++) d = { d }; return d; })(), /^value nested deeper than 32 levels at …(\.d){8}$/],
       [[[], [], []], /too dense/],
       [Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, 0])), /an object of 70000 keys/],
     ];

@@ -65,6 +65,7 @@ function numberBytes(v: number): number {
   return 9;
 }
 
+/** How an error names a value that cannot be stored: `a function`, `a Date`, `NaN`, `undefined`. */
 function kindOf(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return String(v);
@@ -100,7 +101,13 @@ export function walkValue(value: unknown, maxNodes: number): ValueCheck {
   let bytes = 0;
   let allocations = 0;
   const path: (string | number)[] = [];
-  const where = () => (path.length === 0 ? '' : ` at ${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p.length > 40 ? `${p.slice(0, 40)}…` : p}`)).join('')}`);
+  const ancestors: object[] = [];
+  const where = () => {
+    if (path.length === 0) return '';
+    const shown = path.length > 8 ? ['…', ...path.slice(-8)] : path;
+    return ` at ${shown.map((p) => (typeof p === 'number' ? `[${p}]` : p === '…' ? p : `.${p.length > 40 ? `${p.slice(0, 40)}…` : p}`)).join('')}`;
+  };
+  const refuse = (v: unknown) => new Stop({ ok: false, problem: 'unstorable', reason: `${kindOf(v)} cannot be stored${where()}` });
   const walk = (v: unknown, depth: number): void => {
     if (++nodes > maxBytes) throw new Stop({ ok: false, problem: 'tooLarge', bytes: Math.max(bytes, maxBytes + 1), atLeast: true });
     switch (typeof v) {
@@ -110,7 +117,7 @@ export function walkValue(value: unknown, maxNodes: number): ValueCheck {
         return;
       }
       case 'number':
-        if (!Number.isFinite(v)) throw new Stop({ ok: false, problem: 'unstorable', reason: `${v} is not JSON${where()}` });
+        if (!Number.isFinite(v)) throw refuse(v);
         bytes += numberBytes(v);
         return;
       case 'boolean':
@@ -126,42 +133,45 @@ export function walkValue(value: unknown, maxNodes: number): ValueCheck {
           allocations += 2;
           return;
         }
-        if (depth >= MAX_VALUE_DEPTH) {
-          throw new Stop({ ok: false, problem: 'unstorable', reason: `nested deeper than ${MAX_VALUE_DEPTH} levels (or a cycle)${where()}` });
-        }
+        if (ancestors.includes(v)) throw new Stop({ ok: false, problem: 'unstorable', reason: `value contains a cycle${where()}` });
+        if (depth >= MAX_VALUE_DEPTH) throw new Stop({ ok: false, problem: 'unstorable', reason: `value nested deeper than ${MAX_VALUE_DEPTH} levels${where()}` });
         if (Array.isArray(v)) {
-          if (Object.getPrototypeOf(v) !== Array.prototype) throw new Stop({ ok: false, problem: 'unstorable', reason: `${kindOf(v)} is not plain data${where()}` });
+          if (Object.getPrototypeOf(v) !== Array.prototype) throw refuse(v);
           bytes += containerHeader(v.length);
           allocations++;
+          ancestors.push(v);
           for (let i = 0; i < v.length; i++) {
             const x: unknown = v[i];
             path.push(i);
-            if (x === undefined) throw new Stop({ ok: false, problem: 'unstorable', reason: `undefined is not JSON${where()}` });
+            if (x === undefined) throw refuse(x);
             walk(x, depth + 1);
             path.pop();
           }
+          ancestors.pop();
           return;
         }
         const proto: unknown = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) throw new Stop({ ok: false, problem: 'unstorable', reason: `${kindOf(v)} is not plain data${where()}` });
+        if (proto !== Object.prototype && proto !== null) throw refuse(v);
         const keys = Object.keys(v);
         // the encoder writes every object with a 16-bit map header
         if (keys.length > 0xffff) throw new Stop({ ok: false, problem: 'unstorable', reason: `an object of ${keys.length} keys (at most 65535)${where()}` });
         bytes += 3;
         allocations++;
+        ancestors.push(v);
         for (const k of keys) {
           const x = (v as Record<string, unknown>)[k];
           path.push(k);
-          if (x === undefined) throw new Stop({ ok: false, problem: 'unstorable', reason: `undefined is not JSON${where()}` });
+          if (x === undefined) throw refuse(x);
           const len = utf8Length(k);
           bytes += strHeader(len) + len;
           walk(x, depth + 1);
           path.pop();
         }
+        ancestors.pop();
         return;
       }
       default:
-        throw new Stop({ ok: false, problem: 'unstorable', reason: `${kindOf(v)} is not JSON${where()}` });
+        throw refuse(v);
     }
   };
   try {

@@ -4,7 +4,7 @@
  * Version lists travel as tuples [key, ts, writer] to keep frames small.
  */
 import type { NodeId } from '../types';
-import { any, arrayOf, bool, int, nodeId, oneOf, optional, shape, str, tuple, union, type Check } from '../validate';
+import { arrayOf, bool, int, nodeId, oneOf, optional, plainValue, shape, str, tuple, union, type Check } from '../validate';
 import type { Entry } from './types';
 
 /** Longest key accepted from the wire (the API limit, `maxKeyLength`, is usually lower). */
@@ -64,7 +64,7 @@ const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
 const ts: Check = (v) => (typeof v !== 'number' || !Number.isFinite(v) || v < 0 ? 'not a timestamp' : null);
 const version = shape({ ts, node: nodeId });
-const entry = shape({ key, value: any, version, deleted: bool });
+const entry = shape({ key, value: plainValue, version, deleted: bool });
 const versionTuple = tuple(key, ts, nodeId);
 const keys = arrayOf(key, MAX_WIRE_ITEMS);
 const entries = arrayOf(entry, MAX_WIRE_ITEMS);
@@ -73,7 +73,7 @@ const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
 const check = union({
   'kv.put': { op: opId, entry, hint: optional(nodeId) },
   'kv.putAck': { op: opId },
-  'kv.puts': { items: arrayOf(tuple(opId, key, any, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
+  'kv.puts': { items: arrayOf(tuple(opId, key, plainValue, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
   'kv.putAcks': { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
   'kv.get': { op: opId, key },
   'kv.getReply': { op: opId, entry: optional(entry) },

@@ -41,7 +41,7 @@ describe('KvStore API validation', () => {
     const v: Record<string, unknown> = {};
     v.self = v;
     const out = step({ type: 'put', req: 1, key: 'c', value: v });
-    expect(out).toEqual([{ type: 'reply', req: 1, ok: false, error: "put 'c': value cannot be stored: value contains a cycle" }]);
+    expect(out).toEqual([{ type: 'reply', req: 1, ok: false, error: "put 'c': value cannot be stored: value contains a cycle at .self" }]);
   });
 
   it('measures values with the caller-provided sizeOf', () => {
