@@ -14,7 +14,7 @@ import { startSignalingServer, type SignalingServer, type SignalingServerOptions
 import { assertRelayWorks, clientFrame, rawWebSocket, TestClient, until, wsUrl } from './testing';
 
 /** Frame and byte buckets lifted: for attacks that need volume to show another limit. */
-const NO_RATE_LIMIT: Partial<Limits> = { rateBurst: 1e9, ratePerSec: 1e9, rateBytesBurst: 1e12, rateBytesPerSec: 1e12 };
+const NO_RATE_LIMIT: Partial<Limits> = { rateBurst: 1e9, ratePerSec: 1e9, rateBytesBurst: 1e12, rateBytesPerSec: 1e12, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12 };
 /** A second loopback address: "another host" for the per-address limits. */
 const OTHER_HOST: ClientOptions = { localAddress: '127.0.0.2' };
 
@@ -232,6 +232,38 @@ describe('byte rate per connection', () => {
     expect(got).toBeGreaterThanOrEqual(4); // the burst
     expect(got * 60 * 1024).toBeLessThanOrEqual(rateBytesBurst + rateBytesPerSec * (seconds + 1));
     await assertRelayWorks(subscriber);
+  });
+
+  it('reconnecting does not refill the budget: one address cycling connections is bounded by its shared byte bucket', async () => {
+    await start({ rateBurst: 1e9, ratePerSec: 1e9 });
+    const { rateBytesBurstPerIp, rateBytesPerSecPerIp } = DEFAULT_LIMITS;
+    const subscriber = await connect(OTHER_HOST);
+    subscriber.send({ type: 'subscribe', topics: ['room'] });
+    await subscriber.sync();
+    const pad = 'x'.repeat(60 * 1024);
+    const t0 = performance.now();
+    // each fresh connection would get a fresh per-connection burst (4 × 60 KiB)
+    for (let cycle = 0; cycle < 50; cycle++) {
+      const c = await TestClient.open(wsUrl(server!.url));
+      for (let i = 0; i < 4; i++) c.send({ type: 'publish', topic: 'room', pad });
+      await c.close(); // the close frame follows the publishes: they are handled first
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    await subscriber.sync();
+    const got = subscriber.inbox.filter((m) => m.topic === 'room').length;
+    expect(got * 60 * 1024).toBeLessThanOrEqual(rateBytesBurstPerIp + rateBytesPerSecPerIp * (seconds + 1));
+    expect(rejected('ip-byte-rate-limited')).toBeGreaterThan(0);
+    await assertRelayWorks(subscriber);
+  });
+
+  it('an address is forgotten once it has no connection and its bucket refilled; until then it is kept', async () => {
+    await start({ pingIntervalMs: 20, rateBytesBurstPerIp: 128 * 1024, rateBytesPerSecPerIp: 64 * 1024 });
+    const a = await connect();
+    a.send({ type: 'publish', topic: 'nobody', pad: 'x'.repeat(60 * 1024) });
+    await a.close();
+    await until(() => server!.stats().connections === 0);
+    expect(server!.stats().addresses).toBe(1); // 60 KiB short: refills in about 1 s
+    await until(() => server!.stats().addresses === 0, 10_000_000);
   });
 
   it('an honest burst (SDP offers and candidates to a few peers) passes in full', async () => {

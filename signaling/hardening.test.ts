@@ -12,7 +12,7 @@ import { startSignalingServer, type SignalingServer } from './server';
 import { assertRelayWorks, clientFrame, rawWebSocket, TestClient, until, wsUrl } from './testing';
 
 /** Frame and byte buckets lifted: for tests of other limits that need volume. */
-const NO_RATE_LIMIT: Partial<Limits> = { rateBurst: 1e9, ratePerSec: 1e9, rateBytesBurst: 1e12, rateBytesPerSec: 1e12 };
+const NO_RATE_LIMIT: Partial<Limits> = { rateBurst: 1e9, ratePerSec: 1e9, rateBytesBurst: 1e12, rateBytesPerSec: 1e12, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12 };
 
 let server: SignalingServer | undefined;
 const clients: TestClient[] = [];

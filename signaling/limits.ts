@@ -21,6 +21,13 @@ export interface Limits {
    * a subscriber on a 1 Mbit/s link keeps up with any one publisher, so a
    * flooding publisher cannot get honest subscribers dropped as slow consumers. */
   rateBytesPerSec: number;
+  /** Byte bucket shared by the connections of one client address (an IPv6
+   * client: its /64): burst, at least `maxFrameBytes`. It outlives the address's
+   * connections until it is full again, so reconnecting does not refill it, and
+   * many connections do not multiply the per-connection rate. */
+  rateBytesBurstPerIp: number;
+  /** Byte bucket per client address: refill rate (bytes per second). */
+  rateBytesPerSecPerIp: number;
   /** Frames dropped for the rate limit, without the bucket recovering to half
    * full in between, after which the connection is closed (1008). */
   rateDropsBeforeClose: number;
@@ -60,6 +67,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   ratePerSec: 100,
   rateBytesBurst: 256 * 1024,
   rateBytesPerSec: 64 * 1024,
+  rateBytesBurstPerIp: 1024 * 1024,
+  rateBytesPerSecPerIp: 128 * 1024,
   rateDropsBeforeClose: 200,
   maxTopicsPerConnection: 64,
   maxTopics: 100_000,
@@ -89,6 +98,9 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   if (limits.maxFrameBytes < 1024) throw new Error('signaling limit "maxFrameBytes" must be >= 1024');
   if (limits.rateBytesBurst < limits.maxFrameBytes) {
     throw new Error(`signaling limit "rateBytesBurst" (${limits.rateBytesBurst}) must be >= maxFrameBytes (${limits.maxFrameBytes}), or frames of the largest size could never pass`);
+  }
+  if (limits.rateBytesBurstPerIp < limits.maxFrameBytes) {
+    throw new Error(`signaling limit "rateBytesBurstPerIp" (${limits.rateBytesBurstPerIp}) must be >= maxFrameBytes (${limits.maxFrameBytes})`);
   }
   if (limits.pingIntervalMs < 10) throw new Error('signaling limit "pingIntervalMs" must be >= 10');
   return limits;

@@ -26,6 +26,7 @@ export const REJECT_REASONS = [
   'protocol-error', // other WebSocket protocol violations (bad UTF-8, bad opcode, unmasked frame)
   'rate-limited', // frame dropped by the per-connection token bucket
   'byte-rate-limited', // frame dropped by the per-connection byte bucket
+  'ip-byte-rate-limited', // frame dropped by the byte bucket of its client address
   'flood', // connection closed after sustained rate-limit drops
   'too-many-topics', // subscription over maxTopicsPerConnection
   'ip-topic-limit', // subscription over maxTopicsPerIp (summed over one address's connections)

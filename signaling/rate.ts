@@ -21,6 +21,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Whether the bucket has refilled to capacity by `now`. */
+  full(now: number): boolean {
+    this.refill(now);
+    return this.tokens >= this.capacity;
+  }
+
   /** Tokens left after the last refill (fractional). */
   get level(): number {
     return this.tokens;

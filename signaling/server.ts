@@ -59,6 +59,9 @@ export interface ServerStats {
   topics: number;
   /** Subscriptions summed over topics (a topic with 3 subscribers counts 3). */
   subscriptions: number;
+  /** Client addresses tracked for the per-address limits (with connections, or
+   * whose byte bucket has not refilled since their last one closed). */
+  addresses: number;
   uptimeS: number;
   /** Count of each refused frame, dropped message or closed connection, by reason. */
   rejected: Record<RejectReason, number>;
@@ -106,6 +109,23 @@ const PONG = { type: 'pong' } as const;
  * stays small and is not mistaken for a backed-up (slow) consumer. */
 const CORK_FLUSH_BYTES = 64 * 1024;
 
+/**
+ * What the connections of one client address (signaling/client-address.ts)
+ * share. Kept while the address has a connection, and after its last one
+ * closed until its byte bucket is full again: closing and reopening connections
+ * must not hand out a fresh burst.
+ */
+class AddressState {
+  connections = 0;
+  /** Subscriptions held by its connections, summed. */
+  subscriptions = 0;
+  readonly bytes: TokenBucket;
+
+  constructor(limits: Limits, now: number) {
+    this.bytes = new TokenBucket(limits.rateBytesBurstPerIp, limits.rateBytesPerSecPerIp, now);
+  }
+}
+
 class Connection {
   readonly topics = new Set<string>();
   /** Frames per second. */
@@ -135,6 +155,7 @@ class Connection {
     readonly ip: string,
     /** What the per-address limits count by (signaling/client-address.ts). */
     readonly ipKey: string,
+    readonly address: AddressState,
     readonly id: number,
     limits: Limits,
     now: number,
@@ -160,9 +181,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   const topics = new TopicTable<Connection>(limits.maxTopics);
   const connections = new Set<Connection>();
-  const connectionsByIp = new Map<string, number>();
-  /** Subscriptions held by the connections of each address key. */
-  const subscriptionsByIp = new Map<string, number>();
+  /** By address key; see AddressState for how long an entry lives. */
+  const addresses = new Map<string, AddressState>();
   const trustProxy = opts.trustProxy ?? 0;
   const allowedOrigins = opts.allowedOrigins ?? null;
   const headers = securityHeaders(opts.connectSrc);
@@ -274,12 +294,6 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     }
   };
 
-  const addIpSubscriptions = (conn: Connection, n: number): void => {
-    const total = (subscriptionsByIp.get(conn.ipKey) ?? 0) + n;
-    if (total <= 0) subscriptionsByIp.delete(conn.ipKey);
-    else subscriptionsByIp.set(conn.ipKey, total);
-  };
-
   const handleMessage = (conn: Connection, message: ClientMessage): void => {
     switch (message.type) {
       case 'subscribe': {
@@ -290,7 +304,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
             reply(conn, { type: 'error', reason: 'too-many-topics' });
             return;
           }
-          if (limits.maxTopicsPerIp > 0 && (subscriptionsByIp.get(conn.ipKey) ?? 0) >= limits.maxTopicsPerIp) {
+          if (limits.maxTopicsPerIp > 0 && conn.address.subscriptions >= limits.maxTopicsPerIp) {
             count('ip-topic-limit', conn, `connections from ${conn.ipKey} hold ${limits.maxTopicsPerIp} subscriptions`);
             reply(conn, { type: 'error', reason: 'ip-topic-limit' });
             return;
@@ -301,7 +315,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
             return;
           }
           conn.topics.add(topic);
-          addIpSubscriptions(conn, 1);
+          conn.address.subscriptions += 1;
           noteCount(topic);
         }
         return;
@@ -310,7 +324,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         for (const topic of message.topics) {
           if (!conn.topics.delete(topic)) continue;
           topics.remove(topic, conn);
-          addIpSubscriptions(conn, -1);
+          conn.address.subscriptions -= 1;
           noteCount(topic);
         }
         return;
@@ -323,11 +337,17 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     }
   };
 
-  /** Token buckets per connection, for frames and for bytes; sustained abuse
-   * closes the connection. */
+  /** Token buckets per connection (frames, bytes) and per address (bytes);
+   * sustained abuse closes the connection. */
   const admit = (conn: Connection, bytes: number): boolean => {
     const now = performance.now();
-    const reason: RejectReason | null = !conn.bucket.take(now) ? 'rate-limited' : !conn.byteBucket.take(now, bytes) ? 'byte-rate-limited' : null;
+    const reason: RejectReason | null = !conn.bucket.take(now)
+      ? 'rate-limited'
+      : !conn.byteBucket.take(now, bytes)
+        ? 'byte-rate-limited'
+        : !conn.address.bytes.take(now, bytes)
+          ? 'ip-byte-rate-limited'
+          : null;
     if (reason === null) {
       if (conn.drops > 0 && conn.bucket.level >= limits.rateBurst / 2 && conn.byteBucket.level >= limits.rateBytesBurst / 2) conn.drops = 0;
       return true;
@@ -335,7 +355,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     conn.drops += 1;
     rejected[reason] += 1;
     if (conn.drops === 1) {
-      const over = reason === 'rate-limited' ? `${limits.ratePerSec} msg/s` : `${limits.rateBytesPerSec} bytes/s`;
+      const over = reason === 'rate-limited' ? `${limits.ratePerSec} msg/s` : reason === 'byte-rate-limited' ? `${limits.rateBytesPerSec} bytes/s` : `${limits.rateBytesPerSecPerIp} bytes/s from ${conn.ipKey}`;
       clientLog.line(`signaling: ${reason} conn=${conn.id} ip=${conn.ip}: over ${over}`);
       reply(conn, { type: 'error', reason });
     }
@@ -375,10 +395,22 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     }
   };
 
+  /** Drops an address without connections whose byte bucket is full again. */
+  const forgetIfIdle = (ipKey: string, now: number): void => {
+    const a = addresses.get(ipKey);
+    if (a && a.connections === 0 && a.bytes.full(now)) addresses.delete(ipKey);
+  };
+
   const onConnection = (ws: WebSocket, socket: Duplex, ip: string, ipKey: string): void => {
-    const conn = new Connection(ws, socket, ip, ipKey, nextId++, limits, performance.now());
+    const now = performance.now();
+    let address = addresses.get(ipKey);
+    if (!address) {
+      address = new AddressState(limits, now);
+      addresses.set(ipKey, address);
+    }
+    address.connections += 1;
+    const conn = new Connection(ws, socket, ip, ipKey, address, nextId++, limits, now);
     connections.add(conn);
-    connectionsByIp.set(ipKey, (connectionsByIp.get(ipKey) ?? 0) + 1);
     ws.on('message', (data: Buffer, isBinary: boolean) => onFrameGuarded(conn, data, isBinary));
     ws.on('pong', (payload: Buffer) => {
       if (conn.pingPayload !== null && payload.equals(conn.pingPayload)) conn.alive = true;
@@ -397,12 +429,11 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         topics.remove(topic, conn);
         noteCount(topic);
       }
-      addIpSubscriptions(conn, -conn.topics.size);
+      conn.address.subscriptions -= conn.topics.size;
       conn.topics.clear();
       connections.delete(conn);
-      const n = (connectionsByIp.get(ipKey) ?? 1) - 1;
-      if (n <= 0) connectionsByIp.delete(ipKey);
-      else connectionsByIp.set(ipKey, n);
+      conn.address.connections -= 1;
+      forgetIfIdle(ipKey, performance.now());
     });
   };
 
@@ -489,7 +520,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       refuseUpgrade(socket, '503 Service Unavailable');
       return;
     }
-    if (limits.maxConnectionsPerIp > 0 && (connectionsByIp.get(ipKey) ?? 0) >= limits.maxConnectionsPerIp) {
+    if (limits.maxConnectionsPerIp > 0 && (addresses.get(ipKey)?.connections ?? 0) >= limits.maxConnectionsPerIp) {
       count('ip-connection-limit', null, `ip=${ip}: ${limits.maxConnectionsPerIp} connections open from ${ipKey}; upgrade refused`);
       refuseUpgrade(socket, '429 Too Many Requests');
       return;
@@ -499,6 +530,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   // One timer for all connections (the stock server keeps one per connection).
   const pingTimer = setInterval(() => {
+    const now = performance.now();
+    for (const key of addresses.keys()) forgetIfIdle(key, now);
     for (const conn of connections) {
       if (conn.closing) continue;
       if (!conn.alive) {
@@ -524,6 +557,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       connections: connections.size,
       topics: topics.size,
       subscriptions: topics.subscriptions,
+      addresses: addresses.size,
       uptimeS: Math.round((performance.now() - startedAt) / 1000),
       rejected: { ...rejected },
       published,

@@ -89,6 +89,8 @@ describe('TokenBucket', () => {
     expect(b.take(0, 60)).toBe(false);
     expect(b.level).toBe(40); // the refused take took nothing
     expect(b.take(2000, 60)).toBe(true); // 40 + 20 refilled
+    expect(b.full(2000)).toBe(false);
+    expect(b.full(20_000)).toBe(true);
   });
 
   it('ignores a clock that goes backwards', () => {
@@ -143,6 +145,7 @@ describe('resolveLimits', () => {
     // a byte burst below the largest frame would refuse such frames forever
     expect(() => resolveLimits({ rateBytesBurst: 1000 })).toThrow('rateBytesBurst');
     expect(() => resolveLimits({ maxFrameBytes: 512 * 1024 })).toThrow('rateBytesBurst');
+    expect(() => resolveLimits({ rateBytesBurstPerIp: 1000 })).toThrow('rateBytesBurstPerIp');
     expect(resolveLimits({ maxFrameBytes: 512 * 1024, rateBytesBurst: 512 * 1024 }).rateBytesBurst).toBe(512 * 1024);
   });
 
