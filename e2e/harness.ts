@@ -95,10 +95,27 @@ export async function openTab(browser: Browser, appUrl: string, o: OpenOptions, 
   if (o.signaling) q.set('signaling', o.signaling);
   if (o.nick) q.set('nick', o.nick);
   await page.goto(`${appUrl}?${q}`);
+  if (o.signaling && isForeignSignaling(o.signaling, appUrl)) await acceptSignalingConsent(page);
   await page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   if (o.ready !== false) await page.evaluate(() => window.p2p.ready);
   const id = await page.evaluate(() => window.p2p.id);
   return { context: ctx, page, id };
+}
+
+/** Whether a tab of `appUrl` given `?signaling=<signaling>` asks its user first
+ * (src/runtime/signaling-consent.ts): one of the servers is another origin. */
+export function isForeignSignaling(signaling: string, appUrl: string): boolean {
+  const app = new URL(appUrl);
+  return signaling.split(',').some((s) => {
+    const u = new URL(s.trim(), appUrl);
+    const scheme = u.protocol === 'ws:' ? 'http:' : u.protocol === 'wss:' ? 'https:' : u.protocol;
+    return `${scheme}//${u.host}` !== app.origin;
+  });
+}
+
+/** Answers the page's "Connect through another signaling server?" dialog with yes, as a user would. */
+export async function acceptSignalingConsent(page: Page): Promise<void> {
+  await page.getByRole('dialog').getByRole('button', { name: 'Connect through it' }).click();
 }
 
 /** Kills the renderer, as a crashed tab: no pagehide, no goodbye. */
