@@ -8,7 +8,7 @@
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startSignalingServer, type SignalingServer } from '../signaling/server';
+import { startSignalingServer, type Limits, type SignalingServer } from '../signaling/server';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -45,8 +45,16 @@ export interface Server {
   close(): Promise<void>;
 }
 
-export async function startOurServer(port = 0): Promise<Server & { server: SignalingServer }> {
-  const server = await startSignalingServer({ port, host: '127.0.0.1', log: () => undefined });
+/**
+ * The per-address limits lifted: every tab of a test or bench has the address
+ * 127.0.0.1, where in the field each would be another machine. The per-connection
+ * limits stay at their defaults.
+ */
+export const ONE_ADDRESS_FOR_MANY: Partial<Limits> = { maxConnectionsPerIp: 0, maxTopicsPerIp: 0, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12 };
+
+/** Our signaling server serving the built app, with the default limits unless `limits` overrides some. */
+export async function startOurServer(port = 0, limits?: Partial<Limits>): Promise<Server & { server: SignalingServer }> {
+  const server = await startSignalingServer({ port, host: '127.0.0.1', log: () => undefined, limits });
   return { server, url: server.url, ws: server.url.replace(/^http/, 'ws'), close: () => server.close() };
 }
 

@@ -68,6 +68,8 @@ export interface ServerStats {
   /** Publish frames relayed, and frames delivered to subscribers by those relays. */
   published: number;
   delivered: number;
+  /** Bytes of the frames clients sent (admitted or not). */
+  receivedBytes: number;
   /** Log lines withheld by the log rate limit. */
   logSuppressed: number;
   /** With REDIS_URL: the bridge's state. */
@@ -190,6 +192,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
   let published = 0;
   let delivered = 0;
+  let receivedBytes = 0;
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
@@ -368,6 +371,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   const onFrame = (conn: Connection, data: Buffer, isBinary: boolean): void => {
     if (conn.closing) return;
+    receivedBytes += data.length;
     if (!admit(conn, data.length)) return;
     if (isBinary) {
       count('binary', conn, `${data.length}-byte binary frame; closed`);
@@ -562,6 +566,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       rejected: { ...rejected },
       published,
       delivered,
+      receivedBytes,
       logSuppressed: clientLog.suppressedTotal,
       ...(bridge ? { redis: bridge.health() } : {}),
     };
