@@ -339,8 +339,8 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
    * with the oracle, every member learns it after its own `detectDelay`. `silent`: nobody
    * notices until detect() (a failure the detectors miss).
    */
-  crash(ids: NodeId | readonly NodeId[], opts: { silent?: boolean; detectDelay?: Dist } = {}): void {
-    const list = typeof ids === 'string' ? [ids] : ids;
+  crash(ids: NodeId | Iterable<NodeId>, opts: { silent?: boolean; detectDelay?: Dist } = {}): void {
+    const list = typeof ids === 'string' ? [ids] : [...ids];
     for (const id of list) {
       const i = this.mustIndex(id);
       if (!this.alive[i]) continue;
@@ -352,8 +352,8 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   }
 
   /** Peers still holding links to the crashed `ids` notice after `delay` (default `detectDelay`); the oracle drops them. */
-  detect(ids: NodeId | readonly NodeId[], delay: Dist = this.config.detectDelay): void {
-    const list = typeof ids === 'string' ? [ids] : ids;
+  detect(ids: NodeId | Iterable<NodeId>, delay: Dist = this.config.detectDelay): void {
+    const list = typeof ids === 'string' ? [ids] : [...ids];
     let changed = false;
     for (const id of list) {
       const i = this.mustIndex(id);
