@@ -57,3 +57,7 @@ export {
   type BatchStats,
   type MessageRecord,
 } from './broadcast';
+export { randomOverlay, linkComponents, type LinkSource } from './overlay';
+export { KvNet, kvAdapter, type KvCall, type KvNetOptions } from './kv';
+export { SegNet, segmentsAdapter, type SegCall, type SegNetOptions } from './segments';
+export { coreAdapter, createCoreNetwork, type CoreNetwork, type CoreNetworkOptions } from './core';
