@@ -57,7 +57,7 @@ describe('CoreNode in the simulator', () => {
       const ids = h.net.liveIds();
       for (const id of ids) {
         const node = h.net.node(id)!;
-        expect(node.membership.live(), `seed ${seed} ${id} members`).toEqual([...ids].sort());
+        expect(node.query.members.live(), `seed ${seed} ${id} members`).toEqual([...ids].sort());
         expect(node.activeView().length, `seed ${seed} ${id} active`).toBeGreaterThan(0);
         expect(node.activeView().length).toBeLessThanOrEqual(5);
       }
@@ -79,19 +79,19 @@ describe('CoreNode in the simulator', () => {
       const joined = call(h, 'n2', { type: 'chat.join', room: 'ops' });
       h.net.runFor(2_000);
       expect(reply(h, joined)?.ok).toBe(true);
-      expect(h.net.node('n8')!.chat.rooms(), `seed ${seed} ops visible`).toContain('ops');
-      expect(h.net.node('n8')!.chat.members('ops')).toEqual(['n2']);
+      expect(h.net.node('n8')!.query.chat.rooms(), `seed ${seed} ops visible`).toContain('ops');
+      expect(h.net.node('n8')!.query.chat.members('ops')).toEqual(['n2']);
       call(h, 'n2', { type: 'chat.leave', room: 'ops' });
       h.net.runFor(2_000);
-      expect(h.net.node('n8')!.chat.rooms(), `seed ${seed} ops gone`).not.toContain('ops');
+      expect(h.net.node('n8')!.query.chat.rooms(), `seed ${seed} ops gone`).not.toContain('ops');
 
       h.net.crash('n0');
       h.net.crash('n5');
       h.net.runFor(60_000);
       const alive = h.net.liveIds();
-      for (const id of alive) expect(h.net.node(id)!.membership.live(), `seed ${seed} ${id} after crash`).toEqual([...alive].sort());
+      for (const id of alive) expect(h.net.node(id)!.query.members.live(), `seed ${seed} ${id} after crash`).toEqual([...alive].sort());
       const copies = new Map<string, number>();
-      for (const id of alive) for (const k of h.net.node(id)!.kv.localKeys()) copies.set(k, (copies.get(k) ?? 0) + 1);
+      for (const id of alive) for (const k of h.net.node(id)!.query.kv.localKeys()) copies.set(k, (copies.get(k) ?? 0) + 1);
       for (let i = 0; i < 40; i++) expect(copies.get(`k${i}`), `seed ${seed} replicas of k${i}`).toBeGreaterThanOrEqual(3);
       const after = Array.from({ length: 40 }, (_, i) => call(h, 'n9', { type: 'kv.get', key: `k${i}` }));
       h.net.runFor(5_000);
