@@ -1,8 +1,10 @@
 import type { NodeId } from '../core/types';
-import type { ReplyEffect } from '../core/protocol';
 import { SeededRng } from '../core/rng';
 import { draw, type Dist } from './dist';
-import { EventQueue } from './queue';
+import { DEFAULT_NETWORK_CONFIG, type Adapter, type LinkMode, type NetworkConfig, type NetworkStats, type Reply, type SimNode } from './adapter';
+import { EventLoop, type Ev } from './loop';
+
+export { DEFAULT_NETWORK_CONFIG, type Adapter, type LinkMode, type NetworkConfig, type NetworkStats, type Reply, type SimNode } from './adapter';
 
 /**
  * The deterministic in-process network every simulation and cluster test runs on (see
@@ -39,122 +41,9 @@ import { EventQueue } from './queue';
  * `detectDelay`, so views disagree for a while, as in a real cluster.
  */
 
-/** A node as the network sees it: one pure state machine. */
-export interface SimNode<In, Out> {
-  handle(input: In, now: number, out: Out[]): void;
-  /** Overlay neighbours (HyParView's active view): metrics, announce `known` and `isolated`. */
-  activeView?(): NodeId[];
-}
-
-/**
- * How the network talks to one kind of node: it builds the node's inputs, classifies its
- * timers and says what else the node understands. Effects are recognised by `type`:
- * 'send' {to, msg, transient?}, 'timer' {delayMs, timer}, 'disconnect' {peer},
- * 'announce' {isolated?} or 'event' {event: {type: 'announce', isolated?}}, 'reply'
- * (core/protocol.ts) and, with `storageKey`, 'persist' {put, remove}; anything else goes
- * to `onEffect`.
- */
-export interface Adapter<In, Out, N = SimNode<In, Out>, C = never> {
-  /** A message from `from` as the node receives it (`msg` is what `encode` returned, if given). */
-  message(from: NodeId, msg: unknown): In;
-  timer(timer: unknown): In;
-  /** What goes on the wire for `msg` (validate, encode); runs once per send, at the sender. */
-  encode?(from: NodeId, msg: unknown): unknown;
-  /** 'dial' links: the link to `peer` failed (crash detected, dial failed, or the peer closed it). */
-  linkDown?(peer: NodeId): In;
-  /** 'fixed' links: a link to `peer` opened (closed) at this node. */
-  neighborUp?(peer: NodeId): In;
-  neighborDown?(peer: NodeId): In;
-  announce?(from: NodeId, clients: number, known: boolean, isolated: boolean): In;
-  /** The membership oracle: the sorted ids of the nodes up, as this node learns them. */
-  members?(ids: readonly NodeId[]): In;
-  /** Storage key of a persisted record: enables the node's disk. */
-  storageKey?(record: unknown): string;
-  /** A restarted node's records from its disk. */
-  load?(records: unknown[]): In;
-  /** A client request (`request()`, `call()`); the node answers with a `reply` effect. */
-  request?(req: number, call: C): In;
-  /**
-   * Work a node holds until the end of its turn (the runtime's flush): after any input
-   * that leaves `pending` true, `input` follows at the same instant, after what is
-   * already queued for it.
-   */
-  flush?: { pending(node: N): boolean; input: In };
-  /**
-   * Periodic timers that never quiesce (shuffle, ...). They are held during `settle()`,
-   * and work they start is not charged to the cause (e.g. a join) that armed them.
-   */
-  isBackgroundTimer?(timer: unknown): boolean;
-  /** Effects the network does not execute (events other than announce, ...). */
-  onEffect?(node: NodeId, effect: Out, now: number): void;
-}
-
-/** How nodes reach each other (see the class comment). */
-export type LinkMode = 'dial' | 'fixed' | 'mesh';
-
-export interface NetworkConfig {
-  seed: number;
-  links: LinkMode;
-  /** Virtual time at the start (ms). */
-  start: number;
-  /** One-way latency of a link, drawn once per link ('mesh': once per message). */
-  linkLatency: Dist;
-  /** Added to each message's latency; links stay FIFO. */
-  jitter: Dist;
-  /** One-way latency of a message relayed by the signaling server (transient, no link). */
-  relayLatency: Dist;
-  /** From the first send to an open link (offer/answer through signaling, ICE, DTLS). */
-  dialDelay: Dist;
-  /** Until a dial to a dead node reports `linkDown`. */
-  dialFailDelay: Dist;
-  /** Until a crash is noticed by a peer holding a link (heartbeat timeout), or by a member through the oracle. */
-  detectDelay: Dist;
-  /** Until an announce reaches the other nodes. */
-  signalingLatency: Dist;
-  /** Probability that any one message is lost (links are reliable in WebRTC; this models relay loss and stress). */
-  lossRate: number;
-  /** Probability that a message that is not lost arrives twice. */
-  duplicateRate: number;
-  /** Each node's clock runs ahead by a fixed offset drawn in [0, clockSkew) ms. */
-  clockSkew: number;
-  /** Maximum age of the connected components used for announce `known`. */
-  knownStaleness: number;
-}
-
-export const DEFAULT_NETWORK_CONFIG: Readonly<Omit<NetworkConfig, 'seed'>> = Object.freeze({
-  links: 'dial',
-  start: 0,
-  linkLatency: { min: 10, max: 100 },
-  jitter: 0,
-  relayLatency: { min: 30, max: 150 },
-  dialDelay: { min: 150, max: 600 },
-  dialFailDelay: { min: 3_000, max: 5_000 },
-  detectDelay: { min: 4_000, max: 5_000 },
-  signalingLatency: { min: 20, max: 100 },
-  lossRate: 0,
-  duplicateRate: 0,
-  clockSkew: 0,
-  knownStaleness: 1_000,
-});
-
-export interface NetworkStats {
-  /** Send effects executed (including relayed and lost ones). */
-  sent: number;
-  delivered: number;
-  /** Lost to `lossRate`, a blocked pair, a partition, a dead receiver or a closed link end. */
-  dropped: number;
-  /** Sends that arrive twice (`duplicateRate`). */
-  duplicated: number;
-  relayed: number;
-  dials: number;
-  dialFailures: number;
-  announces: number;
-  /** Sends by message `type`. */
-  byType: Map<string, number>;
-}
-
+/** Event kinds (0 is the loop's CALL). */
 const enum Kind {
-  Input,
+  Input = 1,
   Message,
   Timer,
   LinkDown,
@@ -164,7 +53,6 @@ const enum Kind {
   NeighborDown,
   Members,
   Flush,
-  Call,
 }
 
 class Link {
@@ -188,27 +76,6 @@ class Link {
   }
 }
 
-/** A queued event. Dispatched events are recycled (see Network.schedule), so fields are mutable. */
-class Ev {
-  constructor(
-    public time: number,
-    public seq: number,
-    public kind: Kind,
-    public node: number,
-    public peer: number,
-    public payload: unknown,
-    public link: Link | null,
-    public cause: number,
-    /** When it was scheduled. */
-    public born: number,
-    /** The node's incarnation it is meant for (timers, flushes, member notices). */
-    public inc: number,
-  ) {}
-}
-
-/** Recycled events kept at most (beyond it they are left to the GC). */
-const EV_POOL_MAX = 1 << 16;
-
 interface NetEffect {
   type: string;
   to?: NodeId;
@@ -224,9 +91,7 @@ interface NetEffect {
   remove?: string[];
 }
 
-export type Reply = ReplyEffect;
-
-export class Network<In, Out extends { type: string }, N extends SimNode<In, Out> = SimNode<In, Out>, C = never> {
+export class Network<In, Out extends { type: string }, N extends SimNode<In, Out> = SimNode<In, Out>, C = never> extends EventLoop<Link> {
   readonly config: NetworkConfig;
   /** The simulator's own randomness (latencies, loss, scenario choices). Nodes get their own. */
   readonly rng: SeededRng;
@@ -241,14 +106,11 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     announces: 0,
     byType: new Map(),
   };
-  now: number;
   /** Test hook: messages for which this returns true are lost (counted as dropped). */
   dropIf: ((from: NodeId, to: NodeId, msg: unknown) => boolean) | null = null;
   /** Called for every reply, from the event queue at the instant it was given. */
   onReply: ((node: NodeId, req: number, reply: Reply) => void) | null = null;
 
-  private readonly queue = new EventQueue<Ev>();
-  private seq = 0;
   private readonly ids: NodeId[] = [];
   private readonly index = new Map<NodeId, number>();
   private readonly nodes: N[] = [];
@@ -271,17 +133,6 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   private readonly out: Out[] = [];
   private depth = 0;
   private readonly causeSent: number[] = [];
-  private hold = false;
-  private holdStart = 0;
-  private held: Ev[] = [];
-  /**
-   * Dispatched events, reused by schedule(): in-flight messages outlive several young-
-   * generation GCs, so allocating one object per event made the GC copy and promote
-   * millions of them at 10,000 nodes.
-   */
-  private readonly pool: Ev[] = [];
-  /** Set by dispatch() when it keeps the event (a held background timer): not recycled. */
-  private kept = false;
   private component: Int32Array | null = null;
   private componentAt = -Infinity;
   private readonly mode: LinkMode;
@@ -293,9 +144,10 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     /** Builds incarnation `incarnation` of node `id`, for add() and restart() without a node. */
     private readonly make: ((id: NodeId, incarnation: number) => N) | null = null,
   ) {
-    this.config = { ...DEFAULT_NETWORK_CONFIG, ...config };
+    const c = { ...DEFAULT_NETWORK_CONFIG, ...config };
+    super(c.start);
+    this.config = c;
     this.rng = new SeededRng(this.config.seed);
-    this.now = this.config.start;
     this.mode = this.config.links;
     this.jitterOn = this.config.jitter !== 0;
     this.up = adapter.members ? new Set() : null;
@@ -325,7 +177,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   /** Deliver `input` to `id` after `delay` ms; work it causes is charged to `cause` (see messagesCausedBy). */
   input(id: NodeId, input: In, opts: { delay?: number; cause?: number } = {}): void {
     const i = this.mustIndex(id);
-    this.schedule(this.now + (opts.delay ?? 0), Kind.Input, i, -1, input, null, opts.cause ?? 0);
+    this.post(this.now + (opts.delay ?? 0), Kind.Input, i, -1, input, null, opts.cause ?? 0);
   }
 
   /** The node handles `input` now (if it is alive), and its effects run, before this returns. */
@@ -359,7 +211,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
       const i = this.mustIndex(id);
       if (this.alive[i]) continue;
       for (const [peer, link] of this.adj[i]!) {
-        if (link.isOpen(peer) && this.alive[peer]) this.schedule(this.now + draw(delay, this.rng), Kind.LinkDown, peer, i, null, link, 0);
+        if (link.isOpen(peer) && this.alive[peer]) this.post(this.now + draw(delay, this.rng), Kind.LinkDown, peer, i, null, link, 0);
       }
       this.adj[i]!.clear();
       if (this.up) changed = this.setUp(id, false) || changed;
@@ -370,7 +222,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   /** Graceful leave: the node handles `leaveInput` (its goodbyes), then its links close. */
   leave(id: NodeId, leaveInput: In, opts: { delay?: number; cause?: number } = {}): void {
     const i = this.mustIndex(id);
-    this.schedule(this.now + (opts.delay ?? 0), Kind.Leave, i, -1, leaveInput, null, opts.cause ?? 0);
+    this.post(this.now + (opts.delay ?? 0), Kind.Leave, i, -1, leaveInput, null, opts.cause ?? 0);
   }
 
   /**
@@ -388,7 +240,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
       node ??= this.build(id, this.inc[i]! + 1);
       if (this.alive[i]) this.crash(id, { silent: true });
       for (const [peer, link] of this.adj[i]!) {
-        if (link.isOpen(peer) && this.alive[peer]) this.schedule(Math.max(this.now, link.openAt) + link.latency, Kind.LinkDown, peer, i, null, link, 0);
+        if (link.isOpen(peer) && this.alive[peer]) this.post(Math.max(this.now, link.openAt) + link.latency, Kind.LinkDown, peer, i, null, link, 0);
       }
       this.adj[i]!.clear();
       this.nodes[i] = node;
@@ -421,7 +273,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     for (let i = 0; i < this.adj.length; i++) {
       for (const [peer, link] of this.adj[i]!) {
         if (this.side[peer] === this.side[i] || !link.isOpen(i)) continue;
-        this.schedule(this.now + draw(this.config.detectDelay, this.rng), Kind.LinkDown, i, peer, null, link, 0);
+        this.post(this.now + draw(this.config.detectDelay, this.rng), Kind.LinkDown, i, peer, null, link, 0);
       }
     }
   }
@@ -454,8 +306,8 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     const link = new Link(i, j, draw(this.config.linkLatency, this.rng), this.now);
     this.adj[i]!.set(j, link);
     this.adj[j]!.set(i, link);
-    this.schedule(this.now + delay, Kind.NeighborUp, i, j, null, link, 0);
-    this.schedule(this.now + delay, Kind.NeighborUp, j, i, null, link, 0);
+    this.post(this.now + delay, Kind.NeighborUp, i, j, null, link, 0);
+    this.post(this.now + delay, Kind.NeighborUp, j, i, null, link, 0);
   }
 
   /** 'fixed' links: close a link now (what is in flight is lost); each live end hears `neighborDown` after its own delay. */
@@ -468,8 +320,8 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     link.close(j);
     this.adj[i]!.delete(j);
     this.adj[j]!.delete(i);
-    this.schedule(this.now + delayA, Kind.NeighborDown, i, j, null, null, 0);
-    this.schedule(this.now + delayB, Kind.NeighborDown, j, i, null, null, 0);
+    this.post(this.now + delayA, Kind.NeighborDown, i, j, null, null, 0);
+    this.post(this.now + delayB, Kind.NeighborDown, j, i, null, null, 0);
   }
 
   /** True while a link between `a` and `b` is open at both ends. */
@@ -591,117 +443,6 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     return r;
   }
 
-  // --- running ---
-
-  /** Run `fire` after `delay` ms of virtual time (a negative delay counts as 0). */
-  later(delay: number, fire: () => void): void {
-    this.schedule(this.now + Math.max(0, delay), Kind.Call, -1, -1, fire, null, 0);
-  }
-
-  /** Process one event; false when the queue is empty. */
-  step(): boolean {
-    const ev = this.queue.pop();
-    if (!ev) return false;
-    this.now = ev.time;
-    this.dispatch(ev);
-    if (this.kept) this.kept = false;
-    else if (this.pool.length < EV_POOL_MAX) {
-      ev.payload = null;
-      ev.link = null;
-      this.pool.push(ev);
-    }
-    return true;
-  }
-
-  /** Process every event due at or before `time`, then set the clock to `time`. */
-  runUntil(time: number): void {
-    for (;;) {
-      const next = this.queue.peek();
-      if (!next || next.time > time) break;
-      this.step();
-    }
-    if (time > this.now) this.now = time;
-  }
-
-  runFor(ms: number): void {
-    this.runUntil(this.now + ms);
-  }
-
-  /**
-   * Process events until `done()` holds; false if `maxMs` of virtual time passed first.
-   * With `every`, `done` is checked every that many virtual ms instead of after every
-   * event (for expensive checks).
-   */
-  runUntilTrue(done: () => boolean, maxMs: number, every = 0): boolean {
-    const end = this.now + maxMs;
-    if (every > 0) {
-      while (!done()) {
-        if (this.now >= end) return false;
-        this.runFor(Math.min(every, end - this.now));
-      }
-      return true;
-    }
-    while (!done()) {
-      const next = this.queue.peek();
-      if (!next || next.time > end) {
-        if (end > this.now) this.now = end;
-        return done();
-      }
-      this.step();
-    }
-    return true;
-  }
-
-  /**
-   * Hold background timers (see Adapter.isBackgroundTimer) from now on: due ones are set
-   * aside instead of running. resumeBackground() puts them back with the delay they had
-   * left when the pause began (or, if armed during the pause, their whole delay).
-   */
-  pauseBackground(): void {
-    if (this.hold) return;
-    this.hold = true;
-    this.holdStart = this.now;
-  }
-
-  resumeBackground(): void {
-    if (!this.hold) return;
-    this.hold = false;
-    for (const ev of this.held) {
-      // What was left of its delay when the pause (or its life) began.
-      ev.time = this.now + (ev.time - Math.max(this.holdStart, ev.born));
-      ev.seq = this.seq++;
-      this.queue.push(ev);
-    }
-    this.held = [];
-  }
-
-  /** Run until nothing is queued or `maxMs` passed; true if the queue emptied. */
-  drain(maxMs = Infinity): boolean {
-    const end = this.now + maxMs;
-    for (;;) {
-      const next = this.queue.peek();
-      if (!next) return true;
-      if (next.time > end) return false;
-      this.step();
-    }
-  }
-
-  /**
-   * Let in-flight work finish with background timers held, then resume them. Measuring
-   * right after settle() sees the overlay at quiescence. True if it drained.
-   */
-  settle(maxMs = 60_000): boolean {
-    const paused = this.hold;
-    this.pauseBackground();
-    const drained = this.drain(maxMs);
-    if (!paused) this.resumeBackground();
-    return drained;
-  }
-
-  get pendingEvents(): number {
-    return this.queue.size;
-  }
-
   // --- internals ---
 
   private build(id: NodeId, incarnation: number): N {
@@ -715,27 +456,12 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     return i;
   }
 
-  private schedule(time: number, kind: Kind, node: number, peer: number, payload: unknown, link: Link | null, cause: number): void {
-    const inc = node >= 0 ? this.inc[node]! : 0;
-    const ev = this.pool.pop();
-    if (ev === undefined) {
-      this.queue.push(new Ev(time, this.seq++, kind, node, peer, payload, link, cause, this.now, inc));
-      return;
-    }
-    ev.time = time;
-    ev.seq = this.seq++;
-    ev.kind = kind;
-    ev.node = node;
-    ev.peer = peer;
-    ev.payload = payload;
-    ev.link = link;
-    ev.cause = cause;
-    ev.born = this.now;
-    ev.inc = inc;
-    this.queue.push(ev);
+  /** Queue an event for node `node` (its current incarnation). */
+  private post(time: number, kind: Kind, node: number, peer: number, payload: unknown, link: Link | null, cause: number): void {
+    this.schedule(time, kind, node, peer, payload, link, cause, node >= 0 ? this.inc[node]! : 0);
   }
 
-  private dispatch(ev: Ev): void {
+  protected dispatch(ev: Ev<Link>): void {
     const i = ev.node;
     switch (ev.kind) {
       case Kind.Input:
@@ -748,16 +474,12 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
           return;
         }
         this.stats.delivered++;
-        this.run(i, this.adapter.message(this.ids[ev.peer]!, ev.payload), ev.cause);
+        this.run(i, this.adapter.message(this.ids[ev.peer]!, ev.payload, this.ids[i]!), ev.cause);
         return;
       }
       case Kind.Timer:
         if (!this.alive[i] || ev.inc !== this.inc[i]) return;
-        if (this.hold && this.adapter.isBackgroundTimer?.(ev.payload)) {
-          this.held.push(ev);
-          this.kept = true;
-          return;
-        }
+        if (this.holding && this.adapter.isBackgroundTimer?.(ev.payload)) return this.holdAside(ev);
         this.run(i, this.adapter.timer(ev.payload), ev.cause);
         return;
       case Kind.LinkDown: {
@@ -796,9 +518,6 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         this.flushQueued[i] = false;
         if (this.alive[i]) this.run(i, this.adapter.flush!.input, ev.cause);
         return;
-      case Kind.Call:
-        (ev.payload as () => void)();
-        return;
     }
   }
 
@@ -827,7 +546,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     const flush = this.adapter.flush;
     if (flush !== undefined && input !== flush.input && !this.flushQueued[i] && this.alive[i] && flush.pending(this.nodes[i]!)) {
       this.flushQueued[i] = true;
-      this.schedule(this.now, Kind.Flush, i, -1, null, null, cause);
+      this.post(this.now, Kind.Flush, i, -1, null, null, cause);
     }
   }
 
@@ -838,7 +557,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         return this.send(i, e.to!, e.msg, e.transient === true, cause);
       case 'timer': {
         const background = this.adapter.isBackgroundTimer?.(e.timer) === true;
-        this.schedule(this.now + Math.max(0, e.delayMs ?? 0), Kind.Timer, i, -1, e.timer, null, background ? 0 : cause);
+        this.post(this.now + Math.max(0, e.delayMs ?? 0), Kind.Timer, i, -1, e.timer, null, background ? 0 : cause);
         return;
       }
       case 'disconnect': {
@@ -881,7 +600,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   private announce(i: number, isolated: unknown, cause: number): void {
     this.stats.announces++;
     const iso = typeof isolated === 'boolean' ? isolated : this.viewOf(i).length === 0;
-    this.schedule(this.now + draw(this.config.signalingLatency, this.rng), Kind.Announce, -1, i, iso, null, cause);
+    this.post(this.now + draw(this.config.signalingLatency, this.rng), Kind.Announce, -1, i, iso, null, cause);
   }
 
   private send(from: number, toId: NodeId, msg: unknown, transient: boolean, cause: number): void {
@@ -895,7 +614,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
       this.stats.dropped++;
       return;
     }
-    if (this.mode === 'mesh') return this.sendMesh(from, to, wire, cause);
+    if (this.mode === 'mesh') return this.sendMesh(from, to, msg, wire, cause);
     let link = this.adj[from]!.get(to);
     let at: number;
     if (link !== undefined && link.isOpen(from)) {
@@ -920,7 +639,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
       this.stats.dropped++;
       return;
     }
-    if (this.lost(from, to, wire)) return;
+    if (this.lost(from, to, msg)) return;
     const copies = this.config.duplicateRate > 0 && this.rng.next() < this.config.duplicateRate ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     if (this.jitterOn) at += draw(this.config.jitter, this.rng);
@@ -934,12 +653,12 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
         link.lastB = at;
       }
     }
-    for (let c = 0; c < copies; c++) this.schedule(at, Kind.Message, to, from, wire, link ?? null, cause);
+    for (let c = 0; c < copies; c++) this.post(at, Kind.Message, to, from, wire, link ?? null, cause);
   }
 
   /** 'mesh': straight to the node, each copy with its own latency. */
-  private sendMesh(from: number, to: number, wire: unknown, cause: number): void {
-    if (this.side[from] !== this.side[to] || this.lost(from, to, wire)) {
+  private sendMesh(from: number, to: number, msg: unknown, wire: unknown, cause: number): void {
+    if (this.side[from] !== this.side[to] || this.lost(from, to, msg)) {
       if (this.side[from] !== this.side[to]) this.stats.dropped++;
       return;
     }
@@ -947,15 +666,15 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     if (copies === 2) this.stats.duplicated++;
     for (let c = 0; c < copies; c++) {
       const latency = draw(this.config.linkLatency, this.rng) + (this.jitterOn ? draw(this.config.jitter, this.rng) : 0);
-      this.schedule(this.now + latency, Kind.Message, to, from, wire, null, cause);
+      this.post(this.now + latency, Kind.Message, to, from, wire, null, cause);
     }
   }
 
-  /** A blocked pair, the drop predicate or `lossRate` loses this message (counted as dropped). */
-  private lost(from: number, to: number, wire: unknown): boolean {
+  /** A blocked pair, the drop predicate (it sees the message as sent) or `lossRate` loses this message (counted as dropped). */
+  private lost(from: number, to: number, msg: unknown): boolean {
     if (
       (this.blocked.size > 0 && this.blocked.has(`${this.ids[from]}>${this.ids[to]}`)) ||
-      (this.dropIf !== null && this.dropIf(this.ids[from]!, this.ids[to]!, wire)) ||
+      (this.dropIf !== null && this.dropIf(this.ids[from]!, this.ids[to]!, msg)) ||
       (this.config.lossRate > 0 && this.rng.next() < this.config.lossRate)
     ) {
       this.stats.dropped++;
@@ -974,7 +693,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     } else {
       this.stats.dialFailures++;
       link.close(to);
-      this.schedule(this.now + draw(this.config.dialFailDelay, this.rng), Kind.LinkDown, from, to, null, link, 0);
+      this.post(this.now + draw(this.config.dialFailDelay, this.rng), Kind.LinkDown, from, to, null, link, 0);
     }
     return link;
   }
@@ -987,7 +706,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     this.adj[i]!.delete(peer);
     if (link.isOpen(peer) && this.alive[peer]) {
       const last = link.a === i ? link.lastA : link.lastB;
-      this.schedule(Math.max(Math.max(this.now, link.openAt) + link.latency, last), Kind.LinkDown, peer, i, null, link, cause);
+      this.post(Math.max(Math.max(this.now, link.openAt) + link.latency, last), Kind.LinkDown, peer, i, null, link, cause);
     }
   }
 
@@ -1011,7 +730,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
   private spreadMembers(except: number): void {
     for (let j = 0; j < this.nodes.length; j++) {
       if (j === except || !this.alive[j]) continue;
-      this.schedule(this.now + draw(this.config.detectDelay, this.rng), Kind.Members, j, -1, null, null, 0);
+      this.post(this.now + draw(this.config.detectDelay, this.rng), Kind.Members, j, -1, null, null, 0);
     }
   }
 
@@ -1035,7 +754,7 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     for (let j = 0; j < this.nodes.length; j++) {
       if (!this.alive[j] || this.side[j] !== side) continue;
       const known = j === from || (comp[j] === comp[from] && comp[j]! >= 0);
-      this.run(j, announce(fromId, clients, known, isolated), cause);
+      this.run(j, announce(fromId, clients, known, isolated, this.ids[j]!), cause);
     }
   }
 
