@@ -11,33 +11,51 @@ import { nodeRng } from './hyparview';
  * run); client requests are the runtime's `api` input; flush follows any input that
  * leaves KV writes held (`kv.deferFlush`), as at the end of the runtime's turn.
  */
-export function coreAdapter(hooks: { onEffect?(node: NodeId, effect: NodeOut, now: number): void } = {}): Adapter<NodeIn, NodeOut, CoreNode, ApiCall> {
+export function coreAdapter(hooks: CoreHooks = {}): Adapter<NodeIn, NodeOut, CoreNode, ApiCall> {
+  const { onWire, onAnnounce } = hooks;
   return {
-    encode: (_from, msg) => encode(msg),
-    message: (from, bytes) => {
-      const r = decode<WireMessage>(bytes as Uint8Array, validateWire);
+    encode: (from, msg) => {
+      const bytes = encode(msg);
+      onWire?.(from, 'out', (msg as WireMessage).type, bytes.byteLength);
+      return bytes;
+    },
+    message: (from, bytes, at) => {
+      const b = bytes as Uint8Array;
+      const r = decode<WireMessage>(b, validateWire);
       if (!r.ok) throw new Error(`${from} sent a message the wire refuses: ${r.error.message}`);
+      onWire?.(at, 'in', r.msg.type, b.byteLength);
       return { type: 'frame', from, msg: r.msg };
     },
     timer: (timer) => ({ type: 'timer', timer: timer as NodeTimer }),
     linkDown: (peer) => ({ type: 'linkDown', peer }),
     // CoreNode works out `known` from its own membership
-    announce: (from, clients, _known, isolated) => ({ type: 'announce', from, clients, isolated }),
+    announce: (from, clients, _known, isolated, at) => {
+      onAnnounce?.(at, from, clients);
+      return { type: 'announce', from, clients, isolated };
+    },
     request: (req, call) => ({ type: 'api', req, call }),
     flush: { pending: (node) => node.needsFlush(), input: { type: 'flush' } },
     onEffect: hooks.onEffect,
   };
 }
 
+/** What a caller of coreAdapter may watch (the UI's mock keeps its tab's counters with them). */
+export interface CoreHooks {
+  /** Effects the network does not run (events, the persist effects, dropped): see CoreNode's NodeOut. */
+  onEffect?(node: NodeId, effect: NodeOut, now: number): void;
+  /** A message of `type`, `bytes` long on the wire, left (`out`) or reached (`in`) `node`. */
+  onWire?(node: NodeId, dir: 'in' | 'out', type: string, bytes: number): void;
+  /** `node` heard `from`'s announce from the signaling server, which has `clients` subscribers. */
+  onAnnounce?(node: NodeId, from: NodeId, clients: number): void;
+}
+
 export type CoreNetwork = Network<NodeIn, NodeOut, CoreNode, ApiCall>;
 
-export interface CoreNetworkOptions {
+export interface CoreNetworkOptions extends CoreHooks {
   seed: number;
   network?: Partial<NetworkConfig>;
   /** Every node's protocol configuration. */
   config?: CoreConfig;
-  /** Effects the network does not run (events, the persist effects, dropped): see CoreNode's NodeOut. */
-  onEffect?(node: NodeId, effect: NodeOut, now: number): void;
 }
 
 /**
@@ -46,7 +64,7 @@ export interface CoreNetworkOptions {
  */
 export function createCoreNetwork(opts: CoreNetworkOptions): CoreNetwork {
   return new Network<NodeIn, NodeOut, CoreNode, ApiCall>(
-    coreAdapter({ onEffect: opts.onEffect }),
+    coreAdapter(opts),
     { seed: opts.seed, ...opts.network },
     (id, incarnation) => new CoreNode(id, opts.config ?? {}, nodeRng(opts.seed, incarnation === 0 ? id : `${id}/${incarnation}`)),
   );

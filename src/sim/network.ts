@@ -396,6 +396,14 @@ export class Network<In, Out extends { type: string }, N extends SimNode<In, Out
     return r;
   }
 
+  /** `id`'s links open at its end: the peer, the one-way latency, since when (a dial: until when) it is open. */
+  linksOf(id: NodeId): { peer: NodeId; latency: number; openAt: number }[] {
+    const i = this.mustIndex(id);
+    const r: { peer: NodeId; latency: number; openAt: number }[] = [];
+    for (const [peer, link] of this.adj[i]!) if (link.isOpen(i)) r.push({ peer: this.ids[peer]!, latency: link.latency, openAt: link.openAt });
+    return r;
+  }
+
   /** Messages sent while handling work caused by `cause` (an id passed to input()). */
   messagesCausedBy(cause: number): number {
     return this.causeSent[cause] ?? 0;
