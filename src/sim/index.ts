@@ -61,3 +61,5 @@ export { randomOverlay, linkComponents, type LinkSource } from './overlay';
 export { KvNet, kvAdapter, type KvCall, type KvNetOptions } from './kv';
 export { SegNet, segmentsAdapter, type SegCall, type SegNetOptions } from './segments';
 export { coreAdapter, createCoreNetwork, type CoreNetwork, type CoreNetworkOptions } from './core';
+export { RealTimeDriver, type Clocked, type RealTimeOptions } from './realtime';
+export { EventLoop } from './loop';
