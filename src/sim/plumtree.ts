@@ -108,11 +108,11 @@ export class PlumtreeNode implements SimNode<PtHostIn, PtHostOut> {
     switch (input.type) {
       case 'message': {
         const t = input.msg.type;
-        if (isPrefix(t, PT)) {
+        if (isPt(t)) {
           if (this.validate && validatePlumtreeMessage(input.msg) !== null) return void this.invalid++;
           return this.toPt(input as PtIn, now, out);
         }
-        if (isPrefix(t, MEM)) {
+        if (isMem(t)) {
           if (!this.membership || (this.validate && validateMemberMessage(input.msg) !== null)) return void this.invalid++;
           return this.toMem(input as MemberIn, now, out);
         }
@@ -121,8 +121,8 @@ export class PlumtreeNode implements SimNode<PtHostIn, PtHostOut> {
       }
       case 'timer': {
         const t = input.timer.type;
-        if (isPrefix(t, PT)) return this.toPt(input as PtIn, now, out);
-        if (isPrefix(t, MEM)) return this.toMem(input as MemberIn, now, out);
+        if (isPt(t)) return this.toPt(input as PtIn, now, out);
+        if (isMem(t)) return this.toMem(input as MemberIn, now, out);
         return this.toHpv(input as HpvIn, now, out);
       }
       case 'broadcast':
@@ -208,12 +208,14 @@ export class PlumtreeNode implements SimNode<PtHostIn, PtHostOut> {
   }
 }
 
-const PT = 'pt.';
-const MEM = 'mem.';
+/** `type` starts with 'pt.' (char codes: no substring allocated per message). */
+function isPt(type: string): boolean {
+  return type.charCodeAt(0) === 112 /* p */ && type.charCodeAt(1) === 116 /* t */ && type.charCodeAt(2) === 46; /* . */
+}
 
-function isPrefix(type: string, prefix: string): boolean {
-  for (let i = 0; i < prefix.length; i++) if (type.charCodeAt(i) !== prefix.charCodeAt(i)) return false;
-  return true;
+/** `type` starts with 'mem.'. */
+function isMem(type: string): boolean {
+  return type.charCodeAt(0) === 109 /* m */ && type.charCodeAt(1) === 101 /* e */ && type.charCodeAt(2) === 109 /* m */ && type.charCodeAt(3) === 46; /* . */
 }
 
 /**

@@ -17,7 +17,15 @@ export interface RealTimeOptions {
   maxSleepMs?: number;
   /** Runs after every pump, outside the simulation (e.g. to hand its events to listeners). */
   after?: () => void;
+  /**
+   * A node threw (a bug): the event that threw is lost, the rest runs on (default:
+   * console.error), so one bad input does not stop the whole simulated cluster.
+   */
+  onError?: (e: unknown) => void;
 }
+
+/** Errors one pump reports before it leaves the rest for the next pump. */
+const MAX_ERRORS_PER_PUMP = 100;
 
 export class RealTimeDriver {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -44,8 +52,17 @@ export class RealTimeDriver {
   pump(): void {
     if (this.stopped || this.pumping_) return;
     this.pumping_ = true;
+    const until = this.now();
     try {
-      this.sim.runUntil(this.now());
+      // after an error, go on with the events the throw left queued
+      for (let tries = 0; tries < MAX_ERRORS_PER_PUMP; tries++) {
+        try {
+          this.sim.runUntil(until);
+          break;
+        } catch (e) {
+          (this.opts.onError ?? console.error)(e);
+        }
+      }
     } finally {
       this.pumping_ = false;
     }
