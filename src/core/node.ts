@@ -1,33 +1,40 @@
 /**
  * One node's whole protocol stack, still pure: HyParView decides the links, Plumtree
  * broadcasts over them, membership (a Plumtree payload) lists live members with their
- * active views, the router carries direct messages over the overlay, and the KVS and chat
- * sit on top. The browser runtime and the simulator feed it inputs and run its effects.
+ * active views, the router carries direct messages over the overlay, and the KVS,
+ * segments and chat sit on top. The browser runtime and the simulator feed it inputs and
+ * run its effects (inputs and effects: node-io.ts; the wire union and its validator:
+ * messages.ts); they read it through `query` (queries.ts).
  *
  *   hyparview --neighborUp/Down--> plumtree, membership, chat
- *   plumtree  --deliver(kind)----> membership ('member') | chat ('chat')
- *   membership --changed---------> kv (placement), chat (rooms), router (topology)
- *   membership, chat --broadcast-> plumtree (kind 'member' | 'chat')
+ *   plumtree  --deliver(kind)----> the broadcast handler of that kind:
+ *                                  membership (MEMBER_KIND) | chat (CHAT_KIND)
+ *   membership --changed---------> kv, segments (placement), chat (rooms), router (topology)
+ *   membership, chat --broadcast-> plumtree (with their kind)
  *
- * Every protocol follows core/protocol.ts: its effects are `send`, `timer`, `disconnect`,
- * `reply`, `persist` and typed `event`s; the adapters below (`toHpv`, `toPt`, ...) run
- * one protocol and route its effects, events to the other protocols or out as NodeOut.
+ * Every protocol follows core/protocol.ts. `run` is the one adapter: it runs a protocol
+ * and routes its effects through that protocol's `Port` (how its sends travel, how its
+ * timers are tagged, where its events and persists go). Timers and messages are typed
+ * unions of the protocols' own (as iroh-gossip's `Timer`/`Message` enums wrap each
+ * sub-protocol's), so a switch on the tag or a protocol's `isXMessage` guard narrows.
  */
 import type { NodeId, Rng } from './types';
-import { HyParView, isHpvMessage, validateHpvMessage, type HpvEvent, type HpvIn, type HpvOut, type HpvMessage, type HyParViewConfig } from './hyparview';
-import { Plumtree, isPtMessage, validatePlumtreeMessage as validatePtMessage, type PtIn, type PtOut, type PtMessage, type PlumtreeConfig } from './plumtree';
-import { Membership, MEMBER_KIND, isMemberMessage, validateMemberMessage, type MemberIn, type MemberOut, type MemberMessage, type MembershipConfig, type MemberInfo } from './membership';
-import { KvStore, validateKvMessage, type KvIn, type KvOut, type KvMessage, type KvConfig, type Entry } from './kv';
-import type { ClusterView } from './protocol';
-import { Segments, validateSegMessage, type SegIn, type SegOut, type SegMessage, type SegRecord, type SegmentsConfig } from './segments';
-import { CHAT_KIND, Chat, isChatWire, validateChatMessage, type ChatIn, type ChatOut, type ChatWire, type ChatConfig } from './chat';
-import type { ChatMessage } from './chat';
-import { Router, ROUTE_TTL, routeFields, type RouteEnvelope } from './routing/router';
-import { shape } from './validate';
+import type { Effect, SendEffect } from './protocol';
+import { HyParView, isHpvMessage, type HpvEvent, type HpvIn, type HpvMessage, type HpvTimer, type HyParViewConfig } from './hyparview';
+import { Plumtree, isPtMessage, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
+import { Membership, MEMBER_KIND, isMemberMessage, type MemberIn, type MemberMessage, type MemberTimer, type MembershipConfig, type MemberInfo } from './membership';
+import { KvStore, isKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvTimer } from './kv';
+import { Segments, isSegMessage, type SegEvent, type SegIn, type SegMessage, type SegRecord, type SegTimer, type SegmentsConfig } from './segments';
+import { Chat, CHAT_KIND, isChatWire, type ChatConfig, type ChatEvent, type ChatIn, type ChatMessage, type ChatWire } from './chat';
+import { Router, ROUTE_TTL, type RouteEnvelope } from './routing/router';
+import type { RoutedMessage } from './messages';
+import { coreQueries, type CoreQueries } from './queries';
+import type { ApiCall, NodeIn, NodeOut, NodeTimer, PersistOut } from './node-io';
 
+export { validateWire, type RoutedMessage, type WireMessage } from './messages';
+export type { CoreQueries } from './queries';
+export { STORAGE_KEY, type ApiCall, type CoreEvent, type NodeIn, type NodeOut, type NodeTimer, type PersistOut, type PersistStore, type ReplyOut, type StartInput } from './node-io';
 export type { Entry, ChatMessage, MemberInfo, SegRecord };
-
-export type WireMessage = HpvMessage | PtMessage | MemberMessage | KvMessage | ChatWire | SegMessage | RouteEnvelope;
 
 export interface CoreConfig {
   hyparview?: Partial<HyParViewConfig>;
@@ -38,105 +45,84 @@ export interface CoreConfig {
   segments?: Partial<SegmentsConfig>;
 }
 
-type Proto = 'hpv' | 'pt' | 'mem' | 'kv' | 'chat' | 'seg';
-export interface NodeTimer {
-  p: Proto;
-  t: unknown;
+/**
+ * How one protocol's effects leave `run`: the composer's half of an adapter.
+ * `M`, `T`, `E`, `R`: the protocol's messages, timers, events and persisted records.
+ */
+interface Port<M, T, E, R> {
+  /**
+   * `overLink`: the protocol talks to neighbours only (HyParView, Plumtree); its sends go
+   * out as emitted. `toMember`: it talks to any member; sends are routed (sendDirect).
+   */
+  send(e: SendEffect<M>): void;
+  timer(t: T): NodeTimer;
+  event(e: E): void;
+  /** Absent for protocols that persist nothing (R = never); a persist from one is reported as dropped. */
+  persist?(put: R[], remove: string[]): PersistOut;
 }
 
-export type ApiCall =
-  | { type: 'kv.put'; key: string; value: unknown }
-  | { type: 'kv.get'; key: string }
-  | { type: 'kv.delete'; key: string }
-  | { type: 'kv.keys'; prefix: string }
-  /** A quorum read that answers `{ value, version }` (undefined when absent). */
-  | { type: 'kv.inspect'; key: string }
-  | { type: 'chat.send'; room: string; text: string }
-  | { type: 'chat.tell'; nick: string; text: string }
-  | { type: 'chat.join'; room: string }
-  | { type: 'chat.leave'; room: string }
-  | { type: 'chat.nick'; nick: string }
-  | { type: 'seg.put' | 'seg.update'; key: string; value: unknown }
-  | { type: 'seg.peek' | 'seg.take'; key: string; afterId: number; timeoutMs?: number }
-  /** The caller gave up on the waiting peek/take `target` (AbortSignal). */
-  | { type: 'seg.cancel'; target: number };
-
-export type NodeIn =
-  /** `contacts`: nodes to rejoin through first (a reloaded tab's previous neighbours). */
-  | { type: 'start'; nick: string; rooms?: string[]; kvEntries?: Entry[]; chatHistory?: ChatMessage[]; segRecords?: SegRecord[]; contacts?: NodeId[] }
-  | { type: 'frame'; from: NodeId; msg: WireMessage }
-  | { type: 'linkDown'; peer: NodeId }
-  | { type: 'timer'; timer: NodeTimer }
-  | { type: 'announce'; from: NodeId; clients: number; isolated: boolean }
-  | { type: 'api'; req: number; call: ApiCall }
-  | { type: 'adopt'; entries: Entry[] }
-  /** End of the runtime's turn: send what the KVS held back (`kv.deferFlush`, see needsFlush()). */
-  | { type: 'flush' }
-  | { type: 'leave' };
-
-export type CoreEvent =
-  | { type: 'peers' }
-  | { type: 'members' }
-  | { type: 'chat'; message: ChatMessage }
-  | { type: 'rooms' }
-  | { type: 'kv'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
-  | { type: 'segments'; key: string };
-
-export type NodeOut =
-  | { type: 'send'; to: NodeId; msg: WireMessage; transient?: boolean }
-  | { type: 'disconnect'; peer: NodeId }
-  | { type: 'timer'; delayMs: number; timer: NodeTimer }
-  | { type: 'announce'; isolated: boolean }
-  | { type: 'reply'; req: number; ok: true; value?: unknown }
-  | { type: 'reply'; req: number; ok: false; error: string }
-  | { type: 'event'; event: CoreEvent }
-  | { type: 'persistKv'; put: Entry[]; remove: string[] }
-  /** `remove`: chat storage keys (core/chat `storageKey`). */
-  | { type: 'persistChat'; put: ChatMessage[]; remove: string[] }
-  | { type: 'persistSeg'; put: SegRecord[]; remove: string[] }
-  | { type: 'dropped'; reason: string };
-
-const validateRoute = shape(routeFields);
-
-/** The protocol a message type belongs to: the part before the first '.' or '_'. */
-function protocolOf(type: string): string {
-  const m = /^[a-z]+/.exec(type);
-  return m ? m[0] : '';
+/** A protocol as `run` drives it (core/protocol.ts `Protocol.handle`). */
+interface Runnable<In, M, T, E, R> {
+  handle(input: In, now: number, out: Effect<M, T, E, R>[]): void;
 }
 
-/** Validates any message a peer may send; null when acceptable. */
-export function validateWire(v: unknown, nested = false): string | null {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object';
-  const t = (v as { type?: unknown }).type;
-  if (typeof t !== 'string') return 'missing type';
-  if (t === 'rt.route') {
-    if (nested) return 'nested route';
-    return validateRoute(v) ?? validateWire((v as RouteEnvelope).msg, true);
-  }
-  switch (protocolOf(t)) {
-    case 'hpv': return nested ? 'hpv message cannot be routed' : validateHpvMessage(v);
-    case 'pt': return nested ? 'pt message cannot be routed' : validatePtMessage(v);
-    case 'mem': return validateMemberMessage(v);
-    case 'kv': return validateKvMessage(v);
-    case 'chat': return validateChatMessage(v);
-    case 'seg': return validateSegMessage(v);
-    default: return `unknown message type ${JSON.stringify(t).slice(0, 40)}`;
-  }
-}
+/** Receives a Plumtree delivery of one broadcast kind (Partisan's broadcast handler). */
+type BroadcastHandler = (origin: NodeId, data: unknown) => void;
 
 export class CoreNode {
-  readonly hyparview: HyParView;
-  readonly plumtree: Plumtree;
-  readonly membership: Membership;
-  readonly kv: KvStore;
-  readonly chat: Chat;
-  readonly segments: Segments;
+  /** Read-only views of the protocols, for everyone outside core/. */
+  readonly query: CoreQueries;
+  private readonly hyparview: HyParView;
+  private readonly plumtree: Plumtree;
+  private readonly membership: Membership;
+  private readonly kv: KvStore;
+  private readonly chat: Chat;
+  private readonly segments: Segments;
   private readonly router: Router;
+  /** Plumtree deliveries by broadcast kind: a protocol that broadcasts registers its kind. */
+  private readonly broadcastHandlers = new Map<string, BroadcastHandler>();
   private now = 0;
   private out: NodeOut[] = [];
   private active = new Set<NodeId>();
   private left = false;
   private started = false;
+
+  private readonly hpvPort: Port<HpvMessage, HpvTimer, HpvEvent, never> = {
+    send: (e) => this.overLink(e),
+    timer: (t) => ({ p: 'hpv', t }),
+    event: (e) => this.onHpvEvent(e),
+  };
+
+  private readonly ptPort: Port<PtMessage, PtTimer, PtEvent, never> = {
+    send: (e) => this.overLink(e),
+    timer: (t) => ({ p: 'pt', t }),
+    event: (d) => this.onDeliver(d.kind, d.origin, d.data),
+  };
+
+  private readonly kvPort: Port<KvMessage, KvTimer, KvEvent, Entry> = {
+    send: (e) => this.toMember(e),
+    timer: (t) => ({ p: 'kv', t }),
+    event: (e) => {
+      const { value, version, deleted } = e.entry;
+      this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+    },
+    persist: (put, remove) => ({ type: 'persist', store: 'kv', put, remove }),
+  };
+
+  private readonly segPort: Port<SegMessage, SegTimer, SegEvent, SegRecord> = {
+    send: (e) => this.toMember(e),
+    timer: (t) => ({ p: 'seg', t }),
+    event: (e) => this.out.push({ type: 'event', event: { type: 'segments', key: e.key } }),
+    persist: (put, remove) => ({ type: 'persist', store: 'seg', put, remove }),
+  };
+
+  private readonly chatPort: Port<ChatWire, never, ChatEvent, ChatMessage> = {
+    send: (e) => this.toMember(e),
+    // chat sets no timers (T = never)
+    timer: (t) => t,
+    event: (e) => this.onChatEvent(e),
+    persist: (put, remove) => ({ type: 'persist', store: 'chat', put, remove }),
+  };
 
   constructor(
     readonly id: NodeId,
@@ -150,6 +136,16 @@ export class CoreNode {
     this.chat = new Chat(id, config.chat ?? {}, rng);
     this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
+    this.query = coreQueries({
+      hyparview: this.hyparview,
+      plumtree: this.plumtree,
+      membership: this.membership,
+      kv: this.kv,
+      chat: this.chat,
+      segments: this.segments,
+    });
+    this.handleBroadcasts(MEMBER_KIND, (_origin, data) => this.toMembership({ type: 'deliver', data }));
+    this.handleBroadcasts(CHAT_KIND, (origin, data) => this.toChat({ type: 'deliver', from: origin, data }));
   }
 
   handle(input: NodeIn, now: number, out: NodeOut[]): void {
@@ -168,7 +164,8 @@ export class CoreNode {
         this.toHpv({ type: 'start', contacts: input.contacts });
         return;
       case 'frame':
-        return this.onFrame(input.from, input.msg);
+        if (input.msg.type === 'rt.route') return this.onRoute(input.msg);
+        return this.dispatch(input.from, input.msg);
       case 'linkDown':
         return this.toHpv({ type: 'linkDown', peer: input.peer });
       case 'timer':
@@ -202,40 +199,46 @@ export class CoreNode {
     return this.kv.needsFlush();
   }
 
+  /** HyParView's active view (the simulator's `SimNode` reads it; others use `query.overlay`). */
   activeView(): NodeId[] {
     return this.hyparview.activeView();
   }
 
-  private onFrame(from: NodeId, msg: WireMessage): void {
-    if (msg.type === 'rt.route') return this.onRoute(from, msg);
-    this.dispatch(from, msg);
-  }
+  // --- inputs to the protocols ---
 
-  private dispatch(from: NodeId, msg: WireMessage): void {
+  private dispatch(from: NodeId, msg: HpvMessage | PtMessage | RoutedMessage): void {
     if (isHpvMessage(msg)) return this.toHpv({ type: 'message', from, msg });
     if (isPtMessage(msg)) return this.toPt({ type: 'message', from, msg });
     if (isMemberMessage(msg)) return this.toMembership({ type: 'message', from, msg });
+    if (isKvMessage(msg)) return this.toKv({ type: 'message', from, msg });
+    if (isSegMessage(msg)) return this.toSeg({ type: 'message', from, msg });
     if (isChatWire(msg)) return this.toChat({ type: 'message', from, msg });
-    switch (protocolOf(msg.type)) {
-      case 'kv': return this.toKv({ type: 'message', from, msg: msg as KvMessage });
-      case 'seg': return this.toSeg({ type: 'message', from, msg: msg as SegMessage });
-    }
   }
 
-  private onRoute(_hop: NodeId, env: RouteEnvelope): void {
-    if (env.dst === this.id) return this.dispatch(env.src, env.msg as WireMessage);
+  private onRoute(env: RouteEnvelope<RoutedMessage>): void {
+    if (env.dst === this.id) return this.dispatch(env.src, env.msg);
     if (env.ttl <= 0) return void this.out.push({ type: 'dropped', reason: 'route ttl expired' });
     this.forward({ ...env, ttl: env.ttl - 1 });
   }
 
+  /** A send of a neighbours-only protocol: over the link, or relayed when `transient`. */
+  private overLink(e: SendEffect<HpvMessage | PtMessage>): void {
+    this.out.push(e);
+  }
+
+  /** A send of a protocol that talks to any member (see sendDirect). */
+  private toMember(e: SendEffect<RoutedMessage>): void {
+    this.sendDirect(e.to, e.msg);
+  }
+
   /** A direct message to any member: over a link, along the overlay, or via signaling. */
-  private sendDirect(to: NodeId, msg: WireMessage): void {
+  private sendDirect(to: NodeId, msg: RoutedMessage): void {
     if (to === this.id) return this.dispatch(this.id, msg);
     if (this.active.has(to)) return void this.out.push({ type: 'send', to, msg });
     this.forward({ type: 'rt.route', src: this.id, dst: to, ttl: ROUTE_TTL, msg });
   }
 
-  private forward(env: RouteEnvelope): void {
+  private forward(env: RouteEnvelope<RoutedMessage>): void {
     const hop = this.router.nextHop(env.dst);
     if (hop !== null && this.active.has(hop)) this.out.push({ type: 'send', to: hop, msg: env });
     else this.out.push({ type: 'send', to: env.dst, msg: env, transient: true });
@@ -243,12 +246,11 @@ export class CoreNode {
 
   private onTimer(timer: NodeTimer): void {
     switch (timer.p) {
-      case 'hpv': return this.toHpv({ type: 'timer', timer: timer.t as never });
-      case 'pt': return this.toPt({ type: 'timer', timer: timer.t as never });
-      case 'mem': return this.toMembership({ type: 'timer', timer: timer.t as never });
-      case 'kv': return this.toKv({ type: 'timer', timer: timer.t as never });
-      case 'chat': return;
-      case 'seg': return this.toSeg({ type: 'timer', timer: timer.t as never });
+      case 'hpv': return this.toHpv({ type: 'timer', timer: timer.t });
+      case 'pt': return this.toPt({ type: 'timer', timer: timer.t });
+      case 'mem': return this.toMembership({ type: 'timer', timer: timer.t });
+      case 'kv': return this.toKv({ type: 'timer', timer: timer.t });
+      case 'seg': return this.toSeg({ type: 'timer', timer: timer.t });
     }
   }
 
@@ -272,20 +274,75 @@ export class CoreNode {
     }
   }
 
-  // --- protocol adapters: run one protocol, then route its effects ---
+  // --- the adapter: run one protocol, then route its effects through its port ---
 
-  private toHpv(input: HpvIn): void {
-    const out: HpvOut[] = [];
-    this.hyparview.handle(input, this.now, out);
+  private run<In, M, T, E, R>(protocol: Runnable<In, M, T, E, R>, input: In, port: Port<M, T, E, R>): void {
+    const out: Effect<M, T, E, R>[] = [];
+    protocol.handle(input, this.now, out);
     for (const e of out) {
       switch (e.type) {
-        case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg, transient: e.transient }); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'hpv', t: e.timer } }); break;
-        case 'disconnect': this.out.push({ type: 'disconnect', peer: e.peer }); break;
-        case 'event': this.onHpvEvent(e.event); break;
+        case 'send': port.send(e); break;
+        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: port.timer(e.timer) }); break;
+        case 'disconnect': this.out.push(e); break;
+        case 'reply': this.out.push(e); break;
+        case 'persist':
+          if (port.persist) this.out.push(port.persist(e.put, e.remove));
+          else this.out.push({ type: 'dropped', reason: 'persist from a protocol without a store' });
+          break;
+        case 'event': port.event(e.event); break;
       }
     }
   }
+
+  private toHpv(input: HpvIn): void {
+    this.run(this.hyparview, input, this.hpvPort);
+  }
+
+  private toPt(input: PtIn): void {
+    this.run(this.plumtree, input, this.ptPort);
+  }
+
+  private toKv(input: KvIn): void {
+    this.run(this.kv, input, this.kvPort);
+  }
+
+  private toSeg(input: SegIn): void {
+    this.run(this.segments, input, this.segPort);
+  }
+
+  private toChat(input: ChatIn): void {
+    this.run(this.chat, input, this.chatPort);
+  }
+
+  /**
+   * Membership's port is per call: its `changed` event is acted on once the call's other
+   * effects are routed (a call may also deliver our own broadcast back into membership).
+   */
+  private toMembership(input: MemberIn): void {
+    let changed = false;
+    this.run(this.membership, input, {
+      send: (e) => this.toMember(e),
+      timer: (t) => ({ p: 'mem', t }),
+      event: (e) => {
+        switch (e.type) {
+          case 'broadcast':
+            // after leave() only the LEFT announcement itself goes out
+            if (!this.left || input.type === 'leave') this.broadcast(MEMBER_KIND, e.data);
+            return;
+          case 'placementChanged':
+            return this.placementToKvSeg();
+          case 'changed':
+            changed = true;
+            // a member left (or came back) within its leave grace: the KVS's quorums change
+            if (e.left.length > 0 || e.joined.length > 0) this.placementToKvSeg();
+            return;
+        }
+      },
+    });
+    if (changed) this.membersChanged();
+  }
+
+  // --- events between the protocols ---
 
   private onHpvEvent(e: HpvEvent): void {
     switch (e.type) {
@@ -309,56 +366,39 @@ export class CoreNode {
     }
   }
 
+  private onChatEvent(e: ChatEvent): void {
+    switch (e.type) {
+      case 'broadcast':
+        return this.broadcast(CHAT_KIND, e.data);
+      case 'delivered':
+        return void this.out.push({ type: 'event', event: { type: 'chat', message: e.message } });
+      case 'meta':
+        this.toMembership({ type: 'local', nick: e.nick, meta: { rooms: e.rooms } });
+        this.out.push({ type: 'event', event: { type: 'rooms' } });
+        return;
+    }
+  }
+
+  /** Registers the protocol that receives Plumtree deliveries of `kind`. */
+  private handleBroadcasts(kind: string, handler: BroadcastHandler): void {
+    this.broadcastHandlers.set(kind, handler);
+  }
+
+  /** Originates a broadcast of `kind` (delivered here too, through its handler). */
+  private broadcast(kind: string, data: unknown): void {
+    this.toPt({ type: 'broadcast', kind, data });
+  }
+
+  private onDeliver(kind: string, origin: NodeId, data: unknown): void {
+    const handler = this.broadcastHandlers.get(kind);
+    if (handler) handler(origin, data);
+    else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${kind.slice(0, 20)}` });
+  }
+
   private topologyChanged(): void {
     this.router.setTopology([...this.active], this.liveMemberInfos());
     if (!this.left) this.toMembership({ type: 'local', active: [...this.active] });
     this.out.push({ type: 'event', event: { type: 'peers' } });
-  }
-
-  private toPt(input: PtIn): void {
-    const out: PtOut[] = [];
-    this.plumtree.handle(input, this.now, out);
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.out.push({ type: 'send', to: e.to, msg: e.msg }); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'pt', t: e.timer } }); break;
-        case 'event': {
-          const d = e.event;
-          if (d.kind === MEMBER_KIND) this.toMembership({ type: 'deliver', data: d.data });
-          else if (d.kind === CHAT_KIND) this.toChat({ type: 'deliver', from: d.origin, data: d.data });
-          else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${d.kind.slice(0, 20)}` });
-          break;
-        }
-      }
-    }
-  }
-
-  private toMembership(input: MemberIn): void {
-    const out: MemberOut[] = [];
-    this.membership.handle(input, this.now, out);
-    let changed = false;
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'mem', t: e.timer } }); break;
-        case 'event':
-          switch (e.event.type) {
-            case 'broadcast':
-              if (!this.left || input.type === 'leave') this.toPt({ type: 'broadcast', kind: MEMBER_KIND, data: e.event.data });
-              break;
-            case 'placementChanged':
-              this.placementToKvSeg();
-              break;
-            case 'changed':
-              changed = true;
-              // a member left (or came back) within its leave grace: the KVS's quorums change
-              if (e.event.left.length > 0 || e.event.joined.length > 0) this.placementToKvSeg();
-              break;
-          }
-          break;
-      }
-    }
-    if (changed) this.membersChanged();
   }
 
   /**
@@ -381,68 +421,8 @@ export class CoreNode {
    * once: they place keys on the placement without the away members.
    */
   private placementToKvSeg(): void {
-    const view = this.clusterView();
+    const view = this.membership.view();
     this.toKv({ type: 'members', view });
     this.toSeg({ type: 'members', view });
-  }
-
-  private clusterView(): ClusterView {
-    return this.membership.view();
-  }
-
-  private toKv(input: KvIn): void {
-    const out: KvOut[] = [];
-    this.kv.handle(input, this.now, out);
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'kv', t: e.timer } }); break;
-        case 'reply': this.out.push(e); break;
-        case 'persist': this.out.push({ type: 'persistKv', put: e.put, remove: e.remove }); break;
-        case 'event': {
-          const { value, version, deleted } = e.event.entry;
-          this.out.push({ type: 'event', event: { type: 'kv', key: e.event.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
-          break;
-        }
-        case 'disconnect': break;
-      }
-    }
-  }
-
-  private toSeg(input: SegIn): void {
-    const out: SegOut[] = [];
-    this.segments.handle(input, this.now, out);
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'timer': this.out.push({ type: 'timer', delayMs: e.delayMs, timer: { p: 'seg', t: e.timer } }); break;
-        case 'reply': this.out.push(e); break;
-        case 'event': this.out.push({ type: 'event', event: { type: 'segments', key: e.event.key } }); break;
-        case 'persist': this.out.push({ type: 'persistSeg', put: e.put, remove: e.remove }); break;
-        case 'disconnect': break;
-      }
-    }
-  }
-
-  private toChat(input: ChatIn): void {
-    const out: ChatOut[] = [];
-    this.chat.handle(input, this.now, out);
-    for (const e of out) {
-      switch (e.type) {
-        case 'send': this.sendDirect(e.to, e.msg); break;
-        case 'reply': this.out.push(e); break;
-        case 'persist': this.out.push({ type: 'persistChat', put: e.put, remove: e.remove }); break;
-        case 'event':
-          switch (e.event.type) {
-            case 'broadcast': this.toPt({ type: 'broadcast', kind: CHAT_KIND, data: e.event.data }); break;
-            case 'delivered': this.out.push({ type: 'event', event: { type: 'chat', message: e.event.message } }); break;
-            case 'meta':
-              this.toMembership({ type: 'local', nick: e.event.nick, meta: { rooms: e.event.rooms } });
-              this.out.push({ type: 'event', event: { type: 'rooms' } });
-              break;
-          }
-          break;
-      }
-    }
   }
 }

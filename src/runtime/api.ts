@@ -1,5 +1,5 @@
 /**
- * The node's public API: `window.p2p` (DESIGN.md §4) plus the read-only views and the
+ * The node's public API: `window.p2p` (docs/architecture.md) plus the read-only views and the
  * change notifications the UI needs. Tests, benchmarks and the UI all go through this.
  */
 export type NodeId = string;

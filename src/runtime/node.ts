@@ -1,403 +1,156 @@
 /**
- * The browser node: runs the pure CoreNode on real time, real timers, WebRTC links,
- * the signaling servers and IndexedDB, and exposes it as the P2PApi (`window.p2p`).
+ * The browser node (`window.p2p`): the P2PApi over the parts that run the pure CoreNode
+ * in a tab. This file wires them and routes the core's effects; each part holds one job
+ * (see README.md here):
+ *   CoreDriver       core-driver.ts       steps the core, early inputs, flush, timers
+ *   SignalingBridge  signaling-bridge.ts  announces, signals and relayed frames
+ *   PeerLinks        peer-links.ts        WebRTC links and the frames on them
+ *   Persistence      persistence.ts       IndexedDB: load, persist effects, orphans
+ *   RequestTracker   requests.ts          API calls as core requests and their replies
+ *   JoinState        join.ts              joining / joined / alone / left, contacts
+ * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
-import { CoreNode, validateWire, type ApiCall, type CoreConfig, type Entry, type NodeIn, type NodeOut, type WireMessage } from '../core/node';
-import { SeededRng } from '../core/rng';
-import { fromWire, toWire } from '../core/wire';
-import { TimerQueue, type TimerHandle } from './timers';
-import { decodeAll, encode, encodedSize, fromBase64, toBase64 } from '../wire/codec';
-import { SignalingPool, type WebSocketCtor, type WebSocketLike } from '../net/signaling';
-import { Transport, type SimplePeerCtor } from '../net/transport';
-import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '../storage/store';
-import { validateSignal } from './signal-messages';
-import { Stats } from './stats';
-import type { ChatMessage, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
-import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
-import { markOnce } from './marks';
-import { nickError, storageKey as chatStorageKey } from '../core/chat';
-import { validateSegRecord, type SegRecord } from '../core/segments';
-import type { IceConfigSource } from './ice-config';
-import { linkCounters, visibleLinks } from './links';
+import type { CoreQueries, NodeIn } from '../core/node';
 import type { LinkInfo } from '../net/transport';
+import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
+import { coreApi, type CoreApi } from './core-api';
+import { CoreDriver, type DriverEffect } from './core-driver';
+import { SignalingBridge } from './signaling-bridge';
+import { PeerLinks } from './peer-links';
+import { Persistence } from './persistence';
+import { RequestTracker } from './requests';
+import { JoinState } from './join';
+import { Stats } from './stats';
+import { markOnce } from './marks';
+import { linkCounters, visibleLinks } from './links';
+import type { NodeOptions } from './node-options';
 
-export interface NodeOptions {
-  id: string;
-  cluster: string;
-  signaling: string[];
-  nick: string;
-  SimplePeer: SimplePeerCtor;
-  WebSocketImpl?: WebSocketCtor;
-  config?: CoreConfig;
-  /** Persist to IndexedDB (off in environments without it). */
-  persist?: boolean;
-  /** The persisted state, already being read (prefetchPersisted); loaded here when absent or null. */
-  preloaded?: Promise<PersistedState | null>;
-  /** Resolve `ready` as "alone" when no signaling server answered within this time. */
-  aloneAfterMs?: number;
-  /**
-   * Nodes to rejoin through first: a reloaded tab's previous overlay neighbours. They are
-   * dialled as soon as signaling is up, while the persisted state loads, and handed to
-   * the overlay at start (see HyParView `start`); links the overlay does not take up are
-   * closed after CONTACT_GRACE_MS.
-   */
-  contacts?: string[];
-  /** Signaling sockets opened ahead of time, by URL (the page opens them before this code loads). */
-  sockets?: Map<string, WebSocketLike>;
-  /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
-  apiTimeoutMs?: number;
-  /** ICE servers and policy of new links (ice-config.ts); none when absent. */
-  ice?: IceConfigSource;
-}
+export type { NodeOptions } from './node-options';
 
-
-/** Contacts (NodeOptions.contacts) dialled before start; the overlay asks the others itself. */
-const PREDIAL = 2;
-/** How long a contact's link (NodeOptions.contacts) may stay open without the overlay using it. */
-const CONTACT_GRACE_MS = 10_000;
-
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: TimerHandle | null;
-}
+/** Give the DISCONNECT / LEAVE frames this long on the wire before closing the links. */
+const LEAVE_LINGER_MS = 100;
 
 export class P2PNode implements P2PApi {
   readonly id: string;
   readonly ready: Promise<void>;
-  private resolveReady!: () => void;
-  private state: NodeInfo['state'] = 'joining';
-  private readonly core: CoreNode;
-  private readonly pool: SignalingPool;
-  private readonly transport: Transport;
-  private readonly storage: NodeStorage | null;
-  private readonly listeners = new Set<(e: NodeEvent) => void>();
-  private readonly pending = new Map<number, Pending>();
-  private readonly timers = new TimerQueue();
+  /** The core's read-only views (for the UI, benches and diagnostics; not part of P2PApi). */
+  readonly query: CoreQueries;
   private readonly stats_ = new Stats();
+  private readonly listeners = new Set<(e: NodeEvent) => void>();
+  private readonly driver: CoreDriver;
+  private readonly persistence: Persistence;
+  private readonly signaling: SignalingBridge;
+  private readonly links_: PeerLinks;
+  private readonly requests: RequestTracker;
+  private readonly join: JoinState;
+  private readonly api: CoreApi;
   private nick: string;
-  private reqSeq = 0;
-  private stopped = false;
-  /** A `flush` input is queued for the end of this turn (see CoreNode.needsFlush). */
-  private flushQueued = false;
-  /**
-   * Inputs that arrive before the persisted state is loaded (peers dial a reloaded tab at
-   * once, signaling announces come in): held until `start`, then replayed in order. Before
-   * this, a reloaded tab joined (and reported ready) with an empty store while IndexedDB
-   * was still loading, and served reads from it.
-   */
-  private early: NodeIn[] | null = [];
-  /** NodeOptions.contacts without this node. */
-  private readonly contacts: string[];
-  /** Contacts not dialled yet (dialled once signaling is up). */
-  private toDial: string[];
-  private readonly clusterTopic: string;
-  private readonly selfTopic: string;
+  readonly chat: ChatApi;
+  readonly kv: KvApi;
+  readonly segments: SegmentsApi;
 
   constructor(private readonly opts: NodeOptions) {
     this.id = opts.id;
     this.nick = opts.nick;
-    this.clusterTopic = opts.cluster;
-    this.selfTopic = `${opts.cluster}/${opts.id}`;
-    this.ready = new Promise<void>((r) => (this.resolveReady = r));
-    this.contacts = (opts.contacts ?? []).filter((c) => c !== opts.id);
-    this.toDial = [...this.contacts];
-    const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    this.core = new CoreNode(opts.id, { ...opts.config, kv: { sizeOf: encodedSize, deferFlush: true, ...opts.config?.kv } }, new SeededRng(seed));
-    this.storage =
-      opts.persist === false
-        ? null
-        : new NodeStorage(
-            opts.id,
-            (e) => this.error('storage', e),
-            () => Array.from(this.core.kv.entries(), (e): [string, unknown] => [e.key, e]),
-          );
-    this.pool = new SignalingPool(opts.signaling, opts.id, {
-      WebSocketImpl: opts.WebSocketImpl,
-      preopened: opts.sockets,
-      onPublish: (topic, data, clients, _url, own) => this.onSignaling(topic, data, clients, own === true),
-      onState: () => {
-        this.emit({ type: 'signaling' });
-        if (this.pool?.isOpen()) {
-          markOnce('p2p:signaling');
-          this.onSignalingOpen();
-        }
+    this.driver = new CoreDriver(opts.id, opts.config, this.stats_, (e) => this.run(e));
+    this.query = this.driver.query;
+    const step = (input: NodeIn) => this.driver.step(input);
+    this.persistence = new Persistence({ id: opts.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
+    this.signaling = new SignalingBridge(
+      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      this.stats_,
+      {
+        announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
+        ownAnnounce: (clients) => this.join.onOwnAnnounce(clients),
+        signal: (from, conn, signal) => this.links_.handleSignal(from, conn, signal),
+        relay: (from, bytes) => this.links_.receive(from, bytes),
+        state: () => this.emit({ type: 'signaling' }),
+        open: () => this.join.onSignalingOpen(),
       },
-      onError: (what) => this.stats_.count(`drop.signaling`, 1, what),
+    );
+    this.links_ = new PeerLinks({ id: opts.id, SimplePeer: opts.SimplePeer, ice: opts.ice }, this.stats_, {
+      message: (from, msg) => step({ type: 'frame', from, msg }),
+      linkUp: () => this.emit({ type: 'peers' }),
+      linkDown: (peer) => step({ type: 'linkDown', peer }),
+      signal: (to, conn, signal) => this.signaling.signal(to, conn, signal),
+      relay: (to, bytes) => this.signaling.relay(to, bytes),
     });
-    this.pool.subscribe(this.clusterTopic);
-    this.pool.subscribe(this.selfTopic);
-    this.transport = new Transport({
-      me: opts.id,
-      SimplePeer: opts.SimplePeer,
-      sendSignal: (to, conn, signal) => {
-        markOnce('p2p:signal-out');
-        this.publishTo(to, { t: 'signal', conn, signal });
+    this.requests = new RequestTracker(this.driver, opts.apiTimeoutMs ?? 15_000);
+    this.join = new JoinState(
+      opts.id,
+      opts.contacts,
+      {
+        query: this.query,
+        driver: this.driver,
+        signalingOpen: () => this.signaling.isOpen(),
+        announce: () => this.signaling.announce(true),
+        dial: (peer) => this.links_.connect(peer),
+        close: (peer) => this.links_.close(peer),
+        changed: () => this.emit({ type: 'peers' }),
       },
-      onFrame: (from, bytes) => this.onFrame(from, bytes),
-      onLinkUp: () => {
-        markOnce('p2p:link');
-        this.emit({ type: 'peers' });
+      opts.aloneAfterMs,
+    );
+    this.ready = this.join.ready;
+    this.api = coreApi({
+      query: this.query,
+      call: (call, timeout, signal) => this.requests.call(call, timeout, signal),
+      roomsChanged: () => this.saveChatMeta(),
+      nickChanged: () => {
+        this.nick = this.query.chat.nick();
+        return this.saveChatMeta();
       },
-      onLinkDown: (peer, reason) => {
-        this.stats_.count('link.down', 1, `${peer}: ${reason}`);
-        this.step({ type: 'linkDown', peer });
-      },
-      onError: (what) => this.stats_.count('drop.signal', 1, what),
-      rtcConfig: opts.ice ? () => opts.ice!.current() : undefined,
+      error: (where, e) => this.stats_.error(where, e),
     });
-    this.schedule(() => {
-      if (this.state === 'joining' && !this.pool.isOpen()) this.becomeReady('alone');
-    }, opts.aloneAfterMs ?? 10_000);
+    this.chat = this.api.chat;
+    this.kv = this.api.kv;
+    this.segments = this.api.segments;
   }
 
   /** Loads persisted state, then joins. */
   async start(): Promise<void> {
-    let kvEntries: Entry[] = [];
-    let chatHistory: ChatMessage[] = [];
-    let rooms: string[] | undefined;
-    let segRecords: SegRecord[] = [];
     const loadStart = performance.now();
-    if (this.storage) {
-      try {
-        const state = (await this.opts.preloaded) ?? (await loadPersisted(this.storage));
-        segRecords = (state.segments as SegRecord[]).filter((r) => validateSegRecord(r) === null);
-        kvEntries = state.kv as Entry[];
-        chatHistory = state.chat as ChatMessage[];
-        rooms = state.rooms;
-        if (state.nick && this.nick === '') this.nick = state.nick;
-      } catch (e) {
-        this.error('storage load', e);
-      }
-    }
+    const restored = await this.persistence.load();
+    if (restored.nick && this.nick === '') this.nick = restored.nick;
     markOnce('p2p:loaded');
     if (this.nick === '') this.nick = `guest-${this.id.slice(1, 5)}`;
-    this.stats_.set('kv.restored', kvEntries.length);
+    this.stats_.set('kv.restored', restored.kvEntries.length);
     this.stats_.set('start.loadMs', Math.round(performance.now() - loadStart));
-    const early = this.early ?? [];
-    this.early = null;
-    const contacts = this.contacts;
-    this.step({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords, contacts });
-    if (contacts.length) this.schedule(() => this.dropUnusedContacts(contacts), CONTACT_GRACE_MS);
-    for (const input of early) this.step(input);
-    if (this.storage) void this.afterStart();
+    const { kvEntries, chatHistory, segRecords, rooms } = restored;
+    const contacts = this.join.contacts;
+    this.driver.start({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords, contacts }, () => this.join.started());
+    void this.persistence.afterStart(
+      (fn, delay, every) => this.driver.schedule(fn, delay, every),
+      this.ready,
+      (entries) => this.driver.step({ type: 'adopt', entries }),
+    );
   }
 
-  private async afterStart(): Promise<void> {
-    const registry = new StoreRegistry();
-    try {
-      await registry.touch(this.id, Date.now());
-      this.schedule(function touch(this: P2PNode) {
-        void registry.touch(this.id, Date.now()).catch((e: unknown) => this.error('registry', e));
-      }.bind(this), REGISTRY_TOUCH_MS, REGISTRY_TOUCH_MS);
-      // Stores of nodes that are gone (their tab closed; ids do not outlive a tab):
-      // give their data back to the cluster once we are part of it.
-      await this.ready;
-      const adopted = await adoptOrphans(this.id, registry, (entries) => this.adopt(entries));
-      this.stats_.set('kv.adopted', adopted);
-    } catch (e) {
-      this.error('orphan adoption', e);
-    }
-  }
-
-  /** Takes entries from an orphaned store: keep what is newer than ours, persist, then hand to the KVS. */
-  private async adopt(entries: Entry[]): Promise<void> {
-    const newer = entries.filter((e) => {
-      const mine = this.core.kv.localEntry(e.key);
-      return !mine || mine.version.ts < e.version.ts || (mine.version.ts === e.version.ts && mine.version.node < e.version.node);
-    });
-    if (newer.length === 0 || !this.storage) return;
-    // the KVS first: a compaction of the KV log writes the KVS's entries, so entries put
-    // in storage before the KVS holds them could be left out of it
-    this.step({ type: 'adopt', entries: newer });
-    for (const e of newer) this.storage.kv.put(e.key, e);
-    await this.storage.kv.flush();
-  }
-
-  // --- effects ---
-
-  private step(input: NodeIn): void {
-    if (this.stopped && input.type !== 'leave') return;
-    if (this.early !== null && input.type !== 'start') {
-      if (input.type === 'leave') this.early = [];
-      else if (this.early.length < 10_000) this.early.push(input);
-      else this.stats_.count('drop.early', 1, 'input before start');
-      return;
-    }
-    const out: NodeOut[] = [];
-    try {
-      this.core.handle(input, Date.now(), out);
-    } catch (e) {
-      // a bug in the core must not take the tab down; count it and carry on
-      this.error(`core (${input.type})`, e);
-    }
-    for (const e of out) this.run(e);
-    // replica writes of this turn go out together, once the task's other inputs (a
-    // pipelining client's next puts, the rest of a frame's acks) have been handled
-    if (!this.flushQueued && input.type !== 'flush' && this.core.needsFlush()) {
-      this.flushQueued = true;
-      queueMicrotask(() => {
-        this.flushQueued = false;
-        this.step({ type: 'flush' });
-      });
-    }
-  }
-
-  private run(e: NodeOut): void {
+  /** Runs one core effect (timers stay in the driver). */
+  private run(e: DriverEffect): void {
     switch (e.type) {
-      case 'send': return this.sendFrame(e.to, e.msg, e.transient === true);
+      case 'send':
+        return this.links_.send(e.to, e.msg, e.transient === true);
       case 'disconnect':
-        this.transport.close(e.peer);
+        this.links_.close(e.peer);
         this.emit({ type: 'peers' });
-        return;
-      case 'timer':
-        this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delayMs);
         return;
       case 'announce':
         markOnce('p2p:announce');
-        this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: e.isolated });
+        this.signaling.announce(e.isolated);
         this.stats_.count('announce.out');
         return;
-      case 'reply': {
-        const p = this.pending.get(e.req);
-        if (!p) return;
-        this.pending.delete(e.req);
-        p.timer?.cancel();
-        if (e.ok) p.resolve(e.value);
-        else p.reject(new Error(e.error));
-        return;
-      }
+      case 'reply':
+        return this.requests.settle(e);
       case 'event':
-        if (e.event.type === 'peers') this.checkJoined();
-        if (e.event.type === 'members') this.checkJoined();
+        if (e.event.type === 'peers' || e.event.type === 'members') this.join.check();
         this.emit(e.event);
         return;
-      case 'persistKv':
-        if (this.storage) {
-          for (const x of e.put) this.storage.kv.put(x.key, x);
-          for (const k of e.remove) this.storage.kv.remove(k);
-        }
-        return;
-      case 'persistChat':
-        if (this.storage) {
-          for (const m of e.put) this.storage.chat.put(chatStorageKey(m), m);
-          for (const k of e.remove) this.storage.chat.remove(k);
-        }
-        return;
-      case 'persistSeg':
-        if (this.storage) {
-          for (const r of e.put) this.storage.segments.put(r.key, r);
-          for (const k of e.remove) this.storage.segments.remove(k);
-        }
-        return;
+      case 'persist':
+        return this.persistence.apply(e);
       case 'dropped':
         this.stats_.count('drop.core', 1, e.reason);
         return;
     }
-  }
-
-  private sendFrame(to: string, msg: WireMessage, transient: boolean): void {
-    const bytes = encode(toWire(msg));
-    this.stats_.count(`out.${msg.type}`);
-    this.stats_.count('bytes.out', bytes.byteLength);
-    if (transient && !this.transport.isOpen(to)) {
-      this.stats_.count('relay.out');
-      this.publishTo(to, { t: 'relay', frame: toBase64(bytes) });
-    } else {
-      this.transport.send(to, bytes);
-    }
-  }
-
-  private publishTo(to: string, data: Record<string, unknown>): void {
-    this.pool.publish(`${this.opts.cluster}/${to}`, { ...data, from: this.id, to });
-  }
-
-  private onFrame(from: string, bytes: Uint8Array): void {
-    this.stats_.count('bytes.in', bytes.byteLength);
-    const r = decodeAll<WireMessage>(bytes, validateWire, fromWire);
-    for (const msg of r.msgs) {
-      this.stats_.count(`in.${msg.type}`);
-      this.step({ type: 'frame', from, msg });
-    }
-    for (const error of r.errors) {
-      this.stats_.count(`drop.${error.code}`, 1, `${from}: ${error.message}`);
-      if (this.stats_.strike(from) > 50) {
-        // a peer that keeps sending garbage loses its link
-        this.transport.close(from);
-        this.step({ type: 'linkDown', peer: from });
-        return;
-      }
-    }
-  }
-
-  private onSignaling(topic: string, data: Record<string, unknown>, clients: number, own: boolean): void {
-    const err = validateSignal(data);
-    if (err) return this.stats_.count('drop.signaling', 1, err);
-    const from = data.from as string;
-    if (topic === this.clusterTopic && data.t === 'announce') {
-      if (own) {
-        // our own announce came back: `clients` tells whether anybody else is here
-        this.stats_.set('signaling.clients', clients);
-        if (clients <= 1 && this.state === 'joining' && this.early === null) this.becomeReady('alone');
-        return;
-      }
-      this.stats_.set('signaling.clients', clients);
-      this.step({ type: 'announce', from, clients, isolated: data.isolated === true });
-      return;
-    }
-    if (own || topic !== this.selfTopic || data.to !== this.id) return;
-    if (data.t === 'signal') {
-      markOnce('p2p:signal-in');
-      this.transport.handleSignal(from, data.conn as string, data.signal);
-    } else if (data.t === 'relay') {
-      markOnce('p2p:relay-in');
-      const bytes = fromBase64(data.frame as string);
-      if (!bytes) return this.stats_.count('drop.relay', 1, 'bad base64');
-      this.stats_.count('relay.in');
-      this.onFrame(from, bytes);
-    }
-  }
-
-  /** Links dialled to contacts that the overlay did not take up (neither neighbour nor asked). */
-  private dropUnusedContacts(contacts: string[]): void {
-    const used = new Set([...this.core.activeView(), ...this.core.hyparview.pendingRequests()]);
-    for (const c of contacts) if (!used.has(c)) this.transport.close(c);
-  }
-
-  private onSignalingOpen(): void {
-    if (this.stopped) return;
-    // A reload: dial a couple of the previous neighbours now, the overlay asks them (and
-    // the rest) once started. One accepting neighbour makes the node ready; each dial
-    // costs both tabs some main thread (about 15-20 ms for the RTCPeerConnection alone).
-    const dial = this.toDial.splice(0);
-    for (const c of dial.slice(0, PREDIAL)) this.transport.connect(c);
-    // after a (re)connect with an empty active view, announce again (a reload with
-    // contacts announces at start instead, if it still needs to)
-    if (this.core.activeView().length === 0 && (dial.length === 0 || this.early === null)) {
-      this.pool.publish(this.clusterTopic, { t: 'announce', from: this.id, isolated: true });
-    }
-  }
-
-  private checkJoined(): void {
-    if (this.core.activeView().length > 0 && this.state !== 'joined' && this.state !== 'left') {
-      if (this.core.membership.live().length > 1) this.becomeReady('joined');
-    } else if (this.state === 'joined' && this.core.activeView().length === 0) {
-      this.state = 'joining';
-    }
-  }
-
-  private becomeReady(state: 'joined' | 'alone'): void {
-    this.state = state;
-    this.resolveReady();
-    this.emit({ type: 'peers' });
-  }
-
-  private schedule(fn: () => void, delay: number, every?: number): void {
-    this.timers.set(() => {
-      if (this.stopped) return;
-      fn();
-      if (every) this.schedule(fn, every, every);
-    }, delay);
   }
 
   private emit(e: NodeEvent): void {
@@ -405,64 +158,27 @@ export class P2PNode implements P2PApi {
       try {
         l(e);
       } catch (err) {
-        this.error('listener', err);
+        this.stats_.error('listener', err);
       }
     }
-  }
-
-  private error(where: string, e: unknown): void {
-    this.stats_.count('errors', 1, `${where}: ${(e as Error)?.message ?? String(e)}`);
-    console.error(`p2p: ${where}`, e);
-  }
-
-  /**
-   * One request to the core. `timeout` null: no safety timer (a waiting peek/take may wait
-   * as long as the caller wants); the core's own timeouts still apply.
-   */
-  private call<T>(call: ApiCall, timeout: number | null = this.opts.apiTimeoutMs ?? 15_000, signal?: AbortSignal): Promise<T> {
-    if (this.stopped) return Promise.reject(new Error('this node has left the cluster'));
-    if (signal?.aborted) return Promise.reject(new Error(`${call.type} cancelled`));
-    const req = ++this.reqSeq;
-    return new Promise<T>((resolve, reject) => {
-      const timer = timeout === null ? null : this.timers.set(() => {
-        this.pending.delete(req);
-        reject(new Error(`${call.type} timed out after ${timeout} ms`));
-      }, timeout);
-      const onAbort = () => this.step({ type: 'api', req: ++this.reqSeq, call: { type: 'seg.cancel', target: req } });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => signal?.removeEventListener('abort', onAbort);
-      this.pending.set(req, {
-        resolve: (v) => (done(), resolve(v as T)),
-        reject: (e) => (done(), reject(e)),
-        timer,
-      });
-      this.step({ type: 'api', req, call });
-    });
   }
 
   // --- P2PApi ---
 
   peers(): string[] {
-    return this.core.activeView();
+    return this.api.peers();
   }
 
   passive(): string[] {
-    return this.core.hyparview.passiveView();
+    return this.api.passive();
   }
 
   members(): string[] {
-    return this.core.membership.live();
+    return this.api.members();
   }
 
   memberViews(): MemberView[] {
-    return this.core.membership.all().map((m) => ({
-      id: m.id,
-      nick: m.nick,
-      status: m.status,
-      incarnation: m.incarnation,
-      active: m.active,
-      rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [],
-    }));
+    return this.api.memberViews();
   }
 
   info(): NodeInfo {
@@ -470,38 +186,28 @@ export class P2PNode implements P2PApi {
       id: this.id,
       nick: this.nick,
       cluster: this.opts.cluster,
-      signaling: this.pool.states(),
-      eager: this.core.plumtree.eagerPeers(),
-      lazy: this.core.plumtree.lazyPeers(),
-      state: this.state,
+      signaling: this.signaling.states(),
+      eager: this.query.overlay.eager(),
+      lazy: this.query.overlay.lazy(),
+      state: this.join.state,
       ice: this.opts.ice?.describe(),
     };
   }
 
   links(): LinkInfo[] {
-    return visibleLinks(this.transport.linkInfos(), this.core.membership.live(), Date.now());
+    return visibleLinks(this.links_.linkInfos(), this.query.members.live(), Date.now());
   }
 
   stats(): Record<string, number> {
-    const t = this.transport.stats;
     return {
       ...this.stats_.snapshot(),
-      'links.open': this.transport.openPeers().length,
-      'links.dials': t.dials,
-      'links.dialFailures': t.dialFailures,
-      'links.heartbeatTimeouts': t.heartbeatTimeouts,
-      'frames.out': t.framesOut,
-      'messages.out': t.messagesOut,
-      'frames.in': t.framesIn,
-      'links.unreachableDrops': t.unreachableDrops,
+      ...this.links_.counters(),
       ...linkCounters(this.links()),
       ...this.opts.ice?.counters(),
-      'kv.localKeys': this.core.kv.localCount(),
+      'kv.localKeys': this.query.kv.localCount(),
       // how often the KVS's placement changed (each one re-checks every local key's owners)
-      'kv.placementChanges': this.core.kv.counters().placementChanges,
-      'storage.pending': this.storage?.kv.stats.pending ?? 0,
-      'storage.errors': this.storage?.kv.stats.errors ?? 0,
-      'storage.compactions': this.storage?.kv.compactions ?? 0,
+      'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
+      ...this.persistence.counters(),
     };
   }
 
@@ -516,99 +222,34 @@ export class P2PNode implements P2PApi {
   }
 
   async leave(): Promise<void> {
-    if (this.stopped) return;
-    this.step({ type: 'leave' });
-    this.transport.flush();
-    this.stopped = true;
-    this.state = 'left';
-    await this.storage?.flush();
-    // give the DISCONNECT / LEAVE frames a moment on the wire before closing
-    await new Promise((r) => setTimeout(r, 100));
-    this.shutdown();
+    if (!this.goodbye()) return;
+    await this.persistence.flush();
+    await new Promise((r) => setTimeout(r, LEAVE_LINGER_MS));
+    this.driver.shutdown();
+    this.opts.ice?.stop();
+    this.links_.closeAll();
+    this.signaling.close();
+    this.requests.rejectAll();
     this.emit({ type: 'peers' });
   }
 
   /** pagehide: say goodbye synchronously (the page may be gone right after). */
   leaveNow(): void {
-    if (this.stopped) return;
-    this.step({ type: 'leave' });
+    if (this.goodbye()) void this.persistence.flush();
+  }
+
+  /** Sends LEAVE and stops the node; false when it had stopped already. */
+  private goodbye(): boolean {
+    if (this.driver.stopped) return false;
+    this.driver.step({ type: 'leave' });
     // frames are coalesced in a later task, which a closing page may never run
-    this.transport.flush();
-    this.stopped = true;
-    this.state = 'left';
-    void this.storage?.flush();
+    this.links_.flush();
+    this.driver.stop();
+    this.join.left();
+    return true;
   }
 
-  private shutdown(): void {
-    this.timers.stop();
-    this.opts.ice?.stop();
-    this.transport.closeAll();
-    this.pool.close();
-    for (const [, p] of this.pending) {
-      p.timer?.cancel();
-      p.reject(new Error('this node has left the cluster'));
-    }
-    this.pending.clear();
+  private saveChatMeta(): Promise<void> {
+    return this.persistence.saveChatMeta(this.query.chat.joined(), this.query.chat.nick());
   }
-
-  readonly chat = {
-    send: (text: string, room = 'lobby'): Promise<void> => this.call<void>({ type: 'chat.send', room, text }),
-    tell: (nick: string, text: string): Promise<void> => this.call<void>({ type: 'chat.tell', nick, text }),
-    history: (room = 'lobby'): ChatMessage[] => this.core.chat.history(room),
-    join: async (room: string): Promise<void> => {
-      await this.call<void>({ type: 'chat.join', room });
-      await this.persistChatMeta();
-    },
-    leave: async (room: string): Promise<void> => {
-      await this.call<void>({ type: 'chat.leave', room });
-      await this.persistChatMeta();
-    },
-    rooms: (): string[] => this.core.chat.rooms(),
-    joined: (): string[] => this.core.chat.joined(),
-    members: (room = 'lobby'): string[] => this.core.chat.members(room),
-    /** Throws a clear error for an invalid nickname; nothing changes then. */
-    setNick: (nick: string): void => {
-      const err = nickError(nick);
-      if (err) throw new Error(err);
-      void this.call<void>({ type: 'chat.nick', nick }).then(
-        () => {
-          this.nick = this.core.chat.nick();
-          return this.persistChatMeta();
-        },
-        (e: unknown) => this.error('setNick', e),
-      );
-    },
-  };
-
-  private async persistChatMeta(): Promise<void> {
-    if (!this.storage) return;
-    try {
-      await this.storage.setMeta('rooms', this.core.chat.joined());
-      await this.storage.setMeta('nick', this.core.chat.nick());
-    } catch (e) {
-      this.error('storage meta', e);
-    }
-  }
-
-  readonly kv = {
-    put: (key: string, value: unknown): Promise<void> => this.call<void>({ type: 'kv.put', key, value }),
-    get: (key: string): Promise<unknown> => this.call<unknown>({ type: 'kv.get', key }),
-    delete: (key: string): Promise<void> => this.call<void>({ type: 'kv.delete', key }),
-    keys: (prefix = ''): Promise<string[]> => this.call<string[]>({ type: 'kv.keys', prefix }),
-    replicas: (key: string): string[] => this.core.kv.replicas(key),
-    localKeys: (): string[] => this.core.kv.localKeys(),
-    inspect: async (key: string) => {
-      const r = await this.call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });
-      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: this.core.kv.replicas(key) };
-    },
-  };
-
-  readonly segments: SegmentsApi = {
-    put: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.put', key, value }),
-    update: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.update', key, value }),
-    peek: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
-      this.call<{ id: number; value: unknown }>({ type: 'seg.peek', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
-    take: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
-      this.call<{ id: number; value: unknown }>({ type: 'seg.take', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
-  };
 }

@@ -12,6 +12,12 @@ export class Stats {
     }
   }
 
+  /** An error caught at `where` (a bug somewhere must not take the tab down): counted, logged. */
+  error(where: string, e: unknown): void {
+    this.count('errors', 1, `${where}: ${(e as Error)?.message ?? String(e)}`);
+    console.error(`p2p: ${where}`, e);
+  }
+
   set(name: string, value: number): void {
     this.counters.set(name, value);
   }

@@ -2,7 +2,7 @@ import { Packr } from 'msgpackr';
 
 /**
  * msgpack frames between peers. Decoding never throws: bad bytes become a typed
- * WireError that the caller counts and drops (DESIGN.md §2, wire/).
+ * WireError that the caller counts and drops (docs/architecture.md, wire/).
  *
  * A frame (one data-channel message) carries one or more encoded messages back to back:
  * the transport coalesces the messages a tab sends to one peer within a task

@@ -14,8 +14,8 @@
  *
  * Keys of 1 and 2 are chosen so that the owner is the putter for a third of them, the
  * waiter for a third, and another tab for the rest (the owner and the "registered"
- * check read the core's `segments` object, which the page API does not expose: the
- * runtime node's `core` field; without it the keys are taken as they come and the bench
+ * check read the core through the runtime node's `query` facade (core/queries.ts), which
+ * the page API does not include; without it the keys are taken as they come and the bench
  * waits a fixed 30 ms for the registration instead).
  */
 import { percentile } from '../../../src/util/percentile';
@@ -86,13 +86,13 @@ interface KeyInfo {
   owner: OwnerAt | null;
 }
 
-/** What the bench reads of a tab's core Segments (SegStats: counters, gauges, per-type message counts). */
-type PageSegments = { ownerOf(k: string): string; stats(): Record<string, number | Record<string, number>> };
+/** What the bench reads of a tab's core queries: segment owners and SegStats (counters, gauges, per-type message counts). */
+type PageQuery = { segments?: { ownerOf(k: string): string }; stats?: { segments(): Record<string, number | Record<string, number>> } };
 
-/** The segments state machine of a tab, or null (see the header). */
+/** The owner of each key in a tab's view, or null for each when the tab's core cannot be read (see the header). */
 async function ownerOf(tab: BenchTab, keys: string[]): Promise<(string | null)[]> {
   return tab.page.evaluate((keys) => {
-    const seg = (window.p2p as unknown as { core?: { segments?: PageSegments } }).core?.segments;
+    const seg = (window.p2p as unknown as { query?: PageQuery }).query?.segments;
     return keys.map((k) => (seg && typeof seg.ownerOf === 'function' ? seg.ownerOf(k) : null));
   }, keys);
 }
@@ -100,8 +100,8 @@ async function ownerOf(tab: BenchTab, keys: string[]): Promise<(string | null)[]
 /** A tab's segment stats, flat: per-type message counts as `sent.<type>` and `received.<type>`. */
 async function segStats(tab: BenchTab): Promise<Record<string, number> | null> {
   const stats = await tab.page.evaluate(() => {
-    const seg = (window.p2p as unknown as { core?: { segments?: PageSegments } }).core?.segments;
-    return seg && typeof seg.stats === 'function' ? seg.stats() : null;
+    const q = (window.p2p as unknown as { query?: PageQuery }).query?.stats;
+    return q && typeof q.segments === 'function' ? q.segments() : null;
   });
   if (stats === null) return null;
   const flat: Record<string, number> = {};

@@ -1,5 +1,5 @@
 /**
- * Dynamo-style replicated key-value store: one node's state machine (DESIGN.md §3 KVS),
+ * Dynamo-style replicated key-value store: one node's state machine (docs/architecture.md),
  * a `Protocol` (core/protocol.ts) whose parts share one `KvState` and its `Effects`:
  *
  * - `requests.ts`: any node coordinates client requests: writes are stamped with its HLC

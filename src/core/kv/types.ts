@@ -1,5 +1,5 @@
 /**
- * Public vocabulary of the Dynamo-style KVS (DESIGN.md §3 "KVS"), in the terms of the
+ * Public vocabulary of the Dynamo-style KVS (docs/architecture.md), in the terms of the
  * protocol contract (core/protocol.ts). The wire messages live in messages.ts; the
  * state machine in store.ts and its parts.
  */

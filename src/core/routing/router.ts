@@ -11,12 +11,13 @@ import { int, nodeId, any } from '../validate';
  * path (BFS). The table is recomputed lazily after the topology changes. When no path is
  * known the caller falls back to the signaling relay.
  */
-export interface RouteEnvelope {
+export interface RouteEnvelope<M = unknown> {
   type: 'rt.route';
   src: NodeId;
   dst: NodeId;
   ttl: number;
-  msg: unknown;
+  /** The message carried: the composer's union of routable messages (validated on receipt). */
+  msg: M;
 }
 
 export const ROUTE_TTL = 12;

@@ -1,5 +1,5 @@
 /**
- * Public vocabulary of data segments (DESIGN.md §3 "Data segments", §4 `segments`), in
+ * Public vocabulary of data segments (docs/architecture.md, `window.p2p.segments`), in
  * the terms of the protocol contract (core/protocol.ts). Wire messages live in
  * messages.ts, the state machine in segments.ts and its parts.
  */

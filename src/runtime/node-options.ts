@@ -1,0 +1,34 @@
+/** What a P2PNode (node.ts) is built from: the page's boot (page.ts) fills these in. */
+import type { CoreConfig } from '../core/node';
+import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
+import type { SimplePeerCtor } from '../net/transport';
+import type { PersistedState } from '../storage/store';
+import type { IceConfigSource } from './ice-config';
+
+export interface NodeOptions {
+  id: string;
+  cluster: string;
+  signaling: string[];
+  nick: string;
+  SimplePeer: SimplePeerCtor;
+  WebSocketImpl?: WebSocketCtor;
+  config?: CoreConfig;
+  /** Persist to IndexedDB (off in environments without it). */
+  persist?: boolean;
+  /** The persisted state, already being read (prefetchPersisted); loaded here when absent or null. */
+  preloaded?: Promise<PersistedState | null>;
+  /** Resolve `ready` as "alone" when no signaling server answered within this time. */
+  aloneAfterMs?: number;
+  /**
+   * Nodes to rejoin through first: a reloaded tab's previous overlay neighbours (see
+   * join.ts): dialled as soon as signaling is up, while the persisted state loads, and
+   * handed to the overlay at start (see HyParView `start`).
+   */
+  contacts?: string[];
+  /** Signaling sockets opened ahead of time, by URL (the page opens them before this code loads). */
+  sockets?: Map<string, WebSocketLike>;
+  /** Safety net on top of the KVS's own request timeout: no API promise hangs. */
+  apiTimeoutMs?: number;
+  /** ICE servers and policy of new links (ice-config.ts); none when absent. */
+  ice?: IceConfigSource;
+}

@@ -1,0 +1,135 @@
+/**
+ * The node's WebRTC links (net/transport.ts) and the frames on them: core messages are
+ * put in their compact wire form (core/wire.ts), encoded, counted (`out.<type>`,
+ * `bytes.out`) and sent over the link, or relayed through signaling when the core marks
+ * a send `transient` and no link is open. Incoming frames (from a link or a relay) are
+ * decoded and every message validated on its own; valid ones go to `message`, bad ones
+ * are counted (`drop.<code>`), and a peer that keeps sending garbage loses its link.
+ */
+import { validateWire, type WireMessage } from '../core/node';
+import { fromWire, toWire } from '../core/wire';
+import { decodeAll, encode } from '../wire/codec';
+import { Transport, type LinkInfo, type SimplePeerCtor } from '../net/transport';
+import { markOnce } from './marks';
+import type { IceConfigSource } from './ice-config';
+import type { Stats } from './stats';
+
+/** Malformed messages after which a peer's link is closed. */
+const MAX_STRIKES = 50;
+
+export interface PeerLinkOptions {
+  id: string;
+  SimplePeer: SimplePeerCtor;
+  /** ICE servers and policy of new links; none when absent. */
+  ice?: IceConfigSource;
+}
+
+export interface PeerLinkHandlers {
+  /** A valid message from `from`. */
+  message(from: string, msg: WireMessage): void;
+  /** A link opened. */
+  linkUp(): void;
+  /** The link to `peer` failed or was closed for misbehaving. */
+  linkDown(peer: string): void;
+  /** Deliver a WebRTC signal to `to` (through signaling). */
+  signal(to: string, conn: string, signal: unknown): void;
+  /** Relay a frame to `to` (through signaling). */
+  relay(to: string, bytes: Uint8Array): void;
+}
+
+export class PeerLinks {
+  private readonly transport: Transport;
+
+  constructor(
+    opts: PeerLinkOptions,
+    private readonly stats: Stats,
+    private readonly on: PeerLinkHandlers,
+  ) {
+    this.transport = new Transport({
+      me: opts.id,
+      SimplePeer: opts.SimplePeer,
+      sendSignal: (to, conn, signal) => on.signal(to, conn, signal),
+      onFrame: (from, bytes) => this.receive(from, bytes),
+      onLinkUp: () => {
+        markOnce('p2p:link');
+        on.linkUp();
+      },
+      onLinkDown: (peer, reason) => {
+        stats.count('link.down', 1, `${peer}: ${reason}`);
+        on.linkDown(peer);
+      },
+      onError: (what) => stats.count('drop.signal', 1, what),
+      rtcConfig: opts.ice ? () => opts.ice!.current() : undefined,
+    });
+  }
+
+  send(to: string, msg: WireMessage, transient: boolean): void {
+    const bytes = encode(toWire(msg));
+    this.stats.count(`out.${msg.type}`);
+    this.stats.count('bytes.out', bytes.byteLength);
+    if (transient && !this.transport.isOpen(to)) {
+      this.stats.count('relay.out');
+      this.on.relay(to, bytes);
+    } else {
+      this.transport.send(to, bytes);
+    }
+  }
+
+  /** A frame from `from`, over a link or relayed. */
+  receive(from: string, bytes: Uint8Array): void {
+    this.stats.count('bytes.in', bytes.byteLength);
+    const r = decodeAll<WireMessage>(bytes, validateWire, fromWire);
+    for (const msg of r.msgs) {
+      this.stats.count(`in.${msg.type}`);
+      this.on.message(from, msg);
+    }
+    for (const error of r.errors) {
+      this.stats.count(`drop.${error.code}`, 1, `${from}: ${error.message}`);
+      if (this.stats.strike(from) > MAX_STRIKES) {
+        this.transport.close(from);
+        this.on.linkDown(from);
+        return;
+      }
+    }
+  }
+
+  connect(peer: string): void {
+    this.transport.connect(peer);
+  }
+
+  close(peer: string): void {
+    this.transport.close(peer);
+  }
+
+  handleSignal(from: string, conn: string, signal: unknown): void {
+    this.transport.handleSignal(from, conn, signal);
+  }
+
+  /** Sends the frames coalesced for later in this task now (a closing page may not run it). */
+  flush(): void {
+    this.transport.flush();
+  }
+
+  closeAll(): void {
+    this.transport.closeAll();
+  }
+
+  linkInfos(): LinkInfo[] {
+    return this.transport.linkInfos();
+  }
+
+  /** The transport's counters, as `p2p.stats()` names them. */
+  counters(): Record<string, number> {
+    const t = this.transport.stats;
+    return {
+      'links.open': this.transport.openPeers().length,
+      'links.dials': t.dials,
+      'links.dialFailures': t.dialFailures,
+      'links.heartbeatTimeouts': t.heartbeatTimeouts,
+      'frames.out': t.framesOut,
+      'messages.out': t.messagesOut,
+      'frames.in': t.framesIn,
+      'links.unreachableDrops': t.unreachableDrops,
+    };
+  }
+}
