@@ -3,8 +3,8 @@ import { SeededRng } from '../core/rng';
 import { viewOf } from '../core/placement';
 import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
 import { Network, type Adapter } from './network';
+import { meshConfig, meshIds, type DistributiveOmit, type MeshOptions } from './mesh';
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 /** A client request to a KvStore, without its `req` (the network numbers it). */
 export type KvCall = DistributiveOmit<Extract<KvIn, { req: number }>, 'req'>;
 
@@ -29,23 +29,8 @@ export const kvAdapter: Adapter<KvIn, KvOut, KvStore, KvCall> = {
   flush: { pending: (store) => store.needsFlush(), input: { type: 'flush' } },
 };
 
-export interface KvNetOptions {
-  seed: number;
-  /** Node count (ids n0, n1, ...) or explicit ids. */
-  nodes: number | NodeId[];
+export interface KvNetOptions extends MeshOptions {
   config?: Partial<KvConfig>;
-  /** One-way latency range of each message in ms [1, 20]. */
-  latency?: [number, number];
-  /** Probability that a message is lost [0]. */
-  loss?: number;
-  /** Probability that a delivered message is delivered twice [0]. */
-  duplicate?: number;
-  /** Range of the delay before a node learns of a membership change [200, 800]. */
-  detection?: [number, number];
-  /** Each node's clock runs ahead by up to this many ms [0]. */
-  clockSkew?: number;
-  /** Start time of the virtual clock (ms) [1,000,000]. */
-  start?: number;
 }
 
 /**
@@ -55,23 +40,12 @@ export interface KvNetOptions {
  */
 export class KvNet extends Network<KvIn, KvOut, KvStore, KvCall> {
   constructor(opts: KvNetOptions) {
-    const [lo, hi] = opts.latency ?? [1, 20];
-    const [dlo, dhi] = opts.detection ?? [200, 800];
     super(
       kvAdapter,
-      {
-        seed: opts.seed,
-        links: 'mesh',
-        start: opts.start ?? 1_000_000,
-        linkLatency: { min: lo, max: hi },
-        lossRate: opts.loss ?? 0,
-        duplicateRate: opts.duplicate ?? 0,
-        detectDelay: { min: dlo, max: dhi },
-        clockSkew: opts.clockSkew ?? 0,
-      },
+      meshConfig(opts),
       (id, incarnation) => new KvStore(id, { ...opts.config }, new SeededRng(`${opts.seed}/${id}/${incarnation}`)),
     );
-    const ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => `n${i}`) : opts.nodes;
+    const ids = meshIds(opts.nodes);
     for (const id of ids) this.add(id);
     for (const id of ids) this.tellMembers(id);
   }
