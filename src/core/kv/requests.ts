@@ -150,6 +150,8 @@ export class Requests {
   onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
     if (!r.pref.includes(from) || r.answers.has(from)) return false;
     if (entry && entry.key !== r.key) return false;
+    // a far-future answer counts as "not found": it must not be returned nor read-repaired
+    if (entry && !this.s.acceptable(entry.version.ts)) entry = null;
     if (entry) this.s.observe(entry.version.ts);
     r.answers.set(from, entry);
     this.checkRead(op, r);

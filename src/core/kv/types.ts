@@ -170,6 +170,7 @@ export const KV_COUNTERS = [
   'loadInvalid',
   'sizeOfErrors',
   'clockAheadIgnored',
+  'futureRefused',
 ] as const;
 export type KvCounterName = (typeof KV_COUNTERS)[number];
 export type KvRequestKind = Extract<KvIn, { req: number }>['type'];
