@@ -138,6 +138,37 @@ describe('Membership', () => {
     expect(m.live()).toContain('me');
   });
 
+  it('refuses far-future incarnations: a forged LEFT at MAX_SAFE_INTEGER changes nothing, and every claim it accepts the victim can refute', () => {
+    const victim = make('v');
+    const other = make('o');
+    victim.step({ type: 'start', nick: 'v' }, T0);
+    other.step({ type: 'start', nick: 'o' }, T0);
+    other.step(deliver(alive('v', T0)), T0);
+    const forged: MemberUpdate = { type: 'left', id: 'v', incarnation: Number.MAX_SAFE_INTEGER };
+    other.step(deliver(forged), T0 + 1);
+    victim.step(deliver(forged), T0 + 1);
+    expect(other.m.live()).toContain('v');
+    expect(other.m.stats().futureRefused).toBe(1);
+    expect(victim.m.incarnation()).toBe(T0);
+    // the largest LEFT the other node accepts (60 s ahead): the victim's refutation beats it
+    const edge: MemberUpdate = { type: 'left', id: 'v', incarnation: T0 + 2 + 60_000 };
+    other.step(deliver(edge), T0 + 2);
+    expect(other.m.live()).not.toContain('v');
+    const refute = of(victim.step(deliver(edge), T0 + 2), 'broadcast')[0]!.data as MemberUpdate;
+    expect(refute).toMatchObject({ type: 'alive', id: 'v', incarnation: T0 + 2 + 60_001 });
+    other.step(deliver(refute), T0 + 3);
+    expect(other.m.live()).toContain('v');
+    expect(other.m.get('v')!.incarnation).toBe(T0 + 60_003);
+    // with the victim's clock 50 s behind, a claim the other node accepts is still refuted
+    const lagging = make('w');
+    lagging.step({ type: 'start', nick: 'w' }, T0 - 50_000);
+    const out = lagging.step(deliver({ type: 'suspect', id: 'w', incarnation: T0 + 60_000, by: 'x' }), T0 - 50_000);
+    expect(of(out, 'broadcast')[0]!.data).toMatchObject({ type: 'alive', id: 'w', incarnation: T0 + 60_001 });
+    // sync rows are bounded the same way
+    other.step(sync('x', [row('z', Number.MAX_SAFE_INTEGER, 'alive')]), T0 + 4);
+    expect(other.m.get('z')).toBeUndefined();
+  });
+
   it('pings a neighbour that went down; an answer means it is alive', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);

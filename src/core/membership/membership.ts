@@ -1,5 +1,6 @@
 import type { NodeId, Rng } from '../types';
 import { Protocol, type ClusterView, type Effect, type MemberSummary } from '../protocol';
+import { MAX_AHEAD_MS } from '../clock/hlc';
 import { randInt } from '../rng';
 import { nodeId as nodeIdCheck } from '../validate';
 import {
@@ -139,6 +140,8 @@ export interface MembershipStats {
   probesAnswered: number;
   invalid: number;
   rejected: number;
+  /** Claims with an incarnation too far ahead of our clock (see `merge`), refused. */
+  futureRefused: number;
 }
 
 interface Entry extends MemberInfo {
@@ -194,7 +197,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private placementCache: NodeId[] | null = null;
   private readonly counters = {
     broadcasts: 0, suspicionsRaised: 0, deathsDeclared: 0, refutations: 0, expired: 0, syncSent: 0,
-    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0,
+    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0, futureRefused: 0,
   };
 
   constructor(me: NodeId, config: Partial<MembershipConfig>, rng: Rng) {
@@ -492,6 +495,16 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
    * tombstones, so they age out on time).
    */
   private merge(c: Claim, ev: { heardAt: number | null; fresh: boolean; since: number }): void {
+    // Incarnations are wall-clock ms (raised to max(inc + 1, now)). A claim more than
+    // MAX_AHEAD_MS ahead of our clock is refused, so nobody can pin a member above what its
+    // refutation could reach. The member itself refutes claims up to twice that (honest
+    // clocks may differ by MAX_AHEAD_MS): every claim another node accepted is then refuted
+    // with inc + 1, which that node accepts a millisecond later.
+    const bound = Math.floor(this.now) + (c.id === this.me ? 2 * MAX_AHEAD_MS : MAX_AHEAD_MS);
+    if (c.incarnation > bound) {
+      this.counters.futureRefused++;
+      return;
+    }
     if (c.id === this.me) {
       this.onClaimAboutMe(c);
       return;
