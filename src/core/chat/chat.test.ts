@@ -236,14 +236,20 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     expect(history.map((m) => m.text)).toEqual([`hello at ${remote}`, 'after']);
   });
 
-  it('accepts but does not merge a timestamp far in the future', () => {
+  it('refuses a message dated more than 60 s ahead: 300 far-future broadcasts leave room for real messages', () => {
     const clock = new HlcClock();
-    const c = new Chat('me', {}, rng, clock);
+    const c = new Chat('me', { historyPerRoom: 200 }, rng, clock);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
-    deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1, 0) }), 1_000_000);
-    expect(c.history('lobby')).toHaveLength(1);
+    for (let i = 0; i < 300; i++) deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1 + i, 0) }), 1_000_000);
+    expect(c.history('lobby')).toHaveLength(0);
+    expect(c.stats().futureRefused).toBe(300);
     expect(clock.peek()).toBeLessThan(makeHlc(1_000_001, 0));
+    const out: ChatOut[] = [];
+    c.handle({ type: 'send', req: 1, room: 'lobby', text: 'real' }, 1_000_000, out);
+    expect(replies(flat(out))).toEqual([{ type: 'reply', req: 1, ok: true }]);
+    expect(c.history('lobby').map((m) => m.text)).toEqual(['real']);
   });
+
 
   it('drops invalid broadcasts and counts them', () => {
     const c = new Chat('me', { maxTextLength: 5 }, rng);

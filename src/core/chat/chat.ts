@@ -1,4 +1,4 @@
-import { HlcClock, hlcWall } from '../clock/hlc';
+import { HlcClock, hlcTooFarAhead, hlcWall } from '../clock/hlc';
 import { Protocol, type ClusterView } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import { nodeId as nodeIdCheck } from '../validate';
@@ -81,6 +81,7 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
     invalid: 0,
     duplicate: 0,
     refused: 0,
+    futureRefused: 0,
     historyRequests: 0,
     historyRateLimited: 0,
     historyBatchesSent: 0,
@@ -294,7 +295,9 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       textError(text, this.config.maxTextLength);
     if (err !== null) return this.reply(req, err);
     const m = this.newMessage(room, text);
-    this.store(m, false);
+    // never `ok` for a message nobody will see: the room's bounded history keeps the newest
+    // messages, so one older than all it holds (our clock far behind) is not kept
+    if (!this.store(m, false)) return this.reply(req, `not sent: room "${room}" holds ${this.config.historyPerRoom} newer messages (is this computer's clock behind?)`);
     this.io.event({ type: 'broadcast', data: { type: 'chat.message', message: m } });
     this.reply(req, null);
   }
@@ -362,6 +365,13 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       (m.room === DIRECT_ROOM ? null : roomError(m.room, this.config.maxRoomNameLength));
     if (limitErr !== null) {
       this.counters.invalid++;
+      return;
+    }
+    // A far-future message would sort after every real one and, in numbers, push them all
+    // out of the bounded history: refused (restored ones too, so storage drops it).
+    if (hlcTooFarAhead(m.ts, this.now)) {
+      this.counters.futureRefused++;
+      if (restoring) this.evicted.push(m);
       return;
     }
     if (!this.store(m, restoring)) return;

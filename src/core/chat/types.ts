@@ -130,6 +130,8 @@ export interface ChatStats {
   duplicate: number;
   /** Messages outside the bounds of their room's history (too old, or no room slot left). */
   refused: number;
+  /** Messages dated more than MAX_AHEAD_MS (60 s) ahead of our clock, refused. */
+  futureRefused: number;
   historyRequests: number;
   /** History requests not answered: the same session asked within HISTORY_REQUEST_INTERVAL_MS. */
   historyRateLimited: number;
