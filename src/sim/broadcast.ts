@@ -185,7 +185,7 @@ export interface BatchStats {
 }
 
 /** `byTree`: count deliveries by the tree only (anti-entropy's left out); else every delivery. */
-export function batchStats(records: readonly MessageRecord[], live: Uint8Array, liveCount: number, byTree = true): BatchStats {
+export function batchStats(records: readonly MessageRecord[], live: Uint8Array, liveCount: number, byTree = false): BatchStats {
   let relMin = 1;
   let relSum = 0;
   let rmrSum = 0;
@@ -458,8 +458,9 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         if (B === 0) return;
         const [mask, count] = liveMask();
         const after = tally.batch('afterFailure');
-        const failure = batchStats(after, mask, count);
-        const eventual = batchStats(after, mask, count, false);
+        // the tree's own reach (comparable with Plumtree without anti-entropy), then everything
+        const failure = batchStats(after, mask, count, true);
+        const eventual = batchStats(after, mask, count);
         const healRecords = tally.batch('atHeal');
         atHeal = healRecords.length ? batchStats(healRecords, mask, count) : null;
         // Reachability: the origin's component of the live overlay at the crash.
@@ -474,7 +475,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
           for (let i = 0; i < lab.length; i++) {
             if (lab[i] !== own) continue;
             size++;
-            if (r.tree[i] !== 0) got++;
+            if (r.got[i] !== 0) got++;
           }
           reachMin = Math.min(reachMin, size / count);
           reachSum += size / count;
