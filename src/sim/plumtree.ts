@@ -229,7 +229,8 @@ export const plumtreeAdapter: Adapter<PtHostIn, PtHostOut, PlumtreeNode> = {
   announce: (from, clients, known, isolated) => ({ type: 'announce', from, clients, known, isolated }),
   neighborUp: (peer) => ({ type: 'neighborUp', peer }),
   neighborDown: (peer) => ({ type: 'neighborDown', peer }),
-  isBackgroundTimer: hyparviewAdapter.isBackgroundTimer,
+  // Plumtree's periodic anti-entropy tick never quiesces either.
+  isBackgroundTimer: (t) => (t as PtTimer).type === 'pt.aeTick' || hyparviewAdapter.isBackgroundTimer!(t),
 };
 
 export type PlumtreeNetwork = Network<PtHostIn, PtHostOut, PlumtreeNode>;
