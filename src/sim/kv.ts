@@ -1,7 +1,7 @@
 import type { NodeId } from '../core/types';
 import { SeededRng } from '../core/rng';
 import { viewOf } from '../core/placement';
-import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
+import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
 import { Network, type Adapter } from './network';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -54,11 +54,19 @@ export interface KvNetOptions {
  * seed, its id and its incarnation, so a restart draws fresh randomness.
  */
 export class KvNet extends Network<KvIn, KvOut, KvStore, KvCall> {
+  private readonly eventListeners: ((node: NodeId, event: KvEvent, now: number) => void)[];
+
   constructor(opts: KvNetOptions) {
     const [lo, hi] = opts.latency ?? [1, 20];
     const [dlo, dhi] = opts.detection ?? [200, 800];
+    const listeners: ((node: NodeId, event: KvEvent, now: number) => void)[] = [];
     super(
-      kvAdapter,
+      {
+        ...kvAdapter,
+        onEffect: (node, effect, now) => {
+          if (effect.type === 'event') for (const l of listeners) l(node, effect.event, now);
+        },
+      },
       {
         seed: opts.seed,
         links: 'mesh',
@@ -74,6 +82,17 @@ export class KvNet extends Network<KvIn, KvOut, KvStore, KvCall> {
     const ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => `n${i}`) : opts.nodes;
     for (const id of ids) this.add(id);
     for (const id of ids) this.tellMembers(id);
+    this.eventListeners = listeners;
+  }
+
+  /** Calls `listener` with every event a store emits (changed, watch, watchResync). */
+  onEvent(listener: (node: NodeId, event: KvEvent, now: number) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Sets `id`'s watched prefixes (the whole set). */
+  watch(id: NodeId, prefixes: string[]): KvReply {
+    return this.kvCall(id, { type: 'watch', prefixes });
   }
 
   store(id: NodeId): KvStore {
