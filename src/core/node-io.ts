@@ -28,6 +28,8 @@ export type ApiCall =
   | { type: 'kv.keys'; prefix: string }
   /** A quorum read that answers `{ value, version }` (undefined when absent). */
   | { type: 'kv.inspect'; key: string }
+  /** This tab's watched prefixes, the whole set (core/kv/watch.ts). */
+  | { type: 'kv.watch'; prefixes: string[] }
   | { type: 'chat.send'; room: string; text: string }
   | { type: 'chat.tell'; nick: string; text: string }
   | { type: 'chat.join'; room: string }
@@ -59,6 +61,10 @@ export type CoreEvent =
   | { type: 'chat'; message: ChatMessage }
   | { type: 'rooms' }
   | { type: 'kv'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** An acknowledged write under a watched prefix, anywhere in the cluster (core/kv/watch.ts). */
+  | { type: 'kvWatch'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** Watch notifications may have been lost: watchers re-list. */
+  | { type: 'kvWatchResync'; reason: 'overflow' | 'member-lost' }
   | { type: 'segments'; key: string };
 
 /**

@@ -103,8 +103,10 @@ export class CoreNode {
     send: (e) => this.toMember(e),
     timer: (t) => ({ p: 'kv', t }),
     event: (e) => {
-      const { value, version, deleted } = e.entry;
-      this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+      if (e.type === 'watchResync') return void this.out.push({ type: 'event', event: { type: 'kvWatchResync', reason: e.reason } });
+      const { key, value, version, deleted } = e.entry;
+      const entry = { value, version: { ts: version.ts, node: version.node }, deleted };
+      this.out.push({ type: 'event', event: { type: e.type === 'watch' ? 'kvWatch' : 'kv', key, entry } });
     },
     persist: (put, remove) => ({ type: 'persist', store: 'kv', put, remove }),
   };
@@ -261,6 +263,7 @@ export class CoreNode {
       case 'kv.delete': return this.toKv({ type: 'delete', req, key: call.key });
       case 'kv.keys': return this.toKv({ type: 'keys', req, prefix: call.prefix });
       case 'kv.inspect': return this.toKv({ type: 'inspect', req, key: call.key });
+      case 'kv.watch': return this.toKv({ type: 'watch', req, prefixes: call.prefixes });
       case 'chat.send': return this.toChat({ type: 'send', req, room: call.room, text: call.text });
       case 'chat.tell': return this.toChat({ type: 'tell', req, nick: call.nick, text: call.text });
       case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });

@@ -100,6 +100,7 @@ export class P2PNode implements P2PApi {
         return this.saveChatMeta();
       },
       error: (where, e) => this.stats_.error(where, e),
+      on: (listener) => this.on(listener),
     });
     this.chat = this.api.chat;
     this.kv = this.api.kv;

@@ -1,7 +1,7 @@
 import type { NodeId } from '../core/types';
 import { SeededRng } from '../core/rng';
 import { viewOf } from '../core/placement';
-import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
+import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
 import { Network, type Adapter } from './network';
 import { meshConfig, meshIds, type DistributiveOmit, type MeshOptions } from './mesh';
 
@@ -39,15 +39,34 @@ export interface KvNetOptions extends MeshOptions {
  * seed, its id and its incarnation, so a restart draws fresh randomness.
  */
 export class KvNet extends Network<KvIn, KvOut, KvStore, KvCall> {
+  private readonly eventListeners: ((node: NodeId, event: KvEvent, now: number) => void)[];
+
   constructor(opts: KvNetOptions) {
+    const listeners: ((node: NodeId, event: KvEvent, now: number) => void)[] = [];
     super(
-      kvAdapter,
+      {
+        ...kvAdapter,
+        onEffect: (node, effect, now) => {
+          if (effect.type === 'event') for (const l of listeners) l(node, effect.event, now);
+        },
+      },
       meshConfig(opts),
       (id, incarnation) => new KvStore(id, { ...opts.config }, new SeededRng(`${opts.seed}/${id}/${incarnation}`)),
     );
     const ids = meshIds(opts.nodes);
     for (const id of ids) this.add(id);
     for (const id of ids) this.tellMembers(id);
+    this.eventListeners = listeners;
+  }
+
+  /** Calls `listener` with every event a store emits (changed, watch, watchResync). */
+  onEvent(listener: (node: NodeId, event: KvEvent, now: number) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Sets `id`'s watched prefixes (the whole set). */
+  watch(id: NodeId, prefixes: string[]): KvReply {
+    return this.kvCall(id, { type: 'watch', prefixes });
   }
 
   store(id: NodeId): KvStore {

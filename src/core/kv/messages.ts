@@ -12,6 +12,8 @@ export const MAX_WIRE_KEY_LENGTH = 1024;
 /** Longest list (keys, version tuples, entries) in one message. */
 export const MAX_WIRE_ITEMS = 5000;
 export const MAX_WIRE_BUCKETS = 4096;
+/** Watched prefixes per node (watch.ts MAX_WATCH_PREFIXES). */
+export const MAX_WIRE_WATCH_PREFIXES = 16;
 
 /** [key, HLC timestamp, writer node]. */
 export type VersionTuple = [key: string, ts: number, node: NodeId];
@@ -58,7 +60,13 @@ export type KvMessage =
   | { type: 'kv.gcCheck'; op: number; items: VersionTuple[] }
   | { type: 'kv.gcHave'; op: number; keys: string[] }
   /** Phase 2: every replica held them; drop each if still at exactly that version. */
-  | { type: 'kv.gcDrop'; items: VersionTuple[] };
+  | { type: 'kv.gcDrop'; items: VersionTuple[] }
+  /** Watches (watch.ts): a node's whole set of watched prefixes, newest `gen` wins. */
+  | { type: 'kv.watch'; gen: number; prefixes: string[] }
+  | { type: 'kv.watchAck'; gen: number }
+  /** Coordinator -> watcher: an acknowledged write under a watched prefix, or `resync` (notes were dropped). */
+  | { type: 'kv.note'; seq: number; entries: Entry[]; resync?: boolean }
+  | { type: 'kv.noteAck'; seqs: number[] };
 
 const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
@@ -94,6 +102,10 @@ const check = union({
   'kv.gcCheck': { op: opId, items: versionTuples },
   'kv.gcHave': { op: opId, keys },
   'kv.gcDrop': { items: versionTuples },
+  'kv.watch': { gen: int(0), prefixes: arrayOf(str(MAX_WIRE_KEY_LENGTH), MAX_WIRE_WATCH_PREFIXES) },
+  'kv.watchAck': { gen: int(0) },
+  'kv.note': { seq: opId, entries: arrayOf(entry, MAX_WIRE_ITEMS), resync: optional(bool) },
+  'kv.noteAck': { seqs: arrayOf(opId, MAX_WIRE_ITEMS) },
 });
 
 /** A message of this protocol (by its `kv.` prefix; not validated). */

@@ -12,7 +12,11 @@ import type { KvState } from './state';
 import { compareVersions, type Entry, type KvInspected } from './types';
 
 export class Requests {
-  constructor(private readonly s: KvState) {}
+  constructor(
+    private readonly s: KvState,
+    /** A write this node coordinates reached its quorum (watch notifications go out). */
+    private readonly acknowledged: (entry: Entry) => void = () => {},
+  ) {}
 
   // ---- replies ----------------------------------------------------------------------
 
@@ -92,6 +96,7 @@ export class Requests {
     if (!w.replied && w.acked.size >= w.quorum) {
       w.replied = true;
       this.ok(w.req);
+      this.acknowledged(w.entry);
     }
     // kept open after the reply until every replica (or its stand-in) has the write
     const covered = w.pref.every((p) => w.acked.has(p) || w.acked.has(w.standIns.get(p) ?? ''));
