@@ -7,7 +7,7 @@ import { percentile } from '../../../src/util/percentile';
 import type { SystemKind } from '../types';
 import { mean, pollUntil, round, sleep } from '../stats';
 import type { ReloadResult } from './reload';
-import { range, taskSeconds, underReplicated, type BenchOptions, type BenchTab } from './shared';
+import { range, sampleVisible, taskSeconds, underReplicated, type BenchOptions, type BenchTab } from './shared';
 
 export interface KvResult {
   /** keys written by the bulk load (fewer than asked when the time cap stopped it: keysCapped) */
@@ -182,25 +182,7 @@ export async function kvLatency(tabs: BenchTab[], o: BenchOptions, res: KvResult
   res.getMsP99 = round(percentile(seq.get, 99), 3);
   res.getErrors = seq.getErrors;
 
-  const observer = tabs[tabs.length - 1]!;
-  const vis: number[] = [];
-  let missing = 0;
-  const visUntil = Date.now() + 25_000;
-  for (let s = 0; s < o.visibilitySamples && Date.now() < visUntil; s++) {
-    const k = `v/${s}`;
-    const v = `w${s}:`.padEnd(100, '.');
-    const seen = observer.page.evaluate(({ k, v }) => window.__ba!.waitVisible(k, v, 10_000), { k, v });
-    await sleep(5); // the observer is looking before the write starts
-    const start = await writer.page.evaluate(({ k, v }) => {
-      const a = window.__ba!;
-      const t = a.now();
-      void a.put(k, v).catch(() => undefined);
-      return t;
-    }, { k, v });
-    const at = await seen;
-    if (at === null) missing++;
-    else vis.push(at - start);
-  }
+  const { visible: vis, missing } = await sampleVisible(writer, tabs[tabs.length - 1]!, 'v/', o);
   res.visibleMsP50 = round(percentile(vis, 50));
   res.visibleMsP99 = round(percentile(vis, 99));
   res.visibleMissing = missing;

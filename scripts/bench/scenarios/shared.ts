@@ -163,3 +163,39 @@ export async function underReplicated(tabs: BenchTab[], prefix: string, indices:
   for (const i of indices) if ((counts.get(keyOf(prefix, i)) ?? 0) < want) missing++;
   return missing;
 }
+
+/**
+ * Put → visible sampling, shared by the kv and watch scenarios: for each sample the
+ * observer starts polling `kv.get` for the value before the writer's put starts (5 ms
+ * ahead), then the writer puts without awaiting. `after` (optional) runs once the read
+ * saw the value (or gave up) with the key, value and the put's start time (page clock).
+ * Capped at o.visibilitySamples samples and 25 s.
+ */
+export async function sampleVisible(
+  writer: BenchTab,
+  observer: BenchTab,
+  prefix: string,
+  o: BenchOptions,
+  after?: (k: string, v: string, start: number) => Promise<void>,
+): Promise<{ visible: number[]; missing: number }> {
+  const visible: number[] = [];
+  let missing = 0;
+  const until = Date.now() + 25_000;
+  for (let s = 0; s < o.visibilitySamples && Date.now() < until; s++) {
+    const k = `${prefix}${s}`;
+    const v = `w${s}:`.padEnd(100, '.');
+    const seen = observer.page.evaluate(({ k, v }) => window.__ba!.waitVisible(k, v, 10_000), { k, v });
+    await sleep(5); // the observer is looking before the write starts
+    const start = await writer.page.evaluate(({ k, v }) => {
+      const a = window.__ba!;
+      const t = a.now();
+      void a.put(k, v).catch(() => undefined);
+      return t;
+    }, { k, v });
+    const at = await seen;
+    if (at === null) missing++;
+    else visible.push(at - start);
+    if (after) await after(k, v, start);
+  }
+  return { visible, missing };
+}

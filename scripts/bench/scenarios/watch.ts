@@ -4,8 +4,8 @@
  * in that tab (the kv scenario's "visible", polled kv.get) on the same writes.
  */
 import { percentile } from '../../../src/util/percentile';
-import { round, sleep } from '../stats';
-import type { BenchOptions, BenchTab } from './shared';
+import { round } from '../stats';
+import { sampleVisible, type BenchOptions, type BenchTab } from './shared';
 
 export interface WatchResult {
   /** put started in tab 0 → the watching tab's listener called with that version */
@@ -34,22 +34,8 @@ export async function watch(tabs: BenchTab[], o: BenchOptions): Promise<WatchRes
     await stop.ready;
   });
   const notify: number[] = [];
-  const visible: number[] = [];
   let missing = 0;
-  const until = Date.now() + 25_000;
-  for (let s = 0; s < o.visibilitySamples && Date.now() < until; s++) {
-    const k = `wv/${s}`;
-    const v = `w${s}:`.padEnd(100, '.');
-    const seen = watcher.page.evaluate(({ k, v }) => window.__ba!.waitVisible(k, v, 10_000), { k, v });
-    await sleep(5);
-    const start = await writer.page.evaluate(({ k, v }) => {
-      const a = window.__ba!;
-      const t = a.now();
-      void a.put(k, v).catch(() => undefined);
-      return t;
-    }, { k, v });
-    const readAt = await seen;
-    if (readAt !== null) visible.push(readAt - start);
+  const { visible } = await sampleVisible(writer, watcher, 'wv/', o, async (k, v, start) => {
     const at = await watcher.page.evaluate(async ({ id, wait }) => {
       const w = window as unknown as { __watchAt: Map<string, number> };
       const end = Date.now() + wait;
@@ -58,7 +44,7 @@ export async function watch(tabs: BenchTab[], o: BenchOptions): Promise<WatchRes
     }, { id: `${k}=${v}`, wait: 10_000 });
     if (at === null) missing++;
     else notify.push(at - start);
-  }
+  });
   const resyncs = await watcher.page.evaluate(() => (window as unknown as { __watchResyncs: number }).__watchResyncs);
   return {
     notifyMsP50: round(percentile(notify, 50)),
