@@ -85,9 +85,9 @@ export async function decryptPayload(keys: ClusterKeys, payload: string, aad: st
   if (!bytes || bytes.byteLength < IV_BYTES + 16) return null;
   try {
     const pt = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: bytes.subarray(0, IV_BYTES), additionalData: own(utf8(aad)) },
+      { name: 'AES-GCM', iv: own(bytes.subarray(0, IV_BYTES)), additionalData: own(utf8(aad)) },
       keys.enc,
-      bytes.subarray(IV_BYTES),
+      own(bytes.subarray(IV_BYTES)),
     );
     return new Uint8Array(pt);
   } catch (e) {
