@@ -21,8 +21,20 @@ type Item = Exclude<MemberOut, { type: 'event' }> | MemberEvent;
 const flat = (out: MemberOut[]): Item[] => out.map((e) => (e.type === 'event' ? e.event : e));
 const of = <T extends Item['type']>(out: MemberOut[], type: T) => flat(out).filter((e) => e.type === type) as Extract<Item, { type: T }>[];
 const alive = (id: string, incarnation: number, nick = id): MemberUpdate => ({ type: 'alive', id, incarnation, nick, active: [], meta: {} });
-const deliver = (data: MemberUpdate): MemberIn => ({ type: 'deliver', data });
-const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({ id, incarnation, status, nick: id, active: [], meta: {}, age });
+let broadcastSeq = 0;
+/** A broadcast as Plumtree delivers it: ALIVE/LEFT from the member itself, SUSPECT/DEAD from the accuser. */
+const deliver = (data: MemberUpdate): MemberIn => {
+  const origin = data.type === 'alive' || data.type === 'left' ? data.id : data.by;
+  return { type: 'deliver', origin, id: `${origin}:t:${++broadcastSeq}`, data };
+};
+/** A sync row with the member's own latest word as proof (its LEFT for a member that left, else its ALIVE). */
+const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({
+  id,
+  incarnation,
+  status,
+  age,
+  proof: { id: `${id}:t:${++broadcastSeq}`, data: status === 'left' ? { type: 'left', id, incarnation } : alive(id, incarnation) },
+});
 const sync = (from: string, records: MemberRecord[]): MemberIn => ({ type: 'message', from, msg: { type: 'mem.sync', records } });
 
 describe('Membership', () => {
@@ -41,6 +53,8 @@ describe('Membership', () => {
   it('sends its table to a new neighbour and announces itself when it gets its first one', () => {
     const { step } = make();
     step({ type: 'start', nick: 'ann' }, T0);
+    // our own ALIVE back through Plumtree: the proof our row carries (without it, no row of ours)
+    step(deliver(alive('me', T0, 'ann')), T0 + 5);
     step(deliver(alive('b', 5)), T0 + 10);
     const out = step({ type: 'neighborUp', peer: 'c' }, T0 + 20);
     const [s] = of(out, 'send');
@@ -193,6 +207,7 @@ describe('Membership', () => {
   it('expires silent members locally, revives them on a fresh heartbeat, and drops old tombstones', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('me', T0)), T0);
     step(deliver(alive('x', 1)), T0);
     expect(m.get('x')!.status).toBe('alive');
     step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 19_000);
@@ -331,7 +346,7 @@ describe('Membership', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
     for (const bad of [null, 1, 'x', { type: 'alive' }, { type: 'alive', id: 'x', incarnation: -1, nick: '', active: [], meta: {} }, { type: 'evil', id: 'x' }]) {
-      expect(step({ type: 'deliver', data: bad }, T0)).toEqual([]);
+      expect(step({ type: 'deliver', origin: 'x', id: 'x:t:1', data: bad }, T0)).toEqual([]);
     }
     expect(m.stats().invalid).toBe(6);
     expect(m.live()).toEqual(['me']);
@@ -341,6 +356,7 @@ describe('Membership', () => {
     const { m, step } = make('me', { maxMembers: 3 });
     step({ type: 'start', nick: 'me' }, T0);
     step(deliver(alive('a', 1)), T0);
+    step(deliver(alive('z', 1)), T0);
     step(deliver({ type: 'dead', id: 'z', incarnation: 1, by: 'a' }), T0);
     expect(m.all().map((e) => e.id)).toEqual(['a', 'me', 'z']);
     step(deliver(alive('b', 1)), T0);
@@ -353,6 +369,7 @@ describe('Membership', () => {
   it('splits a large table into wire-sized sync messages', () => {
     const { step } = make('me', { syncChunkBytes: 16 * 1024 });
     step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('me', T0)), T0);
     for (let i = 0; i < 200; i++) step(deliver({ ...alive(`n${i}`, 1), meta: { blob: 'y'.repeat(1000) } } as MemberUpdate), T0);
     const msgs = of(step({ type: 'neighborUp', peer: 'p' }, T0), 'send').map((s) => s.msg as Extract<MemberMessage, { type: 'mem.sync' }>);
     expect(msgs.length).toBeGreaterThan(1);

@@ -42,7 +42,7 @@ export class MemberNode implements TestNode {
       else if (e.type === 'timer') {
         const timer = e.timer;
         this.net.timer(this, e.delayMs, () => this.toPt({ type: 'timer', timer }));
-      } else if (e.type === 'event' && e.event.kind === MEMBER_KIND) this.toMem({ type: 'deliver', data: e.event.data });
+      } else if (e.type === 'event' && e.event.kind === MEMBER_KIND) this.toMem({ type: 'deliver', origin: e.event.origin, id: e.event.id, data: e.event.data });
     }
   }
 

@@ -1,5 +1,5 @@
-import type { NodeId } from '../types';
-import { arrayOf, int, nodeId, optional, str, tuple, union, any, type Check } from '../validate';
+import type { NodeId, Seal } from '../types';
+import { arrayOf, int, isObject, nodeId, optional, shape, str, tuple, union, any, type Check } from '../validate';
 
 /**
  * Plumtree wire messages (Leitão, Pereira, Rodrigues: "Epidemic Broadcast Trees", SRDS 2007).
@@ -23,6 +23,23 @@ export interface PtGossip {
   /** Payload handler name (chat, member, kv, ...), Partisan-style. */
   kind: string;
   data: unknown;
+  /**
+   * The origin's signature over (id, kind, data) in the runtime (core/types.ts `Seal`):
+   * kept with the message and forwarded with it, never inspected here.
+   */
+  seal?: Seal;
+}
+
+/**
+ * A broadcast as its origin issued it (Plumtree id, payload, seal), kept by the protocol
+ * that handled it as proof of what the origin said: membership rows carry each member's
+ * own latest update, chat history each message's. The origin is `originOf(id)`; the kind
+ * is the one of the protocol that carries it.
+ */
+export interface BroadcastProof {
+  id: string;
+  data: unknown;
+  seal?: Seal;
 }
 
 export interface PtIhave {
@@ -64,12 +81,17 @@ export function originOf(id: string): NodeId {
   return cut > 0 && last > cut + 1 && last < id.length - 1 ? id.slice(0, cut) : '';
 }
 
-const messageId: Check = (v) =>
+/** A Plumtree message id (`${origin}:${tag}:${counter}`, bounded). */
+export const messageId: Check = (v) =>
   typeof v !== 'string' || v.length > MAX_MESSAGE_ID_LENGTH || nodeId(originOf(v)) !== null ? 'not a message id' : null;
 const round = int(0, MAX_ROUND);
+const seal: Check = optional((v) => (isObject(v) ? null : 'not a seal'));
+
+/** Shape of a BroadcastProof (its `data` is validated by the protocol of its kind). */
+export const proofCheck: Check = shape({ id: messageId, data: any, seal });
 
 const check = union({
-  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any },
+  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any, seal },
   'pt.ihave': { entries: arrayOf(tuple(messageId, round), MAX_IHAVE_ENTRIES) },
   'pt.graft': { origin: nodeId, ids: arrayOf(messageId, MAX_IHAVE_ENTRIES), round: optional(round) },
   'pt.prune': { origin: nodeId },
