@@ -398,6 +398,47 @@ describe('membership validation', () => {
     expect(validateMemberMessage({ type: 'mem.sync', records: Array(513).fill(row('a', 1, 'alive')) })).not.toBeNull();
     expect(validateMemberMessage({ type: 'mem.ping', nonce: 'x' })).not.toBeNull();
   });
+
+  describe('forgery (docs/security.md, Signatures)', () => {
+    it('100 forged ALIVE sync rows place nobody: hearsay, proofs by another origin, or proofs about another member', () => {
+      const { m, step } = make();
+      step({ type: 'start', nick: 'me' }, T0);
+      step(deliver(alive('a', 1)), T0);
+      const forged: MemberRecord[] = [];
+      for (let i = 0; i < 100; i++) {
+        const id = `nfake${i}`;
+        if (i % 3 === 0) forged.push({ id, incarnation: 1, status: 'alive', age: 0 });
+        // the attacker's own broadcast, passed off as the member's
+        else if (i % 3 === 1) forged.push({ id, incarnation: 1, status: 'alive', age: 0, proof: { id: `evil:t:${i}`, data: alive(id, 1) } });
+        // the attacker's own ALIVE, passed off as another member's row
+        else forged.push({ id, incarnation: 1, status: 'alive', age: 0, proof: { id: `${id}:t:${i}`, data: alive('evil', 1) } });
+      }
+      step(sync('evil', forged), T0 + 10);
+      expect(m.placement()).toEqual(['a', 'me']);
+      expect(m.live()).toEqual(['a', 'me']);
+      // not even kept as heard-of: the table holds no entry for any of them
+      expect(m.all().map((e) => e.id)).toEqual(['a', 'me']);
+      // the two thirds that carried a proof were counted as forged
+      expect(m.stats().forged).toBe(66);
+    });
+
+    it('refuses a LEFT or ALIVE about a member from anyone but the member, and keeps accusations to their accuser', () => {
+      const { m, step } = make();
+      step({ type: 'start', nick: 'me' }, T0);
+      step(deliver(alive('victim', 5)), T0);
+      const huge = Number.MAX_SAFE_INTEGER;
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:1', data: { type: 'left', id: 'victim', incarnation: huge } }, T0 + 1);
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:2', data: { ...alive('victim', huge), nick: 'pwned' } }, T0 + 1);
+      // a SUSPECT signed by its accuser is heard, but never past the victim's own incarnation
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:3', data: { type: 'dead', id: 'victim', incarnation: 7, by: 'someone-else' } }, T0 + 1);
+      expect(m.stats().forged).toBe(3);
+      expect(m.get('victim')).toMatchObject({ status: 'alive', incarnation: 5, nick: 'victim' });
+      expect(m.placement()).toEqual(['me', 'victim']);
+      // a LEFT in the victim's own words counts
+      step(deliver({ type: 'left', id: 'victim', incarnation: 5 }), T0 + 2);
+      expect(m.get('victim')!.status).toBe('left');
+    });
+  });
 });
 
 function nest(depth: number): Record<string, unknown> {
