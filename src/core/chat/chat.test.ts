@@ -440,6 +440,23 @@ describe('Chat: history for late joiners and reloads', () => {
 });
 
 describe('Chat: nicknames and /tell', () => {
+  it('refuses a room message whose author is not the broadcast origin, and one with an oversized nick', () => {
+    const c = new Chat('me', {}, rng);
+    c.handle({ type: 'start', nick: 'me' }, 1_000_000, []);
+    const out: ChatOut[] = [];
+    // the origin (who signed the broadcast, in the runtime) is 'evil'; the message claims 'x'
+    c.handle({ type: 'deliver', from: 'evil', data: { type: 'chat.message', message: msg({ ts: makeHlc(1, 0) }) }, proof: { id: 'evil:t:1' } }, 1_000_000, out);
+    c.handle({ type: 'deliver', from: 'x', data: { type: 'chat.message', message: msg({ ts: makeHlc(2, 0), nick: 'n'.repeat(CHAT_LIMITS.maxNickLength + 1) }) }, proof: { id: 'x:t:2' } }, 1_000_000, out);
+    expect(flat(out).filter((e) => e.type === 'delivered')).toEqual([]);
+    expect(c.history('lobby')).toEqual([]);
+    expect(c.stats().forged).toBe(1);
+    expect(c.stats().invalid).toBe(1);
+    // a history entry without its author's broadcast is refused too
+    c.handle({ type: 'message', from: 'evil', msg: { type: 'chat.history', messages: [msg({ ts: makeHlc(3, 0) })] } }, 1_000_000, out);
+    expect(c.history('lobby')).toEqual([]);
+    expect(c.stats().forged).toBe(2);
+  });
+
   it('changing the nick updates the meta and the nick on later messages', () => {
     const net = new Net();
     const a = net.add('a', 'alice');
