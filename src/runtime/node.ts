@@ -12,7 +12,7 @@
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
 import type { CoreQueries, NodeIn, WireMessage } from '../core/node';
-import { Sealer, stripSealed } from './seals';
+import { LinkOrder, Sealer, stripSealed } from './seals';
 import type { LinkInfo } from '../net/transport';
 import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { coreApi, type CoreApi } from './core-api';
@@ -53,8 +53,8 @@ export class P2PNode implements P2PApi {
    * Per link, the frames waiting for a signature check or a signature, in order: a frame
    * reaches the core (or the link) only after every earlier one of that link did.
    */
-  private readonly inChains = new Map<string, Chain>();
-  private readonly outChains = new Map<string, Chain>();
+  private readonly inOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
+  private readonly outOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
   /** Our broadcasts being sealed, answered to the core in the order it asked. */
   private sealChain: Promise<void> = Promise.resolve();
   readonly chat: ChatApi;
@@ -174,10 +174,11 @@ export class P2PNode implements P2PApi {
     const sealer = this.sealer;
     if (!sealer) return this.driver.step({ type: 'frame', from, msg });
     const check = sealer.needsCheck(msg);
-    if (!check && !this.inChains.has(from)) return this.driver.step({ type: 'frame', from, msg });
+    if (!check && !this.inOrder.busy(from)) return this.driver.step({ type: 'frame', from, msg });
     // checks run at once, side by side; deliveries wait their turn
     const checked = check ? sealer.inbound(msg) : Promise.resolve(msg);
-    this.enqueue(this.inChains, from, checked, (m) => {
+    this.inOrder.push(from, checked, (m) => {
+      if (this.driver.stopped) return;
       if (m) this.driver.step({ type: 'frame', from, msg: m });
       else this.stats_.count('drop.unverified', 1, `${from}: ${msg.type} without a valid signature`);
     });
@@ -187,29 +188,10 @@ export class P2PNode implements P2PApi {
   private send(to: string, msg: WireMessage, transient: boolean): void {
     const sealer = this.sealer;
     if (!sealer) return this.links_.send(to, msg, transient);
-    if (!sealer.needsSigning(msg) && !this.outChains.has(to)) return this.links_.send(to, stripSealed(msg), transient);
-    this.enqueue(this.outChains, to, sealer.outbound(msg), (m) => {
+    if (!sealer.needsSigning(msg) && !this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
+    this.outOrder.push(to, sealer.outbound(msg), (m) => {
       if (m) this.links_.send(to, m, transient);
     });
-  }
-
-  private enqueue(chains: Map<string, Chain>, peer: string, work: Promise<WireMessage | null>, then: (m: WireMessage | null) => void): void {
-    let c = chains.get(peer);
-    if (!c) {
-      c = { tail: Promise.resolve(), pending: 0 };
-      chains.set(peer, c);
-    }
-    const chain = c;
-    chain.pending++;
-    chain.tail = chain.tail
-      .then(() => work)
-      .then((m) => {
-        if (!this.driver.stopped) then(m);
-      })
-      .catch((e: unknown) => this.stats_.error('signatures', e))
-      .finally(() => {
-        if (--chain.pending === 0 && chains.get(peer) === chain) chains.delete(peer);
-      });
   }
 
   /** The core's `seal` effect: sign our broadcast, hand it back as `sealed` (in the order asked). */
@@ -323,11 +305,6 @@ export class P2PNode implements P2PApi {
   private saveChatMeta(): Promise<void> {
     return this.persistence.saveChatMeta(this.query.chat.joined(), this.query.chat.nick());
   }
-}
-
-interface Chain {
-  tail: Promise<void>;
-  pending: number;
 }
 
 function sealerCounters(s: Sealer): Record<string, number> {

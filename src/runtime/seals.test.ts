@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeAll, encode } from '../wire/codec';
 import { validateWire, type WireMessage } from '../core/node';
 import { generateIdentity, type Identity } from '../trust/keys';
-import { ROUTE_SKEW_MS, Sealer, stripSealed } from './seals';
+import { LinkOrder, ROUTE_SKEW_MS, Sealer, stripSealed } from './seals';
 
 const CLUSTER = 'c1';
 
@@ -111,5 +111,25 @@ describe('Sealer: routed envelopes', () => {
     const old = await n1.s.sealRoute({ src: n1.who.id, dst: late.who.id, ttl: 12, msg: tell(n1.who.id, late.who.id, 'hi') });
     expect(await late.s.inbound(wire(old))).toBeNull();
     expect(dst.s.counters.refused).toBe(3);
+  });
+});
+
+describe('LinkOrder', () => {
+  it('hands on each link\'s items in the order queued though later checks finish first; links do not wait for each other', async () => {
+    const errors: unknown[] = [];
+    const order = new LinkOrder<string>((e) => errors.push(e));
+    const seen: string[] = [];
+    const later = (v: string, ms: number) => new Promise<string>((r) => setTimeout(() => r(v), ms));
+    order.push('a', later('a1', 30), (v) => seen.push(v));
+    order.push('a', later('a2', 1), (v) => seen.push(v));
+    order.push('b', later('b1', 5), (v) => seen.push(v));
+    expect(order.busy('a')).toBe(true);
+    order.push('a', Promise.reject(new Error('broken check')), (v) => seen.push(v));
+    order.push('a', Promise.resolve('a4'), (v) => seen.push(v));
+    await later('', 60);
+    expect(seen).toEqual(['b1', 'a1', 'a2', 'a4']);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['broken check']);
+    expect(order.busy('a')).toBe(false);
+    expect(order.busy('b')).toBe(false);
   });
 });

@@ -216,3 +216,41 @@ function sameMessage(a: Record<string, unknown>, b: Record<string, unknown>): bo
   for (const k of ['id', 'room', 'from', 'text', 'ts']) if (a[k] !== b[k]) return false;
   return true;
 }
+
+/**
+ * Per link, work that finishes out of order (signature checks, signatures) handed on in
+ * the order it was queued: a frame reaches the core, or the link, only after every earlier
+ * one of that link did. The work itself runs at once, side by side.
+ */
+export class LinkOrder<T> {
+  private readonly chains = new Map<string, { tail: Promise<void>; pending: number }>();
+
+  constructor(private readonly onError: (e: unknown) => void) {}
+
+  /** Something of `peer` is still waiting: a new item must queue behind it. */
+  busy(peer: string): boolean {
+    return this.chains.has(peer);
+  }
+
+  push(peer: string, work: Promise<T>, then: (v: T) => void): void {
+    let c = this.chains.get(peer);
+    if (!c) {
+      c = { tail: Promise.resolve(), pending: 0 };
+      this.chains.set(peer, c);
+    }
+    const chain = c;
+    chain.pending++;
+    // settled at once, so a failure waiting for its turn is not an unhandled rejection
+    const settled = work.then(
+      (v) => ({ ok: true as const, v }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    chain.tail = chain.tail
+      .then(() => settled)
+      .then((r) => (r.ok ? then(r.v) : this.onError(r.e)))
+      .catch(this.onError)
+      .finally(() => {
+        if (--chain.pending === 0 && this.chains.get(peer) === chain) this.chains.delete(peer);
+      });
+  }
+}
