@@ -50,14 +50,14 @@ export class P2PNode implements P2PApi {
   readonly segments: SegmentsApi;
 
   constructor(private readonly opts: NodeOptions) {
-    this.id = opts.id;
+    this.id = opts.identity.id;
     this.nick = opts.nick;
-    this.driver = new CoreDriver(opts.id, opts.config, this.stats_, (e) => this.run(e));
+    this.driver = new CoreDriver(this.id, opts.config, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
-    this.persistence = new Persistence({ id: opts.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
+    this.persistence = new Persistence({ id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
     this.signaling = new SignalingBridge(
-      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
       this.stats_,
       {
         announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
@@ -68,7 +68,15 @@ export class P2PNode implements P2PApi {
         open: () => this.join.onSignalingOpen(),
       },
     );
-    this.links_ = new PeerLinks({ id: opts.id, SimplePeer: opts.SimplePeer, ice: opts.ice }, this.stats_, {
+    this.links_ = new PeerLinks(
+      {
+        identity: opts.identity,
+        cluster: opts.cluster,
+        linkMacKey: opts.linkMacKey,
+        isMember: (peer) => this.query.members.live().includes(peer),
+        SimplePeer: opts.SimplePeer,
+        ice: opts.ice,
+      }, this.stats_, {
       message: (from, msg) => step({ type: 'frame', from, msg }),
       linkUp: () => this.emit({ type: 'peers' }),
       linkDown: (peer) => step({ type: 'linkDown', peer }),
@@ -77,7 +85,7 @@ export class P2PNode implements P2PApi {
     });
     this.requests = new RequestTracker(this.driver, opts.apiTimeoutMs ?? 15_000);
     this.join = new JoinState(
-      opts.id,
+      this.id,
       opts.contacts,
       {
         query: this.query,
