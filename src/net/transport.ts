@@ -376,7 +376,7 @@ export class Transport {
     this.dialTokens = Math.min(DIAL_BURST, this.dialTokens + ((now - this.dialTokensAt) * DIAL_BURST) / DIAL_REFILL_MS);
     this.dialTokensAt = now;
     let pending = 0;
-    for (const l of this.links.values()) if (!l.open && !l.initiator) pending++;
+    for (const l of this.links.values()) if (!l.open && !l.initiator && !this.opts.isMember?.(l.peer)) pending++;
     if (this.dialTokens < 1 || pending >= MAX_PENDING_INCOMING) {
       this.stats.dialsRefused++;
       this.opts.onError?.(`transport: dial from ${from} refused (${pending >= MAX_PENDING_INCOMING ? 'too many pending' : 'rate limit'})`);
