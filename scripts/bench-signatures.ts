@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright';
 import { generateIdentity } from '../src/trust/keys';
 import { Sealer } from '../src/runtime/seals';
+import { nodeIdentity } from '../src/runtime/node-identity';
 
 const args = process.argv.slice(2);
 const nArg = args.indexOf('--n');
@@ -69,8 +70,8 @@ async function measure(n: number): Promise<Figures> {
 async function runtimePath(n: number): Promise<Record<string, number>> {
   const a = await generateIdentity();
   const b = await generateIdentity();
-  const sa = new Sealer(a, 'bench');
-  const sb = new Sealer(b, 'bench');
+  const sa = new Sealer(nodeIdentity(a), 'bench');
+  const sb = new Sealer(nodeIdentity(b), 'bench');
   const data = { type: 'chat.message', message: { id: `${a.id}:x`, room: 'lobby', from: a.id, nick: 'alice', text: 'x'.repeat(80), ts: 1 } };
   const q = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const seal: number[] = [];

@@ -4,10 +4,13 @@ import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import type { SimplePeerCtor } from '../net/transport';
 import type { PersistedState } from '../storage/store';
 import type { IceConfigSource } from './ice-config';
-import type { Identity } from '../trust/keys';
+import type { NodeIdentity } from './node-identity';
 
 export interface NodeOptions {
-  id: string;
+  /** The node's key pair and the id derived from it (node-identity.ts). */
+  identity: NodeIdentity;
+  /** HMAC key of link hellos (derived from the cluster secret); open cluster when absent. */
+  linkMacKey?: CryptoKey;
   cluster: string;
   signaling: string[];
   nick: string;
@@ -32,10 +35,4 @@ export interface NodeOptions {
   apiTimeoutMs?: number;
   /** ICE servers and policy of new links (ice-config.ts); none when absent. */
   ice?: IceConfigSource;
-  /**
-   * The node's key pair, whose id is `id` (trust/keys.ts). With it the node signs its
-   * broadcasts and routed envelopes and accepts only verified ones (seals.ts); without it
-   * (an id not derived from a key) it runs unsigned.
-   */
-  identity?: Identity;
 }

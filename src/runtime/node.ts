@@ -47,8 +47,8 @@ export class P2PNode implements P2PApi {
   private readonly join: JoinState;
   private readonly api: CoreApi;
   private nick: string;
-  /** Signs and verifies (seals.ts); null without an identity (the node runs unsigned). */
-  private readonly sealer: Sealer | null;
+  /** Signs our broadcasts and routed envelopes, verifies everyone else's (seals.ts). */
+  private readonly sealer: Sealer;
   /**
    * Per link, the frames waiting for a signature check or a signature, in order: a frame
    * reaches the core (or the link) only after every earlier one of that link did.
@@ -62,16 +62,15 @@ export class P2PNode implements P2PApi {
   readonly segments: SegmentsApi;
 
   constructor(private readonly opts: NodeOptions) {
-    this.id = opts.id;
+    this.id = opts.identity.id;
     this.nick = opts.nick;
-    if (opts.identity && opts.identity.id !== opts.id) throw new Error(`identity ${opts.identity.id} is not node ${opts.id}`);
-    this.sealer = opts.identity ? new Sealer(opts.identity, opts.cluster) : null;
-    this.driver = new CoreDriver(opts.id, { ...opts.config, sealBroadcasts: this.sealer !== null }, this.stats_, (e) => this.run(e));
+    this.sealer = new Sealer(opts.identity, opts.cluster);
+    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
-    this.persistence = new Persistence({ id: opts.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
+    this.persistence = new Persistence({ id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
     this.signaling = new SignalingBridge(
-      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
       this.stats_,
       {
         announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
@@ -82,7 +81,15 @@ export class P2PNode implements P2PApi {
         open: () => this.join.onSignalingOpen(),
       },
     );
-    this.links_ = new PeerLinks({ id: opts.id, SimplePeer: opts.SimplePeer, ice: opts.ice }, this.stats_, {
+    this.links_ = new PeerLinks(
+      {
+        identity: opts.identity,
+        cluster: opts.cluster,
+        linkMacKey: opts.linkMacKey,
+        isMember: (peer) => this.query.members.live().includes(peer),
+        SimplePeer: opts.SimplePeer,
+        ice: opts.ice,
+      }, this.stats_, {
       message: (from, msg) => this.receive(from, msg),
       linkUp: () => this.emit({ type: 'peers' }),
       linkDown: (peer) => step({ type: 'linkDown', peer }),
@@ -91,7 +98,7 @@ export class P2PNode implements P2PApi {
     });
     this.requests = new RequestTracker(this.driver, opts.apiTimeoutMs ?? 15_000);
     this.join = new JoinState(
-      opts.id,
+      this.id,
       opts.contacts,
       {
         query: this.query,
@@ -173,7 +180,6 @@ export class P2PNode implements P2PApi {
   /** A frame from a neighbour: to the core once its signatures are checked (seals.ts), in link order. */
   private receive(from: string, msg: WireMessage): void {
     const sealer = this.sealer;
-    if (!sealer) return this.driver.step({ type: 'frame', from, msg });
     const check = sealer.needsCheck(msg);
     if (!check && !this.inOrder.busy(from)) return this.driver.step({ type: 'frame', from, msg });
     // checks run at once, side by side; deliveries wait their turn
@@ -188,7 +194,6 @@ export class P2PNode implements P2PApi {
   /** A message of ours to a neighbour: our routed envelopes signed first, in link order. */
   private send(to: string, msg: WireMessage, transient: boolean): void {
     const sealer = this.sealer;
-    if (!sealer) return this.links_.send(to, msg, transient);
     if (!sealer.needsSigning(msg) && !this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
     this.outOrder.push(to, sealer.outbound(msg), (m) => {
       if (m) this.links_.send(to, m, transient);
@@ -198,7 +203,6 @@ export class P2PNode implements P2PApi {
   /** The core's `seal` effect: sign our broadcast, hand it back as `sealed` (in the order asked). */
   private seal(id: string, kind: string, data: unknown): void {
     const sealer = this.sealer;
-    if (!sealer) return void this.stats_.count('drop.core', 1, 'seal without an identity');
     const sealed = sealer.sealBroadcast(id, kind, data);
     this.sealChain = this.sealChain
       .then(() => sealed)
@@ -261,7 +265,7 @@ export class P2PNode implements P2PApi {
       // how often the KVS's placement changed (each one re-checks every local key's owners)
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
       ...this.persistence.counters(),
-      ...(this.sealer ? sealerCounters(this.sealer) : {}),
+      ...sealerCounters(this.sealer),
     };
   }
 

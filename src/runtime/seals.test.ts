@@ -1,3 +1,4 @@
+import { nodeIdentity } from './node-identity';
 import { describe, expect, it } from 'vitest';
 import { decodeAll, encode } from '../wire/codec';
 import { validateWire, type WireMessage } from '../core/node';
@@ -15,7 +16,7 @@ function wire(msg: unknown): WireMessage {
 
 async function node(now = () => Date.now()): Promise<{ who: Identity; s: Sealer }> {
   const who = await generateIdentity();
-  return { who, s: new Sealer(who, CLUSTER, now) };
+  return { who, s: new Sealer(nodeIdentity(who), CLUSTER, now) };
 }
 
 const tell = (from: string, to: string, text: string) => ({

@@ -23,7 +23,7 @@ import { originOf } from '../core/plumtree/messages';
 import { MEMBER_KIND } from '../core/membership';
 import { CHAT_KIND } from '../core/chat';
 import { decode, encode } from '../wire/codec';
-import { PublicKeys, sign, type Identity } from '../trust/keys';
+import type { NodeIdentity } from './node-identity';
 import { broadcastTranscript, routeTranscript } from '../trust/transcripts';
 
 /** A routed envelope older or newer than this (by the source's clock) is refused. */
@@ -60,14 +60,18 @@ function asRouteSeal(v: unknown): RouteSeal | null {
 const anyValue = () => null;
 
 export class Sealer {
-  readonly keys = new PublicKeys();
   readonly counters = { sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0 };
 
   constructor(
-    private readonly identity: Identity,
+    private readonly identity: NodeIdentity,
     private readonly cluster: string,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Public keys checked against their ids, shared with the link hellos and signaling. */
+  get keys() {
+    return this.identity.keys;
+  }
 
   get id(): string {
     return this.identity.id;
@@ -77,7 +81,7 @@ export class Sealer {
   async sealBroadcast(id: string, kind: string, data: unknown): Promise<BroadcastSeal> {
     const b = encode(data);
     const t0 = performance.now();
-    const s = await sign(this.identity.privateKey, broadcastTranscript(this.cluster, id, this.identity.id, kind, b));
+    const s = await this.identity.sign(broadcastTranscript(this.cluster, id, this.identity.id, kind, b));
     this.counters.signUs += Math.round((performance.now() - t0) * 1000);
     this.counters.sealed++;
     return { b, s, k: this.identity.pub };
@@ -104,7 +108,7 @@ export class Sealer {
   async sealRoute(env: { src: string; dst: string; ttl: number; msg: unknown }): Promise<WireMessage> {
     const m = encode(env.msg);
     const t = Math.floor(this.now());
-    const s = await sign(this.identity.privateKey, routeTranscript(this.cluster, env.src, env.dst, t, m));
+    const s = await this.identity.sign(routeTranscript(this.cluster, env.src, env.dst, t, m));
     this.counters.routesSealed++;
     const seal: RouteSeal = { m, t, s, k: this.identity.pub };
     return { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, seal } as unknown as WireMessage;
