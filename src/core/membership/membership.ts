@@ -101,7 +101,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   probeTimeoutMs: 1_000,
   suspectTimeoutMs: 5_000,
   tombstoneTtlMs: 60_000,
-  leaveGraceMs: 3_000,
+  leaveGraceMs: 10_000,
   sweepIntervalMs: 1_000,
   announceDelayMs: 100,
   maxMembers: 10_000,
