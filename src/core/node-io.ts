@@ -4,7 +4,7 @@
  * a timer is one protocol's timer tagged with it, a persist names the store its records
  * go to. core/node.ts composes the protocols behind these.
  */
-import type { NodeId } from './types';
+import type { NodeId, Seal } from './types';
 import type { HpvTimer } from './hyparview';
 import type { PtTimer } from './plumtree';
 import type { MemberTimer } from './membership';
@@ -53,6 +53,8 @@ export type NodeIn =
   | { type: 'adopt'; entries: Entry[] }
   /** End of the runtime's turn: send what the KVS held back (`kv.deferFlush`, see needsFlush()). */
   | { type: 'flush' }
+  /** The answer to a `seal` effect: the broadcast goes out now, with its seal. */
+  | { type: 'sealed'; id: string; kind: string; data: unknown; seal: Seal }
   | { type: 'leave' };
 
 export type CoreEvent =
@@ -94,6 +96,11 @@ export type NodeOut =
   | { type: 'disconnect'; peer: NodeId }
   | { type: 'timer'; delayMs: number; timer: NodeTimer }
   | { type: 'announce'; isolated: boolean }
+  /**
+   * Seal this broadcast of ours (CoreConfig.sealBroadcasts): sign `data` as the broadcast
+   * `id` of `kind`, and answer with a `sealed` input (in the order asked).
+   */
+  | { type: 'seal'; id: string; kind: string; data: unknown }
   | ReplyOut
   | { type: 'event'; event: CoreEvent }
   | PersistOut

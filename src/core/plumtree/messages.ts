@@ -1,5 +1,5 @@
-import type { NodeId } from '../types';
-import { arrayOf, int, nodeId, oneOf, optional, str, tuple, union, any, type Check } from '../validate';
+import type { NodeId, Seal } from '../types';
+import { arrayOf, int, isObject, nodeId, oneOf, optional, shape, str, tuple, union, any, type Check } from '../validate';
 
 /**
  * Plumtree wire messages (Leitão, Pereira, Rodrigues: "Epidemic Broadcast Trees", SRDS 2007).
@@ -29,6 +29,11 @@ export interface PtGossip {
    * is no tree traffic (no eager/lazy change, no PRUNE on a duplicate).
    */
   ae?: true;
+  /**
+   * The origin's signature over (id, kind, data) in the runtime (core/types.ts `Seal`):
+   * kept with the message and forwarded with it, never inspected here.
+   */
+  seal?: Seal;
 }
 
 /** Anti-entropy summary of the messages held for exchange: count and XOR of their id hashes. */
@@ -48,6 +53,18 @@ export interface PtAeIds {
 export interface PtAeWant {
   type: 'pt.aeWant';
   ids: string[];
+}
+
+/**
+ * A broadcast as its origin issued it (Plumtree id, payload, seal), kept by the protocol
+ * that handled it as proof of what the origin said: membership rows carry each member's
+ * own latest update, chat history each message's. The origin is `originOf(id)`; the kind
+ * is the one of the protocol that carries it.
+ */
+export interface BroadcastProof {
+  id: string;
+  data: unknown;
+  seal?: Seal;
 }
 
 export interface PtIhave {
@@ -89,12 +106,17 @@ export function originOf(id: string): NodeId {
   return cut > 0 && last > cut + 1 && last < id.length - 1 ? id.slice(0, cut) : '';
 }
 
-const messageId: Check = (v) =>
+/** A Plumtree message id (`${origin}:${tag}:${counter}`, bounded). */
+export const messageId: Check = (v) =>
   typeof v !== 'string' || v.length > MAX_MESSAGE_ID_LENGTH || nodeId(originOf(v)) !== null ? 'not a message id' : null;
 const round = int(0, MAX_ROUND);
+const seal: Check = optional((v) => (isObject(v) ? null : 'not a seal'));
+
+/** Shape of a BroadcastProof (its `data` is validated by the protocol of its kind). */
+export const proofCheck: Check = shape({ id: messageId, data: any, seal });
 
 const check = union({
-  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any, ae: optional(oneOf(true)) },
+  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any, seal, ae: optional(oneOf(true)) },
   'pt.ihave': { entries: arrayOf(tuple(messageId, round), MAX_IHAVE_ENTRIES) },
   'pt.graft': { origin: nodeId, ids: arrayOf(messageId, MAX_IHAVE_ENTRIES), round: optional(round) },
   'pt.prune': { origin: nodeId },

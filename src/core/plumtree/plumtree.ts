@@ -1,4 +1,4 @@
-import type { NodeId, Rng } from '../types';
+import type { NodeId, Rng, Seal } from '../types';
 import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { AgedMap } from './aged-map';
@@ -125,8 +125,12 @@ export type PtIn =
   | { type: 'neighborUp'; peer: NodeId }
   | { type: 'neighborDown'; peer: NodeId }
   | { type: 'message'; from: NodeId; msg: PtMessage }
-  /** Originate a broadcast. It is also delivered here, as a `deliver` event with hops 0 and from = me. */
-  | { type: 'broadcast'; kind: string; data: unknown }
+  /**
+   * Originate a broadcast. It is also delivered here, as a `deliver` event with hops 0 and
+   * from = me. `id`: one taken from newMessageId() (to seal the message before it is
+   * broadcast); a fresh one when absent. `seal`: kept and sent with every copy.
+   */
+  | { type: 'broadcast'; kind: string; data: unknown; id?: string; seal?: Seal }
   | { type: 'timer'; timer: PtTimer };
 
 export interface PtDeliver {
@@ -141,6 +145,8 @@ export interface PtDeliver {
   from: NodeId;
   /** Set when anti-entropy fetched it (the tree had not brought it). */
   repaired?: true;
+  /** The origin's seal, as it came with the message. */
+  seal?: Seal;
 }
 
 /** Plumtree's events: only `deliver`. */
@@ -261,7 +267,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
         this.onNeighborDown(input.peer);
         break;
       case 'broadcast':
-        this.onBroadcast(input.kind, input.data);
+        this.onBroadcast(input.kind, input.data, input.id, input.seal);
         break;
       case 'timer':
         if (input.timer.type === 'pt.graftTimeout') this.onGraftTimeout(input.timer.id);
@@ -414,7 +420,9 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.keepForExchange(record);
     this.counters.delivered++;
     this.counters.aeDelivered++;
-    this.io.event({ type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from, repaired: true });
+    const d: PtDeliver = { type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from, repaired: true };
+    if (msg.seal) d.seal = msg.seal;
+    this.io.event(d);
     this.missing.delete(msg.id);
     if (!this.aeSpreadArmed) {
       this.aeSpreadArmed = true;
@@ -439,14 +447,20 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     }
   }
 
-  private onBroadcast(kind: string, data: unknown): void {
-    const id = makeMessageId(this.me, this.tag, this.counter++);
-    const msg: PtGossip = { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data };
+  /** The id of a broadcast of ours to come: pass it with the `broadcast` input. */
+  newMessageId(): string {
+    return makeMessageId(this.me, this.tag, this.counter++);
+  }
+
+  private onBroadcast(kind: string, data: unknown, given: string | undefined, seal: Seal | undefined): void {
+    const id = given !== undefined && originOf(given) === this.me ? given : this.newMessageId();
+    if (this.seen.has(id)) return;
+    const msg: PtGossip = seal ? { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data, seal } : { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data };
     this.counters.broadcasts++;
     this.seen.set(id, true, this.now);
     this.cache.set(id, msg, this.now);
     this.keepForExchange(msg);
-    this.io.event({ type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
+    this.io.event(seal ? { type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me, seal } : { type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
     this.eagerPush(msg, this.me);
     this.lazyPush(msg, this.me);
   }
@@ -495,7 +509,9 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     if (this.isNeighbor(from)) this.setEager(msg.origin, from);
     this.counters.delivered++;
     this.counters.maxHops = Math.max(this.counters.maxHops, msg.round);
-    this.io.event({ type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from });
+    const d: PtDeliver = { type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from };
+    if (msg.seal) d.seal = msg.seal;
+    this.io.event(d);
     this.eagerPush(forward, from);
     this.lazyPush(forward, from);
     const missing = this.missing.get(msg.id);
