@@ -4,55 +4,50 @@
  * minus WebRTC and IndexedDB.
  */
 import { describe, expect, it } from 'vitest';
-import { CoreNode, validateWire, type NodeIn, type NodeOut, type NodeTimer, type WireMessage } from './node';
-import { Network, type SimStack } from '../sim/network';
-import { nodeRng } from '../sim/hyparview';
-import { encode, decode } from '../wire/codec';
+import { validateWire, type NodeIn } from './node';
+import { createCoreNetwork, type CoreNetwork } from '../sim/core';
 
 interface Harness {
-  net: Network<NodeIn, NodeOut, CoreNode>;
-  replies: Map<string, { ok: boolean; value?: unknown; error?: string }>;
+  net: CoreNetwork;
   chats: Map<string, string[]>;
   req: number;
 }
 
 function cluster(seed: number, n: number): Harness {
-  const h: Harness = { net: undefined as never, replies: new Map(), chats: new Map(), req: 0 };
-  const stack: SimStack<NodeIn, NodeOut> = {
-    // every message crosses the real codec and validator, as in the browser
-    message: (from, msg) => {
-      const r = decode<WireMessage>(encode(msg), validateWire);
-      if (!r.ok) throw new Error(`seed ${seed}: a node sent an invalid ${String((msg as { type?: string }).type)}: ${r.error.message}`);
-      return { type: 'frame', from, msg: r.msg };
-    },
-    timer: (timer) => ({ type: 'timer', timer: timer as NodeTimer }),
-    linkDown: (peer) => ({ type: 'linkDown', peer }),
-    announce: (from, clients, _known, isolated) => ({ type: 'announce', from, clients, isolated }),
-    isBackgroundTimer: () => false,
+  const chats = new Map<string, string[]>();
+  const net = createCoreNetwork({
+    seed,
     onEffect: (id, e) => {
-      if (e.type === 'reply') h.replies.set(`${id}/${e.req}`, e.ok ? { ok: true, value: e.value } : { ok: false, error: e.error });
       if (e.type === 'event' && e.event.type === 'chat') {
-        const l = h.chats.get(id) ?? [];
+        const l = chats.get(id) ?? [];
         l.push(e.event.message.text);
-        h.chats.set(id, l);
+        chats.set(id, l);
       }
     },
-  };
-  h.net = new Network<NodeIn, NodeOut, CoreNode>(stack, { seed });
+  });
   for (let i = 0; i < n; i++) {
     const id = `n${i}`;
-    h.net.add(id, new CoreNode(id, {}, nodeRng(seed, id)));
-    h.net.input(id, { type: 'start', nick: `nick${i}` });
-    h.net.runFor(300);
+    net.add(id);
+    net.input(id, { type: 'start', nick: `nick${i}` });
+    net.runFor(300);
   }
-  h.net.runFor(20_000);
-  return h;
+  net.runFor(20_000);
+  return { net, chats, req: 0 };
 }
 
+/** Queues a client call at `node`; the key its reply is read under (see reply()). */
 function call(h: Harness, node: string, input: Omit<Extract<NodeIn, { type: 'api' }>, 'req'>['call']): string {
   const req = ++h.req;
   h.net.input(node, { type: 'api', req, call: input });
   return `${node}/${req}`;
+}
+
+/** The reply to a call() as the API sees it: `{ ok, value }` or `{ ok, error }`. */
+function reply(h: Harness, key: string): { ok: boolean; value?: unknown; error?: string } | undefined {
+  const [node, req] = key.split('/');
+  const r = h.net.reply(node!, Number(req));
+  if (r === undefined) return undefined;
+  return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error };
 }
 
 describe('CoreNode in the simulator', () => {
@@ -69,21 +64,21 @@ describe('CoreNode in the simulator', () => {
 
       const puts = Array.from({ length: 40 }, (_, i) => call(h, 'n0', { type: 'kv.put', key: `k${i}`, value: { i } }));
       h.net.runFor(5_000);
-      for (const p of puts) expect(h.replies.get(p), `seed ${seed} ${p}`).toEqual({ ok: true, value: undefined });
+      for (const p of puts) expect(reply(h, p), `seed ${seed} ${p}`).toEqual({ ok: true, value: undefined });
 
       const gets = Array.from({ length: 40 }, (_, i) => call(h, 'n7', { type: 'kv.get', key: `k${i}` }));
       h.net.runFor(5_000);
-      gets.forEach((g, i) => expect(h.replies.get(g)).toEqual({ ok: true, value: { i } }));
+      gets.forEach((g, i) => expect(reply(h, g)).toEqual({ ok: true, value: { i } }));
 
       const said = call(h, 'n3', { type: 'chat.send', room: 'lobby', text: 'hello all' });
       h.net.runFor(3_000);
-      expect(h.replies.get(said)?.ok).toBe(true);
+      expect(reply(h, said)?.ok).toBe(true);
       for (const id of ids) expect(h.chats.get(id) ?? [], `seed ${seed} chat at ${id}`).toContain('hello all');
 
       // rooms travel in membership meta: a room exists while a live member is in it
       const joined = call(h, 'n2', { type: 'chat.join', room: 'ops' });
       h.net.runFor(2_000);
-      expect(h.replies.get(joined)?.ok).toBe(true);
+      expect(reply(h, joined)?.ok).toBe(true);
       expect(h.net.node('n8')!.query.chat.rooms(), `seed ${seed} ops visible`).toContain('ops');
       expect(h.net.node('n8')!.query.chat.members('ops')).toEqual(['n2']);
       call(h, 'n2', { type: 'chat.leave', room: 'ops' });
@@ -100,7 +95,7 @@ describe('CoreNode in the simulator', () => {
       for (let i = 0; i < 40; i++) expect(copies.get(`k${i}`), `seed ${seed} replicas of k${i}`).toBeGreaterThanOrEqual(3);
       const after = Array.from({ length: 40 }, (_, i) => call(h, 'n9', { type: 'kv.get', key: `k${i}` }));
       h.net.runFor(5_000);
-      after.forEach((g, i) => expect(h.replies.get(g)).toEqual({ ok: true, value: { i } }));
+      after.forEach((g, i) => expect(reply(h, g)).toEqual({ ok: true, value: { i } }));
     });
   }
 
@@ -109,22 +104,22 @@ describe('CoreNode in the simulator', () => {
     const h = cluster(seed, 8);
     const puts = Array.from({ length: 60 }, (_, i) => call(h, `n${i % 3}`, { type: 'seg.put', key: 'jobs', value: { i } }));
     h.net.runFor(5_000);
-    const ids = puts.map((p) => h.replies.get(p));
+    const ids = puts.map((p) => reply(h, p));
     for (const r of ids) expect(r?.ok, `seed ${seed}`).toBe(true);
     expect(new Set(ids.map((r) => r!.value)).size).toBe(60);
     const takes = Array.from({ length: 60 }, (_, i) => call(h, `n${3 + (i % 4)}`, { type: 'seg.take', key: 'jobs', afterId: 0 }));
     h.net.runFor(10_000);
-    const got = takes.map((t) => h.replies.get(t)?.value as { id: number; value: { i: number } });
+    const got = takes.map((t) => reply(h, t)?.value as { id: number; value: { i: number } });
     expect(got.every(Boolean), `seed ${seed} all takes answered`).toBe(true);
     expect(new Set(got.map((g) => g.value.i)).size, `seed ${seed} exactly once`).toBe(60);
     // one more taker waits for an item that does not exist yet
     const waiting = call(h, 'n7', { type: 'seg.take', key: 'jobs', afterId: 0 });
     h.net.runFor(3_000);
-    expect(h.replies.get(waiting)).toBeUndefined();
+    expect(reply(h, waiting)).toBeUndefined();
     const late = call(h, 'n1', { type: 'seg.put', key: 'jobs', value: { i: 99 } });
     h.net.runFor(3_000);
-    expect(h.replies.get(late)?.ok).toBe(true);
-    expect((h.replies.get(waiting)?.value as { value: { i: number } }).value).toEqual({ i: 99 });
+    expect(reply(h, late)?.ok).toBe(true);
+    expect((reply(h, waiting)?.value as { value: { i: number } }).value).toEqual({ i: 99 });
   });
 
   it('KV replies reach the caller in API shape: inspect gives value and version, keys the sorted list', () => {
@@ -137,10 +132,10 @@ describe('CoreNode in the simulator', () => {
     const absent = call(h, 'n2', { type: 'kv.inspect', key: 'b/2' });
     const keys = call(h, 'n3', { type: 'kv.keys', prefix: 'b/' });
     h.net.runFor(3_000);
-    expect(h.replies.get(put)).toEqual({ ok: true, value: undefined });
-    expect(h.replies.get(seen)).toEqual({ ok: true, value: { value: 'one', version: { ts: expect.any(Number), node: 'n0' } } });
-    expect(h.replies.get(absent)).toEqual({ ok: true, value: undefined });
-    expect(h.replies.get(keys)).toEqual({ ok: true, value: ['b/0', 'b/1'] });
+    expect(reply(h, put)).toEqual({ ok: true, value: undefined });
+    expect(reply(h, seen)).toEqual({ ok: true, value: { value: 'one', version: { ts: expect.any(Number), node: 'n0' } } });
+    expect(reply(h, absent)).toEqual({ ok: true, value: undefined });
+    expect(reply(h, keys)).toEqual({ ok: true, value: ['b/0', 'b/1'] });
   });
 
   it('rejects malformed and unroutable messages without throwing', () => {

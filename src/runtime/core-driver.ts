@@ -21,6 +21,11 @@ import type { Stats } from './stats';
 /** The effects the runtime runs: all but `timer`, which the driver handles. */
 export type DriverEffect = Exclude<NodeOut, { type: 'timer' }>;
 
+/** The core configuration a browser node runs: KV values measured by their encoded size, replica writes flushed once per turn. */
+export function browserCoreConfig(config?: CoreConfig): CoreConfig {
+  return { ...config, kv: { sizeOf: encodedSize, deferFlush: true, ...config?.kv } };
+}
+
 /** Inputs held before start, at most (a flood before start must not grow without bound). */
 const MAX_EARLY = 10_000;
 
@@ -41,7 +46,7 @@ export class CoreDriver {
     private readonly run: (e: DriverEffect) => void,
   ) {
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    this.core = new CoreNode(id, { ...config, kv: { sizeOf: encodedSize, deferFlush: true, ...config?.kv } }, new SeededRng(seed));
+    this.core = new CoreNode(id, browserCoreConfig(config), new SeededRng(seed));
     this.query = this.core.query;
   }
 

@@ -8,11 +8,12 @@
  *   Persistence      persistence.ts       IndexedDB: load, persist effects, orphans
  *   RequestTracker   requests.ts          API calls as core requests and their replies
  *   JoinState        join.ts              joining / joined / alone / left, contacts
+ * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
-import type { ApiCall, CoreQueries, NodeIn } from '../core/node';
-import { nickError } from '../core/chat';
+import type { CoreQueries, NodeIn } from '../core/node';
 import type { LinkInfo } from '../net/transport';
-import type { ChatApi, ChatMessage, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
+import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
+import { coreApi, type CoreApi } from './core-api';
 import { CoreDriver, type DriverEffect } from './core-driver';
 import { SignalingBridge } from './signaling-bridge';
 import { PeerLinks } from './peer-links';
@@ -42,7 +43,11 @@ export class P2PNode implements P2PApi {
   private readonly links_: PeerLinks;
   private readonly requests: RequestTracker;
   private readonly join: JoinState;
+  private readonly api: CoreApi;
   private nick: string;
+  readonly chat: ChatApi;
+  readonly kv: KvApi;
+  readonly segments: SegmentsApi;
 
   constructor(private readonly opts: NodeOptions) {
     this.id = opts.id;
@@ -86,6 +91,19 @@ export class P2PNode implements P2PApi {
       opts.aloneAfterMs,
     );
     this.ready = this.join.ready;
+    this.api = coreApi({
+      query: this.query,
+      call: (call, timeout, signal) => this.requests.call(call, timeout, signal),
+      roomsChanged: () => this.saveChatMeta(),
+      nickChanged: () => {
+        this.nick = this.query.chat.nick();
+        return this.saveChatMeta();
+      },
+      error: (where, e) => this.stats_.error(where, e),
+    });
+    this.chat = this.api.chat;
+    this.kv = this.api.kv;
+    this.segments = this.api.segments;
   }
 
   /** Loads persisted state, then joins. */
@@ -148,26 +166,19 @@ export class P2PNode implements P2PApi {
   // --- P2PApi ---
 
   peers(): string[] {
-    return this.query.overlay.active();
+    return this.api.peers();
   }
 
   passive(): string[] {
-    return this.query.overlay.passive();
+    return this.api.passive();
   }
 
   members(): string[] {
-    return this.query.members.live();
+    return this.api.members();
   }
 
   memberViews(): MemberView[] {
-    return this.query.members.all().map((m) => ({
-      id: m.id,
-      nick: m.nick,
-      status: m.status,
-      incarnation: m.incarnation,
-      active: m.active,
-      rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [],
-    }));
+    return this.api.memberViews();
   }
 
   info(): NodeInfo {
@@ -238,63 +249,7 @@ export class P2PNode implements P2PApi {
     return true;
   }
 
-  /** `timeout`: see RequestTracker.call (absent: the node's API timeout). */
-  private call<T>(call: ApiCall, timeout?: number | null, signal?: AbortSignal): Promise<T> {
-    return this.requests.call<T>(call, timeout, signal);
-  }
-
-  readonly chat: ChatApi = {
-    send: (text: string, room = this.query.chat.defaultRoom()): Promise<void> => this.call<void>({ type: 'chat.send', room, text }),
-    tell: (nick: string, text: string): Promise<void> => this.call<void>({ type: 'chat.tell', nick, text }),
-    history: (room = this.query.chat.defaultRoom()): ChatMessage[] => this.query.chat.history(room),
-    join: async (room: string): Promise<void> => {
-      await this.call<void>({ type: 'chat.join', room });
-      await this.saveChatMeta();
-    },
-    leave: async (room: string): Promise<void> => {
-      await this.call<void>({ type: 'chat.leave', room });
-      await this.saveChatMeta();
-    },
-    rooms: (): string[] => this.query.chat.rooms(),
-    joined: (): string[] => this.query.chat.joined(),
-    members: (room = this.query.chat.defaultRoom()): string[] => this.query.chat.members(room),
-    /** Throws a clear error for an invalid nickname; nothing changes then. */
-    setNick: (nick: string): void => {
-      const err = nickError(nick);
-      if (err) throw new Error(err);
-      void this.call<void>({ type: 'chat.nick', nick }).then(
-        () => {
-          this.nick = this.query.chat.nick();
-          return this.saveChatMeta();
-        },
-        (e: unknown) => this.stats_.error('setNick', e),
-      );
-    },
-  };
-
   private saveChatMeta(): Promise<void> {
     return this.persistence.saveChatMeta(this.query.chat.joined(), this.query.chat.nick());
   }
-
-  readonly kv: KvApi = {
-    put: (key: string, value: unknown): Promise<void> => this.call<void>({ type: 'kv.put', key, value }),
-    get: (key: string): Promise<unknown> => this.call<unknown>({ type: 'kv.get', key }),
-    delete: (key: string): Promise<void> => this.call<void>({ type: 'kv.delete', key }),
-    keys: (prefix = ''): Promise<string[]> => this.call<string[]>({ type: 'kv.keys', prefix }),
-    replicas: (key: string): string[] => this.query.kv.replicas(key),
-    localKeys: (): string[] => this.query.kv.localKeys(),
-    inspect: async (key: string) => {
-      const r = await this.call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });
-      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: this.query.kv.replicas(key) };
-    },
-  };
-
-  readonly segments: SegmentsApi = {
-    put: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.put', key, value }),
-    update: (key: string, value: unknown): Promise<number> => this.call<number>({ type: 'seg.update', key, value }),
-    peek: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
-      this.call<{ id: number; value: unknown }>({ type: 'seg.peek', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
-    take: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
-      this.call<{ id: number; value: unknown }>({ type: 'seg.take', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
-  };
 }

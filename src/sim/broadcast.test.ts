@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../core/types';
 import { sample } from '../core/rng';
 import { BroadcastTally, batchStats, runBroadcastScenario } from './broadcast';
-import { StackNode, createStackNetwork, type StackNetwork } from './stack';
+import { createPlumtreeNetwork, hpvPtNode, type PlumtreeNetwork } from './plumtree';
 
 /**
  * Broadcast properties of HyParView + Plumtree in the simulator. Every run is seeded; the
@@ -71,15 +71,15 @@ describe('HyParView + Plumtree: join, settle, crash half, heal', () => {
   });
 });
 
-/** A settled overlay of n stack nodes joined one by one through random earlier contacts. */
-function settledStack(n: number, seed: number): { net: StackNetwork; tally: BroadcastTally; ids: NodeId[] } {
-  const net = createStackNetwork({ seed });
+/** A settled overlay of n HyParView + Plumtree nodes joined one by one through random earlier contacts. */
+function settledStack(n: number, seed: number): { net: PlumtreeNetwork; tally: BroadcastTally; ids: NodeId[] } {
+  const net = createPlumtreeNetwork({ seed });
   const tally = new BroadcastTally(n);
   const ids: NodeId[] = [];
   net.pauseBackground();
   for (let i = 0; i < n; i++) {
     const id = `n${i}`;
-    net.add(id, new StackNode(id, i, seed, {}, tally));
+    net.add(id, hpvPtNode(id, i, seed, {}, tally));
     net.input(id, { type: 'start' });
     if (i > 0) net.input(id, { type: 'join', contact: ids[Math.floor(net.rng.next() * i)]! });
     ids.push(id);
@@ -92,7 +92,7 @@ function settledStack(n: number, seed: number): { net: StackNetwork; tally: Broa
 }
 
 /** Broadcast once from each origin, 10 ms apart, settle; the new records' stats. */
-function round(net: StackNetwork, tally: BroadcastTally, origins: NodeId[], n: number): { ldh: Map<number, number>; rmr: number; ldhMax: number; ldhMean: number; reliability: number } {
+function round(net: PlumtreeNetwork, tally: BroadcastTally, origins: NodeId[], n: number): { ldh: Map<number, number>; rmr: number; ldhMax: number; ldhMean: number; reliability: number } {
   const before = new Set(tally.messages.keys());
   origins.forEach((id, j) => net.input(id, { type: 'broadcast', kind: 'sim', data: { batch: 'pre', k: j } }, { delay: j * 10 }));
   net.runFor(origins.length * 10);

@@ -4,10 +4,10 @@ import type { PlumtreeConfig, PtDeliver } from '../core/plumtree';
 import { componentLabels, snapshot, type OverlaySnapshot } from './metrics';
 import { percentileSorted } from '../util/percentile';
 import { DEFAULT_SCENARIO, runOverlayPhases, type OverlayReport, type OverlayScenario } from './hyparview';
-import { StackNode, createStackNetwork, type BroadcastSink, type StackNetwork } from './stack';
+import { createPlumtreeNetwork, hpvPtNode, type BroadcastSink, type PlumtreeNetwork, type PlumtreeNode } from './plumtree';
 
 /**
- * Broadcast measurements: HyParView + Plumtree (stack.ts) through the overlay scenario
+ * Broadcast measurements: HyParView + Plumtree (plumtree.ts, `hpvPtNode`) through the overlay scenario
  * (join, settle, crash a fraction F at once, heal), with broadcasts in batches. A batch
  * sends its broadcasts `broadcastGapMs` apart, each from its origin's node. Origins are
  * drawn with the simulator's Rng once the overlay has settled: K "pre" origins among all
@@ -106,7 +106,7 @@ export interface MessageRecord {
   readonly delays: number[];
 }
 
-/** Collects the deliveries and payload sends of every node of a stack network. */
+/** Collects the deliveries and payload sends of every node of a HyParView + Plumtree network. */
 export class BroadcastTally implements BroadcastSink {
   readonly messages = new Map<string, MessageRecord>();
   /** Deliveries of an id the tally never saw originate (must stay 0). */
@@ -115,7 +115,8 @@ export class BroadcastTally implements BroadcastSink {
 
   constructor(private readonly size: number) {}
 
-  deliver(node: number, d: PtDeliver, now: number): void {
+  deliver(at: PlumtreeNode, d: PtDeliver, now: number): void {
+    const node = at.index;
     let r = this.messages.get(d.id);
     if (r === undefined) {
       if (d.hops !== 0) {
@@ -346,7 +347,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
   const o: BroadcastScenario = { ...DEFAULT_BROADCAST_SCENARIO, ...options };
   const B = Math.max(0, Math.floor(o.broadcasts));
   const gap = o.broadcastGapMs;
-  const net: StackNetwork = createStackNetwork({ seed: o.seed, ...o.network });
+  const net: PlumtreeNetwork = createPlumtreeNetwork({ seed: o.seed, ...o.network });
   const tally = new BroadcastTally(o.nodes);
   const index = new Map<NodeId, number>();
   let nextIndex = 0;
@@ -396,7 +397,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
     (id, opts) => {
       const i = nextIndex++;
       index.set(id, i);
-      net.add(id, new StackNode(id, i, o.seed, { hyparview: opts.config, plumtree: o.plumtree }, tally));
+      net.add(id, hpvPtNode(id, i, o.seed, { hyparview: opts.config, plumtree: o.plumtree }, tally));
       net.input(id, { type: 'start' }, { cause: opts.cause });
       if (opts.contact !== undefined) net.input(id, { type: 'join', contact: opts.contact }, { cause: opts.cause });
     },

@@ -8,7 +8,7 @@ import {
   type HpvTimer,
   type HyParViewConfig,
 } from '../core/hyparview';
-import { Network, type NetworkConfig, type SimNode, type SimStack } from './network';
+import { Network, type Adapter, type NetworkConfig, type SimNode } from './network';
 import {
   degrees,
   largestComponentFraction,
@@ -20,7 +20,7 @@ import {
 } from './metrics';
 
 /** HyParView alone as a simulated node. */
-export const hyparviewStack: SimStack<HpvIn, HpvOut> = {
+export const hyparviewAdapter: Adapter<HpvIn, HpvOut, HyParView> = {
   message: (from, msg) => ({ type: 'message', from, msg: msg as HpvMessage }),
   timer: (timer) => ({ type: 'timer', timer: timer as HpvTimer }),
   linkDown: (peer) => ({ type: 'linkDown', peer }),
@@ -36,7 +36,7 @@ export const hyparviewStack: SimStack<HpvIn, HpvOut> = {
 export type HpvNetwork = Network<HpvIn, HpvOut, HyParView>;
 
 export function createHpvNetwork(config: Partial<NetworkConfig> & { seed: number }): HpvNetwork {
-  return new Network<HpvIn, HpvOut, HyParView>(hyparviewStack, config);
+  return new Network<HpvIn, HpvOut, HyParView>(hyparviewAdapter, config);
 }
 
 /** Each node's own Rng, derived from the run's seed and the node id (independent of join order). */
@@ -213,7 +213,7 @@ export interface ScenarioPhases {
 }
 
 /** The overlay scenario on any network of HyParView-bearing nodes, with hooks (see ScenarioPhases). */
-export function runOverlayPhases<In, Out extends { type: string }, N extends SimNode<In, Out> & { passiveView(): NodeId[] }>(
+export function runOverlayPhases<In, Out extends { type: string }, N extends SimNode<In, Out> & { activeView(): NodeId[]; passiveView(): NodeId[] }>(
   o: OverlayScenario,
   net: Network<In, Out, N>,
   addNode: AddOverlayNode,

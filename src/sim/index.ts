@@ -1,4 +1,4 @@
-export { Network, DEFAULT_NETWORK_CONFIG, type SimNode, type SimStack, type NetworkConfig, type NetworkStats } from './network';
+export { Network, DEFAULT_NETWORK_CONFIG, type Adapter, type LinkMode, type Reply, type SimNode, type NetworkConfig, type NetworkStats } from './network';
 export { EventQueue, type Timed } from './queue';
 export { draw, logNormal, type Dist } from './dist';
 export {
@@ -15,7 +15,7 @@ export {
   type Spread,
 } from './metrics';
 export {
-  hyparviewStack,
+  hyparviewAdapter,
   createHpvNetwork,
   addHpvNode,
   nodeRng,
@@ -30,7 +30,21 @@ export {
   type ScenarioPhases,
   runOverlayPhases,
 } from './hyparview';
-export { StackNode, hpvPtStack, createStackNetwork, type StackIn, type StackOut, type StackNetwork, type BroadcastSink } from './stack';
+export {
+  PlumtreeNode,
+  plumtreeAdapter,
+  createPlumtreeNetwork,
+  hpvPtNode,
+  ptNode,
+  memberNode,
+  PtTally,
+  FIXED_OVERLAY,
+  type PtHostIn,
+  type PtHostOut,
+  type PlumtreeNetwork,
+  type PlumtreeNodeOptions,
+  type BroadcastSink,
+} from './plumtree';
 export {
   runBroadcastScenario,
   DEFAULT_BROADCAST_SCENARIO,
@@ -43,3 +57,9 @@ export {
   type BatchStats,
   type MessageRecord,
 } from './broadcast';
+export { randomOverlay, linkComponents, type LinkSource } from './overlay';
+export { KvNet, kvAdapter, type KvCall, type KvNetOptions } from './kv';
+export { SegNet, segmentsAdapter, type SegCall, type SegNetOptions } from './segments';
+export { coreAdapter, createCoreNetwork, type CoreNetwork, type CoreNetworkOptions } from './core';
+export { RealTimeDriver, type Clocked, type RealTimeOptions } from './realtime';
+export { EventLoop } from './loop';

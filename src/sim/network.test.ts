@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../core/types';
-import { Network, type SimNode, type SimStack } from './network';
+import { Network, type Adapter, type SimNode } from './network';
 
 /** A scripted node: 'do' inputs make it emit the given effects; it logs every input. */
 type In =
@@ -38,7 +38,7 @@ class Scripted implements SimNode<In, Out> {
 }
 
 const notes: string[] = [];
-const stack: SimStack<In, Out> = {
+const stack: Adapter<In, Out, Scripted> = {
   message: (from, msg) => ({ type: 'message', from, msg }),
   timer: (timer) => ({ type: 'timer', timer }),
   linkDown: (peer) => ({ type: 'linkDown', peer }),

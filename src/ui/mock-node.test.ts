@@ -22,10 +22,17 @@ describe('createMockNode', () => {
     expect(await node.kv.get('a/1')).toEqual({ x: 1 });
     expect(await node.kv.keys('a/')).toEqual(['a/1']);
     expect((await node.kv.inspect('a/1'))?.replicas.length).toBe(3);
-    await expect(node.kv.put('', 1)).rejects.toThrow(/invalid key/);
-    await expect(node.kv.put('unreachable/k', 1)).rejects.toThrow(/quorum/);
+    // the real node's errors (the mock runs CoreNodes): an invalid key, and a put whose replicas never answer
+    await expect(node.kv.put('', 1)).rejects.toThrow(/key must be a non-empty string/);
+    await expect(node.kv.put('unreachable/k', 1)).rejects.toThrow(/required replicas acknowledged/);
     await node.kv.delete('a/1');
     expect(await node.kv.get('a/1')).toBeUndefined();
+  });
+  it('checks keys and values with the core limits', async () => {
+    node = createMockNode({ chatter: false, churn: false, keys: 0, latencyMs: [0, 1] });
+    await expect(node.kv.put('k'.repeat(257), 1)).rejects.toThrow(/at most 256 characters/);
+    await node.kv.put('k'.repeat(256), 1);
+    await expect(node.kv.put('big', 'x'.repeat(70_000))).rejects.toThrow(/65536/);
   });
   it('lets a waiting take receive a later put, once', async () => {
     node = createMockNode({ chatter: false, churn: false, latencyMs: [0, 1] });

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../placement';
-import { TestNet } from './testnet';
+import { KvNet } from '../../sim/kv';
 import type { KvConfig } from './types';
 
 const SEED_COUNT = Number(process.env.KV_CHURN_SEEDS ?? 6);
@@ -54,7 +54,7 @@ const VARIANTS: Variant[] = [
 
 describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, deferFlush = false }) => {
   it.each(SEEDS)('no acknowledged write is lost (seed %i)', (seed) => {
-    const net = new TestNet({ seed, nodes: 7, config: { ...CONFIG, deferFlush }, latency: [1, 40], loss: 0.03, duplicate: 0.02, detection: [300, 1500] });
+    const net = new KvNet({ seed, nodes: 7, config: { ...CONFIG, deferFlush }, latency: [1, 40], loss: 0.03, duplicate: 0.02, detection: [300, 1500] });
     const keys = Array.from({ length: 40 }, (_, i) => `c/${i}`);
     const attempts = new Map<string, Attempt[]>(keys.map((k) => [k, []]));
     let nextNode = 7;
@@ -64,7 +64,7 @@ describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, 
     for (let round = 0; round < 150; round++) {
       const r = net.rng.next();
       const live = net.liveIds();
-      const dead = [...net.nodes.values()].filter((n) => !n.alive && net.now - (crashedAt.get(n.id) ?? 0) < MAX_DOWN).map((n) => n.id);
+      const dead = net.allIds().filter((id) => !net.isAlive(id) && net.now - (crashedAt.get(id) ?? 0) < MAX_DOWN);
       if (r < 0.65) {
         const key = keys[Math.floor(net.rng.next() * keys.length)]!;
         const del = net.rng.next() < 0.15;
@@ -75,25 +75,25 @@ describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, 
         // W=2: a write is on 2 nodes when acknowledged and on all 3 a moment later (or a
         // hinted stand-in after hintAfterMs); crashing both acknowledgers inside that moment
         // loses it by design, so two-at-once crashes come after in-flight writes landed
-        if (crashTogether > 1) net.run(3000);
+        if (crashTogether > 1) net.runFor(3000);
         const victims = new Set<string>();
         while (victims.size < crashTogether) victims.add(net.anyLive());
         log.push(`t=${net.now} crash ${[...victims]}`);
-        net.crash(...victims);
+        net.crash(victims);
         for (const v of victims) crashedAt.set(v, net.now);
-        net.run(settle);
+        net.runFor(settle);
       } else if (r < 0.87 && dead.length > 0) {
         const back = dead[Math.floor(net.rng.next() * dead.length)]!;
         log.push(`t=${net.now} restart ${back}`);
         net.restart(back);
-        net.run(2000);
+        net.runFor(2000);
       } else if (r < 0.95 && live.length < 9) {
         const id = `n${nextNode++}`;
         log.push(`t=${net.now} join ${id}`);
         net.restart(id);
-        net.run(2000);
+        net.runFor(2000);
       } else {
-        net.run(500);
+        net.runFor(500);
       }
       const watch = process.env.KV_WATCH;
       if (watch) {
@@ -101,10 +101,10 @@ describe.each(VARIANTS)('KvStore under churn: $name', ({ crashTogether, settle, 
         log.push(`  t=${Math.round(net.now)} ${watch} attempts=${JSON.stringify(attempts.get(watch))} ${state.join(' ')}`);
       }
     }
-    net.loss = 0;
-    net.run(60_000);
+    net.config.lossRate = 0;
+    net.runFor(60_000);
     const c = net.store(net.liveIds()[0]!).config;
-    const ring = new Ring(net.truth, c.vnodes, c.n);
+    const ring = new Ring(net.members(), c.vnodes, c.n);
     for (const key of keys) {
       const list = attempts.get(key)!;
       const lastAcked = list.map((a) => a.acked).lastIndexOf(true);

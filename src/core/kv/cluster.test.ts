@@ -1,12 +1,12 @@
 /**
- * Properties of the replicated KVS on a seeded in-process network (testnet.ts).
+ * Properties of the replicated KVS on a seeded in-process network (src/sim/kv.ts).
  * Every test runs several seeds; the seed is in the test name and in assertion messages,
  * so a failure can be replayed exactly. No wall-clock timing: all time is virtual.
  */
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../placement';
 import type { KvMessage } from './messages';
-import { TestNet, type TestNetOptions } from './testnet';
+import { KvNet, type KvNetOptions } from '../../sim/kv';
 import { compareVersions, type Entry, type KvConfig, type KvReply, type Version } from './types';
 
 /** KV_SEEDS=40 for a longer run. */
@@ -22,8 +22,8 @@ const CONFIG: Partial<KvConfig> = {
   tombstoneGraceMs: 10_000,
 };
 
-function makeNet(seed: number, nodes: number, extra: Partial<TestNetOptions> = {}): TestNet {
-  return new TestNet({ seed, nodes, config: CONFIG, latency: [1, 30], ...extra });
+function makeNet(seed: number, nodes: number, extra: Partial<KvNetOptions> = {}): KvNet {
+  return new KvNet({ seed, nodes, config: CONFIG, latency: [1, 30], ...extra });
 }
 
 function expectOk(r: KvReply, what: string, seed: number): asserts r is Extract<KvReply, { ok: true }> {
@@ -31,14 +31,14 @@ function expectOk(r: KvReply, what: string, seed: number): asserts r is Extract<
 }
 
 /** The live nodes that should hold `key`: its preference list in the true member set. */
-function owners(net: TestNet, key: string): string[] {
+function owners(net: KvNet, key: string): string[] {
   const c = net.store(net.liveIds()[0]!).config;
-  return [...new Ring(net.truth, c.vnodes, c.n).preferenceList(key)].sort();
+  return [...new Ring(net.members(), c.vnodes, c.n).preferenceList(key)].sort();
 }
 
 /** Every key held by exactly its live preference list (min(N, live) copies), at `version`. */
-function fullyReplicated(net: TestNet, expected: Map<string, Version>): boolean {
-  const truth = [...net.truth].sort().join();
+function fullyReplicated(net: KvNet, expected: Map<string, Version>): boolean {
+  const truth = [...net.members()].sort().join();
   if (net.liveIds().some((id) => net.store(id).members().join() !== truth)) return false;
   for (const [key, version] of expected) {
     const want = owners(net, key);
@@ -52,7 +52,7 @@ function fullyReplicated(net: TestNet, expected: Map<string, Version>): boolean 
   return true;
 }
 
-function describeKey(net: TestNet, key: string): string {
+function describeKey(net: KvNet, key: string): string {
   const parts = net.liveIds().map((id) => {
     const e = net.store(id).localEntry(key);
     return `${id}:${e ? `${e.version.ts}/${e.version.node}${e.deleted ? '(del)' : ''}` : '-'}`;
@@ -61,7 +61,7 @@ function describeKey(net: TestNet, key: string): string {
 }
 
 /** The newest version of `key` on any live node (right after an acknowledged write: that write's). */
-function newestHeld(net: TestNet, key: string): Entry | undefined {
+function newestHeld(net: KvNet, key: string): Entry | undefined {
   let newest: Entry | undefined;
   for (const id of net.liveIds()) {
     const e = net.store(id).localEntry(key);
@@ -71,7 +71,7 @@ function newestHeld(net: TestNet, key: string): Entry | undefined {
 }
 
 /** Write `count` keys from random nodes; returns key -> {value, version} of each acknowledged write. */
-function writeKeys(net: TestNet, seed: number, count: number, prefix = 'k'): Map<string, { value: unknown; version: Version }> {
+function writeKeys(net: KvNet, seed: number, count: number, prefix = 'k'): Map<string, { value: unknown; version: Version }> {
   const acked = new Map<string, { value: unknown; version: Version }>();
   for (let i = 0; i < count; i++) {
     const key = `${prefix}${i}`;
@@ -83,7 +83,7 @@ function writeKeys(net: TestNet, seed: number, count: number, prefix = 'k'): Map
   return acked;
 }
 
-function expectAllReadable(net: TestNet, seed: number, acked: Map<string, { value: unknown }>): void {
+function expectAllReadable(net: KvNet, seed: number, acked: Map<string, { value: unknown }>): void {
   for (const [key, { value }] of acked) {
     const from = net.anyLive();
     const r = net.get(from, key);
@@ -115,7 +115,7 @@ describe('KvStore on a simulated cluster', () => {
   it.each(SEEDS)('sequential overwrites from different nodes: the last one wins, with wall-clock-sized timestamps (seed %i)', (seed) => {
     const net = makeNet(seed, 5, { start: 1_760_000_000_000, latency: [0, 2] });
     for (let i = 0; i < 30; i++) expectOk(net.put(net.anyLive(), 'hot', i), `put ${i}`, seed);
-    net.run(5000);
+    net.runFor(5000);
     for (const id of net.liveIds()) expect((net.get(id, 'hot') as { value?: unknown }).value, `seed ${seed}`).toBe(29);
     for (const h of net.holders('hot')) expect(net.store(h).localEntry('hot')!.value).toBe(29);
   });
@@ -133,8 +133,8 @@ describe('KvStore on a simulated cluster', () => {
       acked.set(key, { value: i, version: newestHeld(net, key)!.version });
     }
     expect(acked.size, `seed ${seed}: most puts succeed`).toBeGreaterThan(40);
-    net.loss = 0;
-    net.run(30_000);
+    net.config.lossRate = 0;
+    net.runFor(30_000);
     for (const [key, { value }] of acked) {
       expect(net.holders(key), `seed ${seed}: ${describeKey(net, key)}`).toEqual(owners(net, key));
       for (const h of net.holders(key)) expect(net.store(h).localEntry(key)!.value).toEqual(value);
@@ -150,8 +150,8 @@ describe('KvStore on a simulated cluster', () => {
       // three coordinators write the same key at the same virtual instant
       for (const id of ['n0', 'n2', 'n4']) pending.push([id, net.request(id, { type: 'put', key, value: `${id}:${key}` })]);
     }
-    expect(net.runUntil(() => pending.every(([id, req]) => net.reply(id, req)), 10_000), `seed ${seed}: replies`).toBe(true);
-    net.run(20_000);
+    expect(net.runUntilTrue(() => pending.every(([id, req]) => net.reply(id, req)), 10_000), `seed ${seed}: replies`).toBe(true);
+    net.runFor(20_000);
     for (const key of keys) {
       const newest = newestHeld(net, key);
       expect(newest, `seed ${seed}: ${key} stored somewhere`).toBeDefined();
@@ -173,8 +173,8 @@ describe('KvStore on a simulated cluster', () => {
     // crash right after the last acknowledgement, before any settling
     const ids = net.liveIds();
     const victims = [ids.splice(Math.floor(net.rng.next() * 6), 1)[0]!, ids.splice(Math.floor(net.rng.next() * 5), 1)[0]!];
-    net.crash(...victims);
-    const settled = net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
+    net.crash(victims);
+    const settled = net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
     const bad = [...acked.keys()].filter((k) => !fullyReplicated(net, new Map([[k, acked.get(k)!.version]])));
     expect(settled, `seed ${seed}: crashed ${victims}; not re-replicated: ${bad.slice(0, 3).map((k) => describeKey(net, k)).join('; ')}`).toBe(true);
     for (const key of acked.keys()) expect(net.holders(key).length).toBe(3);
@@ -187,7 +187,7 @@ describe('KvStore on a simulated cluster', () => {
     while (net.liveIds().length > 1) {
       const victim = net.anyLive();
       net.crash(victim);
-      const settled = net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
+      const settled = net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100);
       const bad = [...acked.keys()].filter((k) => !fullyReplicated(net, new Map([[k, acked.get(k)!.version]])));
       expect(settled, `seed ${seed}: after ${victim} left, live ${net.liveIds()}: ${bad.slice(0, 3).map((k) => describeKey(net, k)).join('; ')}`).toBe(true);
       expectAllReadable(net, seed, acked);
@@ -201,10 +201,10 @@ describe('KvStore on a simulated cluster', () => {
     const acked = writeKeys(net, seed, 80);
     for (const id of ['n3', 'n4', 'n5']) {
       net.restart(id); // a brand-new node with an empty disk
-      net.run(50);
+      net.runFor(50);
       expectAllReadable(net, seed, new Map([...acked].slice(0, 10)));
     }
-    expect(net.runUntil(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100), `seed ${seed}`).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 60_000, 100), `seed ${seed}`).toBe(true);
     expectAllReadable(net, seed, acked);
     const dropped = net.liveIds().reduce((s, id) => s + (net.store(id).stats().handoffDropped ?? 0), 0);
     expect(dropped, `seed ${seed}: some keys moved away from the first nodes`).toBeGreaterThan(0);
@@ -214,7 +214,7 @@ describe('KvStore on a simulated cluster', () => {
     const net = makeNet(seed, 6);
     const acked = writeKeys(net, seed, 60);
     for (let i = 0; i < 10; i++) expectOk(net.del(net.anyLive(), `k${i}`), 'delete', seed);
-    net.run(1000);
+    net.runFor(1000);
     net.restartAll();
     for (const [key, { value }] of acked) {
       const r = net.get(net.anyLive(), key);
@@ -229,20 +229,20 @@ describe('KvStore on a simulated cluster', () => {
   it.each(SEEDS)('a node restarting with stale data takes part in repair and its old versions lose (seed %i)', (seed) => {
     const net = makeNet(seed, 5);
     const first = writeKeys(net, seed, 40);
-    net.run(1000);
+    net.runFor(1000);
     net.crash('n0');
-    net.run(2000);
+    net.runFor(2000);
     const second = writeKeys(net, seed, 40); // same keys, newer values, while n0 is down
-    net.run(2000);
+    net.runFor(2000);
     net.restart('n0');
-    expect(net.runUntil(() => fullyReplicated(net, versionsOf(second)), 60_000, 100), `seed ${seed}`).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versionsOf(second)), 60_000, 100), `seed ${seed}`).toBe(true);
     expectAllReadable(net, seed, second);
     expect(first.size).toBe(40);
   });
 
   it.each(SEEDS)('a put with too few reachable nodes rejects with a clear error and never hangs (seed %i)', (seed) => {
     const net = makeNet(seed, 3);
-    net.crashUndetected('n1', 'n2'); // dead, but nobody has noticed: still in the member list
+    net.crash(['n1', 'n2'], { silent: true }); // dead, but nobody has noticed: still in the member list
     const put = net.put('n0', 'a', 1);
     expect(put).toEqual({
       type: 'reply',
@@ -258,8 +258,8 @@ describe('KvStore on a simulated cluster', () => {
     const keys = net.keys('n0');
     expect((keys as { error: string }).error).toMatch(/^keys '': only 1 of 3 nodes answered within 3000 ms/);
     // once the failures are detected, the lone survivor is the whole cluster: quorum min(W, 1) = 1
-    net.crash('n1', 'n2');
-    net.run(1000);
+    net.crash(['n1', 'n2']);
+    net.runFor(1000);
     expectOk(net.put('n0', 'a', 2), 'put alone', seed);
     expect((net.get('n0', 'a') as { value: unknown }).value).toBe(2);
   });
@@ -267,8 +267,8 @@ describe('KvStore on a simulated cluster', () => {
   it.each(SEEDS)('with one replica silent, reads still answer: found keys at once, absent keys after hintAfterMs (seed %i)', (seed) => {
     const net = makeNet(seed, 3);
     expectOk(net.put('n0', 'here', 1), 'put', seed);
-    net.run(100); // the third copy lands
-    net.crashUndetected('n2');
+    net.runFor(100); // the third copy lands
+    net.crash(['n2'], { silent: true });
     const start = net.now;
     const found = net.get('n0', 'here');
     expectOk(found, 'get here', seed);
@@ -298,7 +298,7 @@ describe('KvStore on a simulated cluster', () => {
     expect(missed.length, `seed ${seed}: n0 owns some keys`).toBeGreaterThan(10);
     for (const k of missed) expect(net.store('n0').localEntry(k)).toBeUndefined();
     net.isolate('n0', false);
-    expect(net.runUntil(() => fullyReplicated(net, acked), 120_000, 100), `seed ${seed}`).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, acked), 120_000, 100), `seed ${seed}`).toBe(true);
     const stats = net.liveIds().map((id) => net.store(id).stats());
     expect(stats.reduce((s, x) => s + (x.readRepairs ?? 0), 0)).toBe(0);
     expect(stats.reduce((s, x) => s + (x.aePushed ?? 0) + (x.aePulled ?? 0), 0)).toBeGreaterThanOrEqual(missed.length);
@@ -317,9 +317,9 @@ describe('KvStore on a simulated cluster', () => {
     expect(stats.reduce((s, x) => s + (x.hintsStored ?? 0), 0), `seed ${seed}`).toBeGreaterThan(0);
     net.isolate('n0', false);
     // anti-entropy is effectively off: only the stand-ins' handoff can deliver to n0
-    expect(net.runUntil(() => keys.every((k) => net.store('n0').localEntry(k)?.value === k), 30_000), `seed ${seed}`).toBe(true);
+    expect(net.runUntilTrue(() => keys.every((k) => net.store('n0').localEntry(k)?.value === k), 30_000), `seed ${seed}`).toBe(true);
     const versions = new Map(keys.map((k) => [k, net.store('n0').localEntry(k)!.version]));
-    expect(net.runUntil(() => fullyReplicated(net, versions), 30_000, 100), `seed ${seed}: stand-ins drop their copies`).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versions), 30_000, 100), `seed ${seed}: stand-ins drop their copies`).toBe(true);
   });
 
   it.each(SEEDS)('deletes leave tombstones that are collected once every replica has them (seed %i)', (seed) => {
@@ -334,7 +334,7 @@ describe('KvStore on a simulated cluster', () => {
     expect((net.keys('n1', 'd') as { value: string[] }).value).toEqual([]);
     expect(net.liveIds().some((id) => net.store(id).stats().tombstones > 0)).toBe(true);
     expect(
-      net.runUntil(() => [...acked.keys()].every((k) => net.holders(k).length === 0), 60_000),
+      net.runUntilTrue(() => [...acked.keys()].every((k) => net.holders(k).length === 0), 60_000),
       `seed ${seed}: ${describeKey(net, 'd0')}`,
     ).toBe(true);
     for (const key of acked.keys()) expect((net.get(net.anyLive(), key) as { value?: unknown }).value).toBeUndefined();
@@ -371,14 +371,14 @@ describe('KvStore on a simulated cluster', () => {
     net.restart('n1');
     net.restart('n2');
     const offers = () => net.store('n0').stats().sent['kv.offer'] ?? 0;
-    expect(net.runUntil(() => net.store('n0').members().length === 3, 5000)).toBe(true);
+    expect(net.runUntilTrue(() => net.store('n0').members().length === 3, 5000)).toBe(true);
     const before = offers();
-    net.run(200);
+    net.runFor(200);
     // one batch per target per handoffIntervalMs tick at most, and still work left
     expect(offers() - before).toBeLessThanOrEqual(2 * (200 / CONFIG.handoffIntervalMs! + 1));
     expect(net.store('n0').stats().handoffPending).toBeGreaterThan(0);
     const versions = new Map(Array.from({ length: 1000 }, (_, i) => [`bulk/${i}`, net.store('n0').localEntry(`bulk/${i}`)!.version]));
-    expect(net.runUntil(() => fullyReplicated(net, versions), 60_000, 100)).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versions), 60_000, 100)).toBe(true);
     expect(offers()).toBeGreaterThanOrEqual(2 * Math.ceil(1000 / CONFIG.handoffBatch!));
   });
 
@@ -387,7 +387,7 @@ describe('KvStore on a simulated cluster', () => {
     const net = makeNet(seed, 6, { config: { ...CONFIG, deferFlush: true, handoffBatch: 500 }, loss: 0 });
     const reqs = Array.from({ length: 300 }, (_, i) => net.request('n0', { type: 'put', key: `batch/${i}`, value: { i } }));
     const replied = () => reqs.every((r) => net.reply('n0', r) !== undefined);
-    expect(net.runUntil(replied, 10_000)).toBe(true);
+    expect(net.runUntilTrue(replied, 10_000)).toBe(true);
     for (const r of reqs) expectOk(net.reply('n0', r)!, 'pipelined put', seed);
     // one kv.puts to each other node and one kv.putAcks back, not ~6 messages per put
     const sent = (type: KvMessage['type']) => net.liveIds().reduce((a, id) => a + (net.store(id).stats().sent[type] ?? 0), 0);
@@ -395,7 +395,7 @@ describe('KvStore on a simulated cluster', () => {
     expect(sent('kv.putAcks')).toBe(5);
     expect(sent('kv.put') + sent('kv.putAck')).toBe(0);
     const versions = new Map(Array.from({ length: 300 }, (_, i) => [`batch/${i}`, net.store(owners(net, `batch/${i}`)[0]!).localEntry(`batch/${i}`)!.version]));
-    expect(net.runUntil(() => fullyReplicated(net, versions), 10_000, 100)).toBe(true);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versions), 10_000, 100)).toBe(true);
     const g = net.get('n3', 'batch/17');
     expectOk(g, 'get', seed);
     expect(g.value).toEqual({ i: 17 });
@@ -404,7 +404,7 @@ describe('KvStore on a simulated cluster', () => {
   it('a batch larger than the message limits is split', () => {
     const net = makeNet(9, 3, { config: { ...CONFIG, deferFlush: true, handoffBatch: 40 } });
     const reqs = Array.from({ length: 200 }, (_, i) => net.request('n0', { type: 'put', key: `split/${i}`, value: i }));
-    expect(net.runUntil(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
+    expect(net.runUntilTrue(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
     for (const r of reqs) expectOk(net.reply('n0', r)!, 'put', 9);
     // 3 nodes: every key goes to both others, in batches of at most 40 items
     expect(net.store('n0').stats().sent['kv.puts']).toBe(2 * 5);

@@ -1,34 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../types';
 import { randInt, sample, shuffled } from '../rng';
-import { TestNet, components } from '../plumtree/testnet';
-import { MemberNode } from './teststack';
+import { FIXED_OVERLAY, createPlumtreeNetwork, memberNode, type PlumtreeNetwork, type PlumtreeNode } from '../../sim/plumtree';
+import { linkComponents as components } from '../../sim/overlay';
 
 /**
- * Property tests of Membership over Plumtree on the small seeded test network. The
- * seed is in each test's name and in every assertion message.
+ * Property tests of Membership over Plumtree on the simulator's 'fixed' links (the test
+ * lays the overlay, as HyParView would). The seed is in each test's name and in every
+ * assertion message.
  */
 
 const idOf = (i: number) => `m${String(i).padStart(4, '0')}`;
 
 interface Cluster {
-  net: TestNet<MemberNode>;
+  net: PlumtreeNetwork;
   ids: NodeId[];
   seed: number;
 }
 
 /** Nodes start 20 ms apart; each links to up to 4 random earlier nodes (HyParView join). */
 function cluster(seed: number, n: number): Cluster {
-  const net = new TestNet<MemberNode>({ seed });
+  const net = createPlumtreeNetwork({ seed, ...FIXED_OVERLAY });
   const ids: NodeId[] = [];
   for (let i = 0; i < n; i++) {
     const id = idOf(i);
-    net.at(i * 20, () => {
-      const node = new MemberNode(net, id, seed);
+    net.later(i * 20, () => {
       const earlier = [...ids];
       ids.push(id);
-      net.add(node);
-      node.start();
+      net.add(id, memberNode(id, seed));
+      net.handle(id, { type: 'start' });
       for (const peer of sample(net.rng, earlier, 4)) net.link(id, peer, randInt(net.rng, 30));
     });
   }
@@ -36,20 +36,21 @@ function cluster(seed: number, n: number): Cluster {
   return { net, ids, seed };
 }
 
-const node = (c: Cluster, id: NodeId) => c.net.nodes.get(id)!;
-const survivors = (c: Cluster) => c.ids.filter((id) => c.net.alive.has(id));
+const node = (c: Cluster, id: NodeId): PlumtreeNode => c.net.node(id)!;
+const mem = (c: Cluster, id: NodeId) => node(c, id).membership!;
+const survivors = (c: Cluster) => c.ids.filter((id) => c.net.isAlive(id));
 
 /** Nodes among `at` whose live() differs from `expected`. */
 function disagreeing(c: Cluster, at: NodeId[], expected: NodeId[]): NodeId[] {
   const want = [...expected].sort().join(',');
-  return at.filter((id) => node(c, id).mem.live().join(',') !== want);
+  return at.filter((id) => mem(c, id).live().join(',') !== want);
 }
 
 /** Keep the live overlay connected with every node at >= 2 live links (HyParView's job). */
 function repairOverlay(c: Cluster): void {
   const live = survivors(c);
   for (const s of live) {
-    for (let t = 0; t < 50 && c.net.neighbors(s).filter((p) => c.net.alive.has(p)).length < 2; t++) {
+    for (let t = 0; t < 50 && c.net.neighbors(s).filter((p) => c.net.isAlive(p)).length < 2; t++) {
       const o = live[randInt(c.net.rng, live.length)]!;
       if (o !== s) c.net.link(s, o, 50);
     }
@@ -59,27 +60,27 @@ function repairOverlay(c: Cluster): void {
 }
 
 const totalStat = (c: Cluster, key: 'suspicionsRaised' | 'refutations' | 'deathsDeclared' | 'expired') =>
-  survivors(c).reduce((a, id) => a + node(c, id).mem.stats()[key], 0);
+  survivors(c).reduce((a, id) => a + mem(c, id).stats()[key], 0);
 
 describe('Membership convergence', () => {
   it.each([1, 2, 3])('150 nodes, seed %i: every node converges to the same live set; a joiner knows everyone after one round trip', (seed) => {
     const c = cluster(seed, 150);
     c.net.runFor(10_000);
     expect(disagreeing(c, c.ids, c.ids), `seed ${seed}`).toEqual([]);
-    for (const id of c.ids) expect(node(c, id).mem.placement(), `seed ${seed}`).toEqual([...c.ids].sort());
+    for (const id of c.ids) expect(mem(c, id).placement(), `seed ${seed}`).toEqual([...c.ids].sort());
     const convergedAt = Math.max(...c.ids.map((id) => node(c, id).lastChange));
     expect(totalStat(c, 'suspicionsRaised'), `seed ${seed}`).toBe(0);
     expect(c.ids.reduce((a, id) => a + node(c, id).invalid, 0), `seed ${seed}`).toBe(0);
 
     // A late joiner linked to one member: the full table arrives in one sync.
     const joinAt = c.net.now;
-    const j = new MemberNode(c.net, 'joiner', seed);
-    c.net.add(j);
-    j.start();
+    c.net.add('joiner', memberNode('joiner', seed));
+    c.net.handle('joiner', { type: 'start' });
+    const j = node(c, 'joiner');
     c.net.link('joiner', c.ids[randInt(c.net.rng, c.ids.length)]!);
     c.net.runFor(100); // latency <= 43 ms each way
     const all = [...c.ids, 'joiner'];
-    expect(j.mem.live().length, `seed ${seed}`).toBe(all.length);
+    expect(j.membership!.live().length, `seed ${seed}`).toBe(all.length);
     c.net.runFor(1000);
     expect(disagreeing(c, all, all), `seed ${seed}`).toEqual([]);
     console.log(
@@ -96,9 +97,9 @@ describe('Membership failure detection', () => {
     expect(disagreeing(c, c.ids, c.ids), `seed ${seed}`).toEqual([]);
     const crashAt = c.net.now;
     const crashed = sample(c.net.rng, c.ids, 5);
-    for (const id of crashed) c.net.crash(id);
+    for (const id of crashed) c.net.crash(id, { silent: true });
     repairOverlay(c);
-    for (const id of crashed) c.net.detect(id, 500, 2000);
+    for (const id of crashed) c.net.detect(id, { min: 500, max: 2000 });
     let detectedAt = -1;
     for (let t = 0; t < 20_000 && detectedAt < 0; t += 100) {
       c.net.runFor(100);
@@ -108,8 +109,8 @@ describe('Membership failure detection', () => {
     const live = survivors(c);
     expect(disagreeing(c, live, live), `seed ${seed}`).toEqual([]);
     for (const s of live) {
-      for (const x of crashed) expect(node(c, s).mem.get(x)?.status, `seed ${seed}: ${x} at ${s}`).toBe('dead');
-      for (const y of live) expect(node(c, s).mem.get(y)?.status, `seed ${seed}: ${y} at ${s}`).toBe('alive');
+      for (const x of crashed) expect(mem(c, s).get(x)?.status, `seed ${seed}: ${x} at ${s}`).toBe('dead');
+      for (const y of live) expect(mem(c, s).get(y)?.status, `seed ${seed}: ${y} at ${s}`).toBe('alive');
     }
     const declared = totalStat(c, 'deathsDeclared');
     console.log(
@@ -130,15 +131,15 @@ describe('Membership failure detection', () => {
     c.net.runFor(10_000);
     expect(totalStat(c, 'suspicionsRaised'), `seed ${seed}`).toBe(0);
     // Another link drops and the ack is lost: z suspects x, x hears it and refutes.
-    const before = node(c, x).mem.incarnation();
+    const before = mem(c, x).incarnation();
     c.net.dropIf = (from, _to, msg) => from === x && (msg as { type?: string }).type === 'mem.ack';
     c.net.unlink(x, z!, 10, 10);
     c.net.runFor(15_000);
     c.net.dropIf = null;
-    expect(node(c, z!).mem.stats().suspicionsRaised, `seed ${seed}`).toBe(1);
-    expect(node(c, x).mem.stats().refutations, `seed ${seed}`).toBeGreaterThanOrEqual(1);
+    expect(mem(c, z!).stats().suspicionsRaised, `seed ${seed}`).toBe(1);
+    expect(mem(c, x).stats().refutations, `seed ${seed}`).toBeGreaterThanOrEqual(1);
     for (const id of c.ids) {
-      const info = node(c, id).mem.get(x);
+      const info = mem(c, id).get(x);
       expect(info?.status, `seed ${seed}: ${x} at ${id}`).toBe('alive');
       expect(info!.incarnation, `seed ${seed}`).toBeGreaterThan(before);
     }
@@ -151,14 +152,13 @@ describe('Membership leave, restart and partitions', () => {
     const c = cluster(seed, 80);
     c.net.runFor(10_000);
     const x = c.ids[randInt(c.net.rng, c.ids.length)]!;
-    node(c, x).toMem({ type: 'leave' });
+    c.net.handle(x, { type: 'leave' });
     c.net.runFor(20);
-    c.net.crash(x);
-    c.net.detect(x, 50, 300);
+    c.net.crash(x, { detectDelay: { min: 50, max: 300 } });
     repairOverlay(c);
     c.net.runFor(10_000);
     const live = survivors(c);
-    for (const s of live) expect(node(c, s).mem.get(x)?.status, `seed ${seed}: at ${s}`).toBe('left');
+    for (const s of live) expect(mem(c, s).get(x)?.status, `seed ${seed}: at ${s}`).toBe('left');
     expect(totalStat(c, 'suspicionsRaised'), `seed ${seed}`).toBe(0);
     expect(disagreeing(c, live, live), `seed ${seed}`).toEqual([]);
   });
@@ -167,18 +167,18 @@ describe('Membership leave, restart and partitions', () => {
     const c = cluster(seed, 80);
     c.net.runFor(10_000);
     const x = c.ids[randInt(c.net.rng, c.ids.length)]!;
-    const oldIncarnation = node(c, x).mem.incarnation();
-    c.net.crash(x);
+    const oldIncarnation = mem(c, x).incarnation();
+    c.net.crash(x, { silent: true });
     repairOverlay(c);
-    c.net.detect(x, 200, 1000);
+    c.net.detect(x, { min: 200, max: 1000 });
     c.net.runFor(12_000);
-    for (const s of survivors(c)) expect(node(c, s).mem.get(x)?.status, `seed ${seed}`).toBe('dead');
-    const reloaded = new MemberNode(c.net, x, seed + 1000);
-    c.net.restart(reloaded);
-    reloaded.start();
+    for (const s of survivors(c)) expect(mem(c, s).get(x)?.status, `seed ${seed}`).toBe('dead');
+    c.net.restart(x, memberNode(x, seed + 1000));
+    c.net.handle(x, { type: 'start' });
+    const reloaded = node(c, x);
     for (const p of sample(c.net.rng, survivors(c).filter((s) => s !== x), 3)) c.net.link(x, p, 20);
     c.net.runFor(3_000);
-    expect(reloaded.mem.incarnation(), `seed ${seed}`).toBeGreaterThan(oldIncarnation);
+    expect(reloaded.membership!.incarnation(), `seed ${seed}`).toBeGreaterThan(oldIncarnation);
     expect(disagreeing(c, c.ids, c.ids), `seed ${seed}`).toEqual([]);
   });
 

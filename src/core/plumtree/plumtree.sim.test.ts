@@ -1,62 +1,65 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../types';
 import { randInt, sample, shuffled } from '../rng';
-import { TestNet, components, randomOverlay } from './testnet';
-import { PtNode, PtTally } from './testnode';
 import type { PlumtreeConfig } from './plumtree';
+import { FIXED_OVERLAY, PtTally, createPlumtreeNetwork, ptNode, type PlumtreeNetwork, type PlumtreeNode } from '../../sim/plumtree';
+import { linkComponents as components, randomOverlay } from '../../sim/overlay';
 
 /**
- * Property tests of Plumtree on the small seeded test network (testnet.ts). Each test
+ * Property tests of Plumtree alone on the simulator's 'fixed' links (src/sim: the test
+ * lays the overlay, nodes hear neighborUp/neighborDown). Each test
  * name carries its seed; `describe` output and the thrown message repeat it.
  * Metrics as in the paper: RMR = payload sends / (n - 1) - 1 (IHAVE not counted), LDH =
  * the largest hop count at which a broadcast is delivered.
  */
 
 interface World {
-  net: TestNet<PtNode>;
+  net: PlumtreeNetwork;
   tally: PtTally;
   ids: NodeId[];
 }
 
 function world(seed: number, n: number, degree: number, config: Partial<PlumtreeConfig> = {}): World {
-  const net = new TestNet<PtNode>({ seed });
+  const net = createPlumtreeNetwork({ seed, ...FIXED_OVERLAY });
   const tally = new PtTally();
   const ids = Array.from({ length: n }, (_, i) => `n${String(i).padStart(4, '0')}`);
-  for (const id of ids) net.add(new PtNode(net, id, tally, config, seed));
+  for (const id of ids) net.add(id, ptNode(id, seed, tally, config));
   for (const [a, b] of randomOverlay(ids, degree, net.rng)) net.link(a, b);
   net.runFor(10);
   return { net, tally, ids };
 }
 
-const liveIds = (w: World) => w.ids.filter((id) => w.net.alive.has(id));
+const liveIds = (w: World) => w.ids.filter((id) => w.net.isAlive(id));
+const ptAt = (w: World, id: NodeId): PlumtreeNode => w.net.node(id)!;
+
+/** `id` originates a broadcast now; returns the new message's id (its own delivery, hops 0). */
+function broadcastAt(w: World, id: NodeId, kind: string, data: unknown): string {
+  const node = ptAt(w, id);
+  let msgId = '';
+  const prev = node.onDeliver;
+  node.onDeliver = (d) => {
+    if (d.hops === 0) msgId = d.id;
+  };
+  w.net.handle(id, { type: 'broadcast', kind, data });
+  node.onDeliver = prev;
+  return msgId;
+}
 
 /** Broadcast from a random live node (of `from`, if given); returns the new message id. */
 function broadcastFromRandom(w: World, data: unknown, from?: NodeId[]): string {
-  const live = (from ?? w.ids).filter((id) => w.net.alive.has(id));
-  const node = w.net.nodes.get(live[randInt(w.net.rng, live.length)]!)!;
-  const before = node.pt.stats().broadcasts;
-  let id = '';
-  const prev = node.onDeliver;
-  node.onDeliver = (d) => {
-    if (d.hops === 0) id = d.id;
-  };
-  node.broadcast('test', data);
-  node.onDeliver = prev;
-  expect(node.pt.stats().broadcasts).toBe(before + 1);
+  const live = (from ?? w.ids).filter((id) => w.net.isAlive(id));
+  const origin = live[randInt(w.net.rng, live.length)]!;
+  const before = ptAt(w, origin).plumtree.stats().broadcasts;
+  const id = broadcastAt(w, origin, 'test', data);
+  expect(ptAt(w, origin).plumtree.stats().broadcasts).toBe(before + 1);
   return id;
 }
 
 /** Each live node of `origins` broadcasts once, `gap` ms apart: builds its tree. */
 function everyOriginOnce(w: World, gap: number, origins: NodeId[] = w.ids): string[] {
   const out: string[] = [];
-  for (const id of origins.filter((o) => w.net.alive.has(o))) {
-    const node = w.net.nodes.get(id)!;
-    const prev = node.onDeliver;
-    node.onDeliver = (d) => {
-      if (d.hops === 0) out.push(d.id);
-    };
-    node.broadcast('warm', id);
-    node.onDeliver = prev;
+  for (const id of origins.filter((o) => w.net.isAlive(o))) {
+    out.push(broadcastAt(w, id, 'warm', id));
     w.net.runFor(gap);
   }
   return out;
@@ -115,7 +118,7 @@ describe('Plumtree on a stable overlay', () => {
     expect(errors, `seed ${seed}`).toEqual({ missing: 0, duplicated: 0 });
     expect(mean(rmrs), `seed ${seed}`).toBeLessThanOrEqual(0.05);
     expect(Math.max(...ldhs), `seed ${seed}`).toBeLessThanOrEqual(Math.ceil(2.5 * Math.log2(n)));
-    expect(w.tally.invalid, `seed ${seed}`).toBe(0);
+    expect(w.ids.reduce((a, id) => a + ptAt(w, id).invalid, 0), `seed ${seed}`).toBe(0);
   });
 
   it.each([1, 2, 3])('150 nodes, seed %i: many concurrent broadcasts from all origins: exactly once, trees stay put', (seed) => {
@@ -126,7 +129,7 @@ describe('Plumtree on a stable overlay', () => {
     const busy = broadcasts(w, 300, 10);
     w.net.runFor(5000);
     const rmrs = busy.map((id) => rmr(w, id, n));
-    const grafts = w.ids.reduce((a, id) => a + w.net.nodes.get(id)!.pt.stats().graftSent, 0);
+    const grafts = w.ids.reduce((a, id) => a + ptAt(w, id).plumtree.stats().graftSent, 0);
     console.log(
       `[plumtree concurrent seed=${seed}] n=${n} all origins within 0.3 s, then 100 broadcasts/s: ` +
         `RMR mean=${fmt(mean(rmrs))} max=${fmt(Math.max(...rmrs))} grafts=${grafts}`,
@@ -145,13 +148,13 @@ describe('Plumtree after crashing half the nodes', () => {
     broadcasts(w, 20, 200, origins);
     const { net } = w;
     const crashed = shuffled(net.rng, w.ids).slice(0, n / 2);
-    for (const id of crashed) net.crash(id);
+    for (const id of crashed) net.crash(id, { silent: true });
     // HyParView would refill active views from the passive view: give survivors left
     // with fewer than 3 live neighbours new links at once, and join any islands.
     const survivors = liveIds(w);
     let relinks = 0;
     for (const s of survivors) {
-      for (let t = 0; t < 100 && net.neighbors(s).filter((p) => net.alive.has(p)).length < 3; t++) {
+      for (let t = 0; t < 100 && net.neighbors(s).filter((p) => net.isAlive(p)).length < 3; t++) {
         const o = survivors[randInt(net.rng, survivors.length)]!;
         if (o !== s && !net.linked(s, o)) {
           net.link(s, o);
@@ -163,15 +166,15 @@ describe('Plumtree after crashing half the nodes', () => {
     for (let i = 1; i < comps.length; i++) net.link(comps[0]![0]!, comps[i]![0]!);
     expect(components(net), `seed ${seed}`).toHaveLength(1);
     // Failure detection takes a while: eager pushes to the dead are lost meanwhile.
-    for (const id of crashed) net.detect(id, 200, 3000);
-    const grafts0 = survivors.reduce((a, s) => a + net.nodes.get(s)!.pt.stats().graftSent, 0);
+    for (const id of crashed) net.detect(id, { min: 200, max: 3000 });
+    const grafts0 = survivors.reduce((a, s) => a + ptAt(w, s).plumtree.stats().graftSent, 0);
     const after: string[] = [];
     for (let i = 0; i < 20; i++) {
       net.runFor(i === 0 ? 1 : 50);
       after.push(broadcastFromRandom(w, `after${i}`, origins));
     }
     net.runFor(20_000);
-    const grafts = survivors.reduce((a, s) => a + net.nodes.get(s)!.pt.stats().graftSent, 0) - grafts0;
+    const grafts = survivors.reduce((a, s) => a + ptAt(w, s).plumtree.stats().graftSent, 0) - grafts0;
     const errors = deliveryErrors(w, after, survivors);
     const m = survivors.length;
     const ldhAfter = Math.max(...after.map((id) => w.tally.ldh.get(id)!));

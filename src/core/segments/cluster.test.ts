@@ -1,5 +1,5 @@
 /**
- * Data segments on a seeded in-process network (testnet.ts): concurrent producers and
+ * Data segments on a seeded in-process network (src/sim/segments.ts): concurrent producers and
  * consumers (workload.ts), owner crashes (members told after a detection delay), joins,
  * loss and duplication. Every test runs several seeds; the seed is in the test name and
  * in every failure message. No wall-clock timing: all time is virtual.
@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../placement';
 import type { NodeId } from '../types';
-import { SegNet, type SegNetOptions, type SegReply } from './testnet';
+import type { SegReply } from './types';
+import { SegNet, type SegNetOptions } from '../../sim/segments';
 import type { SegItem } from './types';
 import { expectReplicated, idOf, ok, Workload } from './workload';
 
@@ -60,11 +61,11 @@ describe('one API whatever the owner', () => {
     const [waiter, producer] = net.liveIds().filter((id) => id !== owner);
     const peek = net.request(waiter!, { type: 'peek', key, afterId: 0 });
     const take = net.request(producer!, { type: 'take', key, afterId: 0 });
-    net.run(8000); // longer than the keepalive: the registrations are refreshed, nothing resolves
+    net.runFor(8000); // longer than the keepalive: the registrations are refreshed, nothing resolves
     expect(net.reply(waiter!, peek)).toBeUndefined();
     expect(net.reply(producer!, take)).toBeUndefined();
     const put = ok(seed, net.put(producer!, key, { hello: 'world' }), 'put');
-    net.run(500);
+    net.runFor(500);
     expect(ok(seed, net.reply(waiter!, peek), 'peek').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
     expect(ok(seed, net.reply(producer!, take), 'take').value).toMatchObject({ id: put.value, value: { hello: 'world' } });
   });
@@ -76,14 +77,14 @@ describe('one API whatever the owner', () => {
     const [a, b, c] = net.liveIds().filter((id) => id !== owner);
     expect(net.take(a!, key, 0, 400)).toMatchObject({ ok: false, error: `timeout: take on segment '${key}' found no item after id 0 within 400 ms` });
     const t = net.request(b!, { type: 'take', key, afterId: 0 });
-    net.run(300);
+    net.runFor(300);
     // the item is put and the waiting take cancelled at the same moment: whoever wins, the item is delivered once
     const p = net.request(c!, { type: 'put', key, value: 'race' });
-    net.run(seed * 7); // vary the race
+    net.runFor(seed * 7); // vary the race
     net.cancel(b!, t);
     const tr = net.reply(b!, t)!;
     expect(tr).toBeDefined();
-    net.run(3000);
+    net.runFor(3000);
     ok(seed, net.reply(c!, p), 'put');
     if (tr.ok) {
       expect(tr).toMatchObject({ value: { value: 'race' } });
@@ -107,17 +108,17 @@ describe('3 consumers on one queue of 1,000 items', () => {
     const w = new Workload(net, seed);
     // 1,000 puts in flight at once from one node
     w.putAll(producer, key, Array.from({ length: 1000 }, (_, i) => `job${i}`));
-    expect(net.runUntil(() => net.node(producer).replies.size === 1000, 60_000), `seed ${seed}: puts answered`).toBe(true);
-    const ids = [...net.node(producer).replies.values()].map((r) => ok(seed, r, 'put').value as number);
+    expect(net.runUntilTrue(() => net.replies(producer).size === 1000, 60_000), `seed ${seed}: puts answered`).toBe(true);
+    const ids = [...net.replies(producer).values()].map((r) => ok(seed, r, 'put').value as number);
     expect(new Set(ids).size, `seed ${seed}: distinct ids`).toBe(1000);
     for (const c of consumers) w.consume(c, key);
     if (crashOwner) {
-      net.runUntil(() => w.taken.size >= 300 + seed * 20, 120_000);
+      net.runUntilTrue(() => w.taken.size >= 300 + seed * 20, 120_000);
       net.crash(owner);
     }
-    const done = net.runUntil(() => w.taken.size === 1000, 300_000);
+    const done = net.runUntilTrue(() => w.taken.size === 1000, 300_000);
     w.stopConsuming();
-    net.run(5000);
+    net.runFor(5000);
     expect(w.duplicates, `seed ${seed}: duplicates`).toEqual([]);
     expect(done, `seed ${seed}: all 1000 taken (got ${w.taken.size})`).toBe(true);
     const sets = consumers.map((c) => [...w.taken.values()].filter((o) => o.node === c).map((o) => ((o.reply as { value?: unknown }).value as SegItem).value as string));
@@ -163,16 +164,16 @@ describe('producers and consumers on several keys with failures', () => {
       for (const c of clients.slice(0, 2)) w.produce(c, key, 40);
       for (const c of clients.slice(1)) w.consume(c, key);
     }
-    net.run(1500 + seed * 97);
+    net.runFor(1500 + seed * 97);
     net.crash(v1);
-    net.run(2500);
+    net.runFor(2500);
     net.join('n6');
-    net.run(1500 + seed * 53);
+    net.runFor(1500 + seed * 53);
     net.crash(v2);
-    const settled = net.runUntil(() => w.allAckedTaken(), 300_000);
-    net.run(3000);
+    const settled = net.runUntilTrue(() => w.allAckedTaken(), 300_000);
+    net.runFor(3000);
     w.stopConsuming();
-    net.run(20_000);
+    net.runFor(20_000);
     w.check();
     const unanswered = w.puts().filter((o) => !o.reply);
     expect(unanswered, `seed ${seed}: puts without an answer`).toEqual([]);
@@ -201,7 +202,7 @@ describe('producers and consumers on several keys with failures', () => {
     const owner = net.ownerOf(key);
     const client = net.liveIds().find((id) => id !== owner)!;
     const req = net.request(client, { type: 'put', key, value: 'keep me' });
-    net.runUntil(() => net.reply(client, req) !== undefined, 10_000);
+    net.runUntilTrue(() => net.reply(client, req) !== undefined, 10_000);
     ok(seed, net.reply(client, req), 'put');
     const holders = net.liveIds().filter((id) => net.seg(id).queues().some((q) => q.items.some((i) => i.value === 'keep me')));
     expect(holders.length, `seed ${seed}: copies at acknowledgement`).toBeGreaterThanOrEqual(2);
@@ -216,8 +217,8 @@ describe('producers and consumers on several keys with failures', () => {
     const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
     for (const k of keys) for (let i = 0; i < 5; i++) ok(seed, net.put(`n${i % 4}`, k, `${k}${i}`), 'put');
     net.join('n4');
-    net.runUntil(() => net.converged(), 10_000);
-    net.run(3000);
+    net.runUntilTrue(() => net.converged(), 10_000);
+    net.runFor(3000);
     const moved = keys.filter((k) => net.ownerOf(k) === 'n4');
     for (const k of keys) {
       const got: string[] = [];
@@ -232,12 +233,12 @@ describe('producers and consumers on several keys with failures', () => {
     const net = makeNet(seed, 4);
     for (let i = 0; i < 10; i++) ok(seed, net.put(`n${i % 4}`, 'disk', i), 'put');
     ok(seed, net.take('n2', 'disk'), 'take');
-    net.run(2000);
+    net.runFor(2000);
     const ids = net.liveIds();
-    net.crash(...ids);
-    net.run(100);
+    net.crash(ids);
+    net.runFor(100);
     for (const id of ids) net.restart(id);
-    net.runUntil(() => net.converged(), 10_000);
+    net.runUntilTrue(() => net.converged(), 10_000);
     const got: number[] = [];
     for (let i = 0; i < 9; i++) got.push((ok(seed, net.take('n3', 'disk'), 'take').value as SegItem).value as number);
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -259,9 +260,9 @@ describe('random churn', () => {
     const log: string[] = [];
     let joined = 0;
     for (let step = 0; step < 10; step++) {
-      net.run(800 + net.rng.next() * 2500);
-      const up = servers.filter((id) => net.node(id).alive);
-      const down = servers.filter((id) => !net.node(id).alive);
+      net.runFor(800 + net.rng.next() * 2500);
+      const up = servers.filter((id) => net.isAlive(id));
+      const down = servers.filter((id) => !net.isAlive(id));
       const r = net.rng.next();
       if (up.length > 1 && (r < 0.5 || down.length === 0)) {
         const victim = up[Math.floor(net.rng.next() * up.length)]!;
@@ -279,9 +280,9 @@ describe('random churn', () => {
       }
     }
     const what = `seed ${seed} (${log.join(', ')})`;
-    const settled = net.runUntil(() => w.allAckedTaken(), 300_000);
+    const settled = net.runUntilTrue(() => w.allAckedTaken(), 300_000);
     w.stopConsuming();
-    net.run(10_000);
+    net.runFor(10_000);
     w.check();
     const missing = w.ackedPuts().filter((o) => !w.taken.has(o.value!)).map((o) => o.value);
     expect(missing, `${what}: acknowledged items never taken`).toEqual([]);
@@ -295,9 +296,9 @@ describe('random churn', () => {
     const net = makeNet(seed, 6);
     const key = 'two-down';
     for (let i = 0; i < 30; i++) ok(seed, net.put(`n${i % 6}`, key, i), 'put');
-    net.run(2000); // every replica has everything
+    net.runFor(2000); // every replica has everything
     const pref = net.seg(net.ownerOf(key)).replicas(key);
-    net.crash(pref[0]!, pref[1]!);
+    net.crash([pref[0]!, pref[1]!]);
     const client = net.liveIds()[0]!;
     const got: number[] = [];
     for (let i = 0; i < 30; i++) got.push((ok(seed, net.take(client, key, 0, 30_000), `take ${i}`).value as SegItem).value as number);
@@ -314,16 +315,16 @@ describe('owner changes under waiting calls', () => {
     const [a, b, c] = net.liveIds().filter((id) => id !== owner);
     const peek = net.request(a!, { type: 'peek', key, afterId: 0 });
     const take = net.request(b!, { type: 'take', key, afterId: 0 });
-    net.run(1000);
+    net.runFor(1000);
     net.crash(owner);
-    net.run(6000);
+    net.runFor(6000);
     expect(net.reply(a!, peek)).toBeUndefined();
     expect(net.reply(b!, take)).toBeUndefined();
     const newOwner = net.ownerOf(key);
     expect(newOwner).not.toBe(owner);
     expect(net.seg(newOwner).queues().find((q) => q.key === key)?.waiting, `seed ${seed}: registered at ${newOwner}`).toBe(2);
     const id = ok(seed, net.put(c!, key, 'late'), 'put').value;
-    net.run(1000);
+    net.runFor(1000);
     expect(ok(seed, net.reply(a!, peek), 'peek').value).toMatchObject({ id, value: 'late' });
     expect(ok(seed, net.reply(b!, take), 'take').value).toMatchObject({ id, value: 'late' });
   });
@@ -337,17 +338,17 @@ describe('owner changes under waiting calls', () => {
     const old = net.ownerOf(key);
     const waitTake = net.request('n2', { type: 'take', key, afterId: 1 });
     const waitPeek = net.request('n3', { type: 'peek', key, afterId: 1 });
-    net.run(500);
+    net.runFor(500);
     net.join('n9');
-    net.runUntil(() => net.converged(), 10_000);
-    net.run(3000);
+    net.runUntilTrue(() => net.converged(), 10_000);
+    net.runFor(3000);
     expect(net.ownerOf(key)).toBe('n9');
     expect(net.seg('n9').ownedKeys()).toContain(key);
     expect(net.seg(old).ownedKeys()).not.toContain(key);
     expect(net.reply('n2', waitTake)).toBeUndefined();
     const id = ok(seed, net.put('n0', key, 'after'), 'put').value;
     expect(id, `seed ${seed}: ids continue on the new owner`).toBe(2);
-    net.run(1000);
+    net.runFor(1000);
     expect(ok(seed, net.reply('n2', waitTake), 'take').value).toMatchObject({ id: 2, value: 'after' });
     expect(ok(seed, net.reply('n3', waitPeek), 'peek').value).toMatchObject({ id: 2, value: 'after' });
     expect(ok(seed, net.take('n1', key), 'take').value).toMatchObject({ id: 1, value: 'before' });
@@ -366,7 +367,7 @@ describe('owner changes under waiting calls', () => {
       error: `put on segment '${key}': no acknowledgement from the owner (${owner}) within 3000 ms; it may still be applied`,
     });
     // once the failure is known, the new owner serves the key
-    net.run(20_000);
+    net.runFor(20_000);
     expect(ok(seed, net.put(client, key, 2), 'put after detection').value).toBeGreaterThanOrEqual(1);
   });
 });
@@ -380,19 +381,19 @@ describe('state transfer in pieces', () => {
     const others = net.liveIds().filter((id) => id !== owner);
     const w = new Workload(net, seed);
     w.putAll(others[0]!, key, Array.from({ length: 300 }, (_, i) => `${i}:${'x'.repeat(100)}`));
-    expect(net.runUntil(() => w.puts().every((o) => o.reply), 120_000), `seed ${seed}: puts answered`).toBe(true);
+    expect(net.runUntilTrue(() => w.puts().every((o) => o.reply), 120_000), `seed ${seed}: puts answered`).toBe(true);
     net.crash(owner);
-    net.run(3000);
+    net.runFor(3000);
     net.join('n7');
-    net.run(3000);
+    net.runFor(3000);
     for (const c of others.slice(1, 4)) w.consume(c, key);
-    expect(net.runUntil(() => w.allAckedTaken(), 300_000), `seed ${seed}: all taken`).toBe(true);
+    expect(net.runUntilTrue(() => w.allAckedTaken(), 300_000), `seed ${seed}: all taken`).toBe(true);
     w.stopConsuming();
-    net.run(5000);
+    net.runFor(5000);
     w.check();
     expect(w.ackedPuts()).toHaveLength(300);
     let snapshots = 0;
-    for (const n of net.nodes.values()) snapshots += n.seg.stats().snapshotsInstalled ?? 0;
+    for (const id of net.allIds()) snapshots += net.seg(id).stats().snapshotsInstalled ?? 0;
     expect(snapshots, `seed ${seed}: snapshots were installed`).toBeGreaterThan(0);
     expectReplicated(net, seed, key);
   });

@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { viewOf } from '../placement';
 import { SeededRng } from '../rng';
 import { Segments } from './segments';
-import { SegNet, type SegReply } from './testnet';
-import type { SegItem, SegOut } from './types';
+import { SegNet } from '../../sim/segments';
+import type { SegItem, SegOut, SegReply } from './types';
 
 function ok(r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
   if (!r) throw new Error(`${what}: no reply`);
@@ -67,17 +67,17 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     const peek = net.request(here, { type: 'peek', key: 'w', afterId: 0 });
     const take = net.request(here, { type: 'take', key: 'w', afterId: 0 });
     const later = net.request(here, { type: 'peek', key: 'w', afterId: 1 });
-    net.run(3000);
+    net.runFor(3000);
     expect(net.reply(here, peek)).toBeUndefined();
     expect(net.reply(here, take)).toBeUndefined();
     expect(net.seg(net.ownerOf('w')).queues().find((q) => q.key === 'w')?.waiting).toBe(3);
     net.put(here, 'w', 'first');
-    net.run(200);
+    net.runFor(200);
     expect(ok(net.reply(here, peek), 'peek').value).toMatchObject({ id: 1, value: 'first' });
     expect(ok(net.reply(here, take), 'take').value).toMatchObject({ id: 1, value: 'first' });
     expect(net.reply(here, later)).toBeUndefined();
     net.put(here, 'w', 'second');
-    net.run(200);
+    net.runFor(200);
     expect(ok(net.reply(here, later), 'peek after 1').value).toMatchObject({ id: 2, value: 'second' });
     // the take consumed item 1, the peek did not consume item 2
     expect(net.seg(net.ownerOf('w')).queues().find((q) => q.key === 'w')?.items).toEqual([{ id: 2, value: 'second' }]);
@@ -86,12 +86,12 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
   it('cancel rejects a waiting call with a clear error and the cancelled take consumes nothing', () => {
     const { net, here } = setup();
     const take = net.request(here, { type: 'take', key: 'c', afterId: 0 });
-    net.run(500);
+    net.runFor(500);
     net.cancel(here, take);
     expect(err(net.reply(here, take), 'cancelled take')).toMatch(/^cancelled: take on segment 'c' was aborted/);
-    net.run(500);
+    net.runFor(500);
     net.put(here, 'c', 'kept');
-    net.run(500);
+    net.runFor(500);
     expect(ok(net.take(here, 'c'), 'take after cancel').value).toMatchObject({ id: 1, value: 'kept' });
     // cancelling a finished or unknown request is harmless
     net.cancel(here, take);
@@ -125,7 +125,7 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     const { net, here } = setup();
     const req = net.request(here, { type: 'put', key: 'p', value: 1 });
     net.cancel(here, req);
-    net.run(500);
+    net.runFor(500);
     expect(ok(net.reply(here, req), 'put').value).toBe(1);
   });
 
@@ -134,7 +134,7 @@ describe.each([1, 3])('queue semantics on %i node(s) (seed 11)', (size) => {
     const v = { n: 1 };
     const req = net.request(here, { type: 'put', key: 'm', value: v });
     v.n = 2;
-    net.run(500);
+    net.runFor(500);
     ok(net.reply(here, req), 'put');
     const got = (ok(net.peek(here, 'm'), 'peek').value as SegItem).value as { n: number };
     expect(got.n).toBe(1);
@@ -157,10 +157,10 @@ describe('single node details (seed 5)', () => {
     net.put('n1', 'q', 1);
     const t = net.request('n2', { type: 'take', key: 'q', afterId: 1 });
     net.put('n3', 'q', 2);
-    net.run(1000);
+    net.runFor(1000);
     expect(ok(net.reply('n2', t), 'take').value).toMatchObject({ id: 2 });
     net.crash(net.ownerOf('q'));
-    net.run(5000);
+    net.runFor(5000);
     const alive = net.liveIds()[0]!;
     expect(ok(net.take(alive, 'q'), 'take after crash').value).toMatchObject({ id: 1 });
   });
@@ -183,8 +183,8 @@ describe('single node details (seed 5)', () => {
     for (let i = 0; i < 20; i++) ids.push((ok(net.take('n1', 'd'), `take ${i}`).value as SegItem).id);
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     // a late ack for an unknown ballot and a release for a newer ballot do nothing
-    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg.ack', key: 'd', b: [99, 'n0'], seq: 5, ok: true } });
-    net.input('n2', { type: 'message', from: 'n0', msg: { type: 'seg.release', key: 'zz', b: [1, 'n0'] } });
+    net.handle('n2', { type: 'message', from: 'n0', msg: { type: 'seg.ack', key: 'd', b: [99, 'n0'], seq: 5, ok: true } });
+    net.handle('n2', { type: 'message', from: 'n0', msg: { type: 'seg.release', key: 'zz', b: [1, 'n0'] } });
     expect(ok(net.put('n2', 'd', 'again'), 'put').value).toBe(21);
   });
 
@@ -194,7 +194,7 @@ describe('single node details (seed 5)', () => {
     net.put('solo', 'p', 'b');
     net.take('solo', 'p');
     net.crash('solo');
-    net.run(100);
+    net.runFor(100);
     net.restart('solo');
     expect(net.seg('solo').queues()).toMatchObject([{ key: 'p', items: [{ id: 2, value: 'b' }] }]);
     expect(ok(net.put('solo', 'p', 'c'), 'put after restart').value).toBe(3);
@@ -224,7 +224,7 @@ describe('single node details (seed 5)', () => {
     net.put('n0', 'ui', 'x');
     const owner = net.ownerOf('ui');
     net.request('n1', { type: 'take', key: 'ui', afterId: 1 });
-    net.run(500);
+    net.runFor(500);
     const view = net.seg(owner).queues();
     expect(view).toEqual([{ key: 'ui', items: [{ id: 1, value: 'x' }], waiting: 1, owner, epoch: 1 }]);
     // replicas show the same items

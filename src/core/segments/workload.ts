@@ -1,12 +1,13 @@
 /**
  * Test support for the segment cluster tests (cluster.test.ts): a producer/consumer
- * workload driven by replies on a SegNet, the checks every run must pass (each item taken
+ * workload driven by replies on a SegNet (src/sim/segments.ts), the checks every run must pass (each item taken
  * at most once, ids unique and in real-time order), and the replication check after
  * quiescence.
  */
 import { expect } from 'vitest';
 import type { NodeId } from '../types';
-import type { SegNet, SegReply } from './testnet';
+import type { SegNet } from '../../sim/segments';
+import type { SegReply } from './types';
 import type { SegItem } from './types';
 
 export function ok(seed: number, r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
@@ -47,7 +48,7 @@ export class Workload {
   }
 
   private issue(node: NodeId, kind: 'put' | 'take', key: string, value?: string): void {
-    if (!this.net.node(node).alive) return;
+    if (!this.net.isAlive(node)) return;
     const req = kind === 'put' ? this.net.request(node, { type: 'put', key, value }) : this.net.request(node, { type: 'take', key, afterId: 0 });
     this.ops.set(`${node}/${req}`, { node, req, kind, key, value, issued: this.net.now });
     if (kind === 'take') this.pendingTakes.set(`${node}/${key}`, req);

@@ -1,0 +1,92 @@
+/**
+ * The part of the P2PApi that reads the core (`CoreQueries`) and calls it (API calls as
+ * core requests, requests.ts): views, chat, KV and segments. One implementation for the
+ * browser node (node.ts) and for the simulated tabs of the UI's mock (ui/mock-node.ts).
+ */
+import type { ApiCall, CoreQueries } from '../core/node';
+import { nickError } from '../core/chat';
+import type { ChatApi, ChatMessage, KvApi, MemberView, P2PApi, SegmentsApi } from './api';
+
+export interface CoreApiDeps {
+  query: CoreQueries;
+  /** One request to the core; `timeout`: see RequestTracker.call (absent: the node's API timeout). */
+  call<T>(call: ApiCall, timeout?: number | null, signal?: AbortSignal): Promise<T>;
+  /** The rooms this node joined changed (a join or leave succeeded). */
+  roomsChanged(): Promise<void>;
+  /** The core took a new nickname (setNick succeeded). */
+  nickChanged(): Promise<void>;
+  /** setNick's core call failed after setNick returned. */
+  error(where: string, e: unknown): void;
+}
+
+export type CoreApi = Pick<P2PApi, 'peers' | 'passive' | 'members' | 'memberViews' | 'chat' | 'kv' | 'segments'>;
+
+export function coreApi(d: CoreApiDeps): CoreApi {
+  const { query, call } = d;
+
+  const chat: ChatApi = {
+    send: (text: string, room = query.chat.defaultRoom()): Promise<void> => call<void>({ type: 'chat.send', room, text }),
+    tell: (nick: string, text: string): Promise<void> => call<void>({ type: 'chat.tell', nick, text }),
+    history: (room = query.chat.defaultRoom()): ChatMessage[] => query.chat.history(room),
+    join: async (room: string): Promise<void> => {
+      await call<void>({ type: 'chat.join', room });
+      await d.roomsChanged();
+    },
+    leave: async (room: string): Promise<void> => {
+      await call<void>({ type: 'chat.leave', room });
+      await d.roomsChanged();
+    },
+    rooms: (): string[] => query.chat.rooms(),
+    joined: (): string[] => query.chat.joined(),
+    members: (room = query.chat.defaultRoom()): string[] => query.chat.members(room),
+    /** Throws a clear error for an invalid nickname; nothing changes then. */
+    setNick: (nick: string): void => {
+      const err = nickError(nick);
+      if (err) throw new Error(err);
+      void call<void>({ type: 'chat.nick', nick }).then(
+        () => d.nickChanged(),
+        (e: unknown) => d.error('setNick', e),
+      );
+    },
+  };
+
+  const kv: KvApi = {
+    put: (key: string, value: unknown): Promise<void> => call<void>({ type: 'kv.put', key, value }),
+    get: (key: string): Promise<unknown> => call<unknown>({ type: 'kv.get', key }),
+    delete: (key: string): Promise<void> => call<void>({ type: 'kv.delete', key }),
+    keys: (prefix = ''): Promise<string[]> => call<string[]>({ type: 'kv.keys', prefix }),
+    replicas: (key: string): string[] => query.kv.replicas(key),
+    localKeys: (): string[] => query.kv.localKeys(),
+    inspect: async (key: string) => {
+      const r = await call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });
+      return r === undefined ? undefined : { key, value: r.value, version: r.version, replicas: query.kv.replicas(key) };
+    },
+  };
+
+  const segments: SegmentsApi = {
+    put: (key: string, value: unknown): Promise<number> => call<number>({ type: 'seg.put', key, value }),
+    update: (key: string, value: unknown): Promise<number> => call<number>({ type: 'seg.update', key, value }),
+    peek: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
+      call<{ id: number; value: unknown }>({ type: 'seg.peek', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
+    take: (key: string, afterId = 0, o: { signal?: AbortSignal; timeoutMs?: number } = {}) =>
+      call<{ id: number; value: unknown }>({ type: 'seg.take', key, afterId, timeoutMs: o.timeoutMs }, o.timeoutMs === undefined ? null : o.timeoutMs + 5_000, o.signal),
+  };
+
+  return {
+    peers: () => query.overlay.active(),
+    passive: () => query.overlay.passive(),
+    members: () => query.members.live(),
+    memberViews: (): MemberView[] =>
+      query.members.all().map((m) => ({
+        id: m.id,
+        nick: m.nick,
+        status: m.status,
+        incarnation: m.incarnation,
+        active: m.active,
+        rooms: Array.isArray(m.meta.rooms) ? (m.meta.rooms as string[]) : [],
+      })),
+    chat,
+    kv,
+    segments,
+  };
+}
