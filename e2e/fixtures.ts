@@ -83,6 +83,9 @@ export const test = base.extend<NodeFixtures, WorkerFixtures>({
     async ({}, use) => {
       const server = await startOurServer();
       await use(server);
+      // honest tabs should never meet a limit: say so if they did (the tests have their own assertions)
+      const refused = Object.entries(server.server.stats().rejected).filter(([, n]) => n > 0);
+      if (refused.length > 0) console.log(`[server] refused or dropped during these tests: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}`);
       await server.close();
     },
     { scope: 'worker' },

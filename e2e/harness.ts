@@ -8,7 +8,7 @@
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startSignalingServer, type SignalingServer } from '../signaling/server';
+import { startSignalingServer, type Limits, type SignalingServer } from '../signaling/server';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -45,8 +45,16 @@ export interface Server {
   close(): Promise<void>;
 }
 
-export async function startOurServer(port = 0): Promise<Server & { server: SignalingServer }> {
-  const server = await startSignalingServer({ port, host: '127.0.0.1', log: () => undefined });
+/**
+ * The per-address limits lifted: every tab of a test or bench has the address
+ * 127.0.0.1, where in the field each would be another machine. The per-connection
+ * limits stay at their defaults.
+ */
+export const ONE_ADDRESS_FOR_MANY: Partial<Limits> = { maxConnectionsPerIp: 0, maxTopicsPerIp: 0, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12 };
+
+/** Our signaling server serving the built app, with the default limits unless `limits` overrides some. */
+export async function startOurServer(port = 0, limits?: Partial<Limits>): Promise<Server & { server: SignalingServer }> {
+  const server = await startSignalingServer({ port, host: '127.0.0.1', log: () => undefined, limits });
   return { server, url: server.url, ws: server.url.replace(/^http/, 'ws'), close: () => server.close() };
 }
 
@@ -95,10 +103,27 @@ export async function openTab(browser: Browser, appUrl: string, o: OpenOptions, 
   if (o.signaling) q.set('signaling', o.signaling);
   if (o.nick) q.set('nick', o.nick);
   await page.goto(`${appUrl}?${q}`);
+  if (o.signaling && isForeignSignaling(o.signaling, appUrl)) await acceptSignalingConsent(page);
   await page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   if (o.ready !== false) await page.evaluate(() => window.p2p.ready);
   const id = await page.evaluate(() => window.p2p.id);
   return { context: ctx, page, id };
+}
+
+/** Whether a tab of `appUrl` given `?signaling=<signaling>` asks its user first
+ * (src/runtime/signaling-consent.ts): one of the servers is another origin. */
+export function isForeignSignaling(signaling: string, appUrl: string): boolean {
+  const app = new URL(appUrl);
+  return signaling.split(',').some((s) => {
+    const u = new URL(s.trim(), appUrl);
+    const scheme = u.protocol === 'ws:' ? 'http:' : u.protocol === 'wss:' ? 'https:' : u.protocol;
+    return `${scheme}//${u.host}` !== app.origin;
+  });
+}
+
+/** Answers the page's "Connect through another signaling server?" dialog with yes, as a user would. */
+export async function acceptSignalingConsent(page: Page): Promise<void> {
+  await page.getByRole('dialog').getByRole('button', { name: 'Connect through it' }).click();
 }
 
 /** Kills the renderer, as a crashed tab: no pagehide, no goodbye. */

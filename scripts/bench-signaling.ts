@@ -11,14 +11,22 @@
  *     figure = messages delivered per second summed over all subscribers
  *     (median of several rounds, alternating servers);
  *  3. survival: one non-JSON frame, then: does a new client still get a pong?
- * Ours runs with the per-connection rate limit lifted (SIGNALING_LIMITS): the
- * relay figure measures fan-out cost, and a single publisher at tens of
- * thousands of msg/s is exactly what the default limit is there to stop.
+ *  4. flood (ours only): one publisher sends 60 KiB publishes at 100/s (the
+ *     frame-rate limit) to a topic whose 5 subscribers read at 256 KiB/s (a
+ *     2 Mbit/s link); run against ours with its default limits and against ours
+ *     with the byte rate limit lifted: are honest subscribers dropped as slow
+ *     consumers, and what happens to the publisher?
+ * For 1-3 ours runs with the per-connection rate limits (frames and bytes) lifted
+ * (SIGNALING_LIMITS): the relay figure measures fan-out cost, and a single
+ * publisher at tens of thousands of msg/s is exactly what the default limits are
+ * there to stop. The per-address limits are lifted too: every bench client has
+ * the address 127.0.0.1, where in the field they stand for 1,000 machines.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { WebSocket } from 'ws';
-import { startOurServerProcess, startStockServer, wsUrl, type ChildServer } from '../signaling/testing';
+import type net from 'node:net';
+import { clientFrame, rawWebSocket, startOurServerProcess, startStockServer, wsUrl, type ChildServer } from '../signaling/testing';
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
@@ -38,6 +46,14 @@ const WINDOW = 400;
 const MAX_PUBLISHES_PER_ROUND = 400_000;
 /** Length of the secondary, one-publish-at-a-time round. */
 const UNPIPELINED_SECONDS = 1.5;
+/** The flood: its length, the publisher's rate and frame, the honest subscribers' link. */
+const FLOOD_SECONDS = 10;
+const FLOOD_PER_SEC = 100;
+const FLOOD_PAD_BYTES = 60 * 1024;
+const FLOOD_SUBSCRIBERS = 5;
+const FLOOD_READ_BYTES_PER_SEC = 256 * 1024;
+/** Our limits for sections 1-3 (see the header). */
+const LIFTED = { rateBurst: 1e9, ratePerSec: 1e9, rateBytesBurst: 1e12, rateBytesPerSec: 1e12, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12, maxConnectionsPerIp: 0, maxTopicsPerIp: 0 };
 
 const progress = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -215,6 +231,106 @@ async function survivesMalformed(server: ChildServer): Promise<boolean> {
   }
 }
 
+// ---- 4. flood ---------------------------------------------------------------------------
+
+interface FloodSubscriber {
+  bytes: number;
+}
+
+interface FloodResult {
+  /** Honest subscribers the server terminated as slow consumers (its /healthz counter:
+   * a dropped subscriber itself notices only once it has read what its socket buffers hold). */
+  subscribersDropped: number;
+  /** Seconds into the flood of the first such drop (/healthz polled every 250 ms). */
+  firstDropS: number | null;
+  /** KiB each honest subscriber received (median). */
+  receivedKiBMedian: number;
+  /** Publishes the flooder sent, and what the server did to it. */
+  published: number;
+  publisherErrors: string[];
+  publisherClosedAfterS: number | null;
+  publisherCloseCode: number | null;
+}
+
+/** A subscriber that reads no faster than `bytesPerSec` from `start`, like one on a slow link. */
+async function slowSubscriber(server: ChildServer, topic: string, bytesPerSec: number): Promise<{ socket: net.Socket; stats: FloodSubscriber; startAt(t0: number): void }> {
+  const socket = await rawWebSocket(server.port);
+  socket.on('error', () => undefined); // a reset is how the server drops it; `close` records it
+  const stats: FloodSubscriber = { bytes: 0 };
+  let t0 = 0;
+  const subscribed = new Promise<void>((resolve) => socket.once('data', () => resolve())); // the pong
+  socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ type: 'subscribe', topics: [topic] }))));
+  socket.write(clientFrame(0x1, Buffer.from('{"type":"ping"}')));
+  await subscribed;
+  socket.on('data', (chunk: Buffer) => {
+    stats.bytes += chunk.length;
+    const wait = t0 + (stats.bytes / bytesPerSec) * 1000 - performance.now();
+    if (wait > 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), wait);
+    }
+  });
+  return { socket, stats, startAt: (t) => { t0 = t; } };
+}
+
+async function slowConsumers(server: ChildServer): Promise<number> {
+  const res = await fetch(`${server.url}healthz`);
+  const body = (await res.json()) as { rejected: Record<string, number> };
+  return body.rejected['slow-consumer'] ?? 0;
+}
+
+async function measureFlood(server: ChildServer): Promise<FloodResult> {
+  const topic = 'bench/flood';
+  const subs = await Promise.all(Array.from({ length: FLOOD_SUBSCRIBERS }, () => slowSubscriber(server, topic, FLOOD_READ_BYTES_PER_SEC)));
+  const publisher = await open(wsUrl(server.url));
+  const errors = new Set<string>();
+  publisher.on('message', (d: Buffer) => {
+    const m = JSON.parse(d.toString()) as { type?: string; reason?: string };
+    if (m.type === 'error') errors.add(String(m.reason));
+  });
+  publisher.on('error', () => undefined); // closed by the server: recorded below
+  let closedAt: number | null = null;
+  let closeCode: number | null = null;
+  const frame = JSON.stringify({ type: 'publish', topic, pad: 'x'.repeat(FLOOD_PAD_BYTES) });
+  const t0 = performance.now();
+  for (const s of subs) s.startAt(t0);
+  let flooding = true;
+  publisher.on('close', (code: number) => {
+    if (!flooding) return; // closed by us at the end
+    closedAt = (performance.now() - t0) / 1000;
+    closeCode = code;
+  });
+  let sent = 0;
+  let firstDropS: number | null = null;
+  let polled = 0;
+  // paced by the clock, catching up after late timers: FLOOD_PER_SEC on average
+  while (performance.now() - t0 < FLOOD_SECONDS * 1000) {
+    const elapsed = performance.now() - t0;
+    const due = Math.floor((elapsed / 1000) * FLOOD_PER_SEC);
+    for (; sent < due && publisher.readyState === WebSocket.OPEN; sent++) publisher.send(frame);
+    if (firstDropS === null && elapsed - polled >= 250) {
+      polled = elapsed;
+      if ((await slowConsumers(server)) > 0) firstDropS = Math.round((elapsed / 1000) * 10) / 10;
+    }
+    await sleep(5);
+  }
+  await sleep(1000);
+  flooding = false;
+  const dropped = await slowConsumers(server);
+  const received = subs.map((s) => s.stats.bytes / 1024).sort((a, b) => a - b);
+  for (const s of subs) s.socket.destroy();
+  await closeAll([publisher]);
+  return {
+    subscribersDropped: dropped,
+    firstDropS,
+    receivedKiBMedian: Math.round(received[Math.floor(received.length / 2)]!),
+    published: sent,
+    publisherErrors: [...errors],
+    publisherClosedAfterS: closedAt === null ? null : Math.round((closedAt as number) * 10) / 10,
+    publisherCloseCode: closeCode,
+  };
+}
+
 // ---- run ---------------------------------------------------------------------------
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -225,7 +341,7 @@ async function main(): Promise<void> {
   const cpus = os.cpus().length;
   progress(`starting servers… (${cpus} CPUs, load average ${loadBefore})`);
   if (loadBefore > cpus / 2) progress('note: the machine is busy; figures will be noisy (medians of alternating rounds damp it)');
-  const ours = await startOurServerProcess({ SIGNALING_LIMITS: JSON.stringify({ rateBurst: 1e9, ratePerSec: 1e9 }), STATIC_DIR: '' });
+  const ours = await startOurServerProcess({ SIGNALING_LIMITS: JSON.stringify(LIFTED), STATIC_DIR: '' });
   const stock = await startStockServer();
   try {
     const servers = { ours, stock } as const;
@@ -252,6 +368,18 @@ async function main(): Promise<void> {
       progress(`[${name}] survives a non-JSON frame: ${survival[name]}`);
     }
 
+    progress(`flood: ${FLOOD_PER_SEC} × ${FLOOD_PAD_BYTES / 1024} KiB publishes/s for ${FLOOD_SECONDS} s, ${FLOOD_SUBSCRIBERS} subscribers reading ${FLOOD_READ_BYTES_PER_SEC / 1024} KiB/s…`);
+    const flood = { defaults: null as FloodResult | null, byteLimitLifted: null as FloodResult | null };
+    for (const [name, limits] of [['defaults', {}], ['byteLimitLifted', { rateBytesBurst: 1e12, rateBytesPerSec: 1e12, rateBytesBurstPerIp: 1e12, rateBytesPerSecPerIp: 1e12 }]] as const) {
+      const srv = await startOurServerProcess({ SIGNALING_LIMITS: JSON.stringify(limits), STATIC_DIR: '' });
+      try {
+        flood[name] = await measureFlood(srv);
+      } finally {
+        await srv.stop();
+      }
+      progress(`[ours, ${name}] flood: ${JSON.stringify(flood[name])}`);
+    }
+
     const summary = (name: keyof typeof servers) => ({
       relayPerSec: median(rounds[name].map((x) => x.relayPerSec)),
       rssIdle1000MB: memory[name].rssIdle1000MB,
@@ -267,6 +395,7 @@ async function main(): Promise<void> {
       stock: summary('stock'),
       ratio: 0,
       ratioUnpipelined: 0,
+      flood: { ...flood, setup: { seconds: FLOOD_SECONDS, publishesPerSec: FLOOD_PER_SEC, padBytes: FLOOD_PAD_BYTES, subscribers: FLOOD_SUBSCRIBERS, subscriberReadBytesPerSec: FLOOD_READ_BYTES_PER_SEC } },
       setup: { cpus, loadAverageAtStart: loadBefore, subscribers: SUBSCRIBERS, publishBytes: Buffer.byteLength(publishFrame), roundSeconds: ROUND_SECONDS, rounds: ROUNDS, idleConnections: IDLE_CONNECTIONS, topicsPerIdleConnection: 2 },
       benchSeconds: 0,
     };
@@ -286,6 +415,15 @@ async function main(): Promise<void> {
       console.log(row(`RSS, ${IDLE_CONNECTIONS} idle conns × 2 topics (MB)`, fmt(result.ours.rssIdle1000MB), fmt(result.stock.rssIdle1000MB), (result.ours.rssIdle1000MB / result.stock.rssIdle1000MB).toFixed(2)));
       console.log(row('  RSS growth for those connections (MB)', fmt(result.ours.rssDelta1000MB), fmt(result.stock.rssDelta1000MB), (result.ours.rssDelta1000MB / result.stock.rssDelta1000MB).toFixed(2)));
       console.log(row('survives one non-JSON frame', result.ours.survivesMalformed ? 'yes' : 'NO', result.stock.survivesMalformed ? 'yes' : 'NO'));
+      const f = (r: FloodResult | null): string => (r === null ? '—' : `${r.subscribersDropped}/${FLOOD_SUBSCRIBERS}${r.firstDropS === null ? '' : ` (first at ${r.firstDropS} s)`}`);
+      const p = (r: FloodResult | null): string => (r === null ? '—' : r.publisherCloseCode === null ? 'not closed' : `closed ${r.publisherCloseCode} at ${r.publisherClosedAfterS} s`);
+      const row2 = (label: string, a: string, b: string): string => `${label.padEnd(40)}${a.padStart(22)}${b.padStart(22)}`;
+      console.log('');
+      console.log(`flood (ours): ${FLOOD_PER_SEC} publishes of ${FLOOD_PAD_BYTES / 1024} KiB per second for ${FLOOD_SECONDS} s; ${FLOOD_SUBSCRIBERS} subscribers reading ${FLOOD_READ_BYTES_PER_SEC / 1024} KiB/s`);
+      console.log(row2('', 'default limits', 'byte buckets lifted'));
+      console.log(row2('  honest subscribers dropped', f(result.flood.defaults), f(result.flood.byteLimitLifted)));
+      console.log(row2('  KiB received per subscriber (median)', fmt(result.flood.defaults?.receivedKiBMedian ?? 0), fmt(result.flood.byteLimitLifted?.receivedKiBMedian ?? 0)));
+      console.log(row2('  the flooding publisher', p(result.flood.defaults), p(result.flood.byteLimitLifted)));
       console.log(`publish frame ${result.setup.publishBytes} B; ${ROUNDS} rounds × ${ROUND_SECONDS} s per server; ${cpus} CPUs, load average ${loadBefore} at start; bench took ${result.benchSeconds} s`);
     }
     if (result.ratio < 1) progress(`WARNING: our relay throughput is below stock (ratio ${result.ratio})`);

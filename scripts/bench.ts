@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { launchBrowser, startOurServer, startStockServer } from '../e2e/harness';
+import { launchBrowser, ONE_ADDRESS_FOR_MANY, startOurServer, startStockServer } from '../e2e/harness';
 import { runSystem, type SystemResult } from './bench/scenarios/run';
 import { SCENARIOS, type BenchOptions, type BenchTab, type Scenario, type SystemTarget } from './bench/scenarios/shared';
 import { buildAndServeYjsPage } from './bench/yjs';
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const runId = `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
   try {
     if (systems.has('ours')) {
-      const server = await startOurServer();
+      const server = await startOurServer(0, ONE_ADDRESS_FOR_MANY); // --tabs may be more than one address's share
       const cluster = `bench-${runId}`;
       const target: SystemTarget = {
         kind: 'ours',

@@ -146,6 +146,28 @@ describe('static files and /healthz', () => {
     await a.close();
   });
 
+  it.each<[string, string, number]>([
+    ['/', 'GET', 200],
+    ['/room/general', 'GET', 200],
+    ['/assets/index-abc123.js', 'GET', 200],
+    ['/assets/missing-123.js', 'GET', 404],
+    ['/%2e%2e/secret.txt', 'GET', 400],
+    ['/', 'POST', 405],
+    ['/healthz', 'GET', 200],
+    ['/config.json', 'GET', 200],
+  ])('%s (%s, %i) carries the CSP, no-framing, nosniff and Referrer-Policy headers', async (p, method, status) => {
+    const r = await request(server, p, method);
+    expect(r.status).toBe(status);
+    const csp = String(r.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("connect-src 'self' ws: wss:");
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['referrer-policy']).toBe('no-referrer');
+  });
+
   it('accepts WebSocket upgrades on a static file path too', async () => {
     const a = await TestClient.open(wsUrl(server.url, '/index.html'));
     await a.sync();
@@ -167,6 +189,14 @@ describe('static directory configuration', () => {
     const a = await TestClient.open(wsUrl(server.url));
     await a.sync();
     await a.close();
+    await server.close();
+  });
+
+  it('narrows the CSP connect-src to the configured signaling servers', async () => {
+    const server = await startSignalingServer({ port: 0, staticDir: null, connectSrc: ['wss://signal.example.org'], log: () => undefined });
+    const csp = String((await request(server, '/healthz')).headers['content-security-policy']);
+    expect(csp).toContain("connect-src 'self' wss://signal.example.org;");
+    expect(csp).not.toContain('ws:;');
     await server.close();
   });
 
@@ -206,6 +236,17 @@ describe('CLI (signaling/main.ts)', () => {
   it('exits 0 on SIGINT too', async () => {
     const proc = await startOurServerProcess();
     proc.child.kill('SIGINT');
+    expect(await proc.stop()).toBe(0);
+  });
+
+  it('honours ALLOWED_ORIGINS and CSP_CONNECT_SRC', async () => {
+    const proc = await startOurServerProcess({ STATIC_DIR: '', ALLOWED_ORIGINS: 'https://chat.example.org', CSP_CONNECT_SRC: 'wss://chat.example.org' });
+    await expect(TestClient.open(wsUrl(proc.url), { origin: 'https://evil.example' })).rejects.toThrow('HTTP 403');
+    const a = await TestClient.open(wsUrl(proc.url), { origin: 'https://chat.example.org' });
+    await a.sync();
+    await a.close();
+    expect(String((await request(proc, '/healthz')).headers['content-security-policy'])).toContain("connect-src 'self' wss://chat.example.org;");
+    expect(proc.output()).toContain('WebSocket upgrades from pages of https://chat.example.org only');
     expect(await proc.stop()).toBe(0);
   });
 

@@ -64,6 +64,9 @@ describe('ICE variables', () => {
       ice: { transportPolicy: 'all' },
       tls: { certPath: 'c.pem', keyPath: 'k.pem' },
       redis: { url: 'redis://127.0.0.1:6379', prefix: 'chat-eu' },
+      trustProxy: 0,
+      allowedOrigins: null,
+      connectSrc: null,
     });
   });
 

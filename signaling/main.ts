@@ -9,7 +9,8 @@
  *   SIGNALING_LIMITS   JSON object overriding limits, e.g. '{"ratePerSec":200}'
  *                      (names in signaling/limits.ts)
  *   ICE_SERVERS, TURN_URLS, TURN_SECRET, TURN_TTL, ICE_TRANSPORT_POLICY,
- *   TLS_CERT, TLS_KEY, REDIS_URL, REDIS_PREFIX: see signaling/env.ts and the README
+ *   TLS_CERT, TLS_KEY, REDIS_URL, REDIS_PREFIX, TRUST_PROXY, ALLOWED_ORIGINS,
+ *   CSP_CONNECT_SRC: see signaling/env.ts and the README
  *
  * SIGHUP re-reads TLS_CERT / TLS_KEY (a renewed certificate; open connections stay).
  */
@@ -65,6 +66,9 @@ async function main(): Promise<void> {
     ice: deploy.ice,
     tls,
     redis: deploy.redis ?? undefined,
+    trustProxy: deploy.trustProxy,
+    allowedOrigins: deploy.allowedOrigins,
+    connectSrc: deploy.connectSrc ?? undefined,
     port: parsePort(process.env.PORT),
     host: process.env.HOST || DEFAULT_HOST,
     staticDir: staticDirEnv === undefined ? undefined : staticDirEnv === '' ? null : staticDirEnv,
@@ -74,6 +78,8 @@ async function main(): Promise<void> {
   log(`signaling server listening on ${server.url} (WebSocket: ${server.url.replace(/^http/, 'ws')})`);
   log(describeIce(deploy.ice));
   if (deploy.redis) log(`redis: sharing topics through ${redactRedisUrl(deploy.redis.url)}`);
+  if (deploy.trustProxy > 0) log(`client addresses from X-Forwarded-For, ${deploy.trustProxy} trusted proxy hop(s) (TRUST_PROXY)`);
+  if (deploy.allowedOrigins) log(`WebSocket upgrades from pages of ${deploy.allowedOrigins.join(', ')} only (ALLOWED_ORIGINS)`);
   const tlsFiles = deploy.tls;
   if (tlsFiles) {
     const running = server;

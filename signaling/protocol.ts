@@ -25,11 +25,15 @@ export const REJECT_REASONS = [
   'oversized', // frame over maxFrameBytes (ws refuses it while reading the header)
   'protocol-error', // other WebSocket protocol violations (bad UTF-8, bad opcode, unmasked frame)
   'rate-limited', // frame dropped by the per-connection token bucket
+  'byte-rate-limited', // frame dropped by the per-connection byte bucket
+  'ip-byte-rate-limited', // frame dropped by the byte bucket of its client address
   'flood', // connection closed after sustained rate-limit drops
   'too-many-topics', // subscription over maxTopicsPerConnection
+  'ip-topic-limit', // subscription over maxTopicsPerIp (summed over one address's connections)
   'server-topic-limit', // new topic while the server holds maxTopics
   'connection-limit', // upgrade refused: maxConnections reached
   'ip-connection-limit', // upgrade refused: maxConnectionsPerIp reached
+  'origin-refused', // upgrade refused: Origin not in the allowed list
   'ping-timeout', // connection terminated: no pong to the previous ping
   'slow-consumer', // receiver terminated: more than maxBufferedBytes queued
   'internal-error', // a bug of ours surfaced while handling a frame; that connection closed (1011)

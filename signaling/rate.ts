@@ -13,12 +13,18 @@ export class TokenBucket {
     this.last = now;
   }
 
-  /** Takes one token if there is one. */
-  take(now: number): boolean {
+  /** Takes `n` tokens if there are that many; takes nothing otherwise. */
+  take(now: number, n = 1): boolean {
     this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < n) return false;
+    this.tokens -= n;
     return true;
+  }
+
+  /** Whether the bucket has refilled to capacity by `now`. */
+  full(now: number): boolean {
+    this.refill(now);
+    return this.tokens >= this.capacity;
   }
 
   /** Tokens left after the last refill (fractional). */

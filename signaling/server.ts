@@ -7,6 +7,7 @@
  * closed, and the process keeps serving everyone else. The same HTTP port
  * serves the built app and `GET /healthz`.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,8 @@ import { parseClientFrame, REJECT_REASONS, type ClientMessage, type RejectReason
 import { RateLimitedLog, TokenBucket } from './rate';
 import { createStaticHandler } from './static';
 import { clientIceConfig, type IceSettings } from './ice';
+import { clientAddress } from './client-address';
+import { originAllowed, securityHeaders } from './web-policy';
 import { startRedisBridge, type BridgeHealth, type RedisBridgeOptions, type TopicBridge } from './redis-bridge';
 import type { TlsMaterial } from './tls';
 import { TopicTable } from './topics';
@@ -41,6 +44,14 @@ export interface SignalingServerOptions {
   tls?: TlsMaterial;
   /** Share topics with other servers through Redis (signaling/redis-bridge.ts). */
   redis?: RedisBridgeOptions;
+  /** Reverse proxies in front of the server whose X-Forwarded-For is trusted for
+   * the client address (signaling/client-address.ts). Default 0: the header is ignored. */
+  trustProxy?: number;
+  /** Origins whose pages may open a WebSocket (signaling/web-policy.ts); null or
+   * absent: any. Upgrades without an Origin header (not from a browser) pass. */
+  allowedOrigins?: string[] | null;
+  /** CSP connect-src sources besides 'self' (default: `ws: wss:`). */
+  connectSrc?: string[];
 }
 
 export interface ServerStats {
@@ -48,12 +59,17 @@ export interface ServerStats {
   topics: number;
   /** Subscriptions summed over topics (a topic with 3 subscribers counts 3). */
   subscriptions: number;
+  /** Client addresses tracked for the per-address limits (with connections, or
+   * whose byte bucket has not refilled since their last one closed). */
+  addresses: number;
   uptimeS: number;
   /** Count of each refused frame, dropped message or closed connection, by reason. */
   rejected: Record<RejectReason, number>;
   /** Publish frames relayed, and frames delivered to subscribers by those relays. */
   published: number;
   delivered: number;
+  /** Bytes of the frames clients sent (admitted or not). */
+  receivedBytes: number;
   /** Log lines withheld by the log rate limit. */
   logSuppressed: number;
   /** With REDIS_URL: the bridge's state. */
@@ -81,21 +97,54 @@ const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_INTERNAL_ERROR = 1011;
 
 /** Reasons answered with an error frame; the connection stays open. */
-const REPLIED = new Set<RejectReason>(['not-json', 'not-object', 'bad-field', 'bad-topic', 'too-deep', 'too-many-topics', 'server-topic-limit']);
+const REPLIED = new Set<RejectReason>(['not-json', 'not-object', 'bad-field', 'bad-topic', 'too-deep', 'too-many-topics', 'ip-topic-limit', 'server-topic-limit']);
+
+/** Bytes of a server→client text frame carrying `payload` bytes (RFC 6455 §5.2 header). */
+function wireSize(payload: number): number {
+  return payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10);
+}
 
 const SEND_TEXT = { binary: false } as const;
+const PONG = { type: 'pong' } as const;
 
 /** A receiver's corked bytes are flushed early past this, so one tick's batch
  * stays small and is not mistaken for a backed-up (slow) consumer. */
 const CORK_FLUSH_BYTES = 64 * 1024;
 
+/**
+ * What the connections of one client address (signaling/client-address.ts)
+ * share. Kept while the address has a connection, and after its last one
+ * closed until its byte bucket is full again: closing and reopening connections
+ * must not hand out a fresh burst.
+ */
+class AddressState {
+  connections = 0;
+  /** Subscriptions held by its connections, summed. */
+  subscriptions = 0;
+  readonly bytes: TokenBucket;
+
+  constructor(limits: Limits, now: number) {
+    this.bytes = new TokenBucket(limits.rateBytesBurstPerIp, limits.rateBytesPerSecPerIp, now);
+  }
+}
+
 class Connection {
   readonly topics = new Set<string>();
+  /** Frames per second. */
   readonly bucket: TokenBucket;
-  /** Rate-limit drops since the bucket was last at least half full. */
+  /** Bytes per second. */
+  readonly byteBucket: TokenBucket;
+  /** Rate-limit drops since both buckets were last at least half full. */
   drops = 0;
-  /** Answered the last ping (or sent something) since it went out. */
+  /**
+   * Answered the last ping. Only a pong carrying that ping's random payload
+   * counts: a client that does not read never sees the ping, and frames it sends
+   * (or unsolicited pongs, which RFC 6455 allows) prove it can write, not that it
+   * reads what the server queues for it.
+   */
   alive = true;
+  /** Payload of the last ping sent; the pong must echo it. */
+  pingPayload: Buffer | null = null;
   closing = false;
   /** Bytes written to `socket` since it was corked in this tick (0 = not corked). */
   corkedBytes = 0;
@@ -104,12 +153,17 @@ class Connection {
     readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`, kept to batch writes (cork/uncork). */
     readonly socket: Duplex,
+    /** The client's address, as logged. */
     readonly ip: string,
+    /** What the per-address limits count by (signaling/client-address.ts). */
+    readonly ipKey: string,
+    readonly address: AddressState,
     readonly id: number,
     limits: Limits,
     now: number,
   ) {
     this.bucket = new TokenBucket(limits.rateBurst, limits.ratePerSec, now);
+    this.byteBucket = new TokenBucket(limits.rateBytesBurst, limits.rateBytesPerSec, now);
   }
 }
 
@@ -129,21 +183,22 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   const topics = new TopicTable<Connection>(limits.maxTopics);
   const connections = new Set<Connection>();
-  const connectionsByIp = new Map<string, number>();
+  /** By address key; see AddressState for how long an entry lives. */
+  const addresses = new Map<string, AddressState>();
+  const trustProxy = opts.trustProxy ?? 0;
+  const allowedOrigins = opts.allowedOrigins ?? null;
+  const headers = securityHeaders(opts.connectSrc);
+  let warnedForwarded = false;
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
   let published = 0;
   let delivered = 0;
+  let receivedBytes = 0;
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
   const count = (reason: RejectReason, conn: Connection | null, detail: string): void => {
     rejected[reason] += 1;
     clientLog.line(`signaling: ${reason}${conn ? ` conn=${conn.id} ip=${conn.ip}` : ''}: ${detail}`);
-  };
-
-  const sendJson = (conn: Connection, message: object): void => {
-    if (conn.ws.readyState !== WebSocket.OPEN) return;
-    conn.ws.send(JSON.stringify(message));
   };
 
   /** Terminates rather than closes: a close frame would queue behind the backlog. */
@@ -194,6 +249,40 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     relayLocal(topic, body);
   };
 
+  /**
+   * Every frame the server sends a client goes through here (relays, pongs,
+   * error replies): a receiver with more than maxBufferedBytes queued is
+   * terminated instead of being given more, whatever the frame. Returns whether
+   * the frame was queued.
+   */
+  const deliver = (receiver: Connection, frame: Buffer, wireBytes: number): boolean => {
+    const ws = receiver.ws;
+    if (receiver.closing || ws.readyState !== WebSocket.OPEN) return false;
+    // Bytes corked in this tick are ours to flush, not a sign of backlog.
+    if (ws.bufferedAmount - receiver.corkedBytes > limits.maxBufferedBytes) {
+      uncork(receiver);
+      dropSlowConsumer(receiver);
+      return false;
+    }
+    if (receiver.corkedBytes === 0) {
+      receiver.socket.cork();
+      corked.push(receiver);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushCorked);
+      }
+    }
+    receiver.corkedBytes += wireBytes; // before send: nonzero means "uncork me"
+    ws.send(frame, SEND_TEXT);
+    if (receiver.corkedBytes > CORK_FLUSH_BYTES) uncork(receiver);
+    return true;
+  };
+
+  const reply = (conn: Connection, message: object): void => {
+    const frame = Buffer.from(JSON.stringify(message));
+    deliver(conn, frame, wireSize(frame.length));
+  };
+
   const relayLocal = (topic: string, body: Record<string, unknown>): void => {
     const receivers = topics.subscribers(topic);
     if (!receivers) return;
@@ -201,29 +290,10 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     // Serialized once for all receivers (the stock server stringifies per
     // receiver), and as a Buffer so ws does not re-encode the string each time.
     const frame = Buffer.from(JSON.stringify(body));
-    const wireBytes = frame.length + (frame.length < 126 ? 2 : frame.length < 65536 ? 4 : 10); // + frame header
+    const wireBytes = wireSize(frame.length);
     published += 1;
     for (const receiver of receivers) {
-      const ws = receiver.ws;
-      if (receiver.closing || ws.readyState !== WebSocket.OPEN) continue;
-      // Bytes corked in this tick are ours to flush, not a sign of backlog.
-      if (ws.bufferedAmount - receiver.corkedBytes > limits.maxBufferedBytes) {
-        uncork(receiver);
-        dropSlowConsumer(receiver);
-        continue;
-      }
-      if (receiver.corkedBytes === 0) {
-        receiver.socket.cork();
-        corked.push(receiver);
-      }
-      receiver.corkedBytes += wireBytes; // before send: nonzero means "uncork me"
-      ws.send(frame, SEND_TEXT);
-      if (receiver.corkedBytes > CORK_FLUSH_BYTES) uncork(receiver);
-      delivered += 1;
-    }
-    if (!flushScheduled && corked.length > 0) {
-      flushScheduled = true;
-      process.nextTick(flushCorked);
+      if (deliver(receiver, frame, wireBytes)) delivered += 1;
     }
   };
 
@@ -234,15 +304,21 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
           if (conn.topics.has(topic)) continue;
           if (conn.topics.size >= limits.maxTopicsPerConnection) {
             count('too-many-topics', conn, `already subscribed to ${conn.topics.size} topics`);
-            sendJson(conn, { type: 'error', reason: 'too-many-topics' });
+            reply(conn, { type: 'error', reason: 'too-many-topics' });
+            return;
+          }
+          if (limits.maxTopicsPerIp > 0 && conn.address.subscriptions >= limits.maxTopicsPerIp) {
+            count('ip-topic-limit', conn, `connections from ${conn.ipKey} hold ${limits.maxTopicsPerIp} subscriptions`);
+            reply(conn, { type: 'error', reason: 'ip-topic-limit' });
             return;
           }
           if (!topics.add(topic, conn)) {
             count('server-topic-limit', conn, `server holds ${topics.size} topics`);
-            sendJson(conn, { type: 'error', reason: 'server-topic-limit' });
+            reply(conn, { type: 'error', reason: 'server-topic-limit' });
             return;
           }
           conn.topics.add(topic);
+          conn.address.subscriptions += 1;
           noteCount(topic);
         }
         return;
@@ -251,6 +327,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         for (const topic of message.topics) {
           if (!conn.topics.delete(topic)) continue;
           topics.remove(topic, conn);
+          conn.address.subscriptions -= 1;
           noteCount(topic);
         }
         return;
@@ -258,22 +335,32 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         relay(message.topic, message.body);
         return;
       case 'ping':
-        sendJson(conn, { type: 'pong' });
+        reply(conn, PONG);
         return;
     }
   };
 
-  /** Token bucket per connection; sustained abuse closes the connection. */
-  const admit = (conn: Connection): boolean => {
-    if (conn.bucket.take(performance.now())) {
-      if (conn.drops > 0 && conn.bucket.level >= limits.rateBurst / 2) conn.drops = 0;
+  /** Token buckets per connection (frames, bytes) and per address (bytes);
+   * sustained abuse closes the connection. */
+  const admit = (conn: Connection, bytes: number): boolean => {
+    const now = performance.now();
+    const reason: RejectReason | null = !conn.bucket.take(now)
+      ? 'rate-limited'
+      : !conn.byteBucket.take(now, bytes)
+        ? 'byte-rate-limited'
+        : !conn.address.bytes.take(now, bytes)
+          ? 'ip-byte-rate-limited'
+          : null;
+    if (reason === null) {
+      if (conn.drops > 0 && conn.bucket.level >= limits.rateBurst / 2 && conn.byteBucket.level >= limits.rateBytesBurst / 2) conn.drops = 0;
       return true;
     }
     conn.drops += 1;
-    rejected['rate-limited'] += 1;
+    rejected[reason] += 1;
     if (conn.drops === 1) {
-      clientLog.line(`signaling: rate-limited conn=${conn.id} ip=${conn.ip}: over ${limits.ratePerSec} msg/s`);
-      sendJson(conn, { type: 'error', reason: 'rate-limited' });
+      const over = reason === 'rate-limited' ? `${limits.ratePerSec} msg/s` : reason === 'byte-rate-limited' ? `${limits.rateBytesPerSec} bytes/s` : `${limits.rateBytesPerSecPerIp} bytes/s from ${conn.ipKey}`;
+      clientLog.line(`signaling: ${reason} conn=${conn.id} ip=${conn.ip}: over ${over}`);
+      reply(conn, { type: 'error', reason });
     }
     if (conn.drops >= limits.rateDropsBeforeClose) {
       count('flood', conn, `${conn.drops} frames over the rate limit; closed`);
@@ -284,8 +371,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   const onFrame = (conn: Connection, data: Buffer, isBinary: boolean): void => {
     if (conn.closing) return;
-    conn.alive = true;
-    if (!admit(conn)) return;
+    receivedBytes += data.length;
+    if (!admit(conn, data.length)) return;
     if (isBinary) {
       count('binary', conn, `${data.length}-byte binary frame; closed`);
       closeConn(conn, CLOSE_UNSUPPORTED_DATA, 'binary frames not supported');
@@ -297,7 +384,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       return;
     }
     count(result.reason, conn, result.detail);
-    if (REPLIED.has(result.reason)) sendJson(conn, { type: 'error', reason: result.reason });
+    if (REPLIED.has(result.reason)) reply(conn, { type: 'error', reason: result.reason });
   };
 
   /** Last line of defence: an exception here would escape into ws's socket
@@ -312,13 +399,25 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     }
   };
 
-  const onConnection = (ws: WebSocket, socket: Duplex, ip: string): void => {
-    const conn = new Connection(ws, socket, ip, nextId++, limits, performance.now());
+  /** Drops an address without connections whose byte bucket is full again. */
+  const forgetIfIdle = (ipKey: string, now: number): void => {
+    const a = addresses.get(ipKey);
+    if (a && a.connections === 0 && a.bytes.full(now)) addresses.delete(ipKey);
+  };
+
+  const onConnection = (ws: WebSocket, socket: Duplex, ip: string, ipKey: string): void => {
+    const now = performance.now();
+    let address = addresses.get(ipKey);
+    if (!address) {
+      address = new AddressState(limits, now);
+      addresses.set(ipKey, address);
+    }
+    address.connections += 1;
+    const conn = new Connection(ws, socket, ip, ipKey, address, nextId++, limits, now);
     connections.add(conn);
-    connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
     ws.on('message', (data: Buffer, isBinary: boolean) => onFrameGuarded(conn, data, isBinary));
-    ws.on('pong', () => {
-      conn.alive = true;
+    ws.on('pong', (payload: Buffer) => {
+      if (conn.pingPayload !== null && payload.equals(conn.pingPayload)) conn.alive = true;
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the connection itself after a protocol error (1009 for an
@@ -334,11 +433,11 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         topics.remove(topic, conn);
         noteCount(topic);
       }
+      conn.address.subscriptions -= conn.topics.size;
       conn.topics.clear();
       connections.delete(conn);
-      const n = (connectionsByIp.get(ip) ?? 1) - 1;
-      if (n <= 0) connectionsByIp.delete(ip);
-      else connectionsByIp.set(ip, n);
+      conn.address.connections -= 1;
+      forgetIfIdle(ipKey, performance.now());
     });
   };
 
@@ -374,6 +473,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   };
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const s = stats();
@@ -404,9 +504,19 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
 
   // WebSocket upgrades are accepted on any path, like the stock server.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const forwarded = req.headers['x-forwarded-for'];
+    const { address: ip, key: ipKey } = clientAddress(req.socket.remoteAddress, forwarded, trustProxy);
+    if (forwarded !== undefined && trustProxy === 0 && !warnedForwarded && limits.maxConnectionsPerIp + limits.maxTopicsPerIp > 0) {
+      warnedForwarded = true;
+      sink(`signaling: upgrades carry X-Forwarded-For but TRUST_PROXY is not set: every client behind that proxy counts as ${ip} for maxConnectionsPerIp and maxTopicsPerIp (README: "Behind a reverse proxy")`);
+    }
     if (closing) {
       refuseUpgrade(socket, '503 Service Unavailable');
+      return;
+    }
+    if (!originAllowed(req.headers.origin, allowedOrigins)) {
+      count('origin-refused', null, `ip=${ip}: Origin ${JSON.stringify(String(req.headers.origin).slice(0, 100))} not allowed; upgrade refused`);
+      refuseUpgrade(socket, '403 Forbidden');
       return;
     }
     if (connections.size >= limits.maxConnections) {
@@ -414,16 +524,18 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       refuseUpgrade(socket, '503 Service Unavailable');
       return;
     }
-    if (limits.maxConnectionsPerIp > 0 && (connectionsByIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
-      count('ip-connection-limit', null, `ip=${ip}: ${limits.maxConnectionsPerIp} connections open; upgrade refused`);
+    if (limits.maxConnectionsPerIp > 0 && (addresses.get(ipKey)?.connections ?? 0) >= limits.maxConnectionsPerIp) {
+      count('ip-connection-limit', null, `ip=${ip}: ${limits.maxConnectionsPerIp} connections open from ${ipKey}; upgrade refused`);
       refuseUpgrade(socket, '429 Too Many Requests');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip));
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, ip, ipKey));
   });
 
   // One timer for all connections (the stock server keeps one per connection).
   const pingTimer = setInterval(() => {
+    const now = performance.now();
+    for (const key of addresses.keys()) forgetIfIdle(key, now);
     for (const conn of connections) {
       if (conn.closing) continue;
       if (!conn.alive) {
@@ -432,8 +544,14 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
         conn.ws.terminate();
         continue;
       }
+      // a backlog nobody reads is caught here too, whether or not relays come
+      if (conn.ws.bufferedAmount - conn.corkedBytes > limits.maxBufferedBytes) {
+        dropSlowConsumer(conn);
+        continue;
+      }
       conn.alive = false;
-      conn.ws.ping();
+      conn.pingPayload = randomBytes(8);
+      conn.ws.ping(conn.pingPayload);
     }
   }, limits.pingIntervalMs);
   pingTimer.unref();
@@ -443,10 +561,12 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       connections: connections.size,
       topics: topics.size,
       subscriptions: topics.subscriptions,
+      addresses: addresses.size,
       uptimeS: Math.round((performance.now() - startedAt) / 1000),
       rejected: { ...rejected },
       published,
       delivered,
+      receivedBytes,
       logSuppressed: clientLog.suppressedTotal,
       ...(bridge ? { redis: bridge.health() } : {}),
     };

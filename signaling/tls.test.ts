@@ -8,7 +8,7 @@ import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSignalingServer, type SignalingServer } from './server';
 import { selfSignedCert, startNginx, type NginxService, type SelfSignedCert } from './services';
-import { freePort, REPO_ROOT, TestClient, wsUrl, type Msg } from './testing';
+import { freePort, REPO_ROOT, TestClient, until, wsUrl, type Msg } from './testing';
 import { loadTls, tlsFilesFromEnv } from './tls';
 
 function get(url: string, ca: Buffer): Promise<{ status: number; body: string; cert: string }> {
@@ -90,7 +90,8 @@ describe('behind nginx (deploy/nginx.conf, as the README shows it)', () => {
 
   beforeAll(async () => {
     cert = await selfSignedCert(['chat.example.org']);
-    upstream = await startSignalingServer({ port: 0, host: '127.0.0.1', staticDir: null, log: () => undefined });
+    // as the snippet's comment says: TRUST_PROXY=1 (a small per-address limit to see it)
+    upstream = await startSignalingServer({ port: 0, host: '127.0.0.1', staticDir: null, log: () => undefined, trustProxy: 1, limits: { maxConnectionsPerIp: 2 } });
     port = await freePort();
     const snippet = await readFile(`${REPO_ROOT}deploy/nginx.conf`, 'utf8');
     const site = snippet
@@ -121,5 +122,23 @@ describe('behind nginx (deploy/nginx.conf, as the README shows it)', () => {
     const relayed = await relayThrough(`wss://127.0.0.1:${port}/signal`, ca);
     expect(relayed).toMatchObject({ data: { hello: 'over tls' } });
     expect(upstream.stats().published).toBeGreaterThan(0);
+  });
+
+  it('with TRUST_PROXY=1 the per-address limits count the client nginx saw, not nginx', async () => {
+    const ca = await readFile(cert.certPath);
+    const url = `wss://127.0.0.1:${port}/signal`;
+    await until(() => upstream.stats().connections === 0, 10_000_000); // the test before has gone, through nginx too
+    const a = [await TestClient.open(url, { ca }), await TestClient.open(url, { ca })];
+    try {
+      await expect(TestClient.open(url, { ca })).rejects.toThrow('HTTP 429');
+      // another machine behind the same proxy still gets in
+      const b = await TestClient.open(url, { ca, localAddress: '127.0.0.2' });
+      await b.sync();
+      await b.close();
+      // and a client cannot pick its address by sending the header itself
+      await expect(TestClient.open(url, { ca, headers: { 'X-Forwarded-For': '198.51.100.7' } })).rejects.toThrow('HTTP 429');
+    } finally {
+      await Promise.all(a.map((c) => c.close()));
+    }
   });
 });

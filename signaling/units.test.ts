@@ -1,5 +1,9 @@
-/** The pure parts: frame validation, token bucket, log limiter, topic table, limits, path check. */
+/** The pure parts: frame validation, token bucket, log limiter, topic table, limits, path check,
+ * client addresses, Origin list and security headers. */
 import { describe, expect, it } from 'vitest';
+import { clientAddress, limitKey } from './client-address';
+import { deployConfigFromEnv } from './env';
+import { contentSecurityPolicy, originAllowed, parseAllowedOrigins, parseConnectSrc, securityHeaders } from './web-policy';
 import { DEFAULT_LIMITS, resolveLimits } from './limits';
 import { nestedDeeperThan, parseClientFrame } from './protocol';
 import { RateLimitedLog, TokenBucket } from './rate';
@@ -79,6 +83,16 @@ describe('TokenBucket', () => {
     expect(b.level).toBe(2); // capped at capacity, minus the one just taken
   });
 
+  it('takes several tokens at once (bytes), or none when there are not that many', () => {
+    const b = new TokenBucket(100, 10, 0);
+    expect(b.take(0, 60)).toBe(true);
+    expect(b.take(0, 60)).toBe(false);
+    expect(b.level).toBe(40); // the refused take took nothing
+    expect(b.take(2000, 60)).toBe(true); // 40 + 20 refilled
+    expect(b.full(2000)).toBe(false);
+    expect(b.full(20_000)).toBe(true);
+  });
+
   it('ignores a clock that goes backwards', () => {
     const b = new TokenBucket(1, 1, 1000);
     expect(b.take(1000)).toBe(true);
@@ -128,6 +142,17 @@ describe('resolveLimits', () => {
     expect(() => resolveLimits({ ratePerSec: Number.NaN })).toThrow('finite');
     expect(() => resolveLimits({ maxTopics: -1 })).toThrow('finite');
     expect(() => resolveLimits({ maxFrameBytes: 10 })).toThrow('maxFrameBytes');
+    // a byte burst below the largest frame would refuse such frames forever
+    expect(() => resolveLimits({ rateBytesBurst: 1000 })).toThrow('rateBytesBurst');
+    expect(() => resolveLimits({ maxFrameBytes: 512 * 1024 })).toThrow('rateBytesBurst');
+    expect(() => resolveLimits({ rateBytesBurstPerIp: 1000 })).toThrow('rateBytesBurstPerIp');
+    expect(resolveLimits({ maxFrameBytes: 512 * 1024, rateBytesBurst: 512 * 1024 }).rateBytesBurst).toBe(512 * 1024);
+  });
+
+  it('has the per-address limits on by default', () => {
+    expect(DEFAULT_LIMITS.maxConnectionsPerIp).toBeGreaterThan(0);
+    expect(DEFAULT_LIMITS.maxTopicsPerIp).toBeGreaterThanOrEqual(2 * DEFAULT_LIMITS.maxConnectionsPerIp); // a tab holds 2
+    expect(DEFAULT_LIMITS.rateBytesBurst).toBeGreaterThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
   });
 });
 
@@ -143,5 +168,87 @@ describe('safeRequestPath', () => {
 
   it.each(['/..', '/a/../b', '/%2e%2e/x', '/a%2f..%2fb', '/a\\b', '/%00', 'relative', '/%zz'])('refuses %s', (url) => {
     expect(safeRequestPath(url)).toBeNull();
+  });
+});
+
+describe('client addresses', () => {
+  it.each([
+    ['1.2.3.4', '1.2.3.4'],
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2::9', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['64:ff9b::1.2.3.4', '64:ff9b:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+  ])('limit key of %s is %s', (address, key) => {
+    expect(limitKey(address)).toBe(key);
+  });
+
+  it('ignores X-Forwarded-For unless proxies are trusted, then takes the entry the n-th proxy wrote', () => {
+    expect(clientAddress('127.0.0.1', '9.9.9.9', 0)).toEqual({ address: '127.0.0.1', key: '127.0.0.1' });
+    expect(clientAddress('127.0.0.1', '9.9.9.9, 1.2.3.4', 1).address).toBe('1.2.3.4');
+    expect(clientAddress('127.0.0.1', '9.9.9.9, 1.2.3.4', 2).address).toBe('9.9.9.9');
+    expect(clientAddress('127.0.0.1', ['9.9.9.9', '1.2.3.4'], 1).address).toBe('1.2.3.4'); // repeated headers
+    expect(clientAddress('127.0.0.1', '1.2.3.4', 3).address).toBe('1.2.3.4'); // fewer hops than configured
+    expect(clientAddress('127.0.0.1', 'junk', 1).address).toBe('127.0.0.1');
+    expect(clientAddress('127.0.0.1', '', 1).address).toBe('127.0.0.1');
+    expect(clientAddress('::ffff:127.0.0.1', undefined, 1).address).toBe('127.0.0.1');
+    expect(clientAddress('10.0.0.1', '2001:db8::5', 1)).toEqual({ address: '2001:db8::5', key: '2001:db8:0:0::/64' });
+  });
+});
+
+describe('Origin list and security headers', () => {
+  it('parses ALLOWED_ORIGINS into origins as browsers send them', () => {
+    expect(parseAllowedOrigins('https://Chat.Example.org, http://127.0.0.1:8787,https://x.example:443')).toEqual([
+      'https://chat.example.org',
+      'http://127.0.0.1:8787',
+      'https://x.example',
+    ]);
+    expect(() => parseAllowedOrigins('chat.example.org')).toThrow(/not an origin/);
+    expect(() => parseAllowedOrigins('https://chat.example.org/app')).toThrow(/not an origin/);
+    expect(() => parseAllowedOrigins('wss://chat.example.org')).toThrow(/not an origin/);
+    expect(() => parseAllowedOrigins(' , ')).toThrow(/lists no origin/);
+  });
+
+  it('checks the Origin header against the list; no list, or no header (not a browser), passes', () => {
+    const allowed = ['https://chat.example.org'];
+    expect(originAllowed('https://chat.example.org', allowed)).toBe(true);
+    expect(originAllowed('HTTPS://CHAT.EXAMPLE.ORG', allowed)).toBe(true);
+    expect(originAllowed('https://chat.example.org.evil.example', allowed)).toBe(false);
+    expect(originAllowed('null', allowed)).toBe(false);
+    expect(originAllowed(undefined, allowed)).toBe(true);
+    expect(originAllowed('https://anything.example', null)).toBe(true);
+  });
+
+  it('the CSP allows the app its own origin and WebSockets, and nothing may frame it', () => {
+    const csp = contentSecurityPolicy();
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
+    expect(csp).toContain("connect-src 'self' ws: wss:");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(contentSecurityPolicy(['wss://signal.example.org'])).toContain("connect-src 'self' wss://signal.example.org;");
+    expect(securityHeaders()).toMatchObject({ 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+  });
+
+  it('parses CSP_CONNECT_SRC and refuses what would break the header', () => {
+    expect(parseConnectSrc('wss://a.example, wss://b.example:8443  ws://127.0.0.1:*')).toEqual(['wss://a.example', 'wss://b.example:8443', 'ws://127.0.0.1:*']);
+    expect(() => parseConnectSrc("wss://a.example; script-src 'unsafe-inline'")).toThrow(/CSP_CONNECT_SRC/);
+    expect(() => parseConnectSrc("'unsafe-eval'")).toThrow(/CSP_CONNECT_SRC/);
+  });
+});
+
+describe('deployment variables of the hardening', () => {
+  it('reads TRUST_PROXY, ALLOWED_ORIGINS and CSP_CONNECT_SRC, and refuses bad values naming the variable', () => {
+    expect(deployConfigFromEnv({})).toMatchObject({ trustProxy: 0, allowedOrigins: null, connectSrc: null });
+    expect(deployConfigFromEnv({ TRUST_PROXY: '1', ALLOWED_ORIGINS: 'https://chat.example.org', CSP_CONNECT_SRC: 'wss://chat.example.org' })).toMatchObject({
+      trustProxy: 1,
+      allowedOrigins: ['https://chat.example.org'],
+      connectSrc: ['wss://chat.example.org'],
+    });
+    expect(() => deployConfigFromEnv({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY must be the number of reverse proxies/);
+    expect(() => deployConfigFromEnv({ TRUST_PROXY: '-1' })).toThrow(/TRUST_PROXY/);
+    expect(() => deployConfigFromEnv({ ALLOWED_ORIGINS: 'example.org' })).toThrow(/ALLOWED_ORIGINS/);
   });
 });

@@ -3,6 +3,7 @@ import { prefetchPersisted } from './storage/store';
 import type { P2PApi } from './runtime/api';
 import type { WebSocketLike } from './net/signaling';
 import { IceConfigSource, iceOverrideFromParams } from './runtime/ice-config';
+import { confirmSignaling } from './runtime/signaling-consent';
 
 declare global {
   interface Window {
@@ -31,7 +32,7 @@ async function boot(): Promise<void> {
     return;
   }
   const cluster = (params.get('cluster') ?? 'default').trim() || 'default';
-  const signaling = (params.get('signaling') ?? defaultSignaling())
+  const requested = (params.get('signaling') ?? defaultSignaling())
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -50,6 +51,12 @@ async function boot(): Promise<void> {
   const neighbours = previousNeighbours();
   // a reload takes its id back at once (see reclaimNodeId); anything else decides later
   const reclaimed = reclaimNodeId();
+  // a server other than this page's is used only once the user accepted it: no socket before
+  const signaling = await confirmSignaling(requested, defaultSignaling(), {
+    location,
+    storage: sessionStorage,
+    ask: async (servers) => (await import('./runtime/signaling-consent-dialog')).askSignalingConsent(servers, document),
+  });
   const sockets = new Map<string, WebSocketLike>();
   for (const url of signaling) {
     try {

@@ -10,6 +10,7 @@ import type { Browser } from '@playwright/test';
 import { iceSettingsFromEnv } from '../../../signaling/ice';
 import { startSignalingServer } from '../../../signaling/server';
 import { startTurn } from '../../../signaling/services';
+import { ONE_ADDRESS_FOR_MANY } from '../../../e2e/harness';
 import { runSystem, type SystemResult } from './run';
 import type { BenchOptions, BenchTab, SystemTarget } from './shared';
 
@@ -25,6 +26,7 @@ export async function runRelayBench(browser: Browser, o: BenchOptions, runId: st
     port: 0,
     host: '127.0.0.1',
     log: () => undefined,
+    limits: ONE_ADDRESS_FOR_MANY,
     ice: iceSettingsFromEnv({ ICE_SERVERS: '[]', TURN_URLS: turn.url, TURN_SECRET: turn.secret, ICE_TRANSPORT_POLICY: 'relay' }),
   });
   const cluster = `bench-relay-${runId}`;
