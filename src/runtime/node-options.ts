@@ -4,6 +4,7 @@ import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import type { SimplePeerCtor } from '../net/transport';
 import type { PersistedState } from '../storage/store';
 import type { IceConfigSource } from './ice-config';
+import type { ClusterSecret } from './cluster-secret';
 
 export interface NodeOptions {
   id: string;
@@ -31,4 +32,6 @@ export interface NodeOptions {
   apiTimeoutMs?: number;
   /** ICE servers and policy of new links (ice-config.ts); none when absent. */
   ice?: IceConfigSource;
+  /** The cluster secret's keys and topics (cluster-secret.ts); none: an open cluster. */
+  secret?: ClusterSecret;
 }

@@ -24,6 +24,7 @@ import { Stats } from './stats';
 import { markOnce } from './marks';
 import { linkCounters, visibleLinks } from './links';
 import type { NodeOptions } from './node-options';
+import type { ClusterKeys } from '../trust/secret';
 
 export type { NodeOptions } from './node-options';
 
@@ -49,7 +50,15 @@ export class P2PNode implements P2PApi {
   readonly kv: KvApi;
   readonly segments: SegmentsApi;
 
+  /**
+   * The cluster secret's keys, null in an open cluster. `clusterKeys.link` is K_link, the
+   * HMAC key of the link hello's MAC: trust/secret.ts `linkMac(keys, transcript)` and
+   * `checkLinkMac(keys, mac, transcript)`.
+   */
+  readonly clusterKeys: ClusterKeys | null;
+
   constructor(private readonly opts: NodeOptions) {
+    this.clusterKeys = opts.secret?.keys ?? null;
     this.id = opts.id;
     this.nick = opts.nick;
     this.driver = new CoreDriver(opts.id, opts.config, this.stats_, (e) => this.run(e));
@@ -57,7 +66,7 @@ export class P2PNode implements P2PApi {
     const step = (input: NodeIn) => this.driver.step(input);
     this.persistence = new Persistence({ id: opts.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
     this.signaling = new SignalingBridge(
-      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets, secret: opts.secret },
       this.stats_,
       {
         announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
@@ -191,6 +200,7 @@ export class P2PNode implements P2PApi {
       lazy: this.query.overlay.lazy(),
       state: this.join.state,
       ice: this.opts.ice?.describe(),
+      secret: this.signaling.secretStatus(),
     };
   }
 

@@ -6,10 +6,14 @@
  *                     (transient messages to a node without a link to it).
  * Anybody can publish on a topic, so every message is validated (signal-messages.ts)
  * before it reaches a handler; bad ones are counted as `drop.signaling`.
+ * With a cluster secret, the topics are renamed and every payload encrypted by the layer
+ * underneath (signaling-seal.ts); this class names topics the same either way.
  */
-import { SignalingPool, type WebSocketCtor, type WebSocketLike } from '../net/signaling';
+import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import { fromBase64, toBase64 } from '../wire/codec';
 import { validateSignal } from './signal-messages';
+import { openSignalingChannel, type SecretStatus, type SignalingChannel } from './signaling-seal';
+import type { ClusterSecret } from './cluster-secret';
 import { markOnce } from './marks';
 import type { Stats } from './stats';
 import type { SignalingState } from './api';
@@ -22,6 +26,8 @@ export interface SignalingOptions {
   WebSocketImpl?: WebSocketCtor;
   /** Sockets opened ahead of time, by URL. */
   sockets?: Map<string, WebSocketLike>;
+  /** The cluster secret: topics derived from it and payloads encrypted (signaling-seal.ts). */
+  secret?: ClusterSecret;
 }
 
 export interface SignalingHandlers {
@@ -40,7 +46,7 @@ export interface SignalingHandlers {
 }
 
 export class SignalingBridge {
-  private readonly pool: SignalingPool;
+  private readonly pool: SignalingChannel & { status(): SecretStatus };
   private readonly clusterTopic: string;
   private readonly selfTopic: string;
 
@@ -51,7 +57,8 @@ export class SignalingBridge {
   ) {
     this.clusterTopic = opts.cluster;
     this.selfTopic = `${opts.cluster}/${opts.id}`;
-    this.pool = new SignalingPool(opts.urls, opts.id, {
+    const channel = { urls: opts.urls, id: opts.id, cluster: opts.cluster, secret: opts.secret, onStatus: () => on.state() };
+    this.pool = openSignalingChannel(channel, {
       WebSocketImpl: opts.WebSocketImpl,
       preopened: opts.sockets,
       onPublish: (topic, data, clients, _url, own) => this.receive(topic, data, clients, own === true),
@@ -64,7 +71,7 @@ export class SignalingBridge {
         }
       },
       onError: (what) => stats.count('drop.signaling', 1, what),
-    });
+    }, stats);
     this.pool.subscribe(this.clusterTopic);
     this.pool.subscribe(this.selfTopic);
   }
@@ -91,6 +98,11 @@ export class SignalingBridge {
 
   states(): { url: string; state: SignalingState }[] {
     return this.pool.states();
+  }
+
+  /** Open cluster or protected, and whether this tab's secret looks wrong. */
+  secretStatus(): SecretStatus {
+    return this.pool.status();
   }
 
   close(): void {
