@@ -33,7 +33,8 @@ export function toWire(msg: { type: string }): unknown {
   const m = msg as Obj;
   if (m.type === 'pt.gossip') {
     const origin = originOf(m.id as string);
-    if (origin === '' || origin !== m.origin) return msg;
+    // an anti-entropy copy keeps its object form: the `ae` mark must travel
+    if (origin === '' || origin !== m.origin || m.ae !== undefined) return msg;
     return ['g', m.id, m.round, m.kind, m.kind === CHAT_KIND ? compactChat(m.data, origin) : m.data];
   }
   if (m.type === 'pt.ihave' && Array.isArray(m.entries)) {

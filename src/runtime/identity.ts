@@ -1,22 +1,18 @@
 /**
- * Node identity. The id lives in sessionStorage so a reload keeps it (and finds its
- * IndexedDB store again). A duplicated tab copies sessionStorage, so the id is also
+ * Node identity. The id is derived from the node's Ed25519 public key (node-identity.ts
+ * keeps the key pair in the node's own IndexedDB store); the id lives in sessionStorage
+ * so a reload keeps it (and finds its store and key again). A duplicated tab copies sessionStorage, so the id is also
  * guarded by a Web Lock held for the page's lifetime: a second live tab cannot take
  * the lock and picks a fresh id instead.
  */
+import { freshIdentity, storedIdentity } from './node-identity';
+import type { Identity } from '../trust/keys';
+
 const KEY = 'p2p.nodeId';
 /** Written by a page of this tab as it goes away for good: the id it held is free. */
 const LEFT_KEY = 'p2p.leftBy';
 const ID_RE = /^n[0-9a-z]{6,32}$/;
 export const LOCK_PREFIX = 'p2p-node-';
-
-export function newNodeId(): string {
-  const b = new Uint8Array(8);
-  crypto.getRandomValues(b);
-  let s = '';
-  for (const x of b) s += x.toString(36).padStart(2, '0');
-  return `n${s.slice(0, 11)}`;
-}
 
 /** The id this tab had before a reload, if any (not yet checked against the lock). */
 export function storedNodeId(): string | null {
@@ -51,7 +47,7 @@ export function previousNeighbours(): string[] {
   }
 }
 
-/** Releases the node id's lock (held since acquireNodeId); see releaseNodeId(). */
+/** Releases the node id's lock (held since acquireIdentity); see releaseNodeId(). */
 let releaseHeld: (() => void) | null = null;
 
 /**
@@ -118,7 +114,7 @@ function holdLock(name: string, waitMs: number, steal = false): Promise<boolean>
  * (releaseNodeId); the next page of the tab, finding the note, takes the id at once and
  * the lock with `steal`, without waiting for either. A duplicated tab never sees the
  * note: it is read and removed here, and a live page has not written it.
- * Returns the id, or null when the slow path (acquireNodeId) must decide.
+ * Returns the id, or null when the slow path (acquireIdentity) must decide.
  */
 export function reclaimNodeId(): string | null {
   const id = storedNodeId();
@@ -127,29 +123,48 @@ export function reclaimNodeId(): string | null {
   return id;
 }
 
+/** Lets go of the lock taken by reclaimNodeId or acquireIdentity (the id will not be used). */
+function releaseLock(): void {
+  const held = releaseHeld;
+  releaseHeld = null;
+  held?.();
+}
+
 /**
- * The node id for this tab. A reload gets its old id back once the previous document
- * released the lock (allow it a moment); a duplicate of a live tab gets a new id.
+ * The identity of the id reclaimNodeId took back, or null when its store holds no key for
+ * it (an older store): the lock is then let go, so that the old store becomes an orphan
+ * this node adopts, and the caller takes acquireIdentity's fresh identity.
  */
-export async function acquireNodeId(): Promise<{ id: string; restored: boolean }> {
+export async function reclaimedIdentity(id: string): Promise<Identity | null> {
+  const identity = await storedIdentity(id);
+  if (!identity) releaseLock();
+  return identity;
+}
+
+/**
+ * The identity for this tab. A reload gets its old id and key back once the previous
+ * document released the lock (allow it a moment); a duplicate of a live tab, a new tab,
+ * or an id whose store has no key gets a fresh key pair and the id derived from it.
+ */
+export async function acquireIdentity(): Promise<{ identity: Identity; restored: boolean }> {
   let stored: string | null = null;
   try {
     stored = sessionStorage.getItem(KEY);
   } catch (e) {
     console.warn('p2p: sessionStorage unavailable, using a fresh id', e);
   }
-  if (stored !== null && ID_RE.test(stored) && (await holdLock(LOCK_PREFIX + stored, 1500))) {
-    return { id: stored, restored: true };
-  }
+  const kept = stored !== null && ID_RE.test(stored) ? await storedIdentity(stored) : null;
+  if (kept && (await holdLock(LOCK_PREFIX + kept.id, 1500))) return { identity: kept, restored: true };
   for (;;) {
-    const id = newNodeId();
-    if (await holdLock(LOCK_PREFIX + id, 500)) {
+    // a fresh id is 80 bits of a hash: its lock is free unless another tab has the same key
+    const identity = await freshIdentity();
+    if (await holdLock(LOCK_PREFIX + identity.id, 500)) {
       try {
-        sessionStorage.setItem(KEY, id);
+        sessionStorage.setItem(KEY, identity.id);
       } catch (e) {
         console.warn('p2p: cannot keep the node id across reloads', e);
       }
-      return { id, restored: false };
+      return { identity, restored: false };
     }
   }
 }

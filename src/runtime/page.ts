@@ -5,8 +5,9 @@
  * is fetched, compiled and evaluated (100-300 ms of a reload on a busy machine).
  */
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { acquireNodeId, releaseNodeId, rememberNeighbours } from './identity';
+import { acquireIdentity, reclaimedIdentity, releaseNodeId, rememberNeighbours } from './identity';
 import { P2PNode } from './node';
+import { nodeIdentity } from './node-identity';
 import type { PersistedState } from '../storage/store';
 import type { SimplePeerCtor } from '../net/transport';
 import type { WebSocketLike } from '../net/signaling';
@@ -19,7 +20,7 @@ export interface PageBoot {
   nick: string;
   /** The id this tab had before a reload (sessionStorage), if any. */
   previous: string | null;
-  /** That id, already taken back (reclaimNodeId), or null: acquireNodeId decides. */
+  /** That id, already taken back (reclaimNodeId), or null: acquireIdentity decides. */
   reclaimed: string | null;
   /** The previous id's persisted state, being read. */
   prefetch: Promise<PersistedState | null> | null;
@@ -38,7 +39,8 @@ export interface PageBoot {
 const UI_WAIT_MS = 1500;
 
 export async function startPage(b: PageBoot): Promise<void> {
-  const id = b.reclaimed ?? (await acquireNodeId()).id;
+  const identity = (b.reclaimed !== null ? await reclaimedIdentity(b.reclaimed) : null) ?? (await acquireIdentity()).identity;
+  const id = identity.id;
   performance.mark('p2p:id');
   // links must not be dialled before the policy is known (relay-only hides addresses)
   await b.ice.ready;
@@ -48,7 +50,7 @@ export async function startPage(b: PageBoot): Promise<void> {
   const secret = b.secret ? await b.secret : undefined;
   if (secret) performance.mark('p2p:secret');
   const node = new P2PNode({
-    id,
+    identity: nodeIdentity(identity),
     cluster: b.cluster,
     signaling: b.signaling,
     nick: b.nick,

@@ -14,11 +14,14 @@ import { utf8 } from '../trust/bytes';
 import { lobbyTopic, openClusterSecret, type ClusterSecret } from './cluster-secret';
 import { SignalingBridge, type SignalingHandlers } from './signaling-bridge';
 import { Stats } from './stats';
+import { generateIdentity } from '../trust/keys';
+import { nodeIdentity, type NodeIdentity } from './node-identity';
 
 const CLUSTER = 'sealed-test';
-const A = 'nalicealicealice2';
-const B = 'nbobbobbobbobbob2';
-const C = 'ncarolcarolcarol2';
+let A: string;
+let B: string;
+let C: string;
+let ids: Record<string, NodeIdentity>;
 const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 AB:CD';
 
 let server: SignalingServer;
@@ -33,6 +36,9 @@ beforeAll(async () => {
   wsUrl = server.url.replace('http', 'ws');
   // the real KDF (310,000 iterations), no key cache
   [right, wrong] = await Promise.all([openClusterSecret(CLUSTER, 'correct horse', null), openClusterSecret(CLUSTER, 'battery staple', null)]);
+  const made = (await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()])).map((k) => nodeIdentity(k));
+  [A, B, C] = made.map((i) => i.id) as [string, string, string];
+  ids = Object.fromEntries(made.map((i) => [i.id, i]));
 });
 afterAll(async () => {
   await server.close();
@@ -60,7 +66,7 @@ function bridge(id: string, secret?: ClusterSecret): { b: SignalingBridge; heard
     state: () => undefined,
     open: () => undefined,
   };
-  const b = new SignalingBridge({ id, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: WebSocket as unknown as WebSocketCtor, secret }, stats, on);
+  const b = new SignalingBridge({ identity: ids[id]!, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: WebSocket as unknown as WebSocketCtor, secret }, stats, on);
   bridges.push(b);
   return { b, heard, stats };
 }
