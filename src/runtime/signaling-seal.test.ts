@@ -10,7 +10,8 @@ import { startSignalingServer, type SignalingServer } from '../../signaling/serv
 import { TestClient } from '../../signaling/testing';
 import type { WebSocketCtor } from '../net/signaling';
 import { encryptPayload } from '../trust/secret';
-import { utf8 } from '../trust/bytes';
+import { toBase64, utf8 } from '../trust/bytes';
+import { signSignal } from './signal-messages';
 import { lobbyTopic, openClusterSecret, type ClusterSecret } from './cluster-secret';
 import { SignalingBridge, type SignalingHandlers } from './signaling-bridge';
 import { Stats } from './stats';
@@ -131,6 +132,8 @@ describe('signaling with a cluster secret', () => {
     const raw = spy.raw();
     expect(raw).toContain('"c":'); // it did receive the sealed traffic
     for (const secretText of [A, B, 'sdp', 'fingerprint', 'candidate', 'announce', 'relay', 'AQID+g']) expect(raw).not.toContain(secretText);
+    // the signed envelope is inside the seal: no signature, public key or nonce in clear
+    for (const field of ['"sig"', '"pub"', '"n":', '"ts"', toBase64(ids[A]!.pub), toBase64(ids[B]!.pub)]) expect(raw).not.toContain(field);
     // and the cluster's name is no topic on the server
     expect(raw).not.toContain(`"topic":"${CLUSTER}`);
   });
@@ -172,6 +175,48 @@ describe('signaling with a cluster secret', () => {
     attacker.send({ type: 'publish', topic: inbox, data: { t: 'relay', from: A, to: B, frame: 'AQID' } });
     await until(() => (b.stats.snapshot()['drop.secret'] ?? 0) >= 3, 'dropped');
     expect(b.heard.relays).toEqual([]);
+  });
+
+  it('an insider with the secret cannot speak for another node: sealed but unsigned or other-key messages "from" A are dropped', async () => {
+    const b = bridge(B, right);
+    const a = bridge(A, right);
+    await until(() => a.b.isOpen() && b.b.isOpen(), 'open');
+    await settle();
+    const insider = await TestClient.open(wsUrl);
+    clients.push(insider);
+    const inbox = await right.nodeTopic(B);
+    const seal = async (m: Record<string, unknown>) => ({ c: await encryptPayload(right.keys, utf8(JSON.stringify(m)), inbox) });
+    // the unsigned form of an open cluster, and one signed by C's key claiming A's id
+    insider.send({ type: 'publish', topic: inbox, data: await seal({ t: 'relay', from: A, to: B, frame: 'AQID' }) });
+    insider.send({ type: 'publish', topic: inbox, data: await seal(await signSignal({ ...ids[C]!, id: A }, CLUSTER, 'relay', B, { frame: 'AQID' }, Date.now())) });
+    await until(() => (b.stats.snapshot()['drop.signaling'] ?? 0) >= 2, 'forgeries dropped');
+    expect(b.heard.relays).toEqual([]);
+    expect(b.stats.snapshot()['drop.secret'] ?? 0).toBe(0); // they decrypted: the signature refused them
+    // A's own relay still gets through
+    a.b.relay(B, new Uint8Array([9]));
+    await until(() => b.heard.relays.length === 1, 'genuine relay');
+    expect(b.heard.relays[0]!.from).toBe(A);
+  });
+
+  it('a client with the wrong secret that knows the real topics reaches nobody: its signed messages do not decrypt', async () => {
+    const b = bridge(B, right);
+    await until(() => b.b.isOpen(), 'open');
+    await settle();
+    const outsider = await TestClient.open(wsUrl);
+    clients.push(outsider);
+    // as if the server's operator had told it the topic names
+    const inbox = await right.nodeTopic(B);
+    const offer = await signSignal(ids[C]!, CLUSTER, 'signal', B, { conn: 'x.1', signal: { type: 'offer', sdp: SDP } }, Date.now());
+    const announce = await signSignal(ids[C]!, CLUSTER, 'announce', '', { isolated: true }, Date.now());
+    outsider.send({ type: 'publish', topic: inbox, data: { c: await encryptPayload(wrong.keys, utf8(JSON.stringify(offer)), inbox) } });
+    outsider.send({ type: 'publish', topic: right.clusterTopic, data: { c: await encryptPayload(wrong.keys, utf8(JSON.stringify(announce)), right.clusterTopic) } });
+    // and the same signed messages in clear
+    outsider.send({ type: 'publish', topic: inbox, data: offer });
+    outsider.send({ type: 'publish', topic: right.clusterTopic, data: announce });
+    await until(() => (b.stats.snapshot()['drop.secret'] ?? 0) >= 4, 'all four dropped');
+    expect(b.heard.signals).toEqual([]);
+    expect(b.heard.announces).toEqual([]);
+    expect(b.b.secretStatus()).toMatchObject({ decrypted: 0 });
   });
 
   it('a presence burst on the lobby is answered a bounded number of times', async () => {
