@@ -87,9 +87,19 @@ function side(me: NodeIdentity, opts: { macKey?: CryptoKey; isMember?: (p: strin
   return s;
 }
 
-/** Lets the WebCrypto promises of the hellos settle. */
+/** The real setTimeout, taken before the tests install fake timers. */
+const realSetTimeout = globalThis.setTimeout;
+
+/**
+ * Lets the WebCrypto promises of the hellos settle. Node runs WebCrypto on its thread
+ * pool, whose results arrive as real I/O that fake timers do not drive: each round also
+ * waits a few real milliseconds, so a loaded machine still finishes the hellos.
+ */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(1);
+  for (let i = 0; i < 20; i++) {
+    await vi.advanceTimersByTimeAsync(1);
+    await new Promise((r) => realSetTimeout(r, 5));
+  }
 }
 
 /** K_link of a cluster secret, as the node takes it (NodeOptions.secret.keys.link); a cheap KDF for speed. */
