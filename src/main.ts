@@ -4,6 +4,7 @@ import type { P2PApi } from './runtime/api';
 import type { WebSocketLike } from './net/signaling';
 import { IceConfigSource, iceOverrideFromParams } from './runtime/ice-config';
 import { confirmSignaling } from './runtime/signaling-consent';
+import { openClusterSecret, pageSecret } from './runtime/cluster-secret';
 
 declare global {
   interface Window {
@@ -32,6 +33,11 @@ async function boot(): Promise<void> {
     return;
   }
   const cluster = (params.get('cluster') ?? 'default').trim() || 'default';
+  // the cluster secret (#secret= or this tab's sessionStorage): its slow KDF (or the key
+  // cache) runs while the rest of the boot does
+  const secretText = pageSecret(cluster, { location, history, storage: sessionStorage });
+  const secret = secretText === null ? null : openClusterSecret(cluster, secretText);
+  secret?.catch(() => undefined); // awaited, and reported, by startPage
   const requested = (params.get('signaling') ?? defaultSignaling())
     .split(',')
     .map((s) => s.trim())
@@ -66,7 +72,7 @@ async function boot(): Promise<void> {
     }
   }
   const { startPage } = await import('./runtime/page');
-  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target, ice });
+  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target, ice, secret });
 }
 
 boot().catch((e: unknown) => {

@@ -120,6 +120,20 @@ export interface NodeInfo {
   /** 'joining' until the first neighbour (or alone), then 'joined'; 'left' after leave(). */
   state: 'joining' | 'joined' | 'alone' | 'left';
   ice?: IceInfo;
+  /** The cluster secret: absent or `protected: false` for an open cluster. */
+  secret?: SecretStatus;
+}
+
+/** The secret's state as the UI shows it. */
+export interface SecretStatus {
+  /** A cluster secret is set: topics are derived from it and payloads encrypted. */
+  protected: boolean;
+  /** Payloads that failed to decrypt. */
+  undecryptable: number;
+  /** Payloads from other tabs that decrypted. */
+  decrypted: number;
+  /** Only undecryptable payloads so far, and a few of them: this tab's secret is not the others'. */
+  wrongSecret: boolean;
 }
 
 /** What changed; the UI re-reads the matching views. */

@@ -9,6 +9,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Transport, type SimplePeerCtor } from '../net/transport';
 import { generateIdentity, type Identity } from '../trust/keys';
+import { deriveClusterKeys } from '../trust/secret';
 import { linkHello } from './link-hello';
 import { nodeIdentity, type NodeIdentity } from './node-identity';
 
@@ -86,7 +87,6 @@ function side(me: NodeIdentity, opts: { macKey?: CryptoKey; isMember?: (p: strin
   return s;
 }
 
-/** Lets the WebCrypto promises of the hellos settle. */
 /** Captured before the tests fake timers: WebCrypto finishes in real time, not fake time. */
 const realSetTimeout = globalThis.setTimeout;
 
@@ -102,8 +102,8 @@ async function settle(done?: () => boolean): Promise<void> {
   }
 }
 
-const hmacKey = (bytes: number) =>
-  crypto.subtle.importKey('raw', new Uint8Array(32).fill(bytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+/** K_link of a cluster secret, as the node takes it (NodeOptions.secret.keys.link); a cheap KDF for speed. */
+const linkKey = async (secret: string) => (await deriveClusterKeys(CLUSTER, secret, 1_000)).link;
 
 describe('link hellos', () => {
   let A: NodeIdentity;
@@ -200,9 +200,9 @@ describe('link hellos', () => {
     expect(a.downs).toEqual([]);
   });
 
-  it('with a cluster secret: the same link key links, a missing or different one does not', async () => {
-    const k1 = await hmacKey(1);
-    const k2 = await hmacKey(2);
+  it('with a cluster secret: the same secret links, a missing or different one does not', async () => {
+    const k1 = await linkKey('open sesame');
+    const k2 = await linkKey('open sesame!');
     const ok = [side(A, { macKey: k1 }), side(B, { macKey: k1 })] as const;
     const [p1, p2] = dial(ok[0], ok[1], A.id, B.id);
     connect(p1, p2);
@@ -215,6 +215,8 @@ describe('link hellos', () => {
     await settle(() => wrong[0].t.stats.helloFailures > 0 && wrong[1].t.stats.helloFailures > 0);
     expect(wrong[0].ups).toEqual([]);
     expect(wrong[1].ups).toEqual([]);
+    expect(wrong[0].frames).toEqual([]);
+    expect(wrong[1].frames).toEqual([]);
 
     const none = [side(A, { macKey: k1 }), side(B)] as const;
     const [p5, p6] = dial(none[0], none[1], A.id, B.id);

@@ -4,13 +4,12 @@ import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import type { SimplePeerCtor } from '../net/transport';
 import type { PersistedState } from '../storage/store';
 import type { IceConfigSource } from './ice-config';
+import type { ClusterSecret } from './cluster-secret';
 import type { NodeIdentity } from './node-identity';
 
 export interface NodeOptions {
   /** The node's key pair and the id derived from it (node-identity.ts). */
   identity: NodeIdentity;
-  /** HMAC key of link hellos (derived from the cluster secret); open cluster when absent. */
-  linkMacKey?: CryptoKey;
   cluster: string;
   signaling: string[];
   nick: string;
@@ -35,4 +34,10 @@ export interface NodeOptions {
   apiTimeoutMs?: number;
   /** ICE servers and policy of new links (ice-config.ts); none when absent. */
   ice?: IceConfigSource;
+  /**
+   * The cluster secret's keys and topics (cluster-secret.ts): signaling is sealed with it
+   * and link hellos carry a MAC with its K_link, so a peer without it never links.
+   * None: an open cluster.
+   */
+  secret?: ClusterSecret;
 }

@@ -70,7 +70,7 @@ export class P2PNode implements P2PApi {
     const step = (input: NodeIn) => this.driver.step(input);
     this.persistence = new Persistence({ id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
     this.signaling = new SignalingBridge(
-      { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets, secret: opts.secret },
       this.stats_,
       {
         announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
@@ -85,7 +85,8 @@ export class P2PNode implements P2PApi {
       {
         identity: opts.identity,
         cluster: opts.cluster,
-        linkMacKey: opts.linkMacKey,
+        // with a secret, hellos carry HMAC(K_link, transcript): no secret, no link
+        linkMacKey: opts.secret?.keys.link,
         isMember: (peer) => this.query.members.live().includes(peer),
         SimplePeer: opts.SimplePeer,
         ice: opts.ice,
@@ -248,6 +249,7 @@ export class P2PNode implements P2PApi {
       lazy: this.query.overlay.lazy(),
       state: this.join.state,
       ice: this.opts.ice?.describe(),
+      secret: this.signaling.secretStatus(),
     };
   }
 

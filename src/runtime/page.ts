@@ -12,6 +12,7 @@ import type { PersistedState } from '../storage/store';
 import type { SimplePeerCtor } from '../net/transport';
 import type { WebSocketLike } from '../net/signaling';
 import type { IceConfigSource } from './ice-config';
+import type { ClusterSecret } from './cluster-secret';
 
 export interface PageBoot {
   cluster: string;
@@ -30,6 +31,8 @@ export interface PageBoot {
   target: HTMLElement;
   /** ICE configuration, its first fetch under way. */
   ice: IceConfigSource;
+  /** The cluster secret's keys and topics, being derived; null for an open cluster. */
+  secret: Promise<ClusterSecret> | null;
 }
 
 /** Longest the UI waits for the node to be ready before it mounts anyway. */
@@ -42,6 +45,10 @@ export async function startPage(b: PageBoot): Promise<void> {
   // links must not be dialled before the policy is known (relay-only hides addresses)
   await b.ice.ready;
   performance.mark('p2p:ice');
+  const note = document.getElementById('boot-note');
+  if (b.secret && note) note.textContent = `Deriving the key of cluster “${b.cluster}”…`;
+  const secret = b.secret ? await b.secret : undefined;
+  if (secret) performance.mark('p2p:secret');
   const node = new P2PNode({
     identity: nodeIdentity(identity),
     cluster: b.cluster,
@@ -53,6 +60,7 @@ export async function startPage(b: PageBoot): Promise<void> {
     contacts: id === b.previous ? b.neighbours : [],
     sockets: b.sockets,
     ice: b.ice,
+    secret,
   });
   window.p2p = node;
   // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)
@@ -62,7 +70,6 @@ export async function startPage(b: PageBoot): Promise<void> {
     if (!e.persisted) releaseNodeId();
   });
   void node.ready.then(() => performance.mark('p2p:ready'));
-  const note = document.getElementById('boot-note');
   if (note) note.textContent = `Joining cluster “${b.cluster}” as ${id}…`;
   const started = node.start().then(() => performance.mark('p2p:started'));
   // The UI (Svelte, d3: its own chunk, 100-350 ms of main thread to load and mount) comes

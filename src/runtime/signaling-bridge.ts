@@ -11,11 +11,16 @@
  * Signing and verifying are asynchronous: outgoing messages are signed in order on one
  * chain and incoming ones verified in order on another, so a link's offer still goes
  * (and is handled) before its candidates.
+ * With a cluster secret, the layer underneath (signaling-seal.ts) renames the topics and
+ * encrypts every signed message as a whole (sign, then seal): a client without the secret
+ * sees neither ids nor signatures. This class names topics the same either way.
  */
-import { SignalingPool, type WebSocketCtor, type WebSocketLike } from '../net/signaling';
+import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import { fromBase64, toBase64 } from '../wire/codec';
 import { parseBody, parseSignal, signSignal, SignalVerifier, type SignalType } from './signal-messages';
 import type { NodeIdentity } from './node-identity';
+import { openSignalingChannel, type SecretStatus, type SignalingChannel } from './signaling-seal';
+import type { ClusterSecret } from './cluster-secret';
 import { markOnce } from './marks';
 import type { Stats } from './stats';
 import type { SignalingState } from './api';
@@ -28,6 +33,8 @@ export interface SignalingOptions {
   WebSocketImpl?: WebSocketCtor;
   /** Sockets opened ahead of time, by URL. */
   sockets?: Map<string, WebSocketLike>;
+  /** The cluster secret: topics derived from it and payloads encrypted (signaling-seal.ts). */
+  secret?: ClusterSecret;
 }
 
 export interface SignalingHandlers {
@@ -46,7 +53,7 @@ export interface SignalingHandlers {
 }
 
 export class SignalingBridge {
-  private readonly pool: SignalingPool;
+  private readonly pool: SignalingChannel & { status(): SecretStatus };
   private readonly clusterTopic: string;
   private readonly selfTopic: string;
   private readonly verifier: SignalVerifier;
@@ -63,7 +70,8 @@ export class SignalingBridge {
     this.clusterTopic = opts.cluster;
     this.selfTopic = `${opts.cluster}/${this.id}`;
     this.verifier = new SignalVerifier(opts.identity, opts.cluster);
-    this.pool = new SignalingPool(opts.urls, this.id, {
+    const channel = { urls: opts.urls, id: this.id, cluster: opts.cluster, secret: opts.secret, onStatus: () => on.state() };
+    this.pool = openSignalingChannel(channel, {
       WebSocketImpl: opts.WebSocketImpl,
       preopened: opts.sockets,
       onPublish: (topic, data, clients, _url, own) => this.receive(topic, data, clients, own === true),
@@ -76,7 +84,7 @@ export class SignalingBridge {
         }
       },
       onError: (what) => stats.count('drop.signaling', 1, what),
-    });
+    }, stats);
     this.pool.subscribe(this.clusterTopic);
     this.pool.subscribe(this.selfTopic);
   }
@@ -103,6 +111,11 @@ export class SignalingBridge {
 
   states(): { url: string; state: SignalingState }[] {
     return this.pool.states();
+  }
+
+  /** Open cluster or protected, and whether this tab's secret looks wrong. */
+  secretStatus(): SecretStatus {
+    return this.pool.status();
   }
 
   close(): void {
