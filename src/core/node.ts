@@ -182,6 +182,7 @@ export class CoreNode {
       case 'api':
         return this.onApi(input.req, input.call);
       case 'adopt':
+        if (input.chat?.length) this.toChat({ type: 'load', records: input.chat });
         return this.toKv({ type: 'load', records: input.entries });
       case 'flush':
         return this.toKv({ type: 'flush' });
