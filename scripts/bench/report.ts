@@ -92,6 +92,8 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('get p99, unloaded (ms)', o?.kv?.getMsP99, y?.kv?.getMsP99, 3, false);
     add('put → readable in another tab p50 (ms)', o?.kv?.visibleMsP50, y?.kv?.visibleMsP50, 2);
     add('put → readable in another tab p99 (ms)', o?.kv?.visibleMsP99, y?.kv?.visibleMsP99, 2);
+    add('put → kv.watch listener in another tab p50 (ms)', o?.watch?.notifyMsP50, null, 2);
+    add('put → kv.watch listener in another tab p99 (ms)', o?.watch?.notifyMsP99, null, 2);
     const rl = o?.kv?.reload;
     if (rl) {
       const all = o?.kv?.reloadsMs ?? [];

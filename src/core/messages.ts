@@ -35,7 +35,10 @@ export function validateWire(v: unknown, nested = false): string | null {
   if (typeof t !== 'string') return 'missing type';
   if (t === 'rt.route') {
     if (nested) return 'nested route';
-    return validateRoute(v) ?? validateWire((v as { msg?: unknown }).msg, true);
+    const env = v as { msg?: unknown; seal?: unknown };
+    // sealed (runtime, between source and destination): the message is the seal's bytes
+    if (env.msg === undefined) return validateRoute(v) ?? (env.seal === undefined ? 'route without a message' : null);
+    return validateRoute(v) ?? validateWire(env.msg, true);
   }
   switch (protocolOf(t)) {
     case 'hpv': return nested ? 'hpv message cannot be routed' : validateHpvMessage(v);

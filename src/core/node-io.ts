@@ -4,7 +4,7 @@
  * a timer is one protocol's timer tagged with it, a persist names the store its records
  * go to. core/node.ts composes the protocols behind these.
  */
-import type { NodeId } from './types';
+import type { NodeId, Seal } from './types';
 import type { HpvTimer } from './hyparview';
 import type { PtTimer } from './plumtree';
 import type { MemberTimer } from './membership';
@@ -28,6 +28,8 @@ export type ApiCall =
   | { type: 'kv.keys'; prefix: string }
   /** A quorum read that answers `{ value, version }` (undefined when absent). */
   | { type: 'kv.inspect'; key: string }
+  /** This tab's watched prefixes, the whole set (core/kv/watch.ts). */
+  | { type: 'kv.watch'; prefixes: string[] }
   | { type: 'chat.send'; room: string; text: string }
   | { type: 'chat.tell'; nick: string; text: string }
   | { type: 'chat.join'; room: string }
@@ -52,6 +54,8 @@ export type NodeIn =
   | { type: 'adopt'; entries: Entry[]; chat?: ChatMessage[] }
   /** End of the runtime's turn: send what the KVS held back (`kv.deferFlush`, see needsFlush()). */
   | { type: 'flush' }
+  /** The answer to a `seal` effect: the broadcast goes out now, with its seal. */
+  | { type: 'sealed'; id: string; kind: string; data: unknown; seal: Seal }
   | { type: 'leave' };
 
 export type CoreEvent =
@@ -60,6 +64,10 @@ export type CoreEvent =
   | { type: 'chat'; message: ChatMessage }
   | { type: 'rooms' }
   | { type: 'kv'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** An acknowledged write under a watched prefix, anywhere in the cluster (core/kv/watch.ts). */
+  | { type: 'kvWatch'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** Watch notifications may have been lost: watchers re-list. */
+  | { type: 'kvWatchResync'; reason: 'overflow' | 'member-lost' }
   | { type: 'segments'; key: string };
 
 /**
@@ -89,6 +97,11 @@ export type NodeOut =
   | { type: 'disconnect'; peer: NodeId }
   | { type: 'timer'; delayMs: number; timer: NodeTimer }
   | { type: 'announce'; isolated: boolean }
+  /**
+   * Seal this broadcast of ours (CoreConfig.sealBroadcasts): sign `data` as the broadcast
+   * `id` of `kind`, and answer with a `sealed` input (in the order asked).
+   */
+  | { type: 'seal'; id: string; kind: string; data: unknown }
   | ReplyOut
   | { type: 'event'; event: CoreEvent }
   | PersistOut

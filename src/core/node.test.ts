@@ -145,4 +145,42 @@ describe('CoreNode in the simulator', () => {
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'hpv.join' } })).toMatch(/cannot be routed/);
     expect(validateWire({ type: 'rt.route', src: 'a', dst: 'b', ttl: 3, msg: { type: 'kv.get', op: 'x' } })).toBeTruthy();
   });
+
+  it('with sealed broadcasts (the runtime signs them, 2 ms later): membership, chat and a graceful leave work', () => {
+    const chats = new Map<string, string[]>();
+    const sealedBy = new Map<string, number>();
+    let net: CoreNetwork | null = null;
+    net = createCoreNetwork({
+      seed: 5,
+      config: { sealBroadcasts: true },
+      onEffect: (id, e) => {
+        // what the runtime's Sealer does, without cryptography: the seal is opaque to the core
+        if (e.type === 'seal') {
+          sealedBy.set(id, (sealedBy.get(id) ?? 0) + 1);
+          net!.input(id, { type: 'sealed', id: e.id, kind: e.kind, data: e.data, seal: { by: id, id: e.id } }, { delay: 2 });
+        }
+        if (e.type === 'event' && e.event.type === 'chat') chats.set(id, [...(chats.get(id) ?? []), e.event.message.text]);
+      },
+    });
+    for (let i = 0; i < 8; i++) {
+      net.add(`n${i}`);
+      net.input(`n${i}`, { type: 'start', nick: `nick${i}` });
+      net.runFor(300);
+    }
+    net.runFor(20_000);
+    const ids = net.liveIds();
+    for (const id of ids) expect(net.node(id)!.query.members.live(), `${id} members`).toEqual([...ids].sort());
+    for (const id of ids) expect(sealedBy.get(id), `${id} sealed its broadcasts`).toBeGreaterThan(0);
+
+    const h: Harness = { net, chats, req: 0 };
+    const said = call(h, 'n3', { type: 'chat.send', room: 'lobby', text: 'sealed hello' });
+    net.runFor(3_000);
+    expect(reply(h, said)?.ok).toBe(true);
+    for (const id of ids) expect(chats.get(id) ?? [], `chat at ${id}`).toContain('sealed hello');
+
+    // a graceful leave goes out at once (its LEFT was sealed in advance)
+    net.handle('n4', { type: 'leave' });
+    net.runFor(1_000);
+    for (const id of ids.filter((x) => x !== 'n4')) expect(net.node(id)!.query.members.live(), `${id} after leave`).not.toContain('n4');
+  });
 });

@@ -12,17 +12,26 @@
  *   membership --changed---------> kv, segments (placement), chat (rooms), router (topology)
  *   membership, chat --broadcast-> plumtree (with their kind)
  *
+ * Broadcasts can be sealed (CoreConfig.sealBroadcasts, on in the runtime): the composer
+ * takes a Plumtree id for each broadcast and asks for it to be sealed (effect `seal`); the
+ * runtime signs it and hands it back (input `sealed`), and only then does Plumtree send it,
+ * with the seal, which every copy and every proof of it carries. A LEFT cannot wait for a
+ * signature while the page is going away, so each ALIVE of ours that goes out has the
+ * LEFT of its incarnation sealed in advance (`presealedLeft`). Routed envelopes are
+ * sealed by the runtime on their way out (RouteEnvelope.seal). The core never looks
+ * inside a seal (docs/security.md).
+ *
  * Every protocol follows core/protocol.ts. `run` is the one adapter: it runs a protocol
  * and routes its effects through that protocol's `Port` (how its sends travel, how its
  * timers are tagged, where its events and persists go). Timers and messages are typed
  * unions of the protocols' own (as iroh-gossip's `Timer`/`Message` enums wrap each
  * sub-protocol's), so a switch on the tag or a protocol's `isXMessage` guard narrows.
  */
-import type { NodeId, Rng } from './types';
+import type { NodeId, Rng, Seal } from './types';
 import type { Effect, SendEffect } from './protocol';
 import { HyParView, isHpvMessage, type HpvEvent, type HpvIn, type HpvMessage, type HpvTimer, type HyParViewConfig } from './hyparview';
-import { Plumtree, isPtMessage, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
-import { Membership, MEMBER_KIND, isMemberMessage, type MemberIn, type MemberMessage, type MemberTimer, type MembershipConfig, type MemberInfo } from './membership';
+import { Plumtree, isPtMessage, type PtDeliver, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
+import { Membership, MEMBER_KIND, isMemberMessage, type MemberIn, type MemberMessage, type MemberTimer, type MembershipConfig, type MemberInfo, type MemberUpdate } from './membership';
 import { KvStore, isKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvTimer } from './kv';
 import { Segments, isSegMessage, type SegEvent, type SegIn, type SegMessage, type SegRecord, type SegTimer, type SegmentsConfig } from './segments';
 import { Chat, CHAT_KIND, isChatWire, type ChatConfig, type ChatEvent, type ChatIn, type ChatMessage, type ChatWire } from './chat';
@@ -43,6 +52,11 @@ export interface CoreConfig {
   kv?: Partial<KvConfig>;
   chat?: Partial<ChatConfig>;
   segments?: Partial<SegmentsConfig>;
+  /**
+   * Seal every broadcast before it goes out (effect `seal`, input `sealed`): on in the
+   * browser runtime, which signs them; off in the simulator and the core's tests.
+   */
+  sealBroadcasts?: boolean;
 }
 
 /**
@@ -67,7 +81,7 @@ interface Runnable<In, M, T, E, R> {
 }
 
 /** Receives a Plumtree delivery of one broadcast kind (Partisan's broadcast handler). */
-type BroadcastHandler = (origin: NodeId, data: unknown) => void;
+type BroadcastHandler = (d: PtDeliver) => void;
 
 export class CoreNode {
   /** Read-only views of the protocols, for everyone outside core/. */
@@ -86,6 +100,10 @@ export class CoreNode {
   private active = new Set<NodeId>();
   private left = false;
   private started = false;
+  private readonly sealing: boolean;
+  /** Ids of LEFTs being sealed in advance, and the latest one sealed (see the file comment). */
+  private readonly presealing = new Set<string>();
+  private presealedLeft: { id: string; data: MemberUpdate; seal: Seal } | null = null;
 
   private readonly hpvPort: Port<HpvMessage, HpvTimer, HpvEvent, never> = {
     send: (e) => this.overLink(e),
@@ -96,15 +114,17 @@ export class CoreNode {
   private readonly ptPort: Port<PtMessage, PtTimer, PtEvent, never> = {
     send: (e) => this.overLink(e),
     timer: (t) => ({ p: 'pt', t }),
-    event: (d) => this.onDeliver(d.kind, d.origin, d.data),
+    event: (d) => this.onDeliver(d),
   };
 
   private readonly kvPort: Port<KvMessage, KvTimer, KvEvent, Entry> = {
     send: (e) => this.toMember(e),
     timer: (t) => ({ p: 'kv', t }),
     event: (e) => {
-      const { value, version, deleted } = e.entry;
-      this.out.push({ type: 'event', event: { type: 'kv', key: e.key, entry: { value, version: { ts: version.ts, node: version.node }, deleted } } });
+      if (e.type === 'watchResync') return void this.out.push({ type: 'event', event: { type: 'kvWatchResync', reason: e.reason } });
+      const { key, value, version, deleted } = e.entry;
+      const entry = { value, version: { ts: version.ts, node: version.node }, deleted };
+      this.out.push({ type: 'event', event: { type: e.type === 'watch' ? 'kvWatch' : 'kv', key, entry } });
     },
     persist: (put, remove) => ({ type: 'persist', store: 'kv', put, remove }),
   };
@@ -136,6 +156,7 @@ export class CoreNode {
     this.chat = new Chat(id, config.chat ?? {}, rng);
     this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
+    this.sealing = config.sealBroadcasts === true;
     this.query = coreQueries({
       hyparview: this.hyparview,
       plumtree: this.plumtree,
@@ -144,8 +165,8 @@ export class CoreNode {
       chat: this.chat,
       segments: this.segments,
     });
-    this.handleBroadcasts(MEMBER_KIND, (_origin, data) => this.toMembership({ type: 'deliver', data }));
-    this.handleBroadcasts(CHAT_KIND, (origin, data) => this.toChat({ type: 'deliver', from: origin, data }));
+    this.handleBroadcasts(MEMBER_KIND, (d) => this.toMembership(d.seal ? { type: 'deliver', origin: d.origin, id: d.id, data: d.data, seal: d.seal } : { type: 'deliver', origin: d.origin, id: d.id, data: d.data }));
+    this.handleBroadcasts(CHAT_KIND, (d) => this.toChat({ type: 'deliver', from: d.origin, data: d.data, proof: d.seal ? { id: d.id, seal: d.seal } : { id: d.id } }));
   }
 
   handle(input: NodeIn, now: number, out: NodeOut[]): void {
@@ -184,6 +205,8 @@ export class CoreNode {
       case 'adopt':
         if (input.chat?.length) this.toChat({ type: 'load', records: input.chat });
         return this.toKv({ type: 'load', records: input.entries });
+      case 'sealed':
+        return this.onSealed(input.id, input.kind, input.data, input.seal);
       case 'flush':
         return this.toKv({ type: 'flush' });
       case 'leave':
@@ -217,7 +240,11 @@ export class CoreNode {
   }
 
   private onRoute(env: RouteEnvelope<RoutedMessage>): void {
-    if (env.dst === this.id) return this.dispatch(env.src, env.msg);
+    if (env.dst === this.id) {
+      // the runtime opens a sealed envelope for us before it gets here
+      if (env.msg === undefined) return void this.out.push({ type: 'dropped', reason: 'routed message still sealed' });
+      return this.dispatch(env.src, env.msg);
+    }
     if (env.ttl <= 0) return void this.out.push({ type: 'dropped', reason: 'route ttl expired' });
     this.forward({ ...env, ttl: env.ttl - 1 });
   }
@@ -262,6 +289,7 @@ export class CoreNode {
       case 'kv.delete': return this.toKv({ type: 'delete', req, key: call.key });
       case 'kv.keys': return this.toKv({ type: 'keys', req, prefix: call.prefix });
       case 'kv.inspect': return this.toKv({ type: 'inspect', req, key: call.key });
+      case 'kv.watch': return this.toKv({ type: 'watch', req, prefixes: call.prefixes });
       case 'chat.send': return this.toChat({ type: 'send', req, room: call.room, text: call.text });
       case 'chat.tell': return this.toChat({ type: 'tell', req, nick: call.nick, text: call.text });
       case 'chat.join': return this.toChat({ type: 'join', req, room: call.room });
@@ -385,15 +413,42 @@ export class CoreNode {
     this.broadcastHandlers.set(kind, handler);
   }
 
-  /** Originates a broadcast of `kind` (delivered here too, through its handler). */
+  /**
+   * Originates a broadcast of `kind` (delivered here too, through its handler): at once,
+   * or once sealed (see the file comment).
+   */
   private broadcast(kind: string, data: unknown): void {
-    this.toPt({ type: 'broadcast', kind, data });
+    if (!this.sealing) return this.toPt({ type: 'broadcast', kind, data });
+    const pre = this.presealedLeft;
+    if (pre && kind === MEMBER_KIND && isOwnLeft(data, this.id)) {
+      // the page may be going away: no waiting for a signature. The presealed LEFT names
+      // our latest broadcast ALIVE's incarnation, which is all anyone knows of ours.
+      this.presealedLeft = null;
+      return this.toPt({ type: 'broadcast', kind, data: pre.data, id: pre.id, seal: pre.seal });
+    }
+    this.out.push({ type: 'seal', id: this.plumtree.newMessageId(), kind, data });
   }
 
-  private onDeliver(kind: string, origin: NodeId, data: unknown): void {
-    const handler = this.broadcastHandlers.get(kind);
-    if (handler) handler(origin, data);
-    else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${kind.slice(0, 20)}` });
+  private onSealed(id: string, kind: string, data: unknown, seal: Seal): void {
+    if (this.presealing.delete(id)) {
+      if (!this.left) this.presealedLeft = { id, data: data as MemberUpdate, seal };
+      return;
+    }
+    // after leave() only the LEFT itself still goes out
+    if (this.left && !(kind === MEMBER_KIND && isOwnLeft(data, this.id))) return;
+    this.toPt({ type: 'broadcast', kind, data, id, seal });
+    const u = data as MemberUpdate;
+    if (kind === MEMBER_KIND && !this.left && u.type === 'alive' && u.id === this.id) {
+      const leftId = this.plumtree.newMessageId();
+      this.presealing.add(leftId);
+      this.out.push({ type: 'seal', id: leftId, kind, data: { type: 'left', id: this.id, incarnation: u.incarnation } });
+    }
+  }
+
+  private onDeliver(d: PtDeliver): void {
+    const handler = this.broadcastHandlers.get(d.kind);
+    if (handler) handler(d);
+    else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${d.kind.slice(0, 20)}` });
   }
 
   private topologyChanged(): void {
@@ -426,4 +481,9 @@ export class CoreNode {
     this.toKv({ type: 'members', view });
     this.toSeg({ type: 'members', view });
   }
+}
+
+/** Our own LEFT (membership's broadcast as it leaves). */
+function isOwnLeft(data: unknown, me: NodeId): boolean {
+  return typeof data === 'object' && data !== null && (data as { type?: unknown }).type === 'left' && (data as { id?: unknown }).id === me;
 }

@@ -12,3 +12,12 @@ export type NodeId = string;
 export interface Rng {
   next(): number;
 }
+
+/**
+ * The runtime's proof that a broadcast or routed message comes from its origin (a
+ * signature with what it covers, see src/trust/). Opaque to the core: carried along with
+ * the message it belongs to, never inspected. Absent in the simulator and the core's
+ * tests, which run without cryptography; the runtime hands the core only seals it
+ * verified, so the core may take a message's origin at its word.
+ */
+export type Seal = object;

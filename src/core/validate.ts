@@ -4,7 +4,15 @@
  * `validate<Proto>Message(v: unknown): string | null` built from these, and wire/ calls
  * them before anything reaches a state machine.
  */
+import { measureValue } from './data-protocol/value';
+
 export const MAX_ID_LENGTH = 128;
+
+/**
+ * Largest stored value (KV, segments) any message may carry: a frame's size (wire/codec.ts,
+ * 256 KiB). Each node's own `maxValueBytes` is checked by the protocol on top.
+ */
+export const MAX_WIRE_VALUE_BYTES = 256 * 1024;
 
 export type Check = (v: unknown) => string | null;
 
@@ -25,6 +33,19 @@ export const num: Check = (v) => (typeof v !== 'number' || !Number.isFinite(v) ?
 export const bool: Check = (v) => (typeof v !== 'boolean' ? 'not a boolean' : null);
 
 export const any: Check = () => null;
+
+/**
+ * A stored value (KV, segments): JSON-compatible data plus binary, at most
+ * MAX_VALUE_DEPTH deep and not too dense (core/data-protocol/value.ts), at most
+ * MAX_WIRE_VALUE_BYTES. `null` passes (a tombstone's value, a take's empty result).
+ */
+export const plainValue: Check = (v) => {
+  const c = measureValue(v, MAX_WIRE_VALUE_BYTES);
+  if (c.ok) return null;
+  if (c.problem === 'undefined') return 'value missing';
+  if (c.problem === 'unstorable') return c.reason;
+  return `value larger than ${MAX_WIRE_VALUE_BYTES} bytes`;
+};
 
 export const oneOf = (...values: readonly unknown[]): Check => (v) =>
   values.includes(v) ? null : `not one of ${values.join('|')}`;

@@ -5,7 +5,7 @@
  * answered when it dials us; an open link is listed with its path.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Transport, type SimplePeerCtor } from './transport';
+import { Transport, type LinkAuth, type SimplePeerCtor } from './transport';
 
 type Handler = (...args: unknown[]) => void;
 
@@ -14,6 +14,12 @@ class FakePeer {
   readonly handlers = new Map<string, Handler[]>();
   readonly signals: unknown[] = [];
   destroyed = false;
+  /** What simple-peer's RTCPeerConnection shows the transport: the SDPs' fingerprints. */
+  readonly _pc = {
+    localDescription: { sdp: 'v=0\r\na=fingerprint:sha-256 AA:01\r\n' },
+    remoteDescription: { sdp: 'v=0\r\na=fingerprint:sha-256 BB:02\r\n' },
+    addEventListener: () => undefined,
+  };
   constructor(readonly opts: { initiator: boolean; config: RTCConfiguration }) {
     FakePeer.made.push(this);
   }
@@ -38,6 +44,9 @@ class FakePeer {
 }
 
 const offer = { type: 'offer', sdp: 'v=0' };
+/** Hellos are runtime/link-hello.ts's (tested there): here every peer's hello is one byte and accepted. */
+const HELLO = new Uint8Array([0x90]);
+const acceptHellos: LinkAuth = { hello: async () => HELLO, verify: async () => null };
 
 describe('Transport: unreachable peers', () => {
   let downs: [string, string][];
@@ -46,6 +55,7 @@ describe('Transport: unreachable peers', () => {
   const make = (dialTimeoutMs: number): Transport =>
     new Transport({
       me: 'a',
+      auth: acceptHellos,
       SimplePeer: FakePeer as unknown as SimplePeerCtor,
       sendSignal: () => undefined,
       onFrame: () => undefined,
@@ -99,6 +109,8 @@ describe('Transport: unreachable peers', () => {
     expect(FakePeer.made[2]!.opts.initiator).toBe(false);
     expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'connecting', failures: 2 }]);
     FakePeer.made[2]!.emit('connect');
+    FakePeer.made[2]!.emit('data', HELLO);
+    await vi.advanceTimersByTimeAsync(0);
     expect(t.linkInfos()).toMatchObject([{ peer: 'b', state: 'open' }]);
     expect(t.linkInfos()[0]!.reason).toBeUndefined();
   });

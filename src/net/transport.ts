@@ -22,10 +22,22 @@
  *   batch of incoming messages leave as one message instead of one each: every
  *   `RTCDataChannel.send` and every message event on the other side costs far more than
  *   the bytes it carries. When idle, a frame waits only for that one task.
+ * - Hello (docs/security.md, "Links and identities"): once the data channel opens, each
+ *   side first sends a hello (`auth.hello`) that proves its id over both ends' DTLS
+ *   fingerprints, read from the local and remote SDP. The link counts as open (onLinkUp,
+ *   queued frames written, frames delivered) only when our hello is sent and the peer's
+ *   verified (`auth.verify`); the first message must be the hello, and frames that arrive
+ *   while it is being checked wait (at most EARLY_FRAMES). A failed hello closes the link
+ *   and is counted (`helloFailures`), never against the id the peer claimed: that id is
+ *   not held off, and the overlay hears of it only for a dial it asked for.
+ * - Incoming dials from peers that are not members (`isMember`) are rate-limited (a token
+ *   bucket, DIAL_BURST per DIAL_REFILL_MS) and at most MAX_PENDING_INCOMING of them are
+ *   pending at once: every one costs an RTCPeerConnection.
  */
 import type SimplePeerType from 'simple-peer';
 import { concatFrames, HEARTBEAT_FRAME } from '../wire/codec';
 import { markOnce } from '../runtime/marks';
+import { sdpFingerprint } from '../trust/transcripts';
 import { candidateLineType, failureReason, noCandidates, selectedPath, type CandidateCounts, type LinkPath } from './link-stats';
 
 /** Frames to one peer are coalesced into data-channel messages of at most this size. */
@@ -34,8 +46,26 @@ export const COALESCE_BYTES = 64 * 1024;
 type Peer = SimplePeerType.Instance;
 export type SimplePeerCtor = new (opts: SimplePeerType.Options) => Peer;
 
+/** The two DTLS certificate fingerprints of a link (from the local and the remote SDP). */
+export interface LinkFingerprints {
+  local: string;
+  remote: string;
+}
+
+/** How a link proves who is at each end (runtime/link-hello.ts). */
+export interface LinkAuth {
+  /** The hello frame this side sends first on its link to `peer`. */
+  hello(peer: string, fp: LinkFingerprints): Promise<Uint8Array>;
+  /** null when `frame` is a hello that proves `peer`'s id over `fp` (as this side sees them); else why not. */
+  verify(peer: string, fp: LinkFingerprints, frame: Uint8Array): Promise<string | null>;
+}
+
 export interface TransportOptions {
   me: string;
+  /** Link hellos: no frame of a link is delivered before its peer proved its id. */
+  auth: LinkAuth;
+  /** Members' dials are not rate-limited (false for everyone when absent). */
+  isMember?: (peer: string) => boolean;
   SimplePeer: SimplePeerCtor;
   /** Deliver a signal (offer/answer/candidate) to `to` through the signaling server. */
   sendSignal: (to: string, conn: string, signal: unknown) => void;
@@ -72,7 +102,23 @@ interface Link {
   remote: CandidateCounts;
   candidateErrors: string[];
   path: LinkPath | null;
+  /** The data channel opened; the hellos run (open is set once both are done). */
+  connected: boolean;
+  fp: LinkFingerprints | null;
+  helloSent: boolean;
+  /** The peer's hello: not seen, being verified, verified. */
+  peerHello: 'none' | 'checking' | 'ok';
+  /** Frames that arrived while the peer's hello was being verified. */
+  held: Uint8Array[];
 }
+
+/** Frames a peer may send behind its hello before the hello is verified. */
+const EARLY_FRAMES = 64;
+/** Incoming dials from non-members: a bucket of DIAL_BURST, one token back every DIAL_REFILL_MS / DIAL_BURST. */
+const DIAL_BURST = 5;
+const DIAL_REFILL_MS = 10_000;
+/** Incoming links from non-members that may be connecting at once. */
+const MAX_PENDING_INCOMING = 8;
 
 /** A peer whose last dials never opened. */
 interface Unreachable {
@@ -127,6 +173,10 @@ export interface LinkStats {
   queueDrops: number;
   /** Sends refused because the peer was unreachable (held off after failed dials). */
   unreachableDrops: number;
+  /** Links closed because the peer's hello was missing, malformed or did not verify. */
+  helloFailures: number;
+  /** Incoming dials from non-members refused by the rate limit or the pending cap. */
+  dialsRefused: number;
   linksUp: number;
   linksDown: number;
 }
@@ -144,8 +194,10 @@ export class Transport {
   private beats = 0;
   readonly stats: LinkStats = {
     framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
-    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, linksUp: 0, linksDown: 0,
+    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, linksUp: 0, linksDown: 0,
   };
+  private dialTokens = DIAL_BURST;
+  private dialTokensAt = Date.now();
 
   constructor(private readonly opts: TransportOptions) {
     // checked twice per period: a dead link is found within deadAfterMs + half a period
@@ -297,6 +349,7 @@ export class Transport {
       this.early.set(key, e);
       return;
     }
+    if (!link && !this.admitDial(from)) return;
     const replacedQueue = link && !link.open ? link.queue : [];
     if (link) {
       if (link.initiator && !link.open && this.opts.me < from) return; // glare: our dial wins
@@ -314,6 +367,23 @@ export class Transport {
       this.early.delete(key);
       for (const s of early.signals) this.feed(fresh, s);
     }
+  }
+
+  /** An offer from `from`, with no link to it: members always, others within the rate limit and the pending cap. */
+  private admitDial(from: string): boolean {
+    if (this.opts.isMember?.(from)) return true;
+    const now = Date.now();
+    this.dialTokens = Math.min(DIAL_BURST, this.dialTokens + ((now - this.dialTokensAt) * DIAL_BURST) / DIAL_REFILL_MS);
+    this.dialTokensAt = now;
+    let pending = 0;
+    for (const l of this.links.values()) if (!l.open && !l.initiator && !this.opts.isMember?.(l.peer)) pending++;
+    if (this.dialTokens < 1 || pending >= MAX_PENDING_INCOMING) {
+      this.stats.dialsRefused++;
+      this.opts.onError?.(`transport: dial from ${from} refused (${pending >= MAX_PENDING_INCOMING ? 'too many pending' : 'rate limit'})`);
+      return false;
+    }
+    this.dialTokens--;
+    return true;
   }
 
   private dial(to: string): Link {
@@ -340,6 +410,11 @@ export class Transport {
       remote: noCandidates(),
       candidateErrors: [],
       path: null,
+      connected: false,
+      fp: null,
+      helloSent: false,
+      peerHello: 'none',
+      held: [],
     };
     this.links.set(peer, link);
     const dialTimeoutMs = this.opts.dialTimeoutMs ?? 10_000;
@@ -365,22 +440,14 @@ export class Transport {
     rtc.on('iceStateChange', (ice: string) => markOnce(`p2p:ice-${ice}`));
     rtc.on('connect', () => {
       if (this.links.get(peer) !== link) return;
-      link.open = true;
-      link.openedAt = Date.now();
+      link.connected = true;
       link.lastRx = Date.now();
-      if (link.dialTimer) clearTimeout(link.dialTimer);
-      link.dialTimer = null;
-      this.unreachable.delete(peer);
-      this.stats.linksUp++;
-      this.readPath(link);
-      this.opts.onLinkUp(peer);
-      const queued = link.queue;
-      link.queue = [];
-      for (const f of queued) if (link.open) this.write(link, f);
+      this.sendHello(link);
     });
     rtc.on('data', (data: Uint8Array) => {
       if (this.links.get(peer) !== link) return;
       link.lastRx = Date.now();
+      if (!link.open) return this.beforeOpen(link, data);
       if (data.byteLength === 1 && data[0] === HEARTBEAT_FRAME[0]) return;
       this.stats.framesIn++;
       this.stats.bytesIn += data.byteLength;
@@ -396,6 +463,99 @@ export class Transport {
       }
     });
     return link;
+  }
+
+  /** The link's fingerprints as this side sees them; null when an SDP has none. */
+  private fingerprints(link: Link): LinkFingerprints | null {
+    const pc = (link.rtc as unknown as { _pc?: RTCPeerConnection })._pc;
+    const local = sdpFingerprint(pc?.localDescription?.sdp);
+    const remote = sdpFingerprint(pc?.remoteDescription?.sdp);
+    return local !== null && remote !== null ? { local, remote } : null;
+  }
+
+  /** The data channel opened: our hello goes first, written alone. */
+  private sendHello(link: Link): void {
+    link.fp = this.fingerprints(link);
+    if (!link.fp) return this.helloFailed(link, 'no DTLS fingerprint in the SDP');
+    this.opts.auth.hello(link.peer, link.fp).then(
+      (hello) => {
+        if (this.links.get(link.peer) !== link) return;
+        try {
+          link.rtc.send(hello);
+        } catch (e) {
+          this.drop(link, `hello send failed: ${(e as Error).message}`);
+          return;
+        }
+        link.helloSent = true;
+        this.maybeOpen(link);
+      },
+      (e: unknown) => {
+        this.opts.onError?.(`transport: signing the hello for ${link.peer} failed: ${(e as Error).message}`);
+        if (this.links.get(link.peer) === link) this.drop(link, 'hello not signed');
+      },
+    );
+  }
+
+  /** A message on a link that is not open yet: the peer's hello first, then frames kept until it verifies. */
+  private beforeOpen(link: Link, data: Uint8Array): void {
+    if (!link.connected) return this.helloFailed(link, 'data before the channel opened');
+    if (link.peerHello !== 'none') {
+      if (link.held.length >= EARLY_FRAMES) return this.helloFailed(link, 'too many frames before the hello verified');
+      link.held.push(data);
+      return;
+    }
+    const fp = link.fp;
+    if (!fp) return; // sendHello already failed the link
+    link.peerHello = 'checking';
+    this.opts.auth.verify(link.peer, fp, data).then(
+      (err) => {
+        if (this.links.get(link.peer) !== link) return;
+        if (err !== null) return this.helloFailed(link, err);
+        link.peerHello = 'ok';
+        this.maybeOpen(link);
+      },
+      (e: unknown) => {
+        this.opts.onError?.(`transport: verifying the hello of ${link.peer} failed: ${(e as Error).message}`);
+        if (this.links.get(link.peer) === link) this.helloFailed(link, 'hello not verified');
+      },
+    );
+  }
+
+  /** Both hellos are done: the link is open, and carries what waited for it. */
+  private maybeOpen(link: Link): void {
+    if (link.open || !link.helloSent || link.peerHello !== 'ok') return;
+    const peer = link.peer;
+    link.open = true;
+    link.openedAt = Date.now();
+    link.lastRx = Date.now();
+    if (link.dialTimer) clearTimeout(link.dialTimer);
+    link.dialTimer = null;
+    this.unreachable.delete(peer);
+    this.stats.linksUp++;
+    this.readPath(link);
+    this.opts.onLinkUp(peer);
+    const queued = link.queue;
+    link.queue = [];
+    for (const f of queued) if (link.open) this.write(link, f);
+    const held = link.held;
+    link.held = [];
+    for (const data of held) {
+      if (this.links.get(peer) !== link) return;
+      if (data.byteLength === 1 && data[0] === HEARTBEAT_FRAME[0]) continue;
+      this.stats.framesIn++;
+      this.stats.bytesIn += data.byteLength;
+      this.opts.onFrame(peer, data);
+    }
+  }
+
+  /**
+   * The peer did not prove its id: the link is closed and counted, but the claimed id is
+   * not held off (anyone can claim it), and the overlay hears of it only for our own dial.
+   */
+  private helloFailed(link: Link, why: string): void {
+    this.stats.helloFailures++;
+    this.opts.onError?.(`transport: hello from ${link.peer} refused: ${why}`);
+    this.drop(link, link.initiator ? `hello failed: ${why}` : null, false);
   }
 
   /** The selected candidate pair of an open link, from getStats() (async; kept on the link). */
@@ -486,8 +646,8 @@ export class Transport {
     for (const [k, e] of this.early) if (now - e.at > 10_000) this.early.delete(k);
   }
 
-  /** reason null: closed on purpose, not reported. */
-  private drop(link: Link, reason: string | null): void {
+  /** reason null: closed on purpose, not reported. `record`: a link that never opened counts as a failed dial of the peer. */
+  private drop(link: Link, reason: string | null, record = true): void {
     if (this.links.get(link.peer) === link) this.links.delete(link.peer);
     if (link.dialTimer) clearTimeout(link.dialTimer);
     link.dialTimer = null;
@@ -499,8 +659,9 @@ export class Transport {
     link.rtc.on('error', () => undefined); // late errors from a destroyed peer are expected
     link.rtc.destroy();
     if (wasOpen) this.stats.linksDown++;
-    if (reason !== null && !wasOpen) this.recordFailure(link, reason);
-    if (reason !== null) this.opts.onLinkDown(link.peer, wasOpen ? reason : (this.unreachable.get(link.peer)?.reason ?? reason));
+    link.held = [];
+    if (reason !== null && !wasOpen && record) this.recordFailure(link, reason);
+    if (reason !== null) this.opts.onLinkDown(link.peer, wasOpen || !record ? reason : (this.unreachable.get(link.peer)?.reason ?? reason));
   }
 }
 

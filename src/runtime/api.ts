@@ -65,7 +65,30 @@ export interface KvApi {
   localKeys(): string[];
   /** Value with its version and replicas (a quorum read), or undefined when absent. */
   inspect(key: string): Promise<KvEntryInfo | undefined>;
+  /**
+   * Follows every acknowledged put and delete of a key under `prefix` ('' for all) anywhere
+   * in the cluster: each version at most once, versions of a key in increasing order, and
+   * `{type: 'resync'}` when notifications may have been lost (re-list then). Returns the
+   * unsubscribe function, with `ready` (the cluster confirmed the registration). At most 16
+   * distinct prefixes per tab (throws beyond). docs: src/core/kv/README.md, "Watches".
+   */
+  watch(prefix: string, listener: (e: KvWatchEvent) => void, opts?: KvWatchOptions): KvWatchHandle;
 }
+
+/** What a kv.watch listener receives. */
+export type KvWatchEvent =
+  | { type: 'put'; key: string; value: unknown; version: { ts: number; node: NodeId } }
+  | { type: 'delete'; key: string; version: { ts: number; node: NodeId } }
+  /** Notifications may have been lost (this tab fell behind, or a member that notified it died): re-list. */
+  | { type: 'resync'; reason: 'overflow' | 'member-lost' };
+
+export interface KvWatchOptions {
+  /** Unsubscribes when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Call to unsubscribe; `ready` settles once the members confirmed the registration. */
+export type KvWatchHandle = (() => void) & { ready: Promise<void> };
 
 export interface SegmentsApi {
   put(key: string, value: unknown): Promise<number>;
@@ -113,6 +136,10 @@ export type NodeEvent =
    * quorum read. `deleted` marks a tombstone.
    */
   | { type: 'kv'; key: string; entry?: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** An acknowledged write under a prefix this tab watches (kv.watch hands it to its listeners). */
+  | { type: 'kvWatch'; key: string; entry: { value: unknown; version: { ts: number; node: NodeId }; deleted: boolean } }
+  /** Watch notifications may have been lost: watchers re-list. */
+  | { type: 'kvWatchResync'; reason: 'overflow' | 'member-lost' }
   | { type: 'segments'; key: string }
   | { type: 'stats' };
 

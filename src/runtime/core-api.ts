@@ -5,7 +5,8 @@
  */
 import type { ApiCall, CoreQueries } from '../core/node';
 import { nickError } from '../core/chat';
-import type { ChatApi, ChatMessage, KvApi, MemberView, P2PApi, SegmentsApi } from './api';
+import type { ChatApi, ChatMessage, KvApi, MemberView, NodeEvent, P2PApi, SegmentsApi } from './api';
+import { KvWatches } from './kv-watch';
 
 export interface CoreApiDeps {
   query: CoreQueries;
@@ -15,8 +16,10 @@ export interface CoreApiDeps {
   roomsChanged(): Promise<void>;
   /** The core took a new nickname (setNick succeeded). */
   nickChanged(): Promise<void>;
-  /** setNick's core call failed after setNick returned. */
+  /** setNick's core call failed after setNick returned (also: kv.watch listener errors). */
   error(where: string, e: unknown): void;
+  /** The node's event stream (kv.watch listens to it). */
+  on(listener: (e: NodeEvent) => void): () => void;
 }
 
 export type CoreApi = Pick<P2PApi, 'peers' | 'passive' | 'members' | 'memberViews' | 'chat' | 'kv' | 'segments'>;
@@ -50,7 +53,9 @@ export function coreApi(d: CoreApiDeps): CoreApi {
     },
   };
 
+  const watches = new KvWatches({ call: (c) => call(c), on: d.on, error: d.error });
   const kv: KvApi = {
+    watch: (prefix, listener, opts) => watches.watch(prefix, listener, opts),
     put: (key: string, value: unknown): Promise<void> => call<void>({ type: 'kv.put', key, value }),
     get: (key: string): Promise<unknown> => call<unknown>({ type: 'kv.get', key }),
     delete: (key: string): Promise<void> => call<void>({ type: 'kv.delete', key }),

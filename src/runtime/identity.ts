@@ -1,22 +1,18 @@
 /**
- * Node identity. The id lives in sessionStorage so a reload keeps it (and finds its
- * IndexedDB store again). A duplicated tab copies sessionStorage, so the id is also
+ * Node identity. The id is derived from the node's Ed25519 public key (node-identity.ts
+ * keeps the key pair in the node's own IndexedDB store); the id lives in sessionStorage
+ * so a reload keeps it (and finds its store and key again). A duplicated tab copies sessionStorage, so the id is also
  * guarded by a Web Lock held for the page's lifetime: a second live tab cannot take
  * the lock and picks a fresh id instead.
  */
+import { freshIdentity, storedIdentity } from './node-identity';
+import type { Identity } from '../trust/keys';
+
 const KEY = 'p2p.nodeId';
 /** Written by a page of this tab as it goes away for good: the id it held is free. */
 const LEFT_KEY = 'p2p.leftBy';
 const ID_RE = /^n[0-9a-z]{6,32}$/;
 export const LOCK_PREFIX = 'p2p-node-';
-
-export function newNodeId(): string {
-  const b = new Uint8Array(8);
-  crypto.getRandomValues(b);
-  let s = '';
-  for (const x of b) s += x.toString(36).padStart(2, '0');
-  return `n${s.slice(0, 11)}`;
-}
 
 /** The id this tab had before a reload, if any (not yet checked against the lock). */
 export function storedNodeId(): string | null {
@@ -51,7 +47,7 @@ export function previousNeighbours(): string[] {
   }
 }
 
-/** Releases the node id's lock (held since acquireNodeId); the page lives until then. */
+/** Releases the node id's lock (held since acquireIdentity or claimIdentity); the page lives until then. */
 let releaseHeld: (() => void) | null = null;
 
 /**
@@ -117,7 +113,7 @@ function holdLock(name: string, waitMs: number, steal = false): Promise<boolean>
  * the lock with `steal`, without waiting. The lock is held all along, so no other tab
  * takes the reloading tab's store for an orphan. A duplicated tab never sees the
  * note: it is read and removed here, and a live page has not written it.
- * Returns the id, or null when the slow path (acquireNodeId) must decide.
+ * Returns the id, or null when the slow path (acquireIdentity) must decide.
  */
 export function reclaimNodeId(): string | null {
   const id = storedNodeId();
@@ -126,29 +122,48 @@ export function reclaimNodeId(): string | null {
   return id;
 }
 
+/** Lets go of the lock taken by reclaimNodeId or acquireIdentity (the id will not be used). */
+function releaseLock(): void {
+  const held = releaseHeld;
+  releaseHeld = null;
+  held?.();
+}
+
 /**
- * The node id for this tab. A reload gets its old id back once the previous document
- * released the lock (allow it a moment); a duplicate of a live tab gets a new id.
+ * The identity of the id reclaimNodeId took back, or null when its store holds no key for
+ * it (an older store): the lock is then let go, so that the old store becomes an orphan
+ * this node adopts, and the caller takes acquireIdentity's fresh identity.
  */
-export async function acquireNodeId(): Promise<{ id: string; restored: boolean }> {
+export async function reclaimedIdentity(id: string): Promise<Identity | null> {
+  const identity = await storedIdentity(id);
+  if (!identity) releaseLock();
+  return identity;
+}
+
+/**
+ * The identity for this tab. A reload gets its old id and key back once the previous
+ * document released the lock (allow it a moment); a duplicate of a live tab, a new tab,
+ * or an id whose store has no key gets a fresh key pair and the id derived from it.
+ */
+export async function acquireIdentity(): Promise<{ identity: Identity; restored: boolean }> {
   let stored: string | null = null;
   try {
     stored = sessionStorage.getItem(KEY);
   } catch (e) {
     console.warn('p2p: sessionStorage unavailable, using a fresh id', e);
   }
-  if (stored !== null && ID_RE.test(stored) && (await holdLock(LOCK_PREFIX + stored, 1500))) {
-    return { id: stored, restored: true };
-  }
+  const kept = stored !== null && ID_RE.test(stored) ? await storedIdentity(stored) : null;
+  if (kept && (await holdLock(LOCK_PREFIX + kept.id, 1500))) return { identity: kept, restored: true };
   for (;;) {
-    const id = newNodeId();
-    if (await holdLock(LOCK_PREFIX + id, 500)) {
+    // a fresh id is 80 bits of a hash: its lock is free unless another tab has the same key
+    const identity = await freshIdentity();
+    if (await holdLock(LOCK_PREFIX + identity.id, 500)) {
       try {
-        sessionStorage.setItem(KEY, id);
+        sessionStorage.setItem(KEY, identity.id);
       } catch (e) {
         console.warn('p2p: cannot keep the node id across reloads', e);
       }
-      return { id, restored: false };
+      return { identity, restored: false };
     }
   }
 }
@@ -169,11 +184,14 @@ export async function localLocks(): Promise<{ held: Set<string>; pending: Set<st
 }
 
 /**
- * Takes `id` as this tab's node id if nobody holds its lock: the lock is held for the
- * page's lifetime (like acquireNodeId's) and the id kept in sessionStorage for reloads.
+ * Takes `id` as this tab's node identity if nobody holds its lock and its store holds the
+ * key pair that `id` is the hash of (node-identity.ts): the lock is held for the page's
+ * lifetime (like acquireIdentity's) and the id kept in sessionStorage for reloads. Null,
+ * with the lock let go, when the lock is taken or the store has no such key (an id of an
+ * older version, or a store whose key is gone): an id without its key cannot sign.
  */
-export async function claimNodeId(id: string): Promise<boolean> {
-  if (!ID_RE.test(id)) return false;
+export async function claimIdentity(id: string): Promise<Identity | null> {
+  if (!ID_RE.test(id)) return null;
   if ('locks' in navigator) {
     const got = await new Promise<boolean>((resolve, reject) => {
       navigator.locks
@@ -186,14 +204,25 @@ export async function claimNodeId(id: string): Promise<boolean> {
           if (!(e instanceof DOMException && e.name === 'AbortError')) reject(e instanceof Error ? e : new Error(String(e)));
         });
     });
-    if (!got) return false;
+    if (!got) return null;
+  }
+  let identity: Identity | null;
+  try {
+    identity = await storedIdentity(id);
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+  if (!identity) {
+    releaseLock();
+    return null;
   }
   try {
     sessionStorage.setItem(KEY, id);
   } catch (e) {
     console.warn('p2p: cannot keep the node id across reloads', e);
   }
-  return true;
+  return identity;
 }
 
 /**

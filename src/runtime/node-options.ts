@@ -5,9 +5,13 @@ import type { SimplePeerCtor } from '../net/transport';
 import type { PersistedState } from '../storage/store';
 import type { IceConfigSource } from './ice-config';
 import type { Restart } from './orphans';
+import type { NodeIdentity } from './node-identity';
 
 export interface NodeOptions {
-  id: string;
+  /** The node's key pair and the id derived from it (node-identity.ts). */
+  identity: NodeIdentity;
+  /** HMAC key of link hellos (derived from the cluster secret); open cluster when absent. */
+  linkMacKey?: CryptoKey;
   cluster: string;
   signaling: string[];
   nick: string;

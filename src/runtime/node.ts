@@ -8,9 +8,11 @@
  *   Persistence      persistence.ts       IndexedDB: load, persist effects, orphans
  *   RequestTracker   requests.ts          API calls as core requests and their replies
  *   JoinState        join.ts              joining / joined / alone / left, contacts
+ *   Sealer           seals.ts             signs our broadcasts and routed envelopes, verifies others'
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
-import type { CoreQueries, NodeIn } from '../core/node';
+import type { CoreQueries, NodeIn, WireMessage } from '../core/node';
+import { LinkOrder, Sealer, stripSealed } from './seals';
 import type { LinkInfo } from '../net/transport';
 import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { coreApi, type CoreApi } from './core-api';
@@ -45,23 +47,34 @@ export class P2PNode implements P2PApi {
   private readonly join: JoinState;
   private readonly api: CoreApi;
   private nick: string;
+  /** Signs our broadcasts and routed envelopes, verifies everyone else's (seals.ts). */
+  private readonly sealer: Sealer;
+  /**
+   * Per link, the frames waiting for a signature check or a signature, in order: a frame
+   * reaches the core (or the link) only after every earlier one of that link did.
+   */
+  private readonly inOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
+  private readonly outOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
+  /** Our broadcasts being sealed, answered to the core in the order it asked. */
+  private sealChain: Promise<void> = Promise.resolve();
   readonly chat: ChatApi;
   readonly kv: KvApi;
   readonly segments: SegmentsApi;
 
   constructor(private readonly opts: NodeOptions) {
-    this.id = opts.id;
+    this.id = opts.identity.id;
     this.nick = opts.nick;
-    this.driver = new CoreDriver(opts.id, opts.config, this.stats_, (e) => this.run(e));
+    this.sealer = new Sealer(opts.identity, opts.cluster);
+    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
     this.persistence = new Persistence(
-      { id: opts.id, enabled: opts.persist !== false, preloaded: opts.preloaded, restart: opts.restart },
+      { id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded, restart: opts.restart },
       this.stats_,
       this.query.kv,
     );
     this.signaling = new SignalingBridge(
-      { id: opts.id, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
+      { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets },
       this.stats_,
       {
         announce: (from, clients, isolated) => step({ type: 'announce', from, clients, isolated }),
@@ -72,8 +85,16 @@ export class P2PNode implements P2PApi {
         open: () => this.join.onSignalingOpen(),
       },
     );
-    this.links_ = new PeerLinks({ id: opts.id, SimplePeer: opts.SimplePeer, ice: opts.ice }, this.stats_, {
-      message: (from, msg) => step({ type: 'frame', from, msg }),
+    this.links_ = new PeerLinks(
+      {
+        identity: opts.identity,
+        cluster: opts.cluster,
+        linkMacKey: opts.linkMacKey,
+        isMember: (peer) => this.query.members.live().includes(peer),
+        SimplePeer: opts.SimplePeer,
+        ice: opts.ice,
+      }, this.stats_, {
+      message: (from, msg) => this.receive(from, msg),
       linkUp: () => this.emit({ type: 'peers' }),
       linkDown: (peer) => step({ type: 'linkDown', peer }),
       signal: (to, conn, signal) => this.signaling.signal(to, conn, signal),
@@ -81,7 +102,7 @@ export class P2PNode implements P2PApi {
     });
     this.requests = new RequestTracker(this.driver, opts.apiTimeoutMs ?? 15_000);
     this.join = new JoinState(
-      opts.id,
+      this.id,
       opts.contacts,
       {
         query: this.query,
@@ -104,6 +125,7 @@ export class P2PNode implements P2PApi {
         return this.saveChatMeta();
       },
       error: (where, e) => this.stats_.error(where, e),
+      on: (listener) => this.on(listener),
     });
     this.chat = this.api.chat;
     this.kv = this.api.kv;
@@ -134,7 +156,9 @@ export class P2PNode implements P2PApi {
   private run(e: DriverEffect): void {
     switch (e.type) {
       case 'send':
-        return this.links_.send(e.to, e.msg, e.transient === true);
+        return this.send(e.to, e.msg, e.transient === true);
+      case 'seal':
+        return this.seal(e.id, e.kind, e.data);
       case 'disconnect':
         this.links_.close(e.peer);
         this.emit({ type: 'peers' });
@@ -156,6 +180,39 @@ export class P2PNode implements P2PApi {
         this.stats_.count('drop.core', 1, e.reason);
         return;
     }
+  }
+
+  /** A frame from a neighbour: to the core once its signatures are checked (seals.ts), in link order. */
+  private receive(from: string, msg: WireMessage): void {
+    const sealer = this.sealer;
+    const check = sealer.needsCheck(msg);
+    if (!check && !this.inOrder.busy(from)) return this.driver.step({ type: 'frame', from, msg });
+    // checks run at once, side by side; deliveries wait their turn
+    const checked = check ? sealer.inbound(msg) : Promise.resolve(msg);
+    this.inOrder.push(from, checked, (m) => {
+      if (this.driver.stopped) return;
+      if (m) this.driver.step({ type: 'frame', from, msg: m });
+      else this.stats_.count('drop.unverified', 1, `${from}: ${msg.type} without a valid signature`);
+    });
+  }
+
+  /** A message of ours to a neighbour: our routed envelopes signed first, in link order. */
+  private send(to: string, msg: WireMessage, transient: boolean): void {
+    const sealer = this.sealer;
+    if (!sealer.needsSigning(msg) && !this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
+    this.outOrder.push(to, sealer.outbound(msg), (m) => {
+      if (m) this.links_.send(to, m, transient);
+    });
+  }
+
+  /** The core's `seal` effect: sign our broadcast, hand it back as `sealed` (in the order asked). */
+  private seal(id: string, kind: string, data: unknown): void {
+    const sealer = this.sealer;
+    const sealed = sealer.sealBroadcast(id, kind, data);
+    this.sealChain = this.sealChain
+      .then(() => sealed)
+      .then((seal) => this.driver.step({ type: 'sealed', id, kind, data, seal }))
+      .catch((e: unknown) => this.stats_.error('seal', e));
   }
 
   private emit(e: NodeEvent): void {
@@ -213,6 +270,7 @@ export class P2PNode implements P2PApi {
       // how often the KVS's placement changed (each one re-checks every local key's owners)
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
       ...this.persistence.counters(),
+      ...sealerCounters(this.sealer),
     };
   }
 
@@ -258,4 +316,17 @@ export class P2PNode implements P2PApi {
   private saveChatMeta(): Promise<void> {
     return this.persistence.saveChatMeta(this.query.chat.joined(), this.query.chat.nick());
   }
+}
+
+function sealerCounters(s: Sealer): Record<string, number> {
+  const c = s.counters;
+  return {
+    'sig.sealed': c.sealed,
+    'sig.routesSealed': c.routesSealed,
+    'sig.verified': c.verified,
+    'sig.refused': c.refused,
+    'sig.proofsStripped': c.proofsStripped,
+    'sig.signUs': c.signUs,
+    'sig.verifyUs': c.verifyUs,
+  };
 }

@@ -4,7 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage, Entry } from '../core/node';
 import { STORAGE_KEY } from '../core/node';
 import { StoreRegistry } from '../storage/store';
+import { generateIdentity, type Identity } from '../trust/keys';
 import { LOCK_PREFIX } from './identity';
+import { linkHello } from './link-hello';
+import { nodeIdentity, storedIdentity } from './node-identity';
+import { Sealer } from './seals';
 import { mergeNodeData, OrphanWatcher, readNodeData, retireMerged, takeOverAfterRestart, type NodeData } from './orphans';
 
 interface Req {
@@ -127,6 +131,10 @@ async function storeOf(id: string, data: Partial<NodeData>): Promise<void> {
   await writeDb(`${db}-meta`, 'meta', meta);
 }
 
+/** The key pair a node keeps in its meta store (node-identity.ts), under `id`. */
+const keyOf = (id: string, i: Identity): Promise<void> =>
+  writeDb(`p2p-node-${id}-meta`, 'meta', [['identity', { privateKey: i.privateKey, publicKey: i.publicKey }]]);
+
 /** What is left of a node's stores (read without keeping a connection open). */
 const stored = (id: string) => readNodeData(id);
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -204,58 +212,105 @@ describe('readNodeData', () => {
 });
 
 describe('takeOverAfterRestart', () => {
-  async function closedBrowser(): Promise<StoreRegistry> {
+  interface Closed {
+    registry: StoreRegistry;
+    /** The orphans' identities: least recently alive, most recently alive, in between. */
+    old: Identity;
+    last: Identity;
+    mid: Identity;
+  }
+
+  /** A closed browser: three tabs' stores, each with the key pair its id is the hash of. */
+  async function closedBrowser(): Promise<Closed> {
     const registry = new StoreRegistry();
-    await storeOf('nold00000001', { kv: [entry('a', 1, 'x'), entry('b', 1, 'x')], chat: [message('x', 1)], rooms: ['lobby'], nick: 'old' });
-    await storeOf('nlast0000001', { kv: [entry('a', 2, 'x'), entry('c', 1, 'x')], chat: [message('x', 2)], rooms: ['lobby', 'dev'], nick: 'last' });
-    await storeOf('nmid00000001', { kv: [entry('d', 1, 'x')], chat: [message('x', 1), message('x', 3)], rooms: ['ops'] });
-    await registry.touch('nold00000001', 1_000);
-    await registry.touch('nlast0000001', 3_000);
-    await registry.touch('nmid00000001', 2_000);
-    return registry;
+    const [old, last, mid] = [await generateIdentity(), await generateIdentity(), await generateIdentity()];
+    for (const i of [old, last, mid]) await keyOf(i.id, i);
+    await storeOf(old.id, { kv: [entry('a', 1, 'x'), entry('b', 1, 'x')], chat: [message('x', 1)], rooms: ['lobby'], nick: 'old' });
+    await storeOf(last.id, { kv: [entry('a', 2, 'x'), entry('c', 1, 'x')], chat: [message('x', 2)], rooms: ['lobby', 'dev'], nick: 'last' });
+    await storeOf(mid.id, { kv: [entry('d', 1, 'x')], chat: [message('x', 1), message('x', 3)], rooms: ['ops'] });
+    await registry.touch(old.id, 1_000);
+    await registry.touch(last.id, 3_000);
+    await registry.touch(mid.id, 2_000);
+    return { registry, old, last, mid };
   }
 
   it('takes the most recent orphan’s identity with every orphan’s keys, chat, rooms; the others are retired once stored', async () => {
-    const registry = await closedBrowser();
+    const { registry, old, last, mid } = await closedBrowser();
     const r = await takeOverAfterRestart(registry);
     expect(r).not.toBeNull();
-    expect(r!.id).toBe('nlast0000001');
-    expect(sessionData.get('p2p.nodeId')).toBe('nlast0000001');
-    expect((await locks.query()).held.map((l) => l.name).sort()).toEqual(
-      ['nlast0000001', 'nmid00000001', 'nold00000001'].map((x) => LOCK_PREFIX + x),
-    );
+    expect(r!.identity.id).toBe(last.id);
+    expect(sessionData.get('p2p.nodeId')).toBe(last.id);
+    expect((await locks.query()).held.map((l) => l.name).sort()).toEqual([last.id, mid.id, old.id].map((x) => LOCK_PREFIX + x).sort());
     expect(Object.fromEntries((r!.state.kv as Entry[]).map((e) => [e.key, e.version.ts]))).toEqual({ a: 2, b: 1, c: 1, d: 1 });
     expect((r!.state.chat as ChatMessage[]).map((m) => m.id)).toEqual(['x:1', 'x:2', 'x:3']);
     expect(r!.state.rooms).toEqual(['lobby', 'dev', 'ops']);
     expect(r!.state.nick).toBe('last');
     expect(r!.added.kv.map((e) => e.key).sort()).toEqual(['b', 'd']);
     await retireMerged(r!.merged, registry);
-    expect((await registry.all()).map(([id]) => id)).toEqual(['nlast0000001']);
-    expect((await stored('nold00000001')).kv).toEqual([]);
-    expect((await locks.query()).held.map((l) => l.name)).toEqual([LOCK_PREFIX + 'nlast0000001']);
+    expect((await registry.all()).map(([id]) => id)).toEqual([last.id]);
+    expect((await stored(old.id)).kv).toEqual([]);
+    // the merged orphans' keys go with their stores: nobody signs as them again
+    expect(await storedIdentity(old.id)).toBeNull();
+    expect((await locks.query()).held.map((l) => l.name)).toEqual([LOCK_PREFIX + last.id]);
+  });
+
+  it('takes the orphan’s key with its id: the taken-over node’s hellos and seals verify at a peer as that id', async () => {
+    const { registry, last } = await closedBrowser();
+    const r = (await takeOverAfterRestart(registry))!;
+    const me = nodeIdentity(r.identity);
+    expect(me.id).toBe(last.id);
+    expect(me.pub).toEqual(last.pub);
+    const peer = nodeIdentity(await generateIdentity());
+    // a link hello, as PeerLinks exchanges it (each side names its own and the other's fingerprint)
+    const fp = { local: 'AA:01', remote: 'BB:02' };
+    const hello = await linkHello({ identity: me, cluster: 'c' }).hello(peer.id, fp);
+    expect(await linkHello({ identity: peer, cluster: 'c' }).verify(me.id, { local: fp.remote, remote: fp.local }, hello)).toBeNull();
+    // a sealed broadcast of the node opens at the peer as coming from it
+    const id = `${me.id}:t:1`;
+    const data = { type: 'chat.message', message: { text: 'back' } };
+    const seal = await new Sealer(me, 'c').sealBroadcast(id, 'chat', data);
+    const opened = await new Sealer(peer, 'c').openBroadcast(id, me.id, 'chat', seal);
+    expect(opened?.data).toEqual(data);
+  });
+
+  it('does not take an id whose store has no key for it (nothing could sign as it): its data is merged into the next one', async () => {
+    const { registry, old, last, mid } = await closedBrowser();
+    // the most recent store: an id of an older version, without a key
+    await storeOf('nkeyless0001', { kv: [entry('e', 1, 'x')], chat: [message('x', 4)], rooms: ['lobby'] });
+    await registry.touch('nkeyless0001', 9_000);
+    // and one whose stored key is not the key of its id
+    await storeOf('nwrongkey001', { kv: [entry('f', 1, 'x')] });
+    await keyOf('nwrongkey001', old);
+    await registry.touch('nwrongkey001', 8_000);
+    const r = (await takeOverAfterRestart(registry))!;
+    expect(r.identity.id).toBe(last.id);
+    expect(sessionData.get('p2p.nodeId')).toBe(last.id);
+    expect((r.state.kv as Entry[]).map((e) => e.key).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect((r.state.chat as ChatMessage[]).map((m) => m.id)).toEqual(['x:1', 'x:2', 'x:3', 'x:4']);
+    expect(r.merged.map((l) => l.id).sort()).toEqual([mid.id, old.id, 'nkeyless0001', 'nwrongkey001'].sort());
   });
 
   it('takes nothing while any page of the profile holds or waits for a node lock', async () => {
-    const registry = await closedBrowser();
+    const { registry, old } = await closedBrowser();
     const release = locks.hold(LOCK_PREFIX + 'nlive0000001');
     expect(await takeOverAfterRestart(registry)).toBeNull();
     release();
     await tick();
-    void locks.request(LOCK_PREFIX + 'nold00000001', {}, () => new Promise(() => undefined));
-    void locks.request(LOCK_PREFIX + 'nold00000001', {}, () => undefined);
+    void locks.request(LOCK_PREFIX + old.id, {}, () => new Promise(() => undefined));
+    void locks.request(LOCK_PREFIX + old.id, {}, () => undefined);
     expect((await locks.query()).pending).toHaveLength(1);
     expect(await takeOverAfterRestart(registry)).toBeNull();
     expect(sessionData.has('p2p.nodeId')).toBe(false);
   });
 
   it('leaves a merged orphan whose lock was stolen in place', async () => {
-    const registry = await closedBrowser();
+    const { registry, old, last } = await closedBrowser();
     const r = (await takeOverAfterRestart(registry))!;
-    locks.steal(LOCK_PREFIX + 'nold00000001');
+    locks.steal(LOCK_PREFIX + old.id);
     await tick();
     await retireMerged(r.merged, registry);
-    expect((await stored('nold00000001')).kv).toHaveLength(2);
-    expect((await registry.all()).map(([id]) => id).sort()).toEqual(['nlast0000001', 'nold00000001']);
+    expect((await stored(old.id)).kv).toHaveLength(2);
+    expect((await registry.all()).map(([id]) => id).sort()).toEqual([last.id, old.id].sort());
   });
 });
 

@@ -27,7 +27,8 @@ import { DIRECT_ROOM } from '../core/chat/types';
 import { messageError } from '../core/chat/validate';
 import { foldRecords } from '../storage/log-store';
 import { deleteNodeStores, kvDbName, loadPersisted, NodeStorage, readDatabase, type PersistedState, type StoreRegistry } from '../storage/store';
-import { claimNodeId, localLocks, lockOrphan, type OrphanLock } from './identity';
+import { claimIdentity, localLocks, lockOrphan, type OrphanLock } from './identity';
+import type { Identity } from '../trust/keys';
 import { validateEntry } from './entry-check';
 
 /**
@@ -119,19 +120,29 @@ export async function readNodeData(id: string): Promise<NodeData> {
   };
 }
 
+/** An identity taken over from an orphan: its key pair and its stores. */
+export interface TakenIdentity {
+  identity: Identity;
+  state: PersistedState;
+}
+
 /**
  * Takes over the identity of the orphan `id`: its lock (held for the page's lifetime), its
+ * key pair (the id is the hash of its public key, so the node signs as `id` with it), its
  * id (kept in sessionStorage) and its stores, read here. Null when another page got it
- * first. Everything that makes up a node's identity is taken here and only here.
+ * first, or its store holds no key for `id` (nothing could sign as it). Everything that
+ * makes up a node's identity is taken here and only here.
  */
-export async function takeOverIdentity(id: string): Promise<PersistedState | null> {
-  if (!(await claimNodeId(id))) return null;
-  return loadPersisted(new NodeStorage(id, () => undefined));
+export async function takeOverIdentity(id: string): Promise<TakenIdentity | null> {
+  const identity = await claimIdentity(id);
+  if (!identity) return null;
+  return { identity, state: await loadPersisted(new NodeStorage(id, () => undefined)) };
 }
 
 /** A restarted browser's first tab: the identity it took over and what it merged in. */
 export interface Restart {
-  id: string;
+  /** The orphan's key pair and id: the node signs its hellos and seals with it. */
+  identity: Identity;
   /** The node's start state: its own stores with the other orphans' data merged in. */
   state: PersistedState;
   /** What the other orphans brought: not in this node's stores yet. */
@@ -142,27 +153,34 @@ export interface Restart {
 
 /**
  * After a browser restart (no page of this profile holds or waits for a node lock), takes
- * over the most recently alive orphan's identity and reads every other orphan it can lock
- * into it. Null when some page of this profile is live (its watchers adopt the orphans),
- * or no orphan could be taken.
+ * over the identity of the most recently alive orphan that has its key, and reads every
+ * other orphan it can lock into it (keyless ones included: their data is merged, their
+ * id is not used). Null when some page of this profile is live (its watchers adopt the
+ * orphans), or no orphan's identity could be taken (the new identity's watchers adopt
+ * them all).
  */
 export async function takeOverAfterRestart(registry: StoreRegistry): Promise<Restart | null> {
   if ((await localLocks()).anyone) return null;
   const ids = (await registry.all()).sort((a, b) => b[1] - a[1]).map(([id]) => id);
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
+  for (const id of ids) {
     const own = await takeOverIdentity(id);
     if (!own) continue;
-    const locks = (await Promise.all(ids.slice(i + 1).map((o) => lockOrphan(o, false)))).filter((l): l is OrphanLock => l !== null);
+    const rest = ids.filter((o) => o !== id);
+    const locks = (await Promise.all(rest.map((o) => lockOrphan(o, false)))).filter((l): l is OrphanLock => l !== null);
     const others = await Promise.all(locks.map((l) => readNodeData(l.id)));
     const base: NodeData = {
-      kv: own.kv.filter(validateEntry),
-      chat: own.chat.filter(validMessage),
-      rooms: own.rooms,
-      nick: own.nick,
+      kv: own.state.kv.filter(validateEntry),
+      chat: own.state.chat.filter(validMessage),
+      rooms: own.state.rooms,
+      nick: own.state.nick,
     };
     const { merged, added } = mergeNodeData(base, others);
-    return { id, state: { ...own, kv: merged.kv, chat: merged.chat, rooms: merged.rooms, nick: merged.nick }, added, merged: locks };
+    return {
+      identity: own.identity,
+      state: { ...own.state, kv: merged.kv, chat: merged.chat, rooms: merged.rooms, nick: merged.nick },
+      added,
+      merged: locks,
+    };
   }
   return null;
 }

@@ -5,8 +5,9 @@
  * is fetched, compiled and evaluated (100-300 ms of a reload on a busy machine).
  */
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { acquireNodeId, noteLeaving, rememberNeighbours } from './identity';
+import { acquireIdentity, noteLeaving, reclaimedIdentity, rememberNeighbours } from './identity';
 import { P2PNode } from './node';
+import { nodeIdentity } from './node-identity';
 import { takeOverAfterRestart, type Restart } from './orphans';
 import { StoreRegistry, type PersistedState } from '../storage/store';
 import type { SimplePeerCtor } from '../net/transport';
@@ -19,7 +20,7 @@ export interface PageBoot {
   nick: string;
   /** The id this tab had before a reload (sessionStorage), if any. */
   previous: string | null;
-  /** That id, already taken back (reclaimNodeId), or null: acquireNodeId decides. */
+  /** That id, already taken back (reclaimNodeId), or null: acquireIdentity decides. */
   reclaimed: string | null;
   /** The previous id's persisted state, being read. */
   prefetch: Promise<PersistedState | null> | null;
@@ -52,14 +53,16 @@ async function restartTakeover(b: PageBoot): Promise<Restart | null> {
 
 export async function startPage(b: PageBoot): Promise<void> {
   const restart = await restartTakeover(b);
-  const id = restart?.id ?? b.reclaimed ?? (await acquireNodeId()).id;
+  const identity =
+    restart?.identity ?? (b.reclaimed !== null ? await reclaimedIdentity(b.reclaimed) : null) ?? (await acquireIdentity()).identity;
+  const id = identity.id;
   const preloaded = restart ? Promise.resolve(restart.state) : b.prefetch && id === b.previous ? b.prefetch : undefined;
   performance.mark('p2p:id');
   // links must not be dialled before the policy is known (relay-only hides addresses)
   await b.ice.ready;
   performance.mark('p2p:ice');
   const node = new P2PNode({
-    id,
+    identity: nodeIdentity(identity),
     cluster: b.cluster,
     signaling: b.signaling,
     nick: b.nick,

@@ -5,12 +5,17 @@
  * a send `transient` and no link is open. Incoming frames (from a link or a relay) are
  * decoded and every message validated on its own; valid ones go to `message`, bad ones
  * are counted (`drop.<code>`), and a peer that keeps sending garbage loses its link.
+ * Every link starts with hellos (link-hello.ts): the peer id a link's frames are handed
+ * on with is the one its hello proved, and a relayed frame's is the one its signature
+ * proved (signaling-bridge.ts).
  */
 import { validateWire, type WireMessage } from '../core/node';
 import { fromWire, toWire } from '../core/wire';
 import { decodeAll, encode } from '../wire/codec';
 import { Transport, type LinkInfo, type SimplePeerCtor } from '../net/transport';
 import { markOnce } from './marks';
+import { linkHello } from './link-hello';
+import type { NodeIdentity } from './node-identity';
 import type { IceConfigSource } from './ice-config';
 import type { Stats } from './stats';
 
@@ -18,7 +23,12 @@ import type { Stats } from './stats';
 const MAX_STRIKES = 50;
 
 export interface PeerLinkOptions {
-  id: string;
+  identity: NodeIdentity;
+  cluster: string;
+  /** K_link of the cluster secret (hellos carry its MAC); absent in an open cluster. */
+  linkMacKey?: CryptoKey;
+  /** Members' dials are not rate-limited. */
+  isMember?: (peer: string) => boolean;
   SimplePeer: SimplePeerCtor;
   /** ICE servers and policy of new links; none when absent. */
   ice?: IceConfigSource;
@@ -46,7 +56,9 @@ export class PeerLinks {
     private readonly on: PeerLinkHandlers,
   ) {
     this.transport = new Transport({
-      me: opts.id,
+      me: opts.identity.id,
+      auth: linkHello({ identity: opts.identity, cluster: opts.cluster, macKey: opts.linkMacKey }),
+      isMember: opts.isMember,
       SimplePeer: opts.SimplePeer,
       sendSignal: (to, conn, signal) => on.signal(to, conn, signal),
       onFrame: (from, bytes) => this.receive(from, bytes),
@@ -130,6 +142,8 @@ export class PeerLinks {
       'messages.out': t.messagesOut,
       'frames.in': t.framesIn,
       'links.unreachableDrops': t.unreachableDrops,
+      'links.helloFailures': t.helloFailures,
+      'links.dialsRefused': t.dialsRefused,
     };
   }
 }

@@ -4,18 +4,24 @@
  *   `<cluster>`       announces: "I am here" (HyParView bootstrap and island probes);
  *   `<cluster>/<id>`  this node's inbox: WebRTC signals (SDP, ICE) and relayed frames
  *                     (transient messages to a node without a link to it).
- * Anybody can publish on a topic, so every message is validated (signal-messages.ts)
- * before it reaches a handler; bad ones are counted as `drop.signaling`.
+ * Anybody can publish on a topic, so every message is signed by its sender and
+ * verified, then validated (signal-messages.ts), before it reaches a handler: the `from`
+ * a handler sees is proven (its key hashes to it and signed the message, within the
+ * clock bound, not replayed). Bad ones are counted as `drop.signaling`.
+ * Signing and verifying are asynchronous: outgoing messages are signed in order on one
+ * chain and incoming ones verified in order on another, so a link's offer still goes
+ * (and is handled) before its candidates.
  */
 import { SignalingPool, type WebSocketCtor, type WebSocketLike } from '../net/signaling';
 import { fromBase64, toBase64 } from '../wire/codec';
-import { validateSignal } from './signal-messages';
+import { parseBody, parseSignal, signSignal, SignalVerifier, type SignalType } from './signal-messages';
+import type { NodeIdentity } from './node-identity';
 import { markOnce } from './marks';
 import type { Stats } from './stats';
 import type { SignalingState } from './api';
 
 export interface SignalingOptions {
-  id: string;
+  identity: NodeIdentity;
   cluster: string;
   /** Server URLs; every one is used. */
   urls: string[];
@@ -43,15 +49,21 @@ export class SignalingBridge {
   private readonly pool: SignalingPool;
   private readonly clusterTopic: string;
   private readonly selfTopic: string;
+  private readonly verifier: SignalVerifier;
+  private outChain: Promise<void> = Promise.resolve();
+  private inChain: Promise<void> = Promise.resolve();
+  private readonly id: string;
 
   constructor(
     private readonly opts: SignalingOptions,
     private readonly stats: Stats,
     private readonly on: SignalingHandlers,
   ) {
+    this.id = opts.identity.id;
     this.clusterTopic = opts.cluster;
-    this.selfTopic = `${opts.cluster}/${opts.id}`;
-    this.pool = new SignalingPool(opts.urls, opts.id, {
+    this.selfTopic = `${opts.cluster}/${this.id}`;
+    this.verifier = new SignalVerifier(opts.identity, opts.cluster);
+    this.pool = new SignalingPool(opts.urls, this.id, {
       WebSocketImpl: opts.WebSocketImpl,
       preopened: opts.sockets,
       onPublish: (topic, data, clients, _url, own) => this.receive(topic, data, clients, own === true),
@@ -71,18 +83,18 @@ export class SignalingBridge {
 
   /** Publishes "I am here" on the cluster topic. */
   announce(isolated: boolean): void {
-    this.pool.publish(this.clusterTopic, { t: 'announce', from: this.opts.id, isolated });
+    this.publishSigned(this.clusterTopic, 'announce', '', { isolated });
   }
 
   /** A WebRTC signal for `to`'s end of link `conn`. */
   signal(to: string, conn: string, signal: unknown): void {
     markOnce('p2p:signal-out');
-    this.publishTo(to, { t: 'signal', conn, signal });
+    this.publishSigned(`${this.opts.cluster}/${to}`, 'signal', to, { conn, signal });
   }
 
   /** A frame for a node we have no open link to. */
   relay(to: string, bytes: Uint8Array): void {
-    this.publishTo(to, { t: 'relay', frame: toBase64(bytes) });
+    this.publishSigned(`${this.opts.cluster}/${to}`, 'relay', to, { frame: toBase64(bytes) });
   }
 
   isOpen(): boolean {
@@ -97,27 +109,52 @@ export class SignalingBridge {
     this.pool.close();
   }
 
-  private publishTo(to: string, data: Record<string, unknown>): void {
-    this.pool.publish(`${this.opts.cluster}/${to}`, { ...data, from: this.opts.id, to });
+  /** Signs and publishes, in call order. */
+  private publishSigned(topic: string, t: SignalType, to: string, body: Record<string, unknown>): void {
+    this.outChain = this.outChain
+      .then(() => signSignal(this.opts.identity, this.opts.cluster, t, to, body, Date.now()))
+      .then(
+        (msg) => void this.pool.publish(topic, msg),
+        (e: unknown) => this.stats.error(`signing a ${t}`, e),
+      );
   }
 
   private receive(topic: string, data: Record<string, unknown>, clients: number, own: boolean): void {
-    const err = validateSignal(data);
-    if (err) return this.stats.count('drop.signaling', 1, err);
-    const from = data.from as string;
-    if (topic === this.clusterTopic && data.t === 'announce') {
-      this.stats.set('signaling.clients', clients);
-      if (own) this.on.ownAnnounce(clients);
-      else this.on.announce(from, clients, data.isolated === true);
+    if (own) {
+      // our own publish echoed back by the server (the pool knows its message ids)
+      if (topic === this.clusterTopic && data.t === 'announce') {
+        this.stats.set('signaling.clients', clients);
+        this.on.ownAnnounce(clients);
+      }
       return;
     }
-    if (own || topic !== this.selfTopic || data.to !== this.opts.id) return;
-    if (data.t === 'signal') {
+    const m = parseSignal(data);
+    if (typeof m === 'string') return this.stats.count('drop.signaling', 1, m);
+    if (topic === this.clusterTopic ? m.t !== 'announce' : topic !== this.selfTopic || m.t === 'announce' || m.to !== this.id) return;
+    this.inChain = this.inChain
+      .then(() => this.verifier.verify(m, Date.now()))
+      .then(
+        (err) => {
+          if (err) return this.stats.count('drop.signaling', 1, err);
+          const body = parseBody(m);
+          if (typeof body === 'string') return this.stats.count('drop.signaling', 1, `${m.from}: ${body}`);
+          this.deliver(m.t, m.from, body, clients);
+        },
+        (e: unknown) => this.stats.error('verifying a signaling message', e),
+      );
+  }
+
+  /** A verified message: `from` is proven. */
+  private deliver(t: SignalType, from: string, body: Record<string, unknown>, clients: number): void {
+    if (t === 'announce') {
+      this.stats.set('signaling.clients', clients);
+      this.on.announce(from, clients, body.isolated === true);
+    } else if (t === 'signal') {
       markOnce('p2p:signal-in');
-      this.on.signal(from, data.conn as string, data.signal);
-    } else if (data.t === 'relay') {
+      this.on.signal(from, body.conn as string, body.signal);
+    } else {
       markOnce('p2p:relay-in');
-      const bytes = fromBase64(data.frame as string);
+      const bytes = fromBase64(body.frame as string);
       if (!bytes) return this.stats.count('drop.relay', 1, 'bad base64');
       this.stats.count('relay.in');
       this.on.relay(from, bytes);

@@ -37,7 +37,10 @@ describe('HyParView + Plumtree: join, settle, crash half, heal', () => {
     // origin's component of the live overlay; nobody outside it can be reached (no
     // anti-entropy, and crashes are noticed only 4-5 s later).
     expect(r.reliabilityAfterFailureOfReachable, where).toBe(1);
-    expect(r.reliabilityAfterFailureMean, where).toBeGreaterThanOrEqual(r.reachableAfterFailureMean);
+    // (reliabilityAfterFailure counts tree deliveries only: anti-entropy can beat the tree
+    // to a reachable node, so the bound is on every delivery.)
+    // Anti-entropy brings every survivor what the tree could not, by the end of the heal settle.
+    expect(r.reliabilityAfterFailureEventual, where).toBe(1);
     // Once the survivors form one component, broadcasts on the broken trees reach everyone.
     expect(r.healMs, where).not.toBeNull();
     expect(r.reliabilityAtHeal, where).toBe(1);

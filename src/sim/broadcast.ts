@@ -78,7 +78,8 @@ export const DEFAULT_BROADCAST_SCENARIO: BroadcastScenario = {
   broadcastGapMs: 10,
   warmupGapMs: 10,
   exactDiameterMax: 2_000,
-  plumtree: {},
+  // the scenario's broadcasts are what anti-entropy repairs (as chat in the app)
+  plumtree: { antiEntropyKinds: ['sim'] },
 };
 
 export type Batch = 'warmup' | 'pre' | 'afterFailure' | 'atHeal' | 'repair' | 'resettled';
@@ -96,6 +97,8 @@ export interface MessageRecord {
   sentAt: number;
   /** Per node index: 0, or 1 once delivered. */
   readonly got: Uint8Array;
+  /** Per node index: 1 once delivered by the tree (GOSSIP, GRAFT answers), not by anti-entropy. */
+  readonly tree: Uint8Array;
   /** Distinct nodes that delivered it (origin included). */
   delivered: number;
   duplicates: number;
@@ -130,6 +133,7 @@ export class BroadcastTally implements BroadcastSink {
         origin: node,
         sentAt: now,
         got: new Uint8Array(this.size),
+        tree: new Uint8Array(this.size),
         delivered: 0,
         duplicates: 0,
         payloadSends: 0,
@@ -145,6 +149,8 @@ export class BroadcastTally implements BroadcastSink {
     }
     r.got[node] = 1;
     r.delivered++;
+    if (d.repaired === true) return;
+    r.tree[node] = 1;
     if (d.hops > r.ldh) r.ldh = d.hops;
     if (d.hops > 0) r.delays.push(now - r.sentAt);
   }
@@ -178,7 +184,8 @@ export interface BatchStats {
   delayMax: number;
 }
 
-export function batchStats(records: readonly MessageRecord[], live: Uint8Array, liveCount: number): BatchStats {
+/** `byTree`: count deliveries by the tree only (anti-entropy's left out); else every delivery. */
+export function batchStats(records: readonly MessageRecord[], live: Uint8Array, liveCount: number, byTree = false): BatchStats {
   let relMin = 1;
   let relSum = 0;
   let rmrSum = 0;
@@ -188,7 +195,8 @@ export function batchStats(records: readonly MessageRecord[], live: Uint8Array, 
   const delays: number[] = [];
   for (const r of records) {
     let got = 0;
-    for (let i = 0; i < live.length; i++) if (live[i] !== 0 && r.got[i] !== 0) got++;
+    const have = byTree ? r.tree : r.got;
+    for (let i = 0; i < live.length; i++) if (live[i] !== 0 && have[i] !== 0) got++;
     const rel = liveCount === 0 ? 1 : got / liveCount;
     relMin = Math.min(relMin, rel);
     relSum += rel;
@@ -307,6 +315,12 @@ export interface BroadcastReport extends OverlayReport {
   /** Sent from the crash instant on, before any crash is detected. */
   reliabilityAfterFailure: number;
   reliabilityAfterFailureMean: number;
+  /**
+   * Min over those messages of (live nodes that delivered it / live nodes) at the end of
+   * the heal settle: what Plumtree's anti-entropy exchange brought to the survivors the
+   * tree could not reach. Must be 1.
+   */
+  reliabilityAfterFailureEventual: number;
   /**
    * Min over those messages of (live nodes in the origin's component of the live overlay
    * at the crash / live nodes). Others can only be reached over links HyParView makes
@@ -444,7 +458,9 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
         if (B === 0) return;
         const [mask, count] = liveMask();
         const after = tally.batch('afterFailure');
-        const failure = batchStats(after, mask, count);
+        // the tree's own reach (comparable with Plumtree without anti-entropy), then everything
+        const failure = batchStats(after, mask, count, true);
+        const eventual = batchStats(after, mask, count);
         const healRecords = tally.batch('atHeal');
         atHeal = healRecords.length ? batchStats(healRecords, mask, count) : null;
         // Reachability: the origin's component of the live overlay at the crash.
@@ -496,6 +512,7 @@ export function runBroadcastScenario(options: Partial<BroadcastScenario>): Broad
           deliveryMsMax: round(p.delayMax, 1),
           reliabilityAfterFailure: round(failure.reliabilityMin, 6),
           reliabilityAfterFailureMean: round(failure.reliabilityMean, 6),
+          reliabilityAfterFailureEventual: round(eventual.reliabilityMin, 6),
           reachableAfterFailure: round(reachMin, 6),
           reachableAfterFailureMean: round(after.length ? reachSum / after.length : 1, 6),
           reliabilityAfterFailureOfReachable: round(ofReachMin, 6),

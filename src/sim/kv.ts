@@ -1,10 +1,10 @@
 import type { NodeId } from '../core/types';
 import { SeededRng } from '../core/rng';
 import { viewOf } from '../core/placement';
-import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
+import { KvStore, storageKey, validateKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvOut, type KvReply, type KvTimer } from '../core/kv';
 import { Network, type Adapter } from './network';
+import { meshConfig, meshIds, type DistributiveOmit, type MeshOptions } from './mesh';
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 /** A client request to a KvStore, without its `req` (the network numbers it). */
 export type KvCall = DistributiveOmit<Extract<KvIn, { req: number }>, 'req'>;
 
@@ -29,23 +29,8 @@ export const kvAdapter: Adapter<KvIn, KvOut, KvStore, KvCall> = {
   flush: { pending: (store) => store.needsFlush(), input: { type: 'flush' } },
 };
 
-export interface KvNetOptions {
-  seed: number;
-  /** Node count (ids n0, n1, ...) or explicit ids. */
-  nodes: number | NodeId[];
+export interface KvNetOptions extends MeshOptions {
   config?: Partial<KvConfig>;
-  /** One-way latency range of each message in ms [1, 20]. */
-  latency?: [number, number];
-  /** Probability that a message is lost [0]. */
-  loss?: number;
-  /** Probability that a delivered message is delivered twice [0]. */
-  duplicate?: number;
-  /** Range of the delay before a node learns of a membership change [200, 800]. */
-  detection?: [number, number];
-  /** Each node's clock runs ahead by up to this many ms [0]. */
-  clockSkew?: number;
-  /** Start time of the virtual clock (ms) [1,000,000]. */
-  start?: number;
 }
 
 /**
@@ -54,26 +39,34 @@ export interface KvNetOptions {
  * seed, its id and its incarnation, so a restart draws fresh randomness.
  */
 export class KvNet extends Network<KvIn, KvOut, KvStore, KvCall> {
+  private readonly eventListeners: ((node: NodeId, event: KvEvent, now: number) => void)[];
+
   constructor(opts: KvNetOptions) {
-    const [lo, hi] = opts.latency ?? [1, 20];
-    const [dlo, dhi] = opts.detection ?? [200, 800];
+    const listeners: ((node: NodeId, event: KvEvent, now: number) => void)[] = [];
     super(
-      kvAdapter,
       {
-        seed: opts.seed,
-        links: 'mesh',
-        start: opts.start ?? 1_000_000,
-        linkLatency: { min: lo, max: hi },
-        lossRate: opts.loss ?? 0,
-        duplicateRate: opts.duplicate ?? 0,
-        detectDelay: { min: dlo, max: dhi },
-        clockSkew: opts.clockSkew ?? 0,
+        ...kvAdapter,
+        onEffect: (node, effect, now) => {
+          if (effect.type === 'event') for (const l of listeners) l(node, effect.event, now);
+        },
       },
+      meshConfig(opts),
       (id, incarnation) => new KvStore(id, { ...opts.config }, new SeededRng(`${opts.seed}/${id}/${incarnation}`)),
     );
-    const ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => `n${i}`) : opts.nodes;
+    const ids = meshIds(opts.nodes);
     for (const id of ids) this.add(id);
     for (const id of ids) this.tellMembers(id);
+    this.eventListeners = listeners;
+  }
+
+  /** Calls `listener` with every event a store emits (changed, watch, watchResync). */
+  onEvent(listener: (node: NodeId, event: KvEvent, now: number) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Sets `id`'s watched prefixes (the whole set). */
+  watch(id: NodeId, prefixes: string[]): KvReply {
+    return this.kvCall(id, { type: 'watch', prefixes });
   }
 
   store(id: NodeId): KvStore {

@@ -179,7 +179,7 @@ export class PlumtreeNode implements SimNode<PtHostIn, PtHostOut> {
         const d = e.event;
         this.sink?.deliver(this, d, now);
         this.onDeliver?.(d);
-        if (this.membership && d.kind === MEMBER_KIND) this.toMem({ type: 'deliver', data: d.data }, now, out);
+        if (this.membership && d.kind === MEMBER_KIND) this.toMem({ type: 'deliver', origin: d.origin, id: d.id, data: d.data }, now, out);
         continue;
       }
       if (e.type === 'send' && e.msg.type === 'pt.gossip') this.sink?.payloadSent(e.msg.id);
@@ -229,7 +229,8 @@ export const plumtreeAdapter: Adapter<PtHostIn, PtHostOut, PlumtreeNode> = {
   announce: (from, clients, known, isolated) => ({ type: 'announce', from, clients, known, isolated }),
   neighborUp: (peer) => ({ type: 'neighborUp', peer }),
   neighborDown: (peer) => ({ type: 'neighborDown', peer }),
-  isBackgroundTimer: hyparviewAdapter.isBackgroundTimer,
+  // Plumtree's periodic anti-entropy tick never quiesces either.
+  isBackgroundTimer: (t) => (t as PtTimer).type === 'pt.aeTick' || hyparviewAdapter.isBackgroundTimer!(t),
 };
 
 export type PlumtreeNetwork = Network<PtHostIn, PtHostOut, PlumtreeNode>;

@@ -3,8 +3,8 @@ import { SeededRng } from '../core/rng';
 import { viewOf } from '../core/placement';
 import { Segments, storageKey, validateSegMessage, type SegIn, type SegMessage, type SegmentsConfig, type SegOut, type SegRecord, type SegReply, type SegTimer } from '../core/segments';
 import { Network, type Adapter } from './network';
+import { meshConfig, meshIds, type DistributiveOmit, type MeshOptions } from './mesh';
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 /** A client request to Segments, without its `req` (the network numbers it); cancel goes through `cancel()`. */
 export type SegCall = DistributiveOmit<Extract<SegIn, { req: number; key: string }>, 'req'>;
 
@@ -26,21 +26,8 @@ export const segmentsAdapter: Adapter<SegIn, SegOut, Segments, SegCall> = {
   request: (req, call) => ({ ...call, req }) as SegIn,
 };
 
-export interface SegNetOptions {
-  seed: number;
-  /** Node count (ids n0, n1, ...) or explicit ids. */
-  nodes: number | NodeId[];
+export interface SegNetOptions extends MeshOptions {
   config?: Partial<SegmentsConfig>;
-  /** One-way latency range of each message in ms [1, 20]: messages are reordered. */
-  latency?: [number, number];
-  /** Probability that a message is lost [0]. */
-  loss?: number;
-  /** Probability that a delivered message is delivered twice [0]. */
-  duplicate?: number;
-  /** Range of the delay before a node learns of a membership change [200, 800]. */
-  detection?: [number, number];
-  /** Start time of the virtual clock (ms) [1,000,000]. */
-  start?: number;
 }
 
 /**
@@ -50,22 +37,12 @@ export interface SegNetOptions {
  */
 export class SegNet extends Network<SegIn, SegOut, Segments, SegCall> {
   constructor(opts: SegNetOptions) {
-    const [lo, hi] = opts.latency ?? [1, 20];
-    const [dlo, dhi] = opts.detection ?? [200, 800];
     super(
       segmentsAdapter,
-      {
-        seed: opts.seed,
-        links: 'mesh',
-        start: opts.start ?? 1_000_000,
-        linkLatency: { min: lo, max: hi },
-        lossRate: opts.loss ?? 0,
-        duplicateRate: opts.duplicate ?? 0,
-        detectDelay: { min: dlo, max: dhi },
-      },
+      meshConfig(opts),
       (id, incarnation) => new Segments(id, { ...opts.config }, new SeededRng(`${opts.seed}/${id}/${incarnation}`)),
     );
-    const ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => `n${i}`) : opts.nodes;
+    const ids = meshIds(opts.nodes);
     for (const id of ids) this.add(id);
     for (const id of ids) this.tellMembers(id);
   }

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { KvWatchEvent } from '../runtime/api';
 import { createMockNode, type MockNode } from './mock-node';
 
 let node: MockNode | undefined;
@@ -40,6 +41,24 @@ describe('createMockNode', () => {
     const id = await node.segments.put('q', 'v');
     await expect(taken).resolves.toEqual({ id, value: 'v' });
     await expect(node.segments.peek('q', 0, { timeoutMs: 20 })).rejects.toThrow(/timeout/);
+  });
+  it('kv.watch follows writes made by other members, in order, until unsubscribed', async () => {
+    node = createMockNode({ chatter: false, churn: false, keys: 0, latencyMs: [0, 1] });
+    const n = node;
+    const seen: KvWatchEvent[] = [];
+    const stop = n.kv.watch('w/', (e) => seen.push(e));
+    await stop.ready;
+    const who = n.writeElsewhere('w/a', 1);
+    expect(who).not.toBe(n.id);
+    n.writeElsewhere('other/x', 2);
+    await vi.waitFor(() => expect(seen.map((e) => e.type)).toEqual(['put']), { timeout: 5000 });
+    expect(seen[0]).toMatchObject({ type: 'put', key: 'w/a', value: 1, version: { node: who } });
+    await n.kv.delete('w/a');
+    await vi.waitFor(() => expect(seen.map((e) => e.type)).toEqual(['put', 'delete']), { timeout: 5000 });
+    stop();
+    await n.kv.put('w/b', 3);
+    expect(seen.length).toBe(2);
+    expect(() => n.kv.watch('p', () => {}) && Array.from({ length: 16 }, (_, i) => n.kv.watch(`q${i}`, () => {}))).toThrow(/at most 16/);
   });
   it('rejects /tell to an unknown nickname', async () => {
     node = createMockNode({ chatter: false, churn: false, latencyMs: [0, 1] });

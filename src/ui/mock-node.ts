@@ -50,6 +50,8 @@ export interface MockNodeOptions {
 export interface MockNode extends P2PApi {
   /** Stops the cluster's clock (leave() does too). */
   dispose(): void;
+  /** Another member of the fake cluster writes (`value` undefined: deletes) `key`; returns who, or null when alone. */
+  writeElsewhere(key: string, value: unknown): string | null;
 }
 
 const NICKS = ['ada', 'grace', 'linus', 'barbara', 'ken', 'radia', 'edsger', 'leslie', 'frances', 'donald', 'margaret', 'tony'];
@@ -173,6 +175,7 @@ class MockTab implements MockNode {
       roomsChanged: () => Promise.resolve(),
       nickChanged: () => Promise.resolve(),
       error: (where, e) => console.error(`mock node: ${where}`, e),
+      on: (listener) => this.on(listener),
     });
     this.chat = this.api.chat;
     this.kv = this.api.kv;
@@ -274,6 +277,22 @@ class MockTab implements MockNode {
   }
 
   /** Member `who` makes an API call (its reply is dropped). */
+  /** Another member of the fake cluster writes (`value` undefined: deletes) `key`; returns who, or null when alone. */
+  writeElsewhere(key: string, value: unknown): NodeId | null {
+    const others = this.liveOthers();
+    if (others.length === 0) return null;
+    const who = others[randInt(this.rng, others.length)]!;
+    const call = value === undefined ? { type: 'kv.delete' as const, key } : { type: 'kv.put' as const, key, value };
+    if (this.driver.pumping) this.as(who, call);
+    else {
+      this.driver.pump();
+      this.as(who, call);
+      this.flushEvents();
+      this.driver.poke();
+    }
+    return who;
+  }
+
   private as(who: NodeId, call: Extract<NodeIn, { type: 'api' }>['call']): void {
     if (this.net.isAlive(who)) this.net.request(who, call);
   }

@@ -16,6 +16,7 @@ import { join, type JoinResult } from './join';
 import { kv, kvLatency, type KvResult } from './kv';
 import { reloads } from './reload';
 import { segments, type SegmentsResult } from './segments';
+import { watch, type WatchResult } from './watch';
 import { heapMB, type BenchOptions, type BenchTab, type SystemTarget } from './shared';
 
 export interface SystemResult {
@@ -28,6 +29,8 @@ export interface SystemResult {
   kv?: KvResult;
   /** ours only (Yjs has no waiting queue) */
   segments?: SegmentsResult;
+  /** ours only: kv.watch notification latency beside put → visible */
+  watch?: WatchResult;
   failure?: FailureResult;
   crashOne?: CrashOneResult;
   errors: string[];
@@ -98,6 +101,7 @@ export async function runSystem(browser: Browser, target: SystemTarget, o: Bench
         if (o.only.has('kv') && target.kind === 'ours' && tabs.length > 1) Object.assign(r.kv, await reloads(tabs, o));
       });
     }
+    if (o.only.has('watch') && target.kind === 'ours' && tabs.length > 1) await step('watch', async () => void (r.watch = await watch(tabs, o)));
     if (o.only.has('failure') && target.kind === 'ours' && tabs.length >= 4 && r.kv) {
       const n = r.kv.keys;
       await step('crash one', async () => void (r.crashOne = await crashOne(browser, target, tabs, o, n)));

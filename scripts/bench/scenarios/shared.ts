@@ -10,8 +10,8 @@ import { NAME_SHIM, pageInit, type PageInitArg } from '../page';
 import { mean, round, sleep } from '../stats';
 import type { RtcBytes, SystemKind } from '../types';
 
-export type Scenario = 'join' | 'chat' | 'segments' | 'kv' | 'failure';
-export const SCENARIOS: Scenario[] = ['join', 'chat', 'segments', 'kv', 'failure'];
+export type Scenario = 'join' | 'chat' | 'segments' | 'kv' | 'watch' | 'failure';
+export const SCENARIOS: Scenario[] = ['join', 'chat', 'segments', 'kv', 'watch', 'failure'];
 
 export interface BenchOptions {
   tabs: number;

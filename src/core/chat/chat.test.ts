@@ -26,6 +26,8 @@ const tsOfKey = (key: string): number => Number(key.split('\u0000')[1]);
 class Net {
   readonly nodes = new Map<string, Chat>();
   readonly effects = new Map<string, Item[]>();
+  /** Broadcasts sent so far (their Plumtree ids). */
+  private broadcasts = 0;
   now = 1_000_000;
 
   add(id: string, nick = id, config: Partial<ChatConfig> = {}, rooms?: string[]): Chat {
@@ -44,7 +46,10 @@ class Net {
     for (const e of out) {
       if (e.type === 'broadcast') {
         expect(validateChatBroadcast(e.data)).toBeNull();
-        for (const other of this.nodes.keys()) if (other !== id) this.input(other, { type: 'deliver', from: id, data: e.data });
+        // as Plumtree delivers it: to every node, the sender too, from its origin and with
+        // the broadcast's id as proof
+        const proof = { id: `${id}:t:${++this.broadcasts}` };
+        for (const other of this.nodes.keys()) this.input(other, { type: 'deliver', from: id, data: e.data, proof });
       } else if (e.type === 'send' && this.nodes.has(e.to)) {
         expect(validateChatMessage(e.msg)).toBeNull();
         this.input(e.to, { type: 'message', from: id, msg: e.msg });
@@ -75,7 +80,7 @@ const msg = (over: Partial<ChatMessage> & { ts: number }): ChatMessage => ({
 
 const deliver = (c: Chat, m: ChatMessage, now = 1_000_000): Item[] => {
   const out: ChatOut[] = [];
-  c.handle({ type: 'deliver', from: m.from, data: { type: 'chat.message', message: m } }, now, out);
+  c.handle({ type: 'deliver', from: m.from, data: { type: 'chat.message', message: m }, proof: { id: `${m.from}:t:${m.ts}` } }, now, out);
   return flat(out);
 };
 
@@ -105,7 +110,11 @@ describe('Chat: rooms and sending', () => {
     expect(replies(out)).toEqual([{ type: 'reply', req: 1, ok: true }]);
     const persisted = out.find((e) => e.type === 'persist');
     expect(persisted).toMatchObject({ put: [{ room: 'lobby', text: 'hi', nick: 'alice', from: 'a' }], remove: [] });
-    expect(net.effects.get('b')!.find((e) => e.type === 'persist')).toEqual(persisted);
+    // b keeps the message with the broadcast it came in (its proof); a gets its own back
+    // through Plumtree and adds the proof to its copy
+    const proven = (p: typeof persisted) => p?.type === 'persist' && { ...p, put: p.put.map((m) => ({ ...m, proof: { id: 'a:t:1' } })) };
+    expect(net.effects.get('b')!.find((e) => e.type === 'persist')).toEqual(proven(persisted));
+    expect(net.effects.get('a')!.filter((e) => e.type === 'persist')).toEqual([persisted, proven(persisted)]);
     expect(b.history('lobby').map((m) => m.text)).toEqual(['hi']);
     expect(net.delivered('b').map((m) => m.text)).toEqual(['hi']);
   });
@@ -200,7 +209,8 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     const first = deliver(c, m);
     const again = deliver(c, m);
     const viaHistory: ChatOut[] = [];
-    c.handle({ type: 'message', from: 'p', msg: { type: 'chat.history', messages: [m, m] } }, 0, viaHistory);
+    const proven = { ...m, proof: { id: `${m.from}:t:${m.ts}` } };
+    c.handle({ type: 'message', from: 'p', msg: { type: 'chat.history', messages: [proven, proven] } }, 0, viaHistory);
     expect(first.filter((e) => e.type === 'delivered')).toHaveLength(1);
     expect(again).toEqual([]);
     expect(viaHistory).toEqual([]);
@@ -219,7 +229,7 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     // Storage follows: the new message is stored, the one pushed out is deleted.
     expect(out.find((e) => e.type === 'persist')).toEqual({
       type: 'persist',
-      put: [msg({ ts: makeHlc(6, 0) })],
+      put: [{ ...msg({ ts: makeHlc(6, 0) }), proof: { id: `x:t:${makeHlc(6, 0)}` } }],
       remove: [storageKey(msg({ ts: makeHlc(3, 0) }))],
     });
   });
@@ -236,14 +246,20 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     expect(history.map((m) => m.text)).toEqual([`hello at ${remote}`, 'after']);
   });
 
-  it('accepts but does not merge a timestamp far in the future', () => {
+  it('refuses a message dated more than 60 s ahead: 300 far-future broadcasts leave room for real messages', () => {
     const clock = new HlcClock();
-    const c = new Chat('me', {}, rng, clock);
+    const c = new Chat('me', { historyPerRoom: 200 }, rng, clock);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
-    deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1, 0) }), 1_000_000);
-    expect(c.history('lobby')).toHaveLength(1);
+    for (let i = 0; i < 300; i++) deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1 + i, 0) }), 1_000_000);
+    expect(c.history('lobby')).toHaveLength(0);
+    expect(c.stats().futureRefused).toBe(300);
     expect(clock.peek()).toBeLessThan(makeHlc(1_000_001, 0));
+    const out: ChatOut[] = [];
+    c.handle({ type: 'send', req: 1, room: 'lobby', text: 'real' }, 1_000_000, out);
+    expect(replies(flat(out))).toEqual([{ type: 'reply', req: 1, ok: true }]);
+    expect(c.history('lobby').map((m) => m.text)).toEqual(['real']);
   });
+
 
   it('drops invalid broadcasts and counts them', () => {
     const c = new Chat('me', { maxTextLength: 5 }, rng);
@@ -271,7 +287,7 @@ describe('Chat: ordering, dedupe and bounded history', () => {
     const out = deliver(c, msg({ ts: makeHlc(2, 0), room: 'new' }));
     expect(out.find((e) => e.type === 'persist')).toEqual({
       type: 'persist',
-      put: [msg({ ts: makeHlc(2, 0), room: 'new' })],
+      put: [{ ...msg({ ts: makeHlc(2, 0), room: 'new' }), proof: { id: `x:t:${makeHlc(2, 0)}` } }],
       remove: [storageKey(msg({ ts: makeHlc(1, 0), room: 'old' }))],
     });
     expect(c.history('old')).toEqual([]);
@@ -385,8 +401,11 @@ describe('Chat: history for late joiners and reloads', () => {
     const net = new Net();
     net.add('a', 'alice');
     net.input('a', { type: 'send', req: 1, room: 'lobby', text: 'before reload' });
-    const stored = net.effects.get('a')!.flatMap((e) => (e.type === 'persist' ? e.put : []));
+    // what storage holds: the last record put under each key (the message, then again with its proof)
+    const puts = net.effects.get('a')!.flatMap((e) => (e.type === 'persist' ? e.put : []));
+    const stored = [...new Map(puts.map((m) => [storageKey(m), m])).values()];
     expect(stored).toHaveLength(1);
+    expect(stored[0]!.proof).toEqual({ id: 'a:t:1' });
 
     // Same node id, a fresh clock, and the same wall-clock millisecond: without merging the
     // restored timestamps the HLC would hand out the same timestamp, hence the same id.
@@ -427,6 +446,23 @@ describe('Chat: history for late joiners and reloads', () => {
 });
 
 describe('Chat: nicknames and /tell', () => {
+  it('refuses a room message whose author is not the broadcast origin, and one with an oversized nick', () => {
+    const c = new Chat('me', {}, rng);
+    c.handle({ type: 'start', nick: 'me' }, 1_000_000, []);
+    const out: ChatOut[] = [];
+    // the origin (who signed the broadcast, in the runtime) is 'evil'; the message claims 'x'
+    c.handle({ type: 'deliver', from: 'evil', data: { type: 'chat.message', message: msg({ ts: makeHlc(1, 0) }) }, proof: { id: 'evil:t:1' } }, 1_000_000, out);
+    c.handle({ type: 'deliver', from: 'x', data: { type: 'chat.message', message: msg({ ts: makeHlc(2, 0), nick: 'n'.repeat(CHAT_LIMITS.maxNickLength + 1) }) }, proof: { id: 'x:t:2' } }, 1_000_000, out);
+    expect(flat(out).filter((e) => e.type === 'delivered')).toEqual([]);
+    expect(c.history('lobby')).toEqual([]);
+    expect(c.stats().forged).toBe(1);
+    expect(c.stats().invalid).toBe(1);
+    // a history entry without its author's broadcast is refused too
+    c.handle({ type: 'message', from: 'evil', msg: { type: 'chat.history', messages: [msg({ ts: makeHlc(3, 0) })] } }, 1_000_000, out);
+    expect(c.history('lobby')).toEqual([]);
+    expect(c.stats().forged).toBe(2);
+  });
+
   it('changing the nick updates the meta and the nick on later messages', () => {
     const net = new Net();
     const a = net.add('a', 'alice');

@@ -1,7 +1,8 @@
-import { HlcClock, hlcWall } from '../clock/hlc';
+import { HlcClock, hlcTooFarAhead, hlcWall } from '../clock/hlc';
 import { Protocol, type ClusterView } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import { nodeId as nodeIdCheck } from '../validate';
+import { originOf, proofCheck } from '../plumtree/messages';
 import { RoomHistory } from './history';
 import {
   CHAT_LIMITS,
@@ -13,6 +14,7 @@ import {
   type ChatEvent,
   type ChatIn,
   type ChatMessage,
+  type ChatProof,
   type ChatStats,
   type ChatWire,
 } from './types';
@@ -61,6 +63,12 @@ export function storageKey(m: ChatMessage): string {
  * `meta` (put rooms and nick into the membership meta).
  *
  * The HLC (`clock`) is chat's own: message timestamps and ids come from it.
+ *
+ * Authorship (docs/security.md): a room message counts only when its `from` is the
+ * broadcast's origin (which the runtime proved by the author's signature), and it is shown
+ * with the nick its author has as a member; every kept room message keeps the broadcast it
+ * came in as `proof`, history answers carry it, and a history entry without its author's
+ * broadcast is refused. A /tell must come from its author (the routed source, signed too).
  */
 export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessage> {
   /** The effective configuration (limits clamped to CHAT_LIMITS). */
@@ -81,10 +89,13 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
     invalid: 0,
     duplicate: 0,
     refused: 0,
+    futureRefused: 0,
     historyRequests: 0,
     historyRateLimited: 0,
     historyBatchesSent: 0,
     tellsRejected: 0,
+    forged: 0,
+    nickCorrected: 0,
   };
 
   /**
@@ -126,7 +137,7 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       case 'load':
         return this.onLoad(input.records);
       case 'deliver':
-        return this.onDeliver(input.data);
+        return this.onDeliver(input.from, input.data, input.proof);
       case 'message':
         return this.onMessage(input.from, input.msg);
       case 'neighborUp':
@@ -224,16 +235,36 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
         this.counters.invalid++;
         continue;
       }
+      const proof = (raw as ChatMessage).proof;
+      if (!direct && proof !== undefined && originOf(proof.id) === m.from) m.proof = proof;
       this.accept(m, true);
     }
   }
 
-  private onDeliver(data: unknown): void {
+  private onDeliver(origin: NodeId, data: unknown, proof: ChatProof | undefined): void {
     if (validateChatBroadcast(data) !== null) {
       this.counters.invalid++;
       return;
     }
-    this.accept(cleanMessage((data as ChatBroadcast).message), false);
+    const m = cleanMessage((data as ChatBroadcast).message);
+    if (m.from !== origin) {
+      this.counters.forged++;
+      return;
+    }
+    if (proof) m.proof = proof.seal ? { id: proof.id, seal: proof.seal } : { id: proof.id };
+    // our own message comes back once sealed: the stored copy gets its proof
+    const held = this.histories.get(m.room)?.get(m.id);
+    if (held && !held.proof && m.proof && held.from === m.from && held.ts === m.ts) {
+      held.proof = m.proof;
+      this.added.push(held);
+      return;
+    }
+    const member = this.view.get(origin);
+    if (member && member.nick !== '' && member.nick !== m.nick) {
+      m.nick = member.nick;
+      this.counters.nickCorrected++;
+    }
+    this.accept(m, false);
   }
 
   private onMessage(from: NodeId, msg: ChatWire): void {
@@ -245,7 +276,16 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       case 'chat.historyReq':
         return this.serveHistory(from, msg.session ?? 0, msg.rooms);
       case 'chat.history':
-        for (const m of msg.messages) this.accept(cleanMessage(m), false);
+        for (const m of msg.messages) {
+          // only what its author broadcast: a neighbour cannot make up messages for others
+          if (!m.proof || proofCheck(m.proof) !== null || originOf(m.proof.id) !== m.from) {
+            this.counters.forged++;
+            continue;
+          }
+          const c = cleanMessage(m);
+          c.proof = m.proof.seal ? { id: m.proof.id, seal: m.proof.seal } : { id: m.proof.id };
+          this.accept(c, false);
+        }
         return;
       case 'chat.tell': {
         const m = cleanMessage(msg.message);
@@ -294,7 +334,9 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       textError(text, this.config.maxTextLength);
     if (err !== null) return this.reply(req, err);
     const m = this.newMessage(room, text);
-    this.store(m, false);
+    // never `ok` for a message nobody will see: the room's bounded history keeps the newest
+    // messages, so one older than all it holds (our clock far behind) is not kept
+    if (!this.store(m, false)) return this.reply(req, `not sent: room "${room}" holds ${this.config.historyPerRoom} newer messages (is this computer's clock behind?)`);
     this.io.event({ type: 'broadcast', data: { type: 'chat.message', message: m } });
     this.reply(req, null);
   }
@@ -362,6 +404,13 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       (m.room === DIRECT_ROOM ? null : roomError(m.room, this.config.maxRoomNameLength));
     if (limitErr !== null) {
       this.counters.invalid++;
+      return;
+    }
+    // A far-future message would sort after every real one and, in numbers, push them all
+    // out of the bounded history: refused (restored ones too, so storage drops it).
+    if (hlcTooFarAhead(m.ts, this.now)) {
+      this.counters.futureRefused++;
+      if (restoring) this.evicted.push(m);
       return;
     }
     if (!this.store(m, restoring)) return;
@@ -464,8 +513,11 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
     for (const room of wanted) {
       if (room === DIRECT_ROOM) continue; // /tell messages are private
       for (const m of this.histories.get(room)?.list() ?? []) {
-        // Worst case 3 bytes per UTF-16 unit, plus msgpack keys and numbers.
-        const size = 3 * (m.id.length + m.room.length + m.from.length + m.nick.length + m.text.length) + 64;
+        // without its broadcast a neighbour would refuse it (ours before its seal came back)
+        if (!m.proof) continue;
+        // Worst case 3 bytes per UTF-16 unit, plus msgpack keys and numbers, plus the proof
+        // (its id, and a seal of about 3 times the message's size: bytes, signature, key).
+        const size = 6 * (m.id.length + m.room.length + m.from.length + m.nick.length + m.text.length) + 3 * m.proof.id.length + 256;
         if (batch.length >= CHAT_LIMITS.maxHistoryBatch || (batch.length > 0 && bytes + size > HISTORY_BATCH_BYTES)) flush();
         batch.push(m);
         bytes += size;

@@ -47,6 +47,10 @@ export class RoomHistory {
     return this.ids.has(id);
   }
 
+  get(id: string): ChatMessage | undefined {
+    return this.ids.has(id) ? this.messages.find((m) => m.id === id) : undefined;
+  }
+
   /** Newest timestamp held, or -1 when empty. */
   newest(): number {
     return this.messages.length === 0 ? -1 : this.messages[this.messages.length - 1]!.ts;

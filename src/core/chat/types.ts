@@ -1,5 +1,5 @@
 import type { ClusterView, Effect } from '../protocol';
-import type { NodeId } from '../types';
+import type { NodeId, Seal } from '../types';
 
 /**
  * One chat message. Structurally identical to `ChatMessage` in runtime/api.ts (core/ may
@@ -16,6 +16,18 @@ export interface ChatMessage {
   ts: number;
   /** Set for /tell messages only: the one recipient (room is then DIRECT_ROOM). */
   to?: NodeId;
+  /**
+   * Room messages: the broadcast the message came in (its Plumtree id and, in the runtime,
+   * the author's seal). History answers carry it, so a neighbour serving history can only
+   * pass on messages their authors sent (see Chat).
+   */
+  proof?: ChatProof;
+}
+
+/** The Plumtree id of the broadcast a room message came in, and its seal (core/types.ts `Seal`). */
+export interface ChatProof {
+  id: string;
+  seal?: Seal;
 }
 
 export interface ChatConfig {
@@ -93,7 +105,8 @@ export type ChatIn =
   | { type: 'start'; nick: string; rooms?: string[] }
   /** Messages from an earlier `persist` (restored history). */
   | { type: 'load'; records: ChatMessage[] }
-  | { type: 'deliver'; from: NodeId; data: unknown }
+  /** A Plumtree broadcast of kind 'chat': `from` is its origin, `proof` its id and seal. */
+  | { type: 'deliver'; from: NodeId; data: unknown; proof?: ChatProof }
   | { type: 'message'; from: NodeId; msg: ChatWire }
   | { type: 'neighborUp'; peer: NodeId }
   | { type: 'neighborDown'; peer: NodeId }
@@ -130,10 +143,16 @@ export interface ChatStats {
   duplicate: number;
   /** Messages outside the bounds of their room's history (too old, or no room slot left). */
   refused: number;
+  /** Messages dated more than MAX_AHEAD_MS (60 s) ahead of our clock, refused. */
+  futureRefused: number;
   historyRequests: number;
   /** History requests not answered: the same session asked within HISTORY_REQUEST_INTERVAL_MS. */
   historyRateLimited: number;
   historyBatchesSent: number;
   /** /tell messages not addressed to us or not sent by their author. */
   tellsRejected: number;
+  /** Broadcasts whose author is not their origin; history entries without their author's broadcast. */
+  forged: number;
+  /** Messages shown with their author's member nick instead of the one they carried. */
+  nickCorrected: number;
 }

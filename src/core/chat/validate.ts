@@ -1,4 +1,5 @@
 import { arrayOf, int, isObject, nodeId, optional, str, union, type Check } from '../validate';
+import { proofCheck } from '../plumtree/messages';
 import { CHAT_LIMITS, DIRECT_ROOM, type ChatMessage } from './types';
 
 /**
@@ -54,6 +55,7 @@ const messageFields: Record<string, Check> = {
   nick: (v) => nickError(v),
   text: (v) => textError(v),
   ts: int(0, Number.MAX_SAFE_INTEGER),
+  proof: optional(proofCheck),
 };
 
 /**
@@ -95,7 +97,10 @@ export function validateChatBroadcast(v: unknown): string | null {
   return broadcast(v);
 }
 
-/** Copy of a validated message with only the known fields (drops extras a peer added). */
+/**
+ * Copy of a validated message with only the known fields (drops extras a peer added, and
+ * the proof: whoever keeps a message attaches the proof it has for it).
+ */
 export function cleanMessage(m: ChatMessage): ChatMessage {
   const c: ChatMessage = { id: m.id, room: m.room, from: m.from, nick: m.nick, text: m.text, ts: m.ts };
   if (m.to !== undefined && m.to !== null) c.to = m.to;

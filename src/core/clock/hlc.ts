@@ -12,6 +12,17 @@ export type Hlc = number;
 export const HLC_LOGICAL = 1024;
 const LOGICAL_BITS = HLC_LOGICAL;
 
+/**
+ * How far ahead of the receiver's clock a version may be (ms of wall time): KV versions,
+ * segment ballots, membership incarnations and chat timestamps further ahead are refused
+ * on receive. A peer cannot make its writes win for longer than this, nor drag other
+ * clocks forward by more; honest clocks only need to agree within it.
+ */
+export const MAX_AHEAD_MS = 60_000;
+
+/** True when `ts` (an HLC) is more than MAX_AHEAD_MS ahead of `now` (ms). */
+export const hlcTooFarAhead = (ts: Hlc, now: number): boolean => Math.floor(ts / 1024) > now + MAX_AHEAD_MS;
+
 export const hlcWall = (ts: Hlc): number => Math.floor(ts / LOGICAL_BITS);
 export const hlcCounter = (ts: Hlc): number => ts % LOGICAL_BITS;
 export const makeHlc = (wall: number, counter: number): Hlc => wall * LOGICAL_BITS + counter;

@@ -3,6 +3,7 @@
  * accept the same keys and values). Each protocol words its own error messages from
  * the problem found here.
  */
+import { walkValue, type ValueCheck } from './value';
 
 /**
  * What is wrong with `key` as a key (a non-empty string of at most `maxLength`
@@ -16,17 +17,14 @@ export function keyProblem(key: unknown, maxLength: number): { got: string; tooL
   return { got: `a string of ${key.length} characters`, tooLong: true };
 }
 
-export type ValueCheck =
-  | { ok: true; bytes: number }
-  /** `undefined` is not a value (a KVS delete, a segment's `null`, say so instead). */
-  | { ok: false; problem: 'undefined' }
-  /** `sizeOf` threw: msgpack cannot carry it (a function, a cycle, ...); `reason` says why. */
-  | { ok: false; problem: 'unstorable'; reason: string }
-  | { ok: false; problem: 'tooLarge'; bytes: number };
-
-/** Measures a value with `sizeOf` (the encoded size) against `maxBytes`. Never throws. */
+/**
+ * A value given to the API: plain data (value.ts: JSON-compatible plus binary, at most
+ * MAX_VALUE_DEPTH deep), measured with `sizeOf` (the encoded size) against `maxBytes`.
+ * Never throws.
+ */
 export function checkValue(value: unknown, sizeOf: (value: unknown) => number, maxBytes: number): ValueCheck {
-  if (value === undefined) return { ok: false, problem: 'undefined' };
+  const shape = walkValue(value, maxBytes);
+  if (!shape.ok) return shape;
   let bytes: number;
   try {
     bytes = sizeOf(value);

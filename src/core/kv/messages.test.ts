@@ -63,6 +63,10 @@ const invalid: [string, unknown][] = [
   ['diff bucket out of range', { type: 'kv.diff', op: 6, buckets: [99999], items: [] }],
   ['push entries not array', { type: 'kv.push', op: 5, entries: entry }],
   ['gc drop item', { type: 'kv.gcDrop', items: [[1, 1, 'n']] }],
+  ['put of a cyclic value', { type: 'kv.put', op: 1, entry: { ...entry, value: (() => { const c: unknown[] = []; c.push(c); return c; })() } }],
+  ['put of a Date', { type: 'kv.put', op: 1, entry: { ...entry, value: { when: new Date(0) } } }],
+  ['puts item nested 40 deep', { type: 'kv.puts', items: [[1, 'a', JSON.parse('['.repeat(40) + ']'.repeat(40)), 123, 'n1', 0, null]] }],
+  ['push of a BigInt', { type: 'kv.push', op: 5, entries: [{ ...entry, value: 10n }] }],
 ];
 
 describe('validateKvMessage', () => {

@@ -4,7 +4,7 @@
  * Version lists travel as tuples [key, ts, writer] to keep frames small.
  */
 import type { NodeId } from '../types';
-import { any, arrayOf, bool, int, nodeId, oneOf, optional, shape, str, tuple, union, type Check } from '../validate';
+import { arrayOf, bool, int, nodeId, oneOf, optional, plainValue, shape, str, tuple, union, type Check } from '../validate';
 import type { Entry } from './types';
 
 /** Longest key accepted from the wire (the API limit, `maxKeyLength`, is usually lower). */
@@ -12,6 +12,8 @@ export const MAX_WIRE_KEY_LENGTH = 1024;
 /** Longest list (keys, version tuples, entries) in one message. */
 export const MAX_WIRE_ITEMS = 5000;
 export const MAX_WIRE_BUCKETS = 4096;
+/** Watched prefixes per node (watch.ts MAX_WATCH_PREFIXES). */
+export const MAX_WIRE_WATCH_PREFIXES = 16;
 
 /** [key, HLC timestamp, writer node]. */
 export type VersionTuple = [key: string, ts: number, node: NodeId];
@@ -58,13 +60,19 @@ export type KvMessage =
   | { type: 'kv.gcCheck'; op: number; items: VersionTuple[] }
   | { type: 'kv.gcHave'; op: number; keys: string[] }
   /** Phase 2: every replica held them; drop each if still at exactly that version. */
-  | { type: 'kv.gcDrop'; items: VersionTuple[] };
+  | { type: 'kv.gcDrop'; items: VersionTuple[] }
+  /** Watches (watch.ts): a node's whole set of watched prefixes, newest `gen` wins. */
+  | { type: 'kv.watch'; gen: number; prefixes: string[] }
+  | { type: 'kv.watchAck'; gen: number }
+  /** Coordinator -> watcher: an acknowledged write under a watched prefix, or `resync` (notes were dropped). */
+  | { type: 'kv.note'; seq: number; entries: Entry[]; resync?: boolean }
+  | { type: 'kv.noteAck'; seqs: number[] };
 
 const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
 const ts: Check = (v) => (typeof v !== 'number' || !Number.isFinite(v) || v < 0 ? 'not a timestamp' : null);
 const version = shape({ ts, node: nodeId });
-const entry = shape({ key, value: any, version, deleted: bool });
+const entry = shape({ key, value: plainValue, version, deleted: bool });
 const versionTuple = tuple(key, ts, nodeId);
 const keys = arrayOf(key, MAX_WIRE_ITEMS);
 const entries = arrayOf(entry, MAX_WIRE_ITEMS);
@@ -73,7 +81,7 @@ const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
 const check = union({
   'kv.put': { op: opId, entry, hint: optional(nodeId) },
   'kv.putAck': { op: opId },
-  'kv.puts': { items: arrayOf(tuple(opId, key, any, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
+  'kv.puts': { items: arrayOf(tuple(opId, key, plainValue, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
   'kv.putAcks': { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
   'kv.get': { op: opId, key },
   'kv.getReply': { op: opId, entry: optional(entry) },
@@ -94,6 +102,10 @@ const check = union({
   'kv.gcCheck': { op: opId, items: versionTuples },
   'kv.gcHave': { op: opId, keys },
   'kv.gcDrop': { items: versionTuples },
+  'kv.watch': { gen: int(0), prefixes: arrayOf(str(MAX_WIRE_KEY_LENGTH), MAX_WIRE_WATCH_PREFIXES) },
+  'kv.watchAck': { gen: int(0) },
+  'kv.note': { seq: opId, entries: arrayOf(entry, MAX_WIRE_ITEMS), resync: optional(bool) },
+  'kv.noteAck': { seqs: arrayOf(opId, MAX_WIRE_ITEMS) },
 });
 
 /** A message of this protocol (by its `kv.` prefix; not validated). */

@@ -12,7 +12,11 @@ import type { KvState } from './state';
 import { compareVersions, type Entry, type KvInspected } from './types';
 
 export class Requests {
-  constructor(private readonly s: KvState) {}
+  constructor(
+    private readonly s: KvState,
+    /** A write this node coordinates reached its quorum (watch notifications go out). */
+    private readonly acknowledged: (entry: Entry) => void = () => {},
+  ) {}
 
   // ---- replies ----------------------------------------------------------------------
 
@@ -92,6 +96,7 @@ export class Requests {
     if (!w.replied && w.acked.size >= w.quorum) {
       w.replied = true;
       this.ok(w.req);
+      this.acknowledged(w.entry);
     }
     // kept open after the reply until every replica (or its stand-in) has the write
     const covered = w.pref.every((p) => w.acked.has(p) || w.acked.has(w.standIns.get(p) ?? ''));
@@ -150,6 +155,8 @@ export class Requests {
   onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
     if (!r.pref.includes(from) || r.answers.has(from)) return false;
     if (entry && entry.key !== r.key) return false;
+    // a far-future answer counts as "not found": it must not be returned nor read-repaired
+    if (entry && !this.s.acceptable(entry.version.ts)) entry = null;
     if (entry) this.s.observe(entry.version.ts);
     r.answers.set(from, entry);
     this.checkRead(op, r);

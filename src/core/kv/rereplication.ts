@@ -49,6 +49,7 @@ export class Rereplication {
         s.counters.add('loadInvalid');
         continue;
       }
+      if (!s.acceptable(e.version.ts)) continue;
       const cur = s.data.get(e.key);
       if (cur && compareVersions(cur.version, e.version) >= 0) continue;
       s.data.set(e.key, { key: e.key, value: e.deleted ? null : e.value, version: { ...e.version }, deleted: e.deleted });
@@ -96,6 +97,7 @@ export class Rereplication {
     const want: string[] = [];
     const transient: string[] = [];
     for (const [key, ts, node] of items) {
+      if (!s.acceptable(ts)) continue;
       s.observe(ts);
       const cur = s.data.get(key);
       if (!cur || compareVersions(cur.version, { ts, node }) < 0) want.push(key);

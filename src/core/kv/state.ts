@@ -4,7 +4,7 @@
  * they all use: sending, opening an operation, stamping and merging versions, and
  * applying or dropping entries. Effects go through `io`, the store's `Effects`.
  */
-import { HlcClock, hlcWall } from '../clock/hlc';
+import { HlcClock, hlcTooFarAhead } from '../clock/hlc';
 import { Counters, OpIds, PersistBuffer } from '../data-protocol';
 import { Placement } from '../placement';
 import type { Effects } from '../protocol';
@@ -17,9 +17,6 @@ import { Outbox } from './outbox';
 import { compareVersions, type Entry, type KvConfig, type KvCounterName, type KvEvent, type KvRequestKind, type KvTimer } from './types';
 
 export type KvEffects = Effects<KvMessage, KvTimer, KvEvent, Entry>;
-
-/** Remote timestamps further ahead than this are stored but not merged into our clock. */
-const MAX_CLOCK_AHEAD_MS = 24 * 3600_000;
 
 export class KvState {
   readonly clock = new HlcClock();
@@ -121,8 +118,19 @@ export class KvState {
 
   /** Merge a timestamp seen from a peer, so later local writes order after it (HLC). */
   observe(ts: number): void {
-    if (hlcWall(ts) > this.now + MAX_CLOCK_AHEAD_MS) this.counters.add('clockAheadIgnored');
+    if (hlcTooFarAhead(ts, this.now)) this.counters.add('clockAheadIgnored');
     else if (ts > this.clock.peek()) this.clock.receive(ts, this.now);
+  }
+
+  /**
+   * Whether a version from a peer (or a loaded store) may be stored: at most MAX_AHEAD_MS
+   * ahead of this node's clock. A far-future version would win every later write and
+   * delete of its key and never be collected; it is refused and counted instead.
+   */
+  acceptable(ts: number): boolean {
+    if (!hlcTooFarAhead(ts, this.now)) return true;
+    this.counters.add('futureRefused');
+    return false;
   }
 
   /**
@@ -131,6 +139,7 @@ export class KvState {
    */
   applyEntries(entries: readonly Entry[], fromPeer: boolean): void {
     for (const e of entries) {
+      if (fromPeer && !this.acceptable(e.version.ts)) continue;
       if (fromPeer) this.observe(e.version.ts);
       const cur = this.data.get(e.key);
       if (cur && compareVersions(cur.version, e.version) >= 0) continue;

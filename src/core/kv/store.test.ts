@@ -41,7 +41,7 @@ describe('KvStore API validation', () => {
     const v: Record<string, unknown> = {};
     v.self = v;
     const out = step({ type: 'put', req: 1, key: 'c', value: v });
-    expect(out).toEqual([{ type: 'reply', req: 1, ok: false, error: "put 'c': value cannot be stored: value contains a cycle" }]);
+    expect(out).toEqual([{ type: 'reply', req: 1, ok: false, error: "put 'c': value cannot be stored: value contains a cycle at .self" }]);
   });
 
   it('measures values with the caller-provided sizeOf', () => {
@@ -186,14 +186,15 @@ describe('KvStore with wall-clock-sized timestamps', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
   });
 
-  it('after merging a peer timestamp up to a day ahead, writes stay exact, distinct and above it; one further ahead is not merged', () => {
+  it('after merging a peer timestamp up to 60 s ahead, writes stay exact, distinct and above it', () => {
     const store = new KvStore('me', {}, new SeededRng(6));
     const now = 1_760_000_000_000;
     const out: KvOut[] = [];
     store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
-    const ahead = makeHlc(now + 23 * 3600_000, HLC_LOGICAL - 1);
+    const ahead = makeHlc(now + 59_000, HLC_LOGICAL - 1);
     const entry = (key: string, ts: number) => ({ key, value: 1, version: { ts, node: 'peer' }, deleted: false });
     store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 1, entry: entry('a', ahead) } }, now, out);
+    expect(store.localEntry('a')!.version.ts).toBe(ahead);
     let last = ahead;
     for (let i = 0; i < 2000; i++) {
       store.handle({ type: 'put', req: i, key: `k${i % 7}`, value: i }, now, out);
@@ -202,10 +203,32 @@ describe('KvStore with wall-clock-sized timestamps', () => {
       expect(ts).toBeGreaterThan(last);
       last = ts;
     }
-    const tooFar = makeHlc(now + 25 * 3600_000, 0);
-    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 2, entry: entry('b', tooFar) } }, now, out);
-    expect(store.counters().clockAheadIgnored).toBe(1);
-    store.handle({ type: 'put', req: 9999, key: 'c', value: 1 }, now, out);
-    expect(store.localEntry('c')!.version.ts).toBeLessThan(tooFar);
+  });
+
+  it('refuses far-future versions from peers on every path: replica writes (not acknowledged), pushes, offers, read answers, loads', () => {
+    const store = new KvStore('me', {}, new SeededRng(6));
+    const now = 1_760_000_000_000;
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    const far = makeHlc(now + 61_000, 0);
+    const max = Number.MAX_SAFE_INTEGER;
+    const entry = (key: string, ts: number, deleted = false) => ({ key, value: deleted ? null : 'forged', version: { ts, node: 'peer' }, deleted });
+    out.length = 0;
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 1, entry: entry('a', far) } }, now, out);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.puts', items: [[2, 'b', 'forged', max, 'peer', 0, null], [3, 'c', null, far, 'peer', 1, null]] } }, now, out);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.push', op: 4, entries: [entry('d', far)] } }, now, out);
+    store.handle({ type: 'load', records: [entry('e', max)] }, now, out);
+    store.handle({ type: 'flush' }, now, out);
+    for (const k of ['a', 'b', 'c', 'd', 'e']) expect(store.localEntry(k)).toBeUndefined();
+    const acks = out.filter((o) => o.type === 'send' && ((o.msg as { type: string }).type === 'kv.putAck' || (o.msg as { type: string }).type === 'kv.putAcks'));
+    expect(acks).toEqual([]);
+    out.length = 0;
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.offer', op: 5, items: [['f', far, 'peer']] } }, now, out);
+    const want = out.find((o) => o.type === 'send' && (o.msg as { type: string }).type === 'kv.want');
+    expect(want && (want as { msg: { want: string[] } }).msg.want).not.toContain('f');
+    expect(store.counters().futureRefused).toBe(6);
+    // a later honest write of the same key succeeds and reads back
+    store.handle({ type: 'put', req: 7, key: 'a', value: 'honest' }, now, out);
+    expect(store.localEntry('a')!.value).toBe('honest');
   });
 });

@@ -25,6 +25,7 @@ import { Replica } from './replica';
 import { Requests } from './requests';
 import { Rereplication } from './rereplication';
 import { KvState } from './state';
+import { KvWatch } from './watch';
 import {
   DEFAULT_KV_CONFIG,
   KV_COUNTERS,
@@ -58,6 +59,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
   private readonly replica: Replica;
   private readonly rereplication: Rereplication;
   private readonly antiEntropy: AntiEntropy;
+  private readonly watch: KvWatch;
 
   constructor(
     readonly me: NodeId,
@@ -68,7 +70,8 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
     this.config = Object.freeze({ ...DEFAULT_KV_CONFIG, ...config });
     validateConfig(this.config);
     this.s = new KvState(me, this.config, rng, this.io);
-    this.requests = new Requests(this.s);
+    this.watch = new KvWatch(this.s);
+    this.requests = new Requests(this.s, (entry) => this.watch.acknowledged(entry));
     this.replica = new Replica(this.s);
     this.rereplication = new Rereplication(this.s, () => this.antiEntropy.arm());
     this.antiEntropy = new AntiEntropy(this.s, this.rereplication);
@@ -77,9 +80,12 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
   protected onInput(input: KvIn): void {
     this.s.persist.begin();
     switch (input.type) {
-      case 'members':
+      case 'members': {
         this.rereplication.onMembers(input.view);
+        const away = new Set(input.view.away);
+        this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)));
         break;
+      }
       case 'load':
         this.rereplication.onLoad(input.records);
         break;
@@ -105,6 +111,10 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         this.requests.list(input.req, input.prefix);
         break;
       case 'flush':
+        break;
+      case 'watch':
+        this.s.requests.add('watch');
+        this.watch.request(input.req, input.prefixes);
         break;
     }
     this.s.persist.flush();
@@ -147,6 +157,16 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
     return this.s.data.get(key);
   }
 
+  /** This node's watched prefixes, sorted. */
+  watchedPrefixes(): string[] {
+    return this.watch.watchedPrefixes();
+  }
+
+  /** Nodes watching through this one (this node included when it watches), sorted. */
+  watchers(): NodeId[] {
+    return this.watch.watchers();
+  }
+
   /** The placement set, sorted. */
   members(): NodeId[] {
     return [...this.s.placement.members()];
@@ -180,6 +200,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       pendingOps: s.ops.size,
       handoffPending: s.handoff.pendingCount(),
       handoffInflight: s.handoff.inflightCount(),
+      watchPending: this.watch.pendingNotes(),
     };
   }
 
@@ -216,6 +237,11 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         return this.antiEntropy.answerGcCheck(from, msg.op, msg.items);
       case 'kv.gcDrop':
         return this.antiEntropy.onGcDrop(msg.items);
+      case 'kv.watch':
+      case 'kv.watchAck':
+      case 'kv.note':
+      case 'kv.noteAck':
+        return void this.watch.onMessage(from, msg);
       default:
         return this.onReply(from, msg);
     }
@@ -277,6 +303,9 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         return;
       case 'kv.ae':
         this.antiEntropy.onTimer();
+        return;
+      case 'kv.watchRetry':
+        this.watch.onRetry();
         return;
     }
   }

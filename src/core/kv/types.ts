@@ -102,7 +102,9 @@ export type KvTimer =
   | { type: 'kv.opTimeout'; ops: number[] }
   | { type: 'kv.hint'; ops: number[] }
   | { type: 'kv.handoff' }
-  | { type: 'kv.ae' };
+  | { type: 'kv.ae' }
+  /** Re-send unacknowledged watch registrations and notes (watch.ts). */
+  | { type: 'kv.watchRetry' };
 
 export type KvIn =
   /**
@@ -126,7 +128,9 @@ export type KvIn =
   /** Cluster-wide listing of live (non-deleted) keys starting with `prefix`; replies them sorted. */
   | { type: 'keys'; req: number; prefix: string }
   /** End of the runtime's turn: send what `deferFlush` held back. */
-  | { type: 'flush' };
+  | { type: 'flush' }
+  /** This node's watched prefixes, the whole set (watch.ts); at most 16. Replies without a value. */
+  | { type: 'watch'; req: number; prefixes: string[] };
 
 /** What an `inspect` request replies for a key that has a value. */
 export interface KvInspected {
@@ -140,7 +144,14 @@ export type KvEvent =
    * A local replica changed (UI live updates); `entry.deleted` for a tombstone. Keys dropped
    * from the local replica (handed off, tombstone collected) only show in `persist`.
    */
-  { type: 'changed'; key: string; entry: Entry };
+  | { type: 'changed'; key: string; entry: Entry }
+  /**
+   * An acknowledged write of a key under a watched prefix, anywhere in the cluster: each
+   * version at most once, versions of a key in increasing order (watch.ts).
+   */
+  | { type: 'watch'; entry: Entry }
+  /** Notifications may have been lost (a watcher too slow, or a notifying member gone): re-list. */
+  | { type: 'watchResync'; reason: 'overflow' | 'member-lost' };
 
 export type KvOut = Effect<KvMessage, KvTimer, KvEvent, Entry>;
 export type KvReply = ReplyEffect;
@@ -170,10 +181,11 @@ export const KV_COUNTERS = [
   'loadInvalid',
   'sizeOfErrors',
   'clockAheadIgnored',
+  'futureRefused',
 ] as const;
 export type KvCounterName = (typeof KV_COUNTERS)[number];
 export type KvRequestKind = Extract<KvIn, { req: number }>['type'];
-export const KV_REQUEST_KINDS: readonly KvRequestKind[] = ['put', 'get', 'inspect', 'delete', 'keys'];
+export const KV_REQUEST_KINDS: readonly KvRequestKind[] = ['put', 'get', 'inspect', 'delete', 'keys', 'watch'];
 
 /** Event counts since start: cheap to read (no pass over the keys). */
 export interface KvCounters extends Record<KvCounterName, number> {
@@ -196,6 +208,8 @@ export interface KvStats extends KvCounters {
   pendingOps: number;
   handoffPending: number;
   handoffInflight: number;
+  /** Watch notes sent and not yet acknowledged by their watchers. */
+  watchPending: number;
 }
 
 /** -1, 0, 1 like a comparator: the newer version is the greater. */

@@ -21,8 +21,20 @@ type Item = Exclude<MemberOut, { type: 'event' }> | MemberEvent;
 const flat = (out: MemberOut[]): Item[] => out.map((e) => (e.type === 'event' ? e.event : e));
 const of = <T extends Item['type']>(out: MemberOut[], type: T) => flat(out).filter((e) => e.type === type) as Extract<Item, { type: T }>[];
 const alive = (id: string, incarnation: number, nick = id): MemberUpdate => ({ type: 'alive', id, incarnation, nick, active: [], meta: {} });
-const deliver = (data: MemberUpdate): MemberIn => ({ type: 'deliver', data });
-const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({ id, incarnation, status, nick: id, active: [], meta: {}, age });
+let broadcastSeq = 0;
+/** A broadcast as Plumtree delivers it: ALIVE/LEFT from the member itself, SUSPECT/DEAD from the accuser. */
+const deliver = (data: MemberUpdate): MemberIn => {
+  const origin = data.type === 'alive' || data.type === 'left' ? data.id : data.by;
+  return { type: 'deliver', origin, id: `${origin}:t:${++broadcastSeq}`, data };
+};
+/** A sync row with the member's own latest word as proof (its LEFT for a member that left, else its ALIVE). */
+const row = (id: string, incarnation: number, status: MemberRecord['status'], age = 0): MemberRecord => ({
+  id,
+  incarnation,
+  status,
+  age,
+  proof: { id: `${id}:t:${++broadcastSeq}`, data: status === 'left' ? { type: 'left', id, incarnation } : alive(id, incarnation) },
+});
 const sync = (from: string, records: MemberRecord[]): MemberIn => ({ type: 'message', from, msg: { type: 'mem.sync', records } });
 
 describe('Membership', () => {
@@ -41,6 +53,8 @@ describe('Membership', () => {
   it('sends its table to a new neighbour and announces itself when it gets its first one', () => {
     const { step } = make();
     step({ type: 'start', nick: 'ann' }, T0);
+    // our own ALIVE back through Plumtree: the proof our row carries (without it, no row of ours)
+    step(deliver(alive('me', T0, 'ann')), T0 + 5);
     step(deliver(alive('b', 5)), T0 + 10);
     const out = step({ type: 'neighborUp', peer: 'c' }, T0 + 20);
     const [s] = of(out, 'send');
@@ -138,6 +152,42 @@ describe('Membership', () => {
     expect(m.live()).toContain('me');
   });
 
+  it('refuses far-future incarnations: a forged LEFT at MAX_SAFE_INTEGER changes nothing, and every claim it accepts the victim can refute', () => {
+    const victim = make('v');
+    const other = make('o');
+    victim.step({ type: 'start', nick: 'v' }, T0);
+    other.step({ type: 'start', nick: 'o' }, T0);
+    other.step(deliver(alive('v', T0)), T0);
+    const forged: MemberUpdate = { type: 'left', id: 'v', incarnation: Number.MAX_SAFE_INTEGER };
+    other.step(deliver(forged), T0 + 1);
+    victim.step(deliver(forged), T0 + 1);
+    expect(other.m.live()).toContain('v');
+    expect(other.m.stats().futureRefused).toBe(1);
+    expect(victim.m.incarnation()).toBe(T0);
+    // the largest LEFT the other node accepts (60 s ahead): the victim's refutation beats it
+    const edge: MemberUpdate = { type: 'left', id: 'v', incarnation: T0 + 2 + 60_000 };
+    other.step(deliver(edge), T0 + 2);
+    expect(other.m.live()).not.toContain('v');
+    const refute = of(victim.step(deliver(edge), T0 + 2), 'broadcast')[0]!.data as MemberUpdate;
+    expect(refute).toMatchObject({ type: 'alive', id: 'v', incarnation: T0 + 2 + 60_001 });
+    other.step(deliver(refute), T0 + 3);
+    expect(other.m.live()).toContain('v');
+    expect(other.m.get('v')!.incarnation).toBe(T0 + 60_003);
+    // with the victim's clock 50 s behind, an accusation is still refuted: an accusation
+    // counts at most at the accused's own latest (proven) incarnation, so the refutation
+    // only has to beat that
+    const lagging = make('w');
+    lagging.step({ type: 'start', nick: 'w' }, T0 - 50_000);
+    const own = lagging.m.incarnation();
+    const out = lagging.step(deliver({ type: 'suspect', id: 'w', incarnation: T0 + 60_000, by: 'x' }), T0 - 50_000);
+    const answer = of(out, 'broadcast')[0]!.data as MemberUpdate;
+    expect(answer).toMatchObject({ type: 'alive', id: 'w' });
+    expect(answer.incarnation).toBeGreaterThan(own);
+    // sync rows are bounded the same way
+    other.step(sync('x', [row('z', Number.MAX_SAFE_INTEGER, 'alive')]), T0 + 4);
+    expect(other.m.get('z')).toBeUndefined();
+  });
+
   it('pings a neighbour that went down; an answer means it is alive', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
@@ -193,6 +243,7 @@ describe('Membership', () => {
   it('expires silent members locally, revives them on a fresh heartbeat, and drops old tombstones', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('me', T0)), T0);
     step(deliver(alive('x', 1)), T0);
     expect(m.get('x')!.status).toBe('alive');
     step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 19_000);
@@ -331,7 +382,7 @@ describe('Membership', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
     for (const bad of [null, 1, 'x', { type: 'alive' }, { type: 'alive', id: 'x', incarnation: -1, nick: '', active: [], meta: {} }, { type: 'evil', id: 'x' }]) {
-      expect(step({ type: 'deliver', data: bad }, T0)).toEqual([]);
+      expect(step({ type: 'deliver', origin: 'x', id: 'x:t:1', data: bad }, T0)).toEqual([]);
     }
     expect(m.stats().invalid).toBe(6);
     expect(m.live()).toEqual(['me']);
@@ -341,6 +392,7 @@ describe('Membership', () => {
     const { m, step } = make('me', { maxMembers: 3 });
     step({ type: 'start', nick: 'me' }, T0);
     step(deliver(alive('a', 1)), T0);
+    step(deliver(alive('z', 1)), T0);
     step(deliver({ type: 'dead', id: 'z', incarnation: 1, by: 'a' }), T0);
     expect(m.all().map((e) => e.id)).toEqual(['a', 'me', 'z']);
     step(deliver(alive('b', 1)), T0);
@@ -353,6 +405,7 @@ describe('Membership', () => {
   it('splits a large table into wire-sized sync messages', () => {
     const { step } = make('me', { syncChunkBytes: 16 * 1024 });
     step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('me', T0)), T0);
     for (let i = 0; i < 200; i++) step(deliver({ ...alive(`n${i}`, 1), meta: { blob: 'y'.repeat(1000) } } as MemberUpdate), T0);
     const msgs = of(step({ type: 'neighborUp', peer: 'p' }, T0), 'send').map((s) => s.msg as Extract<MemberMessage, { type: 'mem.sync' }>);
     expect(msgs.length).toBeGreaterThan(1);
@@ -380,6 +433,47 @@ describe('membership validation', () => {
     expect(validateMemberMessage({ type: 'mem.sync', records: [{ ...row('a', 1, 'alive'), age: -1 }] })).not.toBeNull();
     expect(validateMemberMessage({ type: 'mem.sync', records: Array(513).fill(row('a', 1, 'alive')) })).not.toBeNull();
     expect(validateMemberMessage({ type: 'mem.ping', nonce: 'x' })).not.toBeNull();
+  });
+
+  describe('forgery (docs/security.md, Signatures)', () => {
+    it('100 forged ALIVE sync rows place nobody: hearsay, proofs by another origin, or proofs about another member', () => {
+      const { m, step } = make();
+      step({ type: 'start', nick: 'me' }, T0);
+      step(deliver(alive('a', 1)), T0);
+      const forged: MemberRecord[] = [];
+      for (let i = 0; i < 100; i++) {
+        const id = `nfake${i}`;
+        if (i % 3 === 0) forged.push({ id, incarnation: 1, status: 'alive', age: 0 });
+        // the attacker's own broadcast, passed off as the member's
+        else if (i % 3 === 1) forged.push({ id, incarnation: 1, status: 'alive', age: 0, proof: { id: `evil:t:${i}`, data: alive(id, 1) } });
+        // the attacker's own ALIVE, passed off as another member's row
+        else forged.push({ id, incarnation: 1, status: 'alive', age: 0, proof: { id: `${id}:t:${i}`, data: alive('evil', 1) } });
+      }
+      step(sync('evil', forged), T0 + 10);
+      expect(m.placement()).toEqual(['a', 'me']);
+      expect(m.live()).toEqual(['a', 'me']);
+      // not even kept as heard-of: the table holds no entry for any of them
+      expect(m.all().map((e) => e.id)).toEqual(['a', 'me']);
+      // the two thirds that carried a proof were counted as forged
+      expect(m.stats().forged).toBe(66);
+    });
+
+    it('refuses a LEFT or ALIVE about a member from anyone but the member, and keeps accusations to their accuser', () => {
+      const { m, step } = make();
+      step({ type: 'start', nick: 'me' }, T0);
+      step(deliver(alive('victim', 5)), T0);
+      const huge = Number.MAX_SAFE_INTEGER;
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:1', data: { type: 'left', id: 'victim', incarnation: huge } }, T0 + 1);
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:2', data: { ...alive('victim', huge), nick: 'pwned' } }, T0 + 1);
+      // a SUSPECT signed by its accuser is heard, but never past the victim's own incarnation
+      step({ type: 'deliver', origin: 'evil', id: 'evil:t:3', data: { type: 'dead', id: 'victim', incarnation: 7, by: 'someone-else' } }, T0 + 1);
+      expect(m.stats().forged).toBe(3);
+      expect(m.get('victim')).toMatchObject({ status: 'alive', incarnation: 5, nick: 'victim' });
+      expect(m.placement()).toEqual(['me', 'victim']);
+      // a LEFT in the victim's own words counts
+      step(deliver({ type: 'left', id: 'victim', incarnation: 5 }), T0 + 2);
+      expect(m.get('victim')!.status).toBe('left');
+    });
   });
 });
 

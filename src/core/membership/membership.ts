@@ -1,7 +1,9 @@
-import type { NodeId, Rng } from '../types';
+import type { NodeId, Rng, Seal } from '../types';
 import { Protocol, type ClusterView, type Effect, type MemberSummary } from '../protocol';
+import { MAX_AHEAD_MS } from '../clock/hlc';
 import { randInt } from '../rng';
 import { nodeId as nodeIdCheck } from '../validate';
+import { originOf, type BroadcastProof } from '../plumtree/messages';
 import {
   MAX_ACTIVE,
   MAX_NICK_LENGTH,
@@ -37,6 +39,16 @@ import {
  * - dead/left entries stay tombstoneTtlMs as tombstones, then are dropped;
  * - a new neighbour gets our full table directly, so a joiner knows everyone after one
  *   round trip.
+ *
+ * Who may say what (docs/security.md): an ALIVE or LEFT about X counts only when X itself
+ * broadcast it (the Plumtree origin, which the runtime proved by X's signature); SUSPECT
+ * and DEAD speak for their accuser (`by` must be the origin) and never for a higher
+ * incarnation than X's own latest word (they are capped at it), so an accusation can be
+ * refuted with one step up and never pushes anyone's incarnation out of bounds. Every
+ * entry keeps, as `proof`, the member's own latest ALIVE or LEFT as broadcast, and sync
+ * rows carry it: a member is known (listed, live, placed) only through its own word, so
+ * forged rows or rumours about members that do not exist place nobody. A row without a
+ * proof is hearsay and only degrades a member already known (suspect, dead).
  *
  * Incarnations: only the member raises its own. The base is its start time (`now` of
  * the 'start' input, in ms), and every raise sets it to max(incarnation + 1, now): a tab
@@ -89,7 +101,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   probeTimeoutMs: 1_000,
   suspectTimeoutMs: 5_000,
   tombstoneTtlMs: 60_000,
-  leaveGraceMs: 3_000,
+  leaveGraceMs: 10_000,
   sweepIntervalMs: 1_000,
   announceDelayMs: 100,
   maxMembers: 10_000,
@@ -99,8 +111,12 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
 
 export type MemberIn =
   | { type: 'start'; nick: string }
-  /** A Plumtree broadcast of kind 'member' (validated here: untrusted). */
-  | { type: 'deliver'; data: unknown }
+  /**
+   * A Plumtree broadcast of kind 'member' (validated here: untrusted): its Plumtree id,
+   * `origin` (who broadcast it) and seal, kept as the member's proof when it is its own
+   * ALIVE or LEFT.
+   */
+  | { type: 'deliver'; origin: NodeId; id: string; data: unknown; seal?: Seal }
   /** A direct message, already checked with validateMemberMessage by the wire layer. */
   | { type: 'message'; from: NodeId; msg: MemberMessage }
   | { type: 'neighborUp'; peer: NodeId }
@@ -139,6 +155,12 @@ export interface MembershipStats {
   probesAnswered: number;
   invalid: number;
   rejected: number;
+  /** Claims with an incarnation too far ahead of our clock (see `merge`), refused. */
+  futureRefused: number;
+  /** ALIVE/LEFT about another node than their origin, or SUSPECT/DEAD whose accuser is not their origin. */
+  forged: number;
+  /** Rumours and sync rows about a member never heard from itself (no proof): ignored. */
+  unproven: number;
 }
 
 interface Entry extends MemberInfo {
@@ -150,6 +172,19 @@ interface Entry extends MemberInfo {
   accused: boolean;
   /** Left gracefully less than leaveGraceMs ago: still placed (see MembershipConfig.leaveGraceMs). */
   graced: boolean;
+  /**
+   * The member's own latest ALIVE or LEFT, as broadcast (at `incarnation`): what our sync
+   * rows carry about it. Every entry but our own has one; ours gets it when our ALIVE
+   * comes back through Plumtree (sealed, in the runtime).
+   */
+  proof?: MemberProof;
+}
+
+/** A member's own ALIVE or LEFT with the Plumtree id and seal it was broadcast with. */
+interface MemberProof {
+  id: string;
+  update: Extract<MemberUpdate, { type: 'alive' | 'left' }>;
+  seal?: Seal;
 }
 
 /** An entry as it was before its first change in the current handle() call. */
@@ -166,14 +201,15 @@ const isLive = (s: MemberStatus) => s === 'alive' || s === 'suspect';
 /** In placement(): alive, or left within the grace. */
 const isPlaced = (e: Entry) => e.status === 'alive' || (e.status === 'left' && e.graced);
 
-/** Rumour or sync row, normalised. Info fields are absent for SUSPECT/DEAD/LEFT rumours. */
+/**
+ * Rumour or sync row, normalised. With `proof` it is the member's own word (ALIVE, or
+ * LEFT), carrying its info; without, an accusation (SUSPECT, DEAD) by someone else.
+ */
 interface Claim {
   id: NodeId;
   incarnation: number;
   status: MemberStatus;
-  nick?: string;
-  active?: NodeId[];
-  meta?: Record<string, unknown>;
+  proof?: MemberProof;
 }
 
 export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, MemberEvent> {
@@ -194,7 +230,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private placementCache: NodeId[] | null = null;
   private readonly counters = {
     broadcasts: 0, suspicionsRaised: 0, deathsDeclared: 0, refutations: 0, expired: 0, syncSent: 0,
-    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0,
+    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0, futureRefused: 0, forged: 0, unproven: 0,
   };
 
   constructor(me: NodeId, config: Partial<MembershipConfig>, rng: Rng) {
@@ -214,7 +250,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
         this.onStart(input.nick);
         break;
       case 'deliver':
-        this.onDeliver(input.data);
+        this.onDeliver(input.origin, input.id, input.data, input.seal);
         break;
       case 'message':
         this.onMessage(input.from, input.msg);
@@ -308,15 +344,21 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (this.neighbors.size > 0) this.scheduleAnnounce();
   }
 
-  private onDeliver(data: unknown): void {
+  private onDeliver(origin: NodeId, id: string, data: unknown, seal: Seal | undefined): void {
     if (validateMemberUpdate(data) !== null) {
       this.counters.invalid++;
       return;
     }
     const u = data as MemberUpdate;
-    if (u.type === 'alive') {
-      const claim: Claim = { id: u.id, incarnation: u.incarnation, status: 'alive', nick: u.nick, active: u.active, meta: u.meta };
-      this.merge(claim, { heardAt: this.now, fresh: true, since: this.now });
+    // ALIVE and LEFT speak for the member itself; SUSPECT and DEAD for their accuser
+    if ((u.type === 'alive' || u.type === 'left' ? u.id : u.by) !== origin) {
+      this.counters.forged++;
+      return;
+    }
+    if (u.type === 'alive' || u.type === 'left') {
+      const proof: MemberProof = seal ? { id, update: u, seal } : { id, update: u };
+      const ev = u.type === 'alive' ? { heardAt: this.now, fresh: true, since: this.now } : { heardAt: null, fresh: false, since: this.now };
+      this.merge({ id: u.id, incarnation: u.incarnation, status: u.type, proof }, ev);
     } else {
       this.merge({ id: u.id, incarnation: u.incarnation, status: u.type }, { heardAt: null, fresh: false, since: this.now });
     }
@@ -473,16 +515,42 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
 
   // ---- merging ----
 
+  /**
+   * A sync row: the member's proof (its own latest ALIVE or LEFT) first, then the sender's
+   * hearsay about it (SUSPECT or DEAD), which only degrades what the proof says.
+   */
   private applyRecord(r: MemberRecord): void {
-    const claim: Claim = { id: r.id, incarnation: r.incarnation, status: r.status, nick: r.nick, active: r.active, meta: r.meta };
-    if (isLive(r.status)) {
-      // Second-hand liveness is only as good as its age.
-      if (r.age >= this.config.expireAfterMs) return;
-      this.merge(claim, { heardAt: this.now - r.age, fresh: r.age < this.config.expireAfterMs / 2, since: this.now });
-    } else {
-      if (r.age >= this.config.tombstoneTtlMs) return;
-      this.merge(claim, { heardAt: null, fresh: false, since: this.now - r.age });
+    const proof = this.proofOf(r);
+    const live = isLive(r.status);
+    // Second-hand liveness is only as good as its age; a tombstone ages out on its own.
+    if (r.age >= (live ? this.config.expireAfterMs : this.config.tombstoneTtlMs)) return;
+    const hearsay = live
+      ? { heardAt: this.now - r.age, fresh: r.age < this.config.expireAfterMs / 2, since: this.now }
+      : { heardAt: null, fresh: false, since: this.now - r.age };
+    if (proof) {
+      const u = proof.update;
+      if (u.type === 'left') return this.merge({ id: r.id, incarnation: u.incarnation, status: 'left', proof }, { heardAt: null, fresh: false, since: this.now - r.age });
+      // a LEFT counts only in the member's own words
+      if (r.status === 'left') return;
+      this.merge({ id: r.id, incarnation: u.incarnation, status: 'alive', proof }, r.status === 'alive' ? hearsay : { heardAt: null, fresh: false, since: hearsay.since });
     }
+    if (r.status === 'suspect' || r.status === 'dead') this.merge({ id: r.id, incarnation: r.incarnation, status: r.status }, hearsay);
+  }
+
+  /** The row's proof when it is the member's own valid ALIVE or LEFT; null otherwise. */
+  private proofOf(r: MemberRecord): MemberProof | null {
+    const p = r.proof;
+    if (!p) return null;
+    if (validateMemberUpdate(p.data) !== null) {
+      this.counters.invalid++;
+      return null;
+    }
+    const u = p.data as MemberUpdate;
+    if ((u.type !== 'alive' && u.type !== 'left') || u.id !== r.id || originOf(p.id) !== r.id) {
+      this.counters.forged++;
+      return null;
+    }
+    return p.seal ? { id: p.id, update: u, seal: p.seal } : { id: p.id, update: u };
   }
 
   /**
@@ -492,6 +560,16 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
    * tombstones, so they age out on time).
    */
   private merge(c: Claim, ev: { heardAt: number | null; fresh: boolean; since: number }): void {
+    // Incarnations are wall-clock ms (raised to max(inc + 1, now)). A claim more than
+    // MAX_AHEAD_MS ahead of our clock is refused, so nobody can pin a member above what its
+    // refutation could reach. The member itself refutes claims up to twice that (honest
+    // clocks may differ by MAX_AHEAD_MS): every claim another node accepted is then refuted
+    // with inc + 1, which that node accepts a millisecond later.
+    const bound = Math.floor(this.now) + (c.id === this.me ? 2 * MAX_AHEAD_MS : MAX_AHEAD_MS);
+    if (c.incarnation > bound) {
+      this.counters.futureRefused++;
+      return;
+    }
     if (c.id === this.me) {
       this.onClaimAboutMe(c);
       return;
@@ -499,31 +577,38 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     const { heardAt, fresh, since } = ev;
     const e = this.members.get(c.id);
     if (!e) {
-      // A bare suspicion of a stranger carries nothing worth keeping.
-      if (c.status === 'suspect' && c.nick === undefined) return;
+      // Only the member's own word makes it known: rumours about strangers are dropped.
+      if (!c.proof) {
+        this.counters.unproven++;
+        return;
+      }
       if (!this.makeRoom()) {
         this.counters.rejected++;
         return;
       }
       this.touch(c.id);
+      const info = infoOf(c.proof);
       const entry: Entry = {
-        id: c.id, incarnation: c.incarnation, status: c.status, nick: c.nick ?? '', active: c.active ?? [], meta: c.meta ?? {},
-        updatedAt: since, heardAt: heardAt ?? since, expired: false, accused: false, graced: false,
+        id: c.id, incarnation: c.incarnation, status: c.status, ...info,
+        updatedAt: since, heardAt: heardAt ?? since, expired: false, accused: false, graced: false, proof: c.proof,
       };
       this.members.set(c.id, entry);
       if (entry.status === 'suspect') this.armSuspect(entry);
       return;
     }
+    // An accusation never reaches past the member's own latest word (e.incarnation is
+    // the incarnation of e.proof): one step up refutes it, whatever number it named.
+    if (!c.proof && c.incarnation > e.incarnation) c = { ...c, incarnation: e.incarnation };
     const cmp = c.incarnation - e.incarnation || RANK[c.status] - RANK[e.status];
     if (cmp > 0) {
       this.touch(c.id);
       const wasPlaced = isPlaced(e);
       e.incarnation = c.incarnation;
       e.status = c.status;
-      if (c.nick !== undefined) {
-        e.nick = c.nick;
-        e.active = c.active ?? [];
-        e.meta = c.meta ?? {};
+      if (c.proof) {
+        e.proof = c.proof;
+        // a LEFT says nothing about nick and rooms: the entry keeps what its ALIVE said
+        if (c.proof.update.type === 'alive') Object.assign(e, infoOf(c.proof));
       }
       e.updatedAt = since;
       if (heardAt !== null) e.heardAt = heardAt;
@@ -551,7 +636,11 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     }
   }
 
-  /** SWIM refutation: anything claiming we are not alive at our incarnation or above. */
+  /**
+   * SWIM refutation: anything claiming we are not alive at our incarnation or above.
+   * Our own ALIVE coming back through Plumtree (with its seal in the runtime) is the
+   * proof our sync rows carry about us.
+   */
   private onClaimAboutMe(c: Claim): void {
     if (!this.started) {
       this.selfSeenBeforeStart = Math.max(this.selfSeenBeforeStart, c.incarnation);
@@ -559,6 +648,12 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     }
     if (this.leaving) return;
     const self = this.self();
+    if (c.proof && c.status === 'alive' && c.incarnation === self.incarnation) {
+      self.proof = c.proof;
+      return;
+    }
+    // an accusation about us counts at most at our own incarnation (see merge)
+    if (!c.proof && c.incarnation > self.incarnation) c = { ...c, incarnation: self.incarnation };
     if (c.incarnation > self.incarnation || (c.incarnation === self.incarnation && c.status !== 'alive')) {
       self.incarnation = Math.max(c.incarnation + 1, Math.floor(this.now));
       self.updatedAt = this.now;
@@ -625,10 +720,11 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     };
     for (const e of this.members.values()) {
       // Local expiry is an opinion, not a fact to spread (see class comment). The peer's
-      // own row is sent too: if we think it dead, it learns so and refutes.
-      if (e.expired) continue;
+      // own row is sent too: if we think it dead, it learns so and refutes. A row without
+      // the member's own word would be ignored: ours before our first ALIVE came back.
+      if (e.expired || !e.proof) continue;
       const r = this.record(e);
-      const size = 100 + r.nick.length * 3 + r.active.reduce((a, p) => a + p.length + 5, 0) + approxSize(r.meta, Infinity);
+      const size = 300 + approxSize(e.proof.update, Infinity);
       if (chunk.length >= MAX_SYNC_RECORDS || (chunk.length > 0 && bytes + size > this.config.syncChunkBytes)) flush();
       chunk.push(r);
       bytes += size;
@@ -638,10 +734,12 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
 
   private record(e: Entry): MemberRecord {
     const since = isLive(e.status) ? (e.id === this.me ? this.now : e.heardAt) : e.updatedAt;
-    return {
-      id: e.id, incarnation: e.incarnation, status: e.status, nick: e.nick, active: [...e.active], meta: e.meta,
-      age: Math.max(0, Math.floor(this.now - since)),
-    };
+    const p = e.proof;
+    // our own row is our latest broadcast word (a local change may have raised our incarnation since)
+    const incarnation = e.id === this.me && p ? p.update.incarnation : e.incarnation;
+    const r: MemberRecord = { id: e.id, incarnation, status: e.status, age: Math.max(0, Math.floor(this.now - since)) };
+    if (p) r.proof = p.seal ? { id: p.id, data: p.update, seal: p.seal } : { id: p.id, data: p.update };
+    return r;
   }
 
   private scheduleAlive(): void {
@@ -746,6 +844,12 @@ function sameData(a: unknown, b: unknown): boolean {
   if (keys.length !== Object.keys(y).length) return false;
   for (const k of keys) if (!Object.prototype.hasOwnProperty.call(y, k) || !sameData(x[k], y[k])) return false;
   return true;
+}
+
+/** What a member's own ALIVE says about it (a LEFT says nothing more). */
+function infoOf(p: MemberProof): { nick: string; active: NodeId[]; meta: Record<string, unknown> } {
+  const u = p.update;
+  return u.type === 'alive' ? { nick: u.nick, active: u.active, meta: u.meta } : { nick: '', active: [], meta: {} };
 }
 
 function publicInfo(e: Entry): MemberInfo {

@@ -1,5 +1,6 @@
 import type { NodeId } from '../types';
-import { arrayOf, int, isObject, nodeId, oneOf, shape, str, union, type Check } from '../validate';
+import { arrayOf, int, isObject, nodeId, oneOf, optional, shape, str, union, type Check } from '../validate';
+import { proofCheck, type BroadcastProof } from '../plumtree/messages';
 
 /**
  * Membership messages. Two channels:
@@ -36,15 +37,19 @@ export type MemberUpdate =
   | { type: 'dead'; id: NodeId; incarnation: number; by: NodeId }
   | { type: 'left'; id: NodeId; incarnation: number };
 
-/** One row of a full-table sync. `age`: ms since the sender last heard from the member. */
+/**
+ * One row of a full-table sync: the sender's view of a member (`status` at `incarnation`;
+ * `age`: ms since the sender last heard from it, or since the state began for dead and
+ * left members) and, as `proof`, the member's own latest ALIVE or LEFT as it broadcast it.
+ * Only the proof speaks for the member (its nick, active view, meta, a LEFT); the status
+ * and age are the sender's hearsay, as SUSPECT and DEAD are.
+ */
 export interface MemberRecord {
   id: NodeId;
   incarnation: number;
   status: MemberStatus;
-  nick: string;
-  active: NodeId[];
-  meta: Record<string, unknown>;
   age: number;
+  proof?: BroadcastProof;
 }
 
 export type MemberMessage =
@@ -117,7 +122,7 @@ const updateCheck = union({
   left: { id: nodeId, incarnation },
 });
 
-const record = shape({ id: nodeId, incarnation, status, nick, active, meta: metaCheck(), age: int(0, Number.MAX_SAFE_INTEGER) });
+const record = shape({ id: nodeId, incarnation, status, age: int(0, Number.MAX_SAFE_INTEGER), proof: optional(proofCheck) });
 
 const messageCheck = union({
   'mem.sync': { records: arrayOf(record, MAX_SYNC_RECORDS) },

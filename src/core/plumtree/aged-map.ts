@@ -35,6 +35,16 @@ export class AgedMap<K, V> {
     this.expire(now);
   }
 
+  /** Keys, oldest first. */
+  keys(): IterableIterator<K> {
+    return this.entries.keys();
+  }
+
+  /** [key, value] pairs, oldest first. */
+  *items(): IterableIterator<[K, V]> {
+    for (const [k, e] of this.entries) yield [k, e.value];
+  }
+
   delete(key: K): boolean {
     return this.entries.delete(key);
   }

@@ -1,5 +1,5 @@
-import type { NodeId } from '../types';
-import { arrayOf, int, nodeId, optional, str, tuple, union, any, type Check } from '../validate';
+import type { NodeId, Seal } from '../types';
+import { arrayOf, int, isObject, nodeId, oneOf, optional, shape, str, tuple, union, any, type Check } from '../validate';
 
 /**
  * Plumtree wire messages (Leitão, Pereira, Rodrigues: "Epidemic Broadcast Trees", SRDS 2007).
@@ -23,6 +23,48 @@ export interface PtGossip {
   /** Payload handler name (chat, member, kv, ...), Partisan-style. */
   kind: string;
   data: unknown;
+  /**
+   * Set on a copy sent by anti-entropy (answer to `pt.aeWant`): the record is the stored
+   * original, passed through unchanged; the flag only tells the receiver that this copy
+   * is no tree traffic (no eager/lazy change, no PRUNE on a duplicate).
+   */
+  ae?: true;
+  /**
+   * The origin's signature over (id, kind, data) in the runtime (core/types.ts `Seal`):
+   * kept with the message and forwarded with it, never inspected here.
+   */
+  seal?: Seal;
+}
+
+/** Anti-entropy summary of the messages held for exchange: count and XOR of their id hashes. */
+export interface PtAeSum {
+  type: 'pt.aeSum';
+  n: number;
+  h: number;
+}
+
+/** Anti-entropy: the ids held for exchange (sent when a `pt.aeSum` did not match). */
+export interface PtAeIds {
+  type: 'pt.aeIds';
+  ids: string[];
+}
+
+/** Anti-entropy: send these held messages (answered with `pt.gossip` copies marked `ae`). */
+export interface PtAeWant {
+  type: 'pt.aeWant';
+  ids: string[];
+}
+
+/**
+ * A broadcast as its origin issued it (Plumtree id, payload, seal), kept by the protocol
+ * that handled it as proof of what the origin said: membership rows carry each member's
+ * own latest update, chat history each message's. The origin is `originOf(id)`; the kind
+ * is the one of the protocol that carries it.
+ */
+export interface BroadcastProof {
+  id: string;
+  data: unknown;
+  seal?: Seal;
 }
 
 export interface PtIhave {
@@ -44,7 +86,7 @@ export interface PtPrune {
   origin: NodeId;
 }
 
-export type PtMessage = PtGossip | PtIhave | PtGraft | PtPrune;
+export type PtMessage = PtGossip | PtIhave | PtGraft | PtPrune | PtAeSum | PtAeIds | PtAeWant;
 
 export const MAX_MESSAGE_ID_LENGTH = 256;
 export const MAX_KIND_LENGTH = 64;
@@ -64,15 +106,23 @@ export function originOf(id: string): NodeId {
   return cut > 0 && last > cut + 1 && last < id.length - 1 ? id.slice(0, cut) : '';
 }
 
-const messageId: Check = (v) =>
+/** A Plumtree message id (`${origin}:${tag}:${counter}`, bounded). */
+export const messageId: Check = (v) =>
   typeof v !== 'string' || v.length > MAX_MESSAGE_ID_LENGTH || nodeId(originOf(v)) !== null ? 'not a message id' : null;
 const round = int(0, MAX_ROUND);
+const seal: Check = optional((v) => (isObject(v) ? null : 'not a seal'));
+
+/** Shape of a BroadcastProof (its `data` is validated by the protocol of its kind). */
+export const proofCheck: Check = shape({ id: messageId, data: any, seal });
 
 const check = union({
-  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any },
+  'pt.gossip': { id: messageId, origin: nodeId, round, kind: str(MAX_KIND_LENGTH), data: any, seal, ae: optional(oneOf(true)) },
   'pt.ihave': { entries: arrayOf(tuple(messageId, round), MAX_IHAVE_ENTRIES) },
   'pt.graft': { origin: nodeId, ids: arrayOf(messageId, MAX_IHAVE_ENTRIES), round: optional(round) },
   'pt.prune': { origin: nodeId },
+  'pt.aeSum': { n: int(0, MAX_IHAVE_ENTRIES), h: int(0, 0xffffffff) },
+  'pt.aeIds': { ids: arrayOf(messageId, MAX_IHAVE_ENTRIES) },
+  'pt.aeWant': { ids: arrayOf(messageId, MAX_IHAVE_ENTRIES) },
 });
 
 /**
@@ -91,7 +141,11 @@ export type PtTimer =
   /** graftTimeout1Ms after the first IHAVE of a missing id, then graftTimeout2Ms after each GRAFT. */
   | { type: 'pt.graftTimeout'; id: string }
   /** Flush the queued IHAVE announcements (ihaveBatchDelayMs after the first one queued). */
-  | { type: 'pt.ihaveFlush' };
+  | { type: 'pt.ihaveFlush' }
+  /** Periodic anti-entropy exchange with one random neighbour (every antiEntropyIntervalMs). */
+  | { type: 'pt.aeTick' }
+  /** ihaveBatchDelayMs after anti-entropy brought something new: offer the sum to another neighbour than `from`. */
+  | { type: 'pt.aeSpread'; from: NodeId };
 
 /** A message of this protocol (by its `pt.` prefix): lets the composer route without casts. */
 export function isPtMessage(m: { type: string }): m is PtMessage {

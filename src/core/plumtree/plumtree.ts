@@ -1,4 +1,4 @@
-import type { NodeId, Rng } from '../types';
+import type { NodeId, Rng, Seal } from '../types';
 import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { AgedMap } from './aged-map';
@@ -38,6 +38,19 @@ import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, t
  * GRAFT is answered whoever sends it (answering costs a cached payload and helps a peer
  * that raced ahead of our neighborUp).
  *
+ * Anti-entropy (riak_core_broadcast's exchange; the lazy IHAVE of the paper stretched
+ * over time): the tree repairs itself, not the past, so a member cut off while a message
+ * spread never gets it from the tree. Messages of `antiEntropyKinds` are kept for
+ * antiEntropyMaxAgeMs. A node sends `pt.aeSum` (count and XOR of id hashes: a few bytes)
+ * to a new neighbour, to one random neighbour every antiEntropyIntervalMs, and to one
+ * more neighbour whenever an exchange brought it something new (so a repair spreads
+ * through a healed region like a rumour). A receiver whose sum differs answers with
+ * `pt.aeIds` (its ids); the first side then sends the messages the other lacks and a
+ * `pt.aeWant` for those it lacks itself. Copies travel as the stored original record
+ * with `ae: true`: delivered once (the seen check), cached, never a tree change.
+ * Ids fetched this way stay known for 2 x antiEntropyMaxAgeMs, so an expired message
+ * offered again by a slower peer is never delivered twice.
+ *
  * Protocol contract (core/protocol.ts): inputs `neighborUp`, `neighborDown`, `message`,
  * `broadcast` (originate), `timer`; effects `send`, `timer` and the event `deliver` (a
  * broadcast new to this node, its own included, for the handler of its `kind`).
@@ -76,6 +89,18 @@ export interface PlumtreeConfig {
   maxAnnouncers: number;
   /** Per-origin trees kept; set it above the number of origins that broadcast. */
   maxTrees: number;
+  /**
+   * Broadcast kinds repaired by anti-entropy (see "Anti-entropy" below): messages of
+   * these kinds are kept for exchange and fetched by members that missed them. Kinds
+   * whose loss is harmless (membership heartbeats, superseded by the next one) stay out.
+   */
+  antiEntropyKinds: readonly string[];
+  /** Period of the exchange with one random neighbour (ms); 0 turns the periodic exchange off. */
+  antiEntropyIntervalMs: number;
+  /** How long a message stays in the exchange (ms): the longest partition it repairs. */
+  antiEntropyMaxAgeMs: number;
+  /** Count bound of the exchange (at most MAX_IHAVE_ENTRIES: one `pt.aeIds` holds them all). */
+  antiEntropyMaxMessages: number;
 }
 
 export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
@@ -90,14 +115,22 @@ export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
   maxMissing: 4_096,
   maxAnnouncers: 16,
   maxTrees: 2_048,
+  antiEntropyKinds: ['chat'],
+  antiEntropyIntervalMs: 5_000,
+  antiEntropyMaxAgeMs: 600_000,
+  antiEntropyMaxMessages: MAX_IHAVE_ENTRIES,
 });
 
 export type PtIn =
   | { type: 'neighborUp'; peer: NodeId }
   | { type: 'neighborDown'; peer: NodeId }
   | { type: 'message'; from: NodeId; msg: PtMessage }
-  /** Originate a broadcast. It is also delivered here, as a `deliver` event with hops 0 and from = me. */
-  | { type: 'broadcast'; kind: string; data: unknown }
+  /**
+   * Originate a broadcast. It is also delivered here, as a `deliver` event with hops 0 and
+   * from = me. `id`: one taken from newMessageId() (to seal the message before it is
+   * broadcast); a fresh one when absent. `seal`: kept and sent with every copy.
+   */
+  | { type: 'broadcast'; kind: string; data: unknown; id?: string; seal?: Seal }
   | { type: 'timer'; timer: PtTimer };
 
 export interface PtDeliver {
@@ -110,6 +143,10 @@ export interface PtDeliver {
   hops: number;
   /** The neighbour it came from (me for our own broadcasts). */
   from: NodeId;
+  /** Set when anti-entropy fetched it (the tree had not brought it). */
+  repaired?: true;
+  /** The origin's seal, as it came with the message. */
+  seal?: Seal;
 }
 
 /** Plumtree's events: only `deliver`. */
@@ -138,6 +175,12 @@ export interface PlumtreeStats {
   ignored: number;
   /** Largest hop count of a delivered message (last delivery hop, LDH). */
   maxHops: number;
+  /** Anti-entropy: sums sent, id lists sent (a sum differed), wants sent, copies pushed, messages delivered by it. */
+  aeSumSent: number;
+  aeIdsSent: number;
+  aeWantSent: number;
+  aePushed: number;
+  aeDelivered: number;
   /** Seen ids dropped by the count bound before their age limit (risk of duplicates). */
   seenEvictedEarly: number;
   /** Neighbours (the HyParView active view as reported). */
@@ -149,9 +192,11 @@ export interface PlumtreeStats {
   cached: number;
   seen: number;
   missing: number;
+  /** Messages held for the anti-entropy exchange. */
+  aeHeld: number;
 }
 
-type Counters = Omit<PlumtreeStats, 'seenEvictedEarly' | 'neighbors' | 'eager' | 'lazy' | 'trees' | 'cached' | 'seen' | 'missing'>;
+type Counters = Omit<PlumtreeStats, 'seenEvictedEarly' | 'neighbors' | 'eager' | 'lazy' | 'trees' | 'cached' | 'seen' | 'missing' | 'aeHeld'>;
 
 interface Missing {
   origin: NodeId;
@@ -178,10 +223,19 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
   private readonly seen: AgedMap<string, true>;
   /** Forwardable copies (round already incremented) for answering GRAFTs. */
   private readonly cache: AgedMap<string, PtGossip>;
+  /** Messages of antiEntropyKinds kept for exchange, with the hash of their id. */
+  private readonly aeStore: AgedMap<string, { msg: PtGossip; h: number }>;
+  /** Ids ever held for exchange (2 x its age): never fetched or delivered again. */
+  private readonly aeKnown: AgedMap<string, true>;
+  private readonly aeKinds: ReadonlySet<string>;
+  private aeArmed = false;
+  private aeSpreadArmed = false;
+  private readonly rng: Rng;
   private readonly counters: Counters = {
     broadcasts: 0, delivered: 0, duplicates: 0, gossipSent: 0, gossipReceived: 0,
     ihaveSent: 0, ihaveEntriesSent: 0, ihaveReceived: 0, graftSent: 0, graftReceived: 0,
     graftMisses: 0, pruneSent: 0, pruneReceived: 0, optimizations: 0, ignored: 0, maxHops: 0,
+    aeSumSent: 0, aeIdsSent: 0, aeWantSent: 0, aePushed: 0, aeDelivered: 0,
   };
 
   constructor(me: NodeId, config: Partial<PlumtreeConfig>, rng: Rng) {
@@ -193,11 +247,18 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.tag = tag;
     this.seen = new AgedMap(this.config.seenMaxAgeMs, this.config.seenMaxMessages);
     this.cache = new AgedMap(this.config.cacheMaxAgeMs, this.config.cacheMaxMessages);
+    const aeMax = Math.min(MAX_IHAVE_ENTRIES, this.config.antiEntropyMaxMessages);
+    this.aeStore = new AgedMap(this.config.antiEntropyMaxAgeMs, aeMax);
+    this.aeKnown = new AgedMap(2 * this.config.antiEntropyMaxAgeMs, this.config.seenMaxMessages);
+    this.aeKinds = new Set(this.config.antiEntropyKinds);
+    this.rng = rng;
   }
 
   protected onInput(input: PtIn): void {
     this.seen.expire(this.now);
     this.cache.expire(this.now);
+    this.aeStore.expire(this.now);
+    this.aeKnown.expire(this.now);
     switch (input.type) {
       case 'neighborUp':
         this.onNeighborUp(input.peer);
@@ -206,10 +267,12 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
         this.onNeighborDown(input.peer);
         break;
       case 'broadcast':
-        this.onBroadcast(input.kind, input.data);
+        this.onBroadcast(input.kind, input.data, input.id, input.seal);
         break;
       case 'timer':
         if (input.timer.type === 'pt.graftTimeout') this.onGraftTimeout(input.timer.id);
+        else if (input.timer.type === 'pt.aeTick') this.onAeTick();
+        else if (input.timer.type === 'pt.aeSpread') this.onAeSpread(input.timer.from);
         else this.onIhaveFlush();
         break;
       case 'message':
@@ -246,6 +309,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       cached: this.cache.size,
       seen: this.seen.size,
       missing: this.missing.size,
+      aeHeld: this.aeStore.size,
     };
   }
 
@@ -253,10 +317,124 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     return this.neighbors.has(peer);
   }
 
-  /** Paper §4.4: a new neighbour is eager (it is in no lazy set). */
+  /** Paper §4.4: a new neighbour is eager (it is in no lazy set). Anti-entropy: exchange sums with it. */
   private onNeighborUp(peer: NodeId): void {
-    if (peer === this.me) return;
+    if (peer === this.me || this.neighbors.has(peer)) return;
     this.neighbors.add(peer);
+    if (this.aeKinds.size === 0) return;
+    this.sendAeSum(peer);
+    if (!this.aeArmed && this.config.antiEntropyIntervalMs > 0) {
+      this.aeArmed = true;
+      this.io.setTimer(this.config.antiEntropyIntervalMs, { type: 'pt.aeTick' });
+    }
+  }
+
+  /** Ids of messages this node has delivered or holds for exchange. */
+  private known(id: string): boolean {
+    return this.seen.has(id) || this.aeKnown.has(id);
+  }
+
+  private keepForExchange(msg: PtGossip): void {
+    if (!this.aeKinds.has(msg.kind)) return;
+    const { ae: _, ...record } = msg;
+    this.aeStore.set(msg.id, { msg: record, h: hashId(msg.id) }, this.now);
+    this.aeKnown.set(msg.id, true, this.now);
+  }
+
+  private aeSum(): { n: number; h: number } {
+    let h = 0;
+    let n = 0;
+    for (const [, e] of this.aeStore.items()) {
+      h ^= e.h;
+      n++;
+    }
+    return { n, h: h >>> 0 };
+  }
+
+  private sendAeSum(peer: NodeId): void {
+    this.counters.aeSumSent++;
+    this.io.send(peer, { type: 'pt.aeSum', ...this.aeSum() });
+  }
+
+  private randomNeighbor(except?: NodeId): NodeId | undefined {
+    const peers = [...this.neighbors].filter((p) => p !== except);
+    return peers.length === 0 ? undefined : peers[randInt(this.rng, peers.length)];
+  }
+
+  /** Periodic exchange with one random neighbour; stops while there is none (neighborUp re-arms it). */
+  private onAeTick(): void {
+    this.aeArmed = false;
+    const peer = this.randomNeighbor();
+    if (peer === undefined) return;
+    this.sendAeSum(peer);
+    this.aeArmed = true;
+    this.io.setTimer(this.config.antiEntropyIntervalMs, { type: 'pt.aeTick' });
+  }
+
+  private onAeSum(from: NodeId, n: number, h: number): void {
+    if (!this.isNeighbor(from)) return void this.counters.ignored++;
+    const mine = this.aeSum();
+    if (mine.n === n && mine.h === h) return;
+    this.counters.aeIdsSent++;
+    this.io.send(from, { type: 'pt.aeIds', ids: [...this.aeStore.keys()] });
+  }
+
+  /** The peer's ids: push what it lacks, want what we lack. */
+  private onAeIds(from: NodeId, ids: string[]): void {
+    if (!this.isNeighbor(from)) return void this.counters.ignored++;
+    const theirs = new Set(ids);
+    for (const [id, e] of this.aeStore.items()) {
+      if (theirs.has(id)) continue;
+      this.counters.aePushed++;
+      this.counters.gossipSent++;
+      this.io.send(from, { ...e.msg, ae: true });
+    }
+    const want = ids.filter((id) => !this.known(id));
+    if (want.length > 0) {
+      this.counters.aeWantSent++;
+      this.io.send(from, { type: 'pt.aeWant', ids: want });
+    }
+  }
+
+  /** Answered whoever asks, like a GRAFT (a copy costs only the payload). */
+  private onAeWant(from: NodeId, ids: string[]): void {
+    for (const id of ids) {
+      const e = this.aeStore.get(id);
+      if (!e) continue;
+      this.counters.aePushed++;
+      this.counters.gossipSent++;
+      this.io.send(from, { ...e.msg, ae: true });
+    }
+  }
+
+  /** A copy fetched by anti-entropy: delivered once, kept, no tree change; then spread the repair one more hop. */
+  private onAeGossip(from: NodeId, msg: PtGossip): void {
+    this.counters.gossipReceived++;
+    if (this.known(msg.id) || !this.aeKinds.has(msg.kind)) {
+      this.counters.duplicates++;
+      return;
+    }
+    const { ae: _, ...record } = msg;
+    this.seen.set(msg.id, true, this.now);
+    this.cache.set(msg.id, { ...record, round: Math.min(msg.round + 1, MAX_ROUND) }, this.now);
+    this.keepForExchange(record);
+    this.counters.delivered++;
+    this.counters.aeDelivered++;
+    const d: PtDeliver = { type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from, repaired: true };
+    if (msg.seal) d.seal = msg.seal;
+    this.io.event(d);
+    this.missing.delete(msg.id);
+    if (!this.aeSpreadArmed) {
+      this.aeSpreadArmed = true;
+      this.io.setTimer(this.config.ihaveBatchDelayMs, { type: 'pt.aeSpread', from });
+    }
+  }
+
+  /** Something new came by anti-entropy: offer the sum to another neighbour (it may lack it too). */
+  private onAeSpread(from: NodeId): void {
+    this.aeSpreadArmed = false;
+    const next = this.randomNeighbor(from);
+    if (next !== undefined) this.sendAeSum(next);
   }
 
   /** Paper §4.4: forget the neighbour and the IHAVEs it sent (no GRAFT to a dead peer). */
@@ -269,13 +447,20 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     }
   }
 
-  private onBroadcast(kind: string, data: unknown): void {
-    const id = makeMessageId(this.me, this.tag, this.counter++);
-    const msg: PtGossip = { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data };
+  /** The id of a broadcast of ours to come: pass it with the `broadcast` input. */
+  newMessageId(): string {
+    return makeMessageId(this.me, this.tag, this.counter++);
+  }
+
+  private onBroadcast(kind: string, data: unknown, given: string | undefined, seal: Seal | undefined): void {
+    const id = given !== undefined && originOf(given) === this.me ? given : this.newMessageId();
+    if (this.seen.has(id)) return;
+    const msg: PtGossip = seal ? { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data, seal } : { type: 'pt.gossip', id, origin: this.me, round: 1, kind, data };
     this.counters.broadcasts++;
     this.seen.set(id, true, this.now);
     this.cache.set(id, msg, this.now);
-    this.io.event({ type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
+    this.keepForExchange(msg);
+    this.io.event(seal ? { type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me, seal } : { type: 'deliver', id, origin: this.me, kind, data, hops: 0, from: this.me });
     this.eagerPush(msg, this.me);
     this.lazyPush(msg, this.me);
   }
@@ -296,12 +481,22 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
         if (this.isNeighbor(from)) this.setLazy(msg.origin, from);
         else this.counters.ignored++;
         break;
+      case 'pt.aeSum':
+        this.onAeSum(from, msg.n, msg.h);
+        break;
+      case 'pt.aeIds':
+        this.onAeIds(from, msg.ids);
+        break;
+      case 'pt.aeWant':
+        this.onAeWant(from, msg.ids);
+        break;
     }
   }
 
   private onGossip(from: NodeId, msg: PtGossip): void {
+    if (msg.ae === true) return this.onAeGossip(from, msg);
     this.counters.gossipReceived++;
-    if (this.seen.has(msg.id)) {
+    if (this.known(msg.id)) {
       this.counters.duplicates++;
       // A redundant link of the tree: both ends stop pushing payloads over it.
       if (this.isNeighbor(from)) this.prune(msg.origin, from);
@@ -310,10 +505,13 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.seen.set(msg.id, true, this.now);
     const forward: PtGossip = { ...msg, round: Math.min(msg.round + 1, MAX_ROUND) };
     this.cache.set(msg.id, forward, this.now);
+    this.keepForExchange(msg);
     if (this.isNeighbor(from)) this.setEager(msg.origin, from);
     this.counters.delivered++;
     this.counters.maxHops = Math.max(this.counters.maxHops, msg.round);
-    this.io.event({ type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from });
+    const d: PtDeliver = { type: 'deliver', id: msg.id, origin: msg.origin, kind: msg.kind, data: msg.data, hops: msg.round, from };
+    if (msg.seal) d.seal = msg.seal;
+    this.io.event(d);
     this.eagerPush(forward, from);
     this.lazyPush(forward, from);
     const missing = this.missing.get(msg.id);
@@ -345,7 +543,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       return;
     }
     for (const [id, round] of entries) {
-      if (this.seen.has(id)) continue;
+      if (this.known(id)) continue;
       let m = this.missing.get(id);
       if (!m) {
         if (this.missing.size >= this.config.maxMissing) {
@@ -460,4 +658,14 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.trees.set(origin, lazy);
     return lazy;
   }
+}
+
+/** FNV-1a (32 bits) of a message id: the anti-entropy sum XORs these. */
+function hashId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }

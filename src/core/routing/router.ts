@@ -1,5 +1,5 @@
-import type { NodeId } from '../types';
-import { int, nodeId, any } from '../validate';
+import type { NodeId, Seal } from '../types';
+import { int, isObject, nodeId, optional, type Check } from '../validate';
 
 /**
  * Direct messages to nodes that are not HyParView neighbours (KV requests to replicas,
@@ -16,13 +16,25 @@ export interface RouteEnvelope<M = unknown> {
   src: NodeId;
   dst: NodeId;
   ttl: number;
-  /** The message carried: the composer's union of routable messages (validated on receipt). */
-  msg: M;
+  /**
+   * The message carried: the composer's union of routable messages (validated on
+   * receipt). In the runtime it travels inside `seal` instead, as the bytes `src` signed
+   * (hops forward them untouched), and the destination's runtime opens it: the core sees
+   * `msg` only at the source and the destination.
+   */
+  msg?: M;
+  /** The source's signature and the message bytes it covers (core/types.ts `Seal`). */
+  seal?: Seal;
 }
 
 export const ROUTE_TTL = 12;
 
-export const routeFields = { src: nodeId, dst: nodeId, ttl: int(0, ROUTE_TTL), msg: any };
+export const routeFields: Record<string, Check> = {
+  src: nodeId,
+  dst: nodeId,
+  ttl: int(0, ROUTE_TTL),
+  seal: optional((v) => (isObject(v) ? null : 'not a seal')),
+};
 
 export class Router {
   private adjacency = new Map<NodeId, NodeId[]>();

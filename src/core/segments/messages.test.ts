@@ -86,6 +86,9 @@ const invalid: [string, unknown][] = [
   ['nudge without acc', { type: 'seg.nudge', key: 'q' }],
   ['ack missing not numbers', { type: 'seg.ack', key: 'q', b, seq: -1, ok: true, snap: 1, missing: ['a'] }],
   ['fetch missing negative', { type: 'seg.fetch', key: 'q', b, missing: [-1] }],
+  ['put of a cyclic value', { type: 'seg.req', op: 1, key: 'q', kind: 'put', value: (() => { const c: Record<string, unknown> = {}; c.c = c; return c; })() }],
+  ['op of a Map', { type: 'seg.ops', key: 'q', b, seq: 1, ops: [{ k: 'put', id: 1, value: new Map(), from: 'n', op: 1, t: 1 }] }],
+  ['snapshot item nested 40 deep', { type: 'seg.install', ...snap, items: [[1, JSON.parse('['.repeat(40) + ']'.repeat(40))]] }],
 ];
 
 describe('validateSegMessage', () => {

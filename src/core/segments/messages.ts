@@ -13,7 +13,7 @@
  *   when the ballot began).
  */
 import type { NodeId } from '../types';
-import { any, arrayOf, bool, int, isObject, MAX_ID_LENGTH, nodeId, oneOf, optional, shape, str, tuple, union, type Check } from '../validate';
+import { arrayOf, bool, int, isObject, MAX_ID_LENGTH, nodeId, oneOf, optional, plainValue, shape, str, tuple, union, type Check } from '../validate';
 
 /** Longest key accepted from the wire (the API limit, `maxKeyLength`, is usually lower). */
 export const MAX_WIRE_KEY_LENGTH = 1024;
@@ -126,16 +126,16 @@ const seqNo = int(-1);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
 const ownerOrNone = str(MAX_ID_LENGTH);
 const ballot: Check = tuple(safe, ownerOrNone);
-const item = tuple(safe, any);
+const item = tuple(safe, plainValue);
 const dk = str(MAX_ID_LENGTH + 20);
-const doneTuple = tuple(dk, oneOf(0, 1, 2), safe, int(), any, oneOf(0, 1));
+const doneTuple = tuple(dk, oneOf(0, 1, 2), safe, int(), plainValue, oneOf(0, 1));
 const items = arrayOf(item, MAX_WIRE_ITEMS);
 const dones = arrayOf(doneTuple, MAX_WIRE_ITEMS);
 
 const opCheck = union({
-  put: { id: safe, value: any, rm: optional(safe), from: nodeId, op: safe, t: int() },
+  put: { id: safe, value: plainValue, rm: optional(safe), from: nodeId, op: safe, t: int() },
   take: { id: safe, from: nodeId, op: safe, t: int() },
-  restore: { id: safe, value: any, of: safe, from: nodeId, op: safe, t: int() },
+  restore: { id: safe, value: plainValue, of: safe, from: nodeId, op: safe, t: int() },
 });
 /** Ops use `k` as discriminant; reuse `union` by presenting it as `type`. */
 const segOp: Check = (v) => {
@@ -153,12 +153,12 @@ const check = union({
     op: safe,
     key,
     kind: oneOf('put', 'update', 'peek', 'take', 'restore'),
-    value: any,
+    value: optional(plainValue),
     afterId: optional(safe),
     id: optional(safe),
     of: optional(safe),
   },
-  'seg.reply': { op: safe, ok: bool, id: optional(safe), value: any, error: optional(str(MAX_ERROR_LENGTH)) },
+  'seg.reply': { op: safe, ok: bool, id: optional(safe), value: optional(plainValue), error: optional(str(MAX_ERROR_LENGTH)) },
   'seg.wait': { op: safe },
   'seg.redirect': { op: safe, owner: optional(nodeId) },
   'seg.cancel': { op: safe, key },

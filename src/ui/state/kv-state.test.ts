@@ -1,10 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NodeEvent, P2PApi } from '../../runtime/api';
+import type { KvWatchEvent, NodeEvent, P2PApi } from '../../runtime/api';
 import { CHANGE_BATCH_MAX_MS, KvState, mergeSorted, PAGE_SIZE } from './kv.svelte';
 
 /** The parts of P2PApi the KV panel uses, counting the expensive calls. */
-function fakeNode(): { node: P2PApi; emit: (e: NodeEvent) => void; calls: { localKeys: number; inspect: string[] }; data: Map<string, unknown> } {
+function fakeNode(): {
+  node: P2PApi;
+  emit: (e: NodeEvent) => void;
+  /** A write elsewhere in the cluster, seen only through kv.watch (`value` undefined: a delete). */
+  remote: (key: string, value: unknown, ts: number) => void;
+  resync: () => void;
+  watched: () => string[];
+  calls: { localKeys: number; inspect: string[] };
+  data: Map<string, unknown>;
+} {
   const listeners = new Set<(e: NodeEvent) => void>();
+  const watches = new Set<{ prefix: string; l: (e: KvWatchEvent) => void }>();
   const data = new Map<string, unknown>();
   const calls = { localKeys: 0, inspect: [] as string[] };
   const node = {
@@ -22,9 +32,24 @@ function fakeNode(): { node: P2PApi; emit: (e: NodeEvent) => void; calls: { loca
       },
       put: async (key: string, value: unknown) => void data.set(key, value),
       delete: async (key: string) => void data.delete(key),
+      watch: (prefix: string, l: (e: KvWatchEvent) => void) => {
+        const w = { prefix, l };
+        watches.add(w);
+        return Object.assign(() => void watches.delete(w), { ready: Promise.resolve() });
+      },
     },
   } as unknown as P2PApi;
-  return { node, emit: (e) => listeners.forEach((l) => l(e)), calls, data };
+  const remote = (key: string, value: unknown, ts: number) => {
+    if (value === undefined) data.delete(key);
+    else data.set(key, value);
+    const version = { ts, node: 'elsewhere' };
+    for (const w of [...watches]) {
+      if (!key.startsWith(w.prefix)) continue;
+      w.l(value === undefined ? { type: 'delete', key, version } : { type: 'put', key, value, version });
+    }
+  };
+  const resync = () => [...watches].forEach((w) => w.l({ type: 'resync', reason: 'overflow' }));
+  return { node, emit: (e) => listeners.forEach((l) => l(e)), remote, resync, watched: () => [...watches].map((w) => w.prefix), calls, data };
 }
 
 describe('mergeSorted', () => {
@@ -78,17 +103,43 @@ describe('KvState under a burst of changes', () => {
     off();
   });
 
-  it('an edit this tab gets no event for (it holds no replica) still shows up in the open editor', async () => {
-    const { node, data } = fakeNode();
-    data.set('a', 1);
+  it('follows the cluster through kv.watch: keys this tab does not hold appear, change in the open editor and go, without any re-read', async () => {
+    const { node, remote, resync, watched, calls, data } = fakeNode();
+    data.set('users/0', 0);
     const kv = new KvState(node);
     const off = kv.connect();
-    kv.select('a');
     await vi.advanceTimersByTimeAsync(10);
-    data.set('a', 2); // no event
-    await vi.advanceTimersByTimeAsync(5000);
-    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 2 } });
+    expect(watched()).toEqual(['']);
+    kv.select('users/0');
+    await vi.advanceTimersByTimeAsync(10);
+    const reads = calls.inspect.length;
+    for (let i = 1; i < 40; i++) remote(`users/${i}`, i, 100 + i);
+    remote('users/0', 'edited', 200);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).toHaveLength(40);
+    expect(kv.isLocal('users/5')).toBe(false);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 'edited', version: { ts: 200, node: 'elsewhere' } } });
+    // an older version arriving late (this tab's replica catching up) does not undo the edit
+    remote('users/0', 'old', 150);
+    remote('users/7', undefined, 300);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 'edited' } });
+    expect(kv.keys).not.toContain('users/7');
+    expect(kv.keys).toHaveLength(39);
+    expect(calls.inspect.length).toBe(reads);
+    // nothing polls: time passing reads nothing
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(calls.inspect.length).toBe(reads);
+    // a new prefix is watched instead of the old one; a resync lists again
+    kv.setPrefix('users/1');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(watched()).toEqual(['users/1']);
+    data.set('users/100', 'quiet');
+    resync();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(kv.keys).toContain('users/100');
     off();
+    expect(watched()).toEqual([]);
   });
 
   it('events that carry the new local copy update the visible rows without any quorum read', async () => {

@@ -1,5 +1,9 @@
-/** KVS inspector: the cluster-wide key list (filtered, paged), previews, the selected entry, and edits. */
-import type { KvEntryInfo, NodeEvent, P2PApi } from '../../runtime/api';
+/**
+ * KVS inspector: the cluster-wide key list (filtered, paged), previews, the selected entry,
+ * and edits. The list follows the whole cluster live through `kv.watch(prefix)` (writes to
+ * keys this tab does not hold included); a watch resync lists again.
+ */
+import type { KvEntryInfo, KvWatchEvent, NodeEvent, P2PApi } from '../../runtime/api';
 import { errorMessage } from '../lib/format';
 import { subscribe } from './poll';
 
@@ -17,11 +21,6 @@ const PREVIEW_CONCURRENCY = 4;
  */
 export const CHANGE_BATCH_MS = 100;
 export const CHANGE_BATCH_MAX_MS = 500;
-/**
- * The selected key is read again this often. Change events only fire on this tab's own
- * replicas, so without it an open editor would miss edits to keys this tab does not hold.
- */
-export const SELECTED_REFRESH_MS = 2000;
 
 /** Merge two sorted, disjoint string arrays. */
 export function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
@@ -81,15 +80,21 @@ export class KvState {
   private keySet = new Set<string>();
   /** Keys changed (kv events) since the last flush, with the new local copy when the event had it. */
   private changed = new Map<string, KvChange>();
+  /** Keys whose replica arrived in this tab since the last flush. */
+  private heldNow = new Set<string>();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFlush = -Infinity;
+  /** Unsubscribes the watch of the current prefix. */
+  private unwatch: (() => void) | null = null;
+  /** Newest version seen per key (watch and local changes may arrive in either order). */
+  private versions = new Map<string, { ts: number; node: string }>();
 
   constructor(node: P2PApi) {
     this.node = node;
   }
 
   connect(): () => void {
-    void this.refresh();
+    this.watchPrefix();
     this.refreshLocal();
     // Before the node has joined, the listing only covers this tab; list again once it has.
     let live = true;
@@ -100,18 +105,16 @@ export class KvState {
     const off = subscribe(
       this.node,
       (e) => {
-        if (e.type === 'kv') this.onChange(e.key, e.entry);
+        if (e.type === 'kv') this.onChange(e.key, e.entry, true);
         if (e.type === 'members' || e.type === 'peers') this.scheduleFlush();
       },
       () => this.refreshLocal(),
     );
-    const poll = setInterval(() => {
-      if (this.selected !== null) this.load(this.selected);
-    }, SELECTED_REFRESH_MS);
     return () => {
       live = false;
       off();
-      clearInterval(poll);
+      this.unwatch?.();
+      this.unwatch = null;
       if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     };
@@ -120,7 +123,33 @@ export class KvState {
   setPrefix(prefix: string): void {
     this.prefix = prefix;
     this.page = 0;
+    this.watchPrefix();
+  }
+
+  /** Watch the current prefix (instead of the previous one), then list it: nothing written meanwhile is missed. */
+  private watchPrefix(): void {
+    this.unwatch?.();
+    this.unwatch = null;
+    const prefix = this.prefix;
+    try {
+      const handle = this.node.kv.watch(prefix, (e) => this.onWatch(e));
+      this.unwatch = handle;
+      handle.ready.then(
+        () => prefix === this.prefix && void this.refresh(),
+        (e: unknown) => {
+          if (prefix === this.prefix) this.listError = `Could not follow changes: ${errorMessage(e)}`;
+          void this.refresh();
+        },
+      );
+    } catch (e) {
+      this.listError = `Could not follow changes: ${errorMessage(e)}`;
+    }
     void this.refresh();
+  }
+
+  private onWatch(e: KvWatchEvent): void {
+    if (e.type === 'resync') return void this.refresh();
+    this.onChange(e.key, e.type === 'put' ? { value: e.value, version: e.version, deleted: false } : { value: null, version: e.version, deleted: true }, false);
   }
 
   goTo(page: number): void {
@@ -135,6 +164,7 @@ export class KvState {
       const keys = await this.node.kv.keys(this.prefix);
       if (seq !== this.listSeq) return;
       this.setKeys([...keys].sort());
+      this.versions.clear();
       this.listError = null;
       if (this.page >= this.pageCount) this.page = this.pageCount - 1;
       this.entries = new Map();
@@ -205,7 +235,17 @@ export class KvState {
     return this.local.has(key);
   }
 
-  private onChange(key: string, entry: KvChange): void {
+  /** `held`: the change is to this tab's replica (the key is held here). */
+  private onChange(key: string, entry: KvChange, held: boolean): void {
+    if (held && entry && !this.local.has(key)) this.heldNow.add(key);
+    if (entry) {
+      const seen = this.versions.get(key);
+      if (seen && (seen.ts > entry.version.ts || (seen.ts === entry.version.ts && seen.node >= entry.version.node))) {
+        if (held) this.scheduleFlush();
+        return; // older than what the list shows already
+      }
+      this.versions.set(key, entry.version);
+    }
     this.changed.set(key, entry);
     this.scheduleFlush();
   }
@@ -223,7 +263,7 @@ export class KvState {
     this.lastFlush = performance.now();
     const changes = [...this.changed].filter(([k]) => k.startsWith(this.prefix));
     this.changed.clear();
-    // a tombstone in this tab's replica: the key is gone from the list (one pass for all)
+    // a tombstone (watched, or in this tab's replica): the key is gone from the list (one pass for all)
     const gone = new Set(changes.filter(([k, c]) => c?.deleted && k !== this.selected && this.keySet.has(k)).map(([k]) => k));
     if (gone.size) {
       this.setKeys(this.keys.filter((k) => !gone.has(k)));
@@ -251,9 +291,10 @@ export class KvState {
     if (changes.length) this.entries = next;
     for (const k of reread) this.load(k, true);
     this.loadPreviews();
-    // a change event means this tab holds the key; the 1 s poll re-reads the whole list,
-    // as keys also leave this tab when ownership moves
-    const added = changes.filter(([k, c]) => c && !this.local.has(k)).map(([k]) => k);
+    // a replica change event means this tab holds the key; the 1 s poll re-reads the whole
+    // list, as keys also leave this tab when ownership moves
+    const added = [...this.heldNow].filter((k) => !this.local.has(k));
+    this.heldNow.clear();
     if (added.length) this.local = new Set([...this.local, ...added]);
   }
 

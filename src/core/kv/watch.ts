@@ -1,0 +1,269 @@
+/**
+ * Watches: a node follows every acknowledged write of keys under its prefixes anywhere in
+ * the cluster (`p2p.kv.watch`). Two sides, both in every node:
+ *
+ * - Watcher: holds this node's prefixes (at most `MAX_WATCH_PREFIXES`), registers them
+ *   with every live member (`kv.watch {gen, prefixes}`, the whole set, acknowledged with
+ *   `kv.watchAck`, re-sent on a timer until acknowledged, and to every member that joins).
+ *   It delivers a notified entry only when its version is newer than the last one it
+ *   delivered for that key, so each version is delivered at most once and versions of a key
+ *   in increasing order. When a member that has notified it leaves the view, notifications
+ *   that member had not yet got through are lost with it: the watcher emits `watchResync`.
+ * - Notifier: the coordinator of a write, once the write reached its quorum (the moment the
+ *   client gets its acknowledgement), sends `kv.note` to every registered watcher whose
+ *   prefix matches: one notification per watching node per version, nothing for a node
+ *   that watches nothing (no broadcast, nothing on a timer while idle). Unacknowledged
+ *   notes are re-sent every `WATCH_RETRY_MS` from a bounded buffer per watcher; when the
+ *   buffer overflows the buffer is dropped and the watcher is told `resync` instead.
+ *
+ * A watch on this node is served locally (no message). Pure: sends, timers and events go
+ * through the store's effects.
+ */
+import type { NodeId } from '../types';
+import type { KvMessage } from './messages';
+import type { KvState } from './state';
+import { compareVersions, type Entry, type Version } from './types';
+
+/** Prefixes one node may watch at once (a `kv.watch` with more is refused by the validator). */
+export const MAX_WATCH_PREFIXES = 16;
+/** Unacknowledged notes held per watcher; one more and the watcher gets `resync` instead. */
+export const WATCH_BUFFER = 1024;
+/** Pause before unacknowledged registrations and notes are sent again. */
+export const WATCH_RETRY_MS = 1000;
+
+interface Registration {
+  gen: number;
+  prefixes: string[];
+}
+
+interface Outgoing {
+  nextSeq: number;
+  /** seq → entry, or null for a `resync` note. */
+  pending: Map<number, Entry | null>;
+}
+
+export class KvWatch {
+  // ---- watcher side
+  private prefixes: string[] = [];
+  private gen = 0;
+  /** Live members (placement minus away) that have not acknowledged `gen`. */
+  private unregistered = new Set<NodeId>();
+  private live = new Set<NodeId>();
+  /** Last version delivered per key (dedup, version order). */
+  private delivered = new Map<string, Version>();
+  /** Members that notified this node since its last resync. */
+  private senders = new Set<NodeId>();
+
+  // ---- notifier side
+  private registry = new Map<NodeId, Registration>();
+  private outgoing = new Map<NodeId, Outgoing>();
+
+  private retryArmed = false;
+  /** `watch` requests waiting for every live member to confirm the registration: req → deadline. */
+  private waiting = new Map<number, number>();
+
+  constructor(private readonly s: KvState) {}
+
+  // ---- watcher ---------------------------------------------------------------------------
+
+  /**
+   * A `watch` request: this node's watched prefixes (replaces the set). Replies once every
+   * live member confirmed the registration (writes they coordinate from then on are
+   * notified), or at `requestTimeoutMs` with the rest still retried. A bad set changes
+   * nothing and fails the request.
+   */
+  request(req: number, prefixes: unknown): void {
+    const problem = this.setPrefixes(prefixes);
+    if (problem !== null) return this.s.io.fail(req, `watch: ${problem}`);
+    if (this.unregistered.size === 0) return this.s.io.reply(req);
+    this.waiting.set(req, this.s.now + this.s.config.requestTimeoutMs);
+    this.armRetry();
+  }
+
+  private answerWaiting(all: boolean): void {
+    for (const [req, deadline] of this.waiting) {
+      if (!all && this.s.now < deadline) continue;
+      this.waiting.delete(req);
+      this.s.io.reply(req);
+    }
+  }
+
+  private setPrefixes(prefixes: unknown): string | null {
+    const problem = prefixesProblem(prefixes, this.s.config.maxKeyLength);
+    if (problem) return problem;
+    const next = [...new Set(prefixes as string[])].sort();
+    if (next.length === this.prefixes.length && next.every((p, i) => p === this.prefixes[i])) return null;
+    const had = this.prefixes;
+    this.prefixes = next;
+    // a generation newer than any earlier incarnation's: time-based, strictly increasing
+    this.gen = Math.max(this.gen + 1, Math.floor(this.s.now));
+    if (next.length === 0) this.delivered.clear();
+    else if (had.length > 0) for (const k of this.delivered.keys()) if (!matches(next, k)) this.delivered.delete(k);
+    this.registry.set(this.s.me, { gen: this.gen, prefixes: next });
+    this.unregistered = new Set([...this.live].filter((m) => m !== this.s.me));
+    for (const m of this.unregistered) this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: next });
+    this.armRetry();
+    return null;
+  }
+
+  watchedPrefixes(): string[] {
+    return [...this.prefixes];
+  }
+
+  private onNote(from: NodeId, seq: number, entries: Entry[], resync: boolean): void {
+    if (from !== this.s.me) this.s.send(from, { type: 'kv.noteAck', seqs: [seq] });
+    if (this.prefixes.length === 0) return;
+    if (resync) {
+      this.resync('overflow');
+      return;
+    }
+    this.senders.add(from);
+    for (const e of entries) {
+      if (!matches(this.prefixes, e.key)) continue;
+      const last = this.delivered.get(e.key);
+      if (last && compareVersions(e.version, last) <= 0) continue;
+      this.delivered.set(e.key, e.version);
+      this.s.io.event({ type: 'watch', entry: e });
+    }
+  }
+
+  private resync(reason: 'overflow' | 'member-lost'): void {
+    this.senders.clear();
+    this.s.io.event({ type: 'watchResync', reason });
+  }
+
+  /**
+   * The view changed: register with members that joined; a member that notified this node
+   * and left may have taken notes with it (resync). The notifier forgets watchers that left.
+   */
+  onMembers(live: readonly NodeId[]): void {
+    const next = new Set(live);
+    let lost = false;
+    for (const m of this.live) {
+      if (next.has(m)) continue;
+      this.unregistered.delete(m);
+      if (this.senders.delete(m)) lost = true;
+    }
+    for (const m of next) {
+      if (this.live.has(m) || m === this.s.me || this.prefixes.length === 0) continue;
+      this.unregistered.add(m);
+      this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
+    }
+    this.live = next;
+    if (this.unregistered.size === 0) this.answerWaiting(true);
+    for (const w of [...this.registry.keys()]) {
+      if (w !== this.s.me && !next.has(w)) {
+        this.registry.delete(w);
+        this.outgoing.delete(w);
+      }
+    }
+    if (lost && this.prefixes.length > 0) this.resync('member-lost');
+    this.armRetry();
+  }
+
+  // ---- notifier --------------------------------------------------------------------------
+
+  /** A write this node coordinated reached its quorum: notify every matching watcher. */
+  acknowledged(entry: Entry): void {
+    for (const [w, reg] of this.registry) {
+      if (reg.prefixes.length === 0 || !matches(reg.prefixes, entry.key)) continue;
+      if (w === this.s.me) {
+        this.onNote(w, 0, [entry], false);
+        continue;
+      }
+      let o = this.outgoing.get(w);
+      if (!o) this.outgoing.set(w, (o = { nextSeq: 1, pending: new Map() }));
+      const seq = o.nextSeq++;
+      if (o.pending.size >= WATCH_BUFFER) {
+        // the watcher does not keep up: drop what it has not acknowledged, tell it to re-list
+        if ([...o.pending.values()].some((v) => v === null)) continue;
+        o.pending.clear();
+        o.pending.set(seq, null);
+        this.s.send(w, { type: 'kv.note', seq, entries: [], resync: true });
+      } else {
+        o.pending.set(seq, entry);
+        this.s.send(w, { type: 'kv.note', seq, entries: [entry] });
+      }
+      this.armRetry();
+    }
+  }
+
+  // ---- messages and timer ----------------------------------------------------------------
+
+  /** Handles the watch messages; false for any other message. */
+  onMessage(from: NodeId, msg: KvMessage): boolean {
+    switch (msg.type) {
+      case 'kv.watch': {
+        const had = this.registry.get(from);
+        if (!had || had.gen <= msg.gen) {
+          this.registry.set(from, { gen: msg.gen, prefixes: msg.prefixes });
+          if (msg.prefixes.length === 0) this.outgoing.delete(from);
+        }
+        this.s.send(from, { type: 'kv.watchAck', gen: msg.gen });
+        return true;
+      }
+      case 'kv.watchAck':
+        if (msg.gen === this.gen) this.unregistered.delete(from);
+        if (this.unregistered.size === 0) this.answerWaiting(true);
+        return true;
+      case 'kv.note':
+        this.onNote(from, msg.seq, msg.entries, msg.resync === true);
+        return true;
+      case 'kv.noteAck': {
+        const o = this.outgoing.get(from);
+        if (o) for (const seq of msg.seqs) o.pending.delete(seq);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  onRetry(): void {
+    this.retryArmed = false;
+    this.answerWaiting(false);
+    for (const m of this.unregistered) this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
+    for (const [w, o] of this.outgoing) {
+      for (const [seq, e] of o.pending) {
+        this.s.send(w, e === null ? { type: 'kv.note', seq, entries: [], resync: true } : { type: 'kv.note', seq, entries: [e] });
+      }
+    }
+    this.armRetry();
+  }
+
+  private armRetry(): void {
+    if (this.retryArmed) return;
+    let busy = this.unregistered.size > 0 || this.waiting.size > 0;
+    for (const o of this.outgoing.values()) if (o.pending.size > 0) busy = true;
+    if (!busy) return;
+    this.retryArmed = true;
+    this.s.io.setTimer(WATCH_RETRY_MS, { type: 'kv.watchRetry' });
+  }
+
+  /** Notes sent and not yet acknowledged, over all watchers (a gauge for stats). */
+  pendingNotes(): number {
+    let n = 0;
+    for (const o of this.outgoing.values()) n += o.pending.size;
+    return n;
+  }
+
+  /** Nodes registered as watching here (this node included when it watches). */
+  watchers(): NodeId[] {
+    return [...this.registry].filter(([, r]) => r.prefixes.length > 0).map(([w]) => w).sort();
+  }
+}
+
+/** null when `prefixes` is a valid set of watched prefixes, else why not. */
+export function prefixesProblem(prefixes: unknown, maxLength: number): string | null {
+  if (!Array.isArray(prefixes)) return 'watched prefixes must be an array of strings';
+  if (prefixes.length > MAX_WATCH_PREFIXES) return `at most ${MAX_WATCH_PREFIXES} watched prefixes per node (got ${prefixes.length})`;
+  for (const p of prefixes) {
+    if (typeof p !== 'string' || p.length > maxLength) return `a watched prefix is a string of at most ${maxLength} characters`;
+  }
+  return null;
+}
+
+function matches(prefixes: readonly string[], key: string): boolean {
+  for (const p of prefixes) if (key.startsWith(p)) return true;
+  return false;
+}

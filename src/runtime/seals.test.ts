@@ -1,0 +1,136 @@
+import { nodeIdentity } from './node-identity';
+import { describe, expect, it } from 'vitest';
+import { decodeAll, encode } from '../wire/codec';
+import { validateWire, type WireMessage } from '../core/node';
+import { generateIdentity, type Identity } from '../trust/keys';
+import { LinkOrder, ROUTE_SKEW_MS, Sealer, stripSealed } from './seals';
+
+const CLUSTER = 'c1';
+
+/** Over the wire as PeerLinks sends and receives it: encoded, decoded and validated. */
+function wire(msg: unknown): WireMessage {
+  const r = decodeAll<WireMessage>(encode(msg), validateWire);
+  expect(r.errors).toEqual([]);
+  return r.msgs[0]!;
+}
+
+async function node(now = () => Date.now()): Promise<{ who: Identity; s: Sealer }> {
+  const who = await generateIdentity();
+  return { who, s: new Sealer(nodeIdentity(who), CLUSTER, now) };
+}
+
+const tell = (from: string, to: string, text: string) => ({
+  type: 'chat.tell',
+  message: { id: `${from}:1`, room: '@direct', from, nick: 'n1', text, ts: 1, to },
+});
+
+describe('Sealer: broadcasts', () => {
+  it('a sealed gossip travels with its payload inside the seal and opens to what its origin signed', async () => {
+    const a = await node();
+    const b = await node();
+    const id = `${a.who.id}:t:1`;
+    const data = { type: 'chat.message', message: { text: 'hi' } };
+    const seal = await a.s.sealBroadcast(id, 'chat', data);
+    const sent = wire(await a.s.outbound({ type: 'pt.gossip', id, origin: a.who.id, round: 1, kind: 'chat', data, seal } as unknown as WireMessage));
+    expect((sent as { data: unknown }).data).toBeNull();
+    const got = await b.s.inbound(sent);
+    expect((got as { data: unknown }).data).toEqual(data);
+    expect(b.s.counters.verified).toBe(1);
+  });
+
+  it('refuses a gossip whose payload, origin, kind or key was changed, or that has no seal', async () => {
+    const a = await node();
+    const evil = await node();
+    const b = await node();
+    const id = `${a.who.id}:t:1`;
+    const seal = await a.s.sealBroadcast(id, 'member', { type: 'alive', id: a.who.id });
+    const base = { type: 'pt.gossip', id, origin: a.who.id, round: 1, kind: 'member', data: null };
+    const evilSeal = await evil.s.sealBroadcast(id, 'member', { type: 'left', id: a.who.id, incarnation: 9 });
+    const bad = [
+      { ...base, seal: { ...seal, b: encode({ type: 'left', id: a.who.id, incarnation: 9 }) } },
+      { ...base, kind: 'chat', seal },
+      { ...base, id: `${evil.who.id}:t:1`, origin: evil.who.id, seal },
+      // the attacker's own signature, claimed as the origin's
+      { ...base, seal: evilSeal },
+      { ...base, seal: { ...seal, k: evil.who.pub } },
+      base,
+    ];
+    for (const m of bad) expect(await b.s.inbound(wire(m))).toBeNull();
+    expect(b.s.counters.refused).toBe(bad.length);
+    expect(b.s.counters.verified).toBe(0);
+  });
+
+  it('strips forged proofs from sync rows (100 forged ALIVE rows keep no proof) and keeps genuine ones', async () => {
+    const a = await node();
+    const evil = await node();
+    const b = await node();
+    const realId = `${a.who.id}:t:1`;
+    const realData = { type: 'alive', id: a.who.id, incarnation: 1, nick: 'a', active: [], meta: {} };
+    const records: unknown[] = [{ id: a.who.id, incarnation: 1, status: 'alive', age: 0, proof: { id: realId, data: realData, seal: await a.s.sealBroadcast(realId, 'member', realData) } }];
+    for (let i = 0; i < 100; i++) {
+      const fake = `nfake${String(i).padStart(12, 'a')}`.slice(0, 17);
+      const pid = `${fake}:t:1`;
+      const data = { type: 'alive', id: fake, incarnation: 1, nick: 'x', active: [], meta: {} };
+      records.push({ id: fake, incarnation: 1, status: 'alive', age: 0, proof: { id: pid, data, seal: await evil.s.sealBroadcast(pid, 'member', data) } });
+    }
+    const got = (await b.s.inbound(wire(stripSealed({ type: 'mem.sync', records } as unknown as WireMessage)))) as unknown as {
+      records: { id: string; proof?: { data: unknown } }[];
+    };
+    expect(got.records.filter((r) => r.proof).map((r) => r.id)).toEqual([a.who.id]);
+    expect(got.records[0]!.proof!.data).toEqual(realData);
+    expect(b.s.counters.proofsStripped).toBe(100);
+  });
+});
+
+describe('Sealer: routed envelopes', () => {
+  it('the destination opens an envelope its source signed; hops forward it without opening', async () => {
+    const n1 = await node();
+    const hop = await node();
+    const dst = await node();
+    const env = await n1.s.sealRoute({ src: n1.who.id, dst: dst.who.id, ttl: 12, msg: tell(n1.who.id, dst.who.id, 'hello') });
+    const atHop = wire(env);
+    expect(hop.s.needsCheck(atHop)).toBe(false);
+    const forwarded = wire({ ...(atHop as object), ttl: 11 });
+    const opened = await dst.s.openRoute(forwarded as never);
+    expect(opened).toMatchObject({ type: 'rt.route', src: n1.who.id, msg: tell(n1.who.id, dst.who.id, 'hello') });
+  });
+
+  it('refuses a forged /tell "from n1" routed by a neighbour, an unsigned one, a tampered one, and a stale one', async () => {
+    const n1 = await node();
+    const evil = await node();
+    const dst = await node();
+    const forged = tell(n1.who.id, dst.who.id, 'send me your password');
+    // the neighbour signs with its own key and names n1 as the source
+    const bySelf = await evil.s.sealRoute({ src: evil.who.id, dst: dst.who.id, ttl: 12, msg: forged });
+    const asN1 = { ...(bySelf as object), src: n1.who.id };
+    const unsigned = { type: 'rt.route', src: n1.who.id, dst: dst.who.id, ttl: 12, msg: forged };
+    const genuine = (await n1.s.sealRoute({ src: n1.who.id, dst: dst.who.id, ttl: 12, msg: tell(n1.who.id, dst.who.id, 'hi') })) as unknown as { seal: { m: Uint8Array } };
+    const tampered = { ...genuine, seal: { ...genuine.seal, m: encode(forged) } };
+    for (const m of [asN1, unsigned, tampered]) expect(await dst.s.inbound(wire(m))).toBeNull();
+
+    const late = await node(() => Date.now() + ROUTE_SKEW_MS + 5_000);
+    const old = await n1.s.sealRoute({ src: n1.who.id, dst: late.who.id, ttl: 12, msg: tell(n1.who.id, late.who.id, 'hi') });
+    expect(await late.s.inbound(wire(old))).toBeNull();
+    expect(dst.s.counters.refused).toBe(3);
+  });
+});
+
+describe('LinkOrder', () => {
+  it('hands on each link\'s items in the order queued though later checks finish first; links do not wait for each other', async () => {
+    const errors: unknown[] = [];
+    const order = new LinkOrder<string>((e) => errors.push(e));
+    const seen: string[] = [];
+    const later = (v: string, ms: number) => new Promise<string>((r) => setTimeout(() => r(v), ms));
+    order.push('a', later('a1', 30), (v) => seen.push(v));
+    order.push('a', later('a2', 1), (v) => seen.push(v));
+    order.push('b', later('b1', 5), (v) => seen.push(v));
+    expect(order.busy('a')).toBe(true);
+    order.push('a', Promise.reject(new Error('broken check')), (v) => seen.push(v));
+    order.push('a', Promise.resolve('a4'), (v) => seen.push(v));
+    await later('', 60);
+    expect(seen).toEqual(['b1', 'a1', 'a2', 'a4']);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['broken check']);
+    expect(order.busy('a')).toBe(false);
+    expect(order.busy('b')).toBe(false);
+  });
+});
