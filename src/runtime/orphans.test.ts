@@ -9,6 +9,10 @@ import { LOCK_PREFIX } from './identity';
 import { linkHello } from './link-hello';
 import { nodeIdentity, storedIdentity } from './node-identity';
 import { Sealer } from './seals';
+import { Chat } from '../core/chat/chat';
+import { CHAT_KIND, type ChatOut } from '../core/chat/types';
+import { SeededRng } from '../core/rng';
+import type { WireMessage } from '../core/node';
 import { mergeNodeData, OrphanWatcher, readNodeData, retireMerged, takeOverAfterRestart, type NodeData } from './orphans';
 
 interface Req {
@@ -377,6 +381,48 @@ describe('OrphanWatcher', () => {
     expect(w.watched()).toEqual(['nreload00001']);
     releaseNew();
     await until(() => adopted.length === 1, 'adopted once the tab closes');
+    w.stop();
+  });
+});
+
+describe('adopted chat history and signatures', () => {
+  it('keeps its authors’ proofs: the adopter serves them and a peer verifies them, though the author’s key is gone; unproven messages stay local', async () => {
+    const author = await generateIdentity();
+    const me = nodeIdentity(author);
+    // a message the closed tab broadcast and got back sealed, and one whose sealed copy never came back
+    const sent: ChatMessage = { id: `${author.id}:${(5 * 1024).toString(36)}`, room: 'lobby', from: author.id, nick: 'ann', text: 'sealed', ts: 5 * 1024 };
+    const proofId = `${author.id}:t:1`;
+    const seal = await new Sealer(me, 'c').sealBroadcast(proofId, CHAT_KIND, { type: 'chat.message', message: sent });
+    const unproven: ChatMessage = { ...sent, id: `${author.id}:${(6 * 1024).toString(36)}`, text: 'unsealed', ts: 6 * 1024 };
+    await keyOf(author.id, author);
+    await storeOf(author.id, { chat: [{ ...sent, proof: { id: proofId, seal } }, unproven] });
+    const registry = new StoreRegistry();
+    await registry.touch(author.id, 1);
+
+    // another node adopts the orphan (its store, key included, is deleted after)
+    const adopter = await generateIdentity();
+    const adopted: NodeData[] = [];
+    const w = new OrphanWatcher(adopter.id, registry, async (d) => void adopted.push(d), (e) => { throw e; }, async () => undefined, 0);
+    await w.scan();
+    await until(async () => (await registry.lastAlive(author.id)) === undefined, 'the orphan adopted');
+    expect(await storedIdentity(author.id)).toBeNull();
+    const chat = new Chat(adopter.id, {}, new SeededRng(1));
+    chat.handle({ type: 'load', records: adopted[0]!.chat }, 0, []);
+    expect(chat.history('lobby').map((m) => m.text)).toEqual(['sealed', 'unsealed']);
+
+    // a peer asks for history: only the proven message is served, and its author's seal verifies there
+    const out: ChatOut[] = [];
+    const peer = await generateIdentity();
+    chat.handle({ type: 'message', from: peer.id, msg: { type: 'chat.historyReq' } }, 0, out);
+    const answer = out.find((e) => e.type === 'send' && e.msg.type === 'chat.history');
+    expect(answer).toBeDefined();
+    const peerSealer = new Sealer(nodeIdentity(peer), 'c');
+    const got = (await peerSealer.inbound((answer as { msg: WireMessage }).msg)) as unknown as { messages: ChatMessage[] };
+    expect(got.messages.map((m) => m.text)).toEqual(['sealed']);
+    expect(got.messages[0]!.proof?.seal).toBeDefined();
+    expect(peerSealer.counters.proofsStripped).toBe(0);
+    expect(peerSealer.counters.refused).toBe(0);
+    expect(peerSealer.counters.verified).toBe(1);
     w.stop();
   });
 });
