@@ -84,6 +84,25 @@ async function restartAfter(delayMs: number, server: { url: string; ws: string }
       return ok;
     }, keys);
     expect(read).toBe(keys.length);
+    // The node signs as the id it took over (the orphan's key came with it): a second tab,
+    // a fresh node, links to it (hellos), takes its broadcasts (seals) and the merged
+    // history, whose entries carry their authors' seals (those authors' keys are deleted).
+    const second = await openIn(ctx, url);
+    const first: Tab = { context: ctx, page, id: await page.evaluate(() => window.p2p.id) };
+    await waitMembers([first, second], 60_000);
+    await page.evaluate(() => window.p2p.chat.send('back after the restart'));
+    await waitFor(
+      async () => (await localData(second.page)).chat,
+      (c) => c.includes('back after the restart') && texts.every((t) => c.includes(t)),
+      20_000,
+      'the restarted node’s message and merged history at a new tab',
+    );
+    for (const t of [page, second.page]) {
+      const s = await t.evaluate(() => window.p2p.stats());
+      expect({ refused: s['sig.refused'], stripped: s['sig.proofsStripped'], hellos: s['links.helloFailures'] }).toEqual({ refused: 0, stripped: 0, hellos: 0 });
+    }
+    expect((await second.page.evaluate(() => window.p2p.stats()))['sig.verified']).toBeGreaterThan(0);
+    await second.page.close();
     // the merged orphans are gone: a second restart finds one store only
     await waitFor(
       () => page.evaluate(async () => (await indexedDB.databases()).filter((d) => /^p2p-node-n[0-9a-z]+$/.test(d.name ?? '')).length),
