@@ -50,7 +50,8 @@ export type NodeIn =
   | { type: 'timer'; timer: NodeTimer }
   | { type: 'announce'; from: NodeId; clients: number; isolated: boolean }
   | { type: 'api'; req: number; call: ApiCall }
-  | { type: 'adopt'; entries: Entry[] }
+  /** Data of an orphaned store (runtime/orphans.ts): KV entries and chat messages, loaded like persisted ones. */
+  | { type: 'adopt'; entries: Entry[]; chat?: ChatMessage[] }
   /** End of the runtime's turn: send what the KVS held back (`kv.deferFlush`, see needsFlush()). */
   | { type: 'flush' }
   /** The answer to a `seal` effect: the broadcast goes out now, with its seal. */

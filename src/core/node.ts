@@ -203,6 +203,7 @@ export class CoreNode {
       case 'api':
         return this.onApi(input.req, input.call);
       case 'adopt':
+        if (input.chat?.length) this.toChat({ type: 'load', records: input.chat });
         return this.toKv({ type: 'load', records: input.entries });
       case 'sealed':
         return this.onSealed(input.id, input.kind, input.data, input.seal);

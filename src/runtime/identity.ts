@@ -47,19 +47,18 @@ export function previousNeighbours(): string[] {
   }
 }
 
-/** Releases the node id's lock (held since acquireIdentity); see releaseNodeId(). */
+/** Releases the node id's lock (held since acquireIdentity or claimIdentity); the page lives until then. */
 let releaseHeld: (() => void) | null = null;
 
 /**
- * The page is going away for good (pagehide, not into the back/forward cache): let go
- * of the id now, so the reloaded page gets it at once. Otherwise the lock goes only when
- * the browser tears the old document down, which took about 0.5 s of a reload.
+ * The page is going away for good (pagehide, not into the back/forward cache): note in
+ * sessionStorage, which only this tab sees, that the id is free for the next page of the
+ * tab. The lock itself stays held until the browser tears the document down: a free lock
+ * means an orphaned store (orphans.ts), and a reloading tab is no orphan. The next page
+ * takes the lock over with `steal` (reclaimNodeId) instead of waiting for the teardown.
  */
-export function releaseNodeId(): void {
-  const held = releaseHeld;
-  releaseHeld = null;
-  if (!held) return;
-  held();
+export function noteLeaving(): void {
+  if (!releaseHeld) return;
   try {
     const id = sessionStorage.getItem(KEY);
     if (id) sessionStorage.setItem(LEFT_KEY, id);
@@ -83,7 +82,7 @@ function leftByPreviousPage(id: string): boolean {
 }
 
 /**
- * Holds a lock until the page goes away (or releaseNodeId); resolves true when acquired.
+ * Holds a lock until the page goes away; resolves true when acquired.
  * `steal`: take it even if held (only for a lock the holder has said it let go of).
  */
 function holdLock(name: string, waitMs: number, steal = false): Promise<boolean> {
@@ -95,7 +94,7 @@ function holdLock(name: string, waitMs: number, steal = false): Promise<boolean>
       .request(name, steal ? { steal: true } : { signal: ctrl.signal }, () => {
         clearTimeout(timer);
         resolve(true);
-        // held while the page lives, unless releaseNodeId() is called as it goes away
+        // held while the page lives
         return new Promise<void>((release) => void (releaseHeld = release));
       })
       .catch((e: unknown) => {
@@ -107,12 +106,12 @@ function holdLock(name: string, waitMs: number, steal = false): Promise<boolean>
 }
 
 /**
- * A reload's fast path. The lock's release is slow to reach a reloaded page: the browser
- * frees it only once the previous document is torn down, 240–520 ms into a reload in the
- * bench, even when that document released it in pagehide. So a page going away for good
- * also notes in sessionStorage (which only this tab sees) that it let go of the id
- * (releaseNodeId); the next page of the tab, finding the note, takes the id at once and
- * the lock with `steal`, without waiting for either. A duplicated tab never sees the
+ * A reload's fast path. The browser frees the previous page's lock only once that
+ * document is torn down, 240–520 ms into a reload in the bench. So a page going away for
+ * good notes in sessionStorage (which only this tab sees) that it let go of the id
+ * (noteLeaving); the next page of the tab, finding the note, takes the id at once and
+ * the lock with `steal`, without waiting. The lock is held all along, so no other tab
+ * takes the reloading tab's store for an orphan. A duplicated tab never sees the
  * note: it is read and removed here, and a live page has not written it.
  * Returns the id, or null when the slow path (acquireIdentity) must decide.
  */
@@ -169,27 +168,106 @@ export async function acquireIdentity(): Promise<{ identity: Identity; restored:
   }
 }
 
-/** Node ids whose lock is held by a live tab of this browser profile. */
-export async function liveLocalIds(): Promise<Set<string>> {
-  if (!('locks' in navigator)) return new Set();
+/**
+ * The ids whose lock some page of this browser profile holds or waits for. Any entry
+ * means a live page (a lock is held only by a live document, and only live documents
+ * wait): `anyone` is false only when no page of this profile runs a node.
+ */
+export async function localLocks(): Promise<{ held: Set<string>; pending: Set<string>; anyone: boolean }> {
+  const held = new Set<string>();
+  const pending = new Set<string>();
+  if (!('locks' in navigator)) return { held, pending, anyone: false };
   const q = await navigator.locks.query();
-  const ids = new Set<string>();
-  for (const l of q.held ?? []) if (l.name?.startsWith(LOCK_PREFIX)) ids.add(l.name.slice(LOCK_PREFIX.length));
-  return ids;
+  for (const l of q.held ?? []) if (l.name?.startsWith(LOCK_PREFIX)) held.add(l.name.slice(LOCK_PREFIX.length));
+  for (const l of q.pending ?? []) if (l.name?.startsWith(LOCK_PREFIX)) pending.add(l.name.slice(LOCK_PREFIX.length));
+  return { held, pending, anyone: held.size + pending.size > 0 };
 }
 
-/** Try to take an orphan's lock without waiting (so two tabs never adopt the same store). */
-export function tryLock(id: string): Promise<boolean> {
-  if (!('locks' in navigator)) return Promise.resolve(true);
-  return new Promise<boolean>((resolve) => {
+/**
+ * Takes `id` as this tab's node identity if nobody holds its lock and its store holds the
+ * key pair that `id` is the hash of (node-identity.ts): the lock is held for the page's
+ * lifetime (like acquireIdentity's) and the id kept in sessionStorage for reloads. Null,
+ * with the lock let go, when the lock is taken or the store has no such key (an id of an
+ * older version, or a store whose key is gone): an id without its key cannot sign.
+ */
+export async function claimIdentity(id: string): Promise<Identity | null> {
+  if (!ID_RE.test(id)) return null;
+  if ('locks' in navigator) {
+    const got = await new Promise<boolean>((resolve, reject) => {
+      navigator.locks
+        .request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
+          resolve(lock !== null);
+          return lock ? new Promise<void>((release) => void (releaseHeld = release)) : undefined;
+        })
+        .catch((e: unknown) => {
+          // stolen later by a reload of this tab (AbortError): the new page holds it
+          if (!(e instanceof DOMException && e.name === 'AbortError')) reject(e instanceof Error ? e : new Error(String(e)));
+        });
+    });
+    if (!got) return null;
+  }
+  let identity: Identity | null;
+  try {
+    identity = await storedIdentity(id);
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+  if (!identity) {
+    releaseLock();
+    return null;
+  }
+  try {
+    sessionStorage.setItem(KEY, id);
+  } catch (e) {
+    console.warn('p2p: cannot keep the node id across reloads', e);
+  }
+  return identity;
+}
+
+/**
+ * A held lock on another node's id, while its store is adopted. `lost` turns true when
+ * the lock is taken away (that node's tab took its id back with `steal`): the adopter
+ * must then leave the store alone.
+ */
+export interface OrphanLock {
+  readonly id: string;
+  readonly lost: boolean;
+  release(): void;
+}
+
+/**
+ * Takes the lock of `id`'s store: at once or null (`wait` false), or queued until it is
+ * free (`wait` true; null when `signal` aborts first). The lock is `lost` if stolen while
+ * held.
+ */
+export function lockOrphan(id: string, wait: boolean, signal?: AbortSignal): Promise<OrphanLock | null> {
+  if (!('locks' in navigator)) return Promise.resolve(null);
+  return new Promise<OrphanLock | null>((resolve, reject) => {
+    let held: { lost: boolean; release: () => void } | null = null;
+    const opts: LockOptions = wait ? (signal ? { signal } : {}) : { ifAvailable: true };
     navigator.locks
-      .request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
-        resolve(lock !== null);
-        return lock ? new Promise<void>(() => undefined) : undefined;
+      .request(LOCK_PREFIX + id, opts, (lock) => {
+        if (!lock) {
+          resolve(null);
+          return undefined;
+        }
+        return new Promise<void>((release) => {
+          const h = {
+            id,
+            lost: false,
+            release: () => release(),
+          };
+          held = h;
+          resolve(h);
+        });
       })
       .catch((e: unknown) => {
-        console.warn('p2p: lock request failed', e);
-        resolve(false);
+        if (e instanceof DOMException && e.name === 'AbortError') {
+          // aborted while queued (signal), or stolen while held
+          if (held) held.lost = true;
+          else resolve(null);
+        } else reject(e instanceof Error ? e : new Error(String(e)));
       });
   });
 }

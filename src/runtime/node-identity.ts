@@ -10,9 +10,9 @@
  * and the old store, unlocked, is adopted like an orphan's (orphans.ts). Orphan adoption
  * deletes the orphan's databases, its key with them.
  */
-import { createStore, get, set } from 'idb-keyval';
+import { createStore, set } from 'idb-keyval';
 import { generateIdentity, identityOf, PublicKeys, sign, type Identity } from '../trust/keys';
-import { kvDbName } from '../storage/store';
+import { kvDbName, readDatabase } from '../storage/store';
 
 /** What the runtime (links, signaling, signed messages) needs of the node's identity. */
 export interface NodeIdentity {
@@ -46,9 +46,14 @@ function isStoredKeys(v: unknown): v is StoredKeys {
   return typeof CryptoKey !== 'undefined' && k.privateKey instanceof CryptoKey && k.publicKey instanceof CryptoKey;
 }
 
-/** The identity stored for `id`, or null when there is none or its key does not hash to `id`. */
+/**
+ * The identity stored for `id`, or null when there is none or its key does not hash to `id`.
+ * Read without keeping a connection open (an open one would hold up deleting the store
+ * when it is adopted as an orphan's, orphans.ts), and without creating a missing store.
+ */
 export async function storedIdentity(id: string): Promise<Identity | null> {
-  const v = await get<unknown>(IDENTITY_KEY, metaStore(id));
+  const rows = await readDatabase(`${kvDbName(id)}-meta`, 'meta');
+  const v = rows.find(([k]) => k === IDENTITY_KEY)?.[1];
   if (!isStoredKeys(v)) return null;
   const identity = await identityOf(v.privateKey, v.publicKey);
   return identity.id === id ? identity : null;

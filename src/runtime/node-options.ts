@@ -5,6 +5,7 @@ import type { SimplePeerCtor } from '../net/transport';
 import type { PersistedState } from '../storage/store';
 import type { IceConfigSource } from './ice-config';
 import type { ClusterSecret } from './cluster-secret';
+import type { Restart } from './orphans';
 import type { NodeIdentity } from './node-identity';
 
 export interface NodeOptions {
@@ -20,6 +21,11 @@ export interface NodeOptions {
   persist?: boolean;
   /** The persisted state, already being read (prefetchPersisted); loaded here when absent or null. */
   preloaded?: Promise<PersistedState | null>;
+  /**
+   * A restarted browser's first tab took over an orphan's identity (orphans.ts): `preloaded`
+   * holds the merged state, and the merged orphans are retired once it is stored.
+   */
+  restart?: Restart;
   /** Resolve `ready` as "alone" when no signaling server answered within this time. */
   aloneAfterMs?: number;
   /**

@@ -68,7 +68,11 @@ export class P2PNode implements P2PApi {
     this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
-    this.persistence = new Persistence({ id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded }, this.stats_, this.query.kv);
+    this.persistence = new Persistence(
+      { id: this.id, enabled: opts.persist !== false, preloaded: opts.preloaded, restart: opts.restart },
+      this.stats_,
+      this.query.kv,
+    );
     this.signaling = new SignalingBridge(
       { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets, secret: opts.secret },
       this.stats_,
@@ -141,11 +145,12 @@ export class P2PNode implements P2PApi {
     const { kvEntries, chatHistory, segRecords, rooms } = restored;
     const contacts = this.join.contacts;
     this.driver.start({ type: 'start', nick: this.nick, rooms, kvEntries, chatHistory, segRecords, contacts }, () => this.join.started());
-    void this.persistence.afterStart(
-      (fn, delay, every) => this.driver.schedule(fn, delay, every),
-      this.ready,
-      (entries) => this.driver.step({ type: 'adopt', entries }),
-    );
+    // a restart takeover merged other nodes' rooms and nick in: keep them for the next start
+    if (this.opts.restart) void this.saveChatMeta();
+    void this.persistence.afterStart((fn, delay, every) => this.driver.schedule(fn, delay, every), {
+      adopt: (entries, chat) => this.driver.step({ type: 'adopt', entries, chat }),
+      hasMessage: (m) => this.query.chat.history(m.room).some((x) => x.id === m.id),
+    });
   }
 
   /** Runs one core effect (timers stay in the driver). */
@@ -302,6 +307,7 @@ export class P2PNode implements P2PApi {
   private goodbye(): boolean {
     if (this.driver.stopped) return false;
     this.driver.step({ type: 'leave' });
+    this.persistence.stopWatching();
     // frames are coalesced in a later task, which a closing page may never run
     this.links_.flush();
     this.driver.stop();

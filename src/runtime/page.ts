@@ -5,10 +5,11 @@
  * is fetched, compiled and evaluated (100-300 ms of a reload on a busy machine).
  */
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { acquireIdentity, reclaimedIdentity, releaseNodeId, rememberNeighbours } from './identity';
+import { acquireIdentity, noteLeaving, reclaimedIdentity, rememberNeighbours } from './identity';
 import { P2PNode } from './node';
 import { nodeIdentity } from './node-identity';
-import type { PersistedState } from '../storage/store';
+import { takeOverAfterRestart, type Restart } from './orphans';
+import { StoreRegistry, type PersistedState } from '../storage/store';
 import type { SimplePeerCtor } from '../net/transport';
 import type { WebSocketLike } from '../net/signaling';
 import type { IceConfigSource } from './ice-config';
@@ -38,9 +39,27 @@ export interface PageBoot {
 /** Longest the UI waits for the node to be ready before it mounts anyway. */
 const UI_WAIT_MS = 1500;
 
+/**
+ * A tab with no id of its own (a new tab, not a reload) after a browser restart takes over
+ * the identity and data of the tabs that were open (orphans.ts); null otherwise.
+ */
+async function restartTakeover(b: PageBoot): Promise<Restart | null> {
+  if (b.reclaimed !== null || b.previous !== null || typeof indexedDB === 'undefined') return null;
+  try {
+    return await takeOverAfterRestart(new StoreRegistry());
+  } catch (e) {
+    // the watchers adopt the orphans later instead
+    console.error('p2p: restart takeover', e);
+    return null;
+  }
+}
+
 export async function startPage(b: PageBoot): Promise<void> {
-  const identity = (b.reclaimed !== null ? await reclaimedIdentity(b.reclaimed) : null) ?? (await acquireIdentity()).identity;
+  const restart = await restartTakeover(b);
+  const identity =
+    restart?.identity ?? (b.reclaimed !== null ? await reclaimedIdentity(b.reclaimed) : null) ?? (await acquireIdentity()).identity;
   const id = identity.id;
+  const preloaded = restart ? Promise.resolve(restart.state) : b.prefetch && id === b.previous ? b.prefetch : undefined;
   performance.mark('p2p:id');
   // links must not be dialled before the policy is known (relay-only hides addresses)
   await b.ice.ready;
@@ -55,7 +74,8 @@ export async function startPage(b: PageBoot): Promise<void> {
     signaling: b.signaling,
     nick: b.nick,
     SimplePeer: SimplePeer as unknown as SimplePeerCtor,
-    preloaded: b.prefetch && id === b.previous ? b.prefetch : undefined,
+    preloaded,
+    restart: restart ?? undefined,
     // a reload rejoins through the overlay neighbours it had (dialled while it loads)
     contacts: id === b.previous ? b.neighbours : [],
     sockets: b.sockets,
@@ -67,7 +87,7 @@ export async function startPage(b: PageBoot): Promise<void> {
   addEventListener('pagehide', (e) => {
     if (!e.persisted) rememberNeighbours(node.peers());
     node.leaveNow();
-    if (!e.persisted) releaseNodeId();
+    if (!e.persisted) noteLeaving();
   });
   void node.ready.then(() => performance.mark('p2p:ready'));
   if (note) note.textContent = `Joining cluster “${b.cluster}” as ${id}…`;

@@ -10,7 +10,7 @@ import { STORAGE_KEY, type ChatMessage, type Entry, type PersistOut, type SegRec
 import type { KvQueries } from '../core/queries';
 import { validateSegRecord } from '../core/segments';
 import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '../storage/store';
-import { adoptOrphans, REGISTRY_TOUCH_MS } from './orphans';
+import { isNewer, OrphanWatcher, REGISTRY_TOUCH_MS, retireMerged, type NodeData, type Restart } from './orphans';
 import type { Stats } from './stats';
 
 /** The state a node starts from. */
@@ -28,6 +28,16 @@ export interface PersistenceOptions {
   enabled: boolean;
   /** The persisted state, already being read; loaded here when absent or null. */
   preloaded?: Promise<PersistedState | null>;
+  /** A restarted browser's identity takeover (orphans.ts): its merged-in data is stored after start. */
+  restart?: Restart;
+}
+
+/** What adoption needs of the core. */
+export interface AdoptTarget {
+  /** Hands adopted KV entries and chat messages to the core. */
+  adopt(entries: Entry[], chat: ChatMessage[]): void;
+  /** The core's history holds `m`. */
+  hasMessage(m: ChatMessage): boolean;
 }
 
 export class Persistence {
@@ -102,43 +112,78 @@ export class Persistence {
     }
   }
 
+  private watcher: OrphanWatcher | null = null;
+
   /**
    * After start: keeps this node's registry entry fresh (`schedule` repeats while the node
-   * runs) and, once `joined`, adopts the stores of nodes that are gone (their tab closed;
-   * ids do not outlive a tab), giving their data back to the cluster. `handToCore` gives
-   * adopted entries to the KVS.
+   * runs), stores what a restart takeover merged in, and watches the other nodes' stores
+   * to adopt each one whose tab is gone (ids do not outlive a tab), giving its data back
+   * to the cluster.
    */
-  async afterStart(
-    schedule: (fn: () => void, delay: number, every: number) => void,
-    joined: Promise<void>,
-    handToCore: (entries: Entry[]) => void,
-  ): Promise<void> {
+  async afterStart(schedule: (fn: () => void, delay: number, every: number) => void, core: AdoptTarget): Promise<void> {
     if (!this.storage) return;
     const registry = new StoreRegistry();
     try {
       await registry.touch(this.opts.id, Date.now());
-      const touch = (): void => void registry.touch(this.opts.id, Date.now()).catch((e: unknown) => this.stats.error('registry', e));
-      schedule(touch, REGISTRY_TOUCH_MS, REGISTRY_TOUCH_MS);
-      await joined;
-      const adopted = await adoptOrphans(this.opts.id, registry, (entries) => this.adopt(entries, handToCore));
-      this.stats.set('kv.adopted', adopted);
+      const restart = this.opts.restart;
+      if (restart) {
+        // in the core since start; into this node's own store before the orphans go
+        this.store(restart.added.kv, restart.added.chat);
+        await this.storage.flush();
+        await retireMerged(restart.merged, registry);
+      }
+      const watcher = new OrphanWatcher(
+        this.opts.id,
+        registry,
+        (data) => this.adopt(data, core),
+        (e) => this.stats.error('orphan adoption', e),
+        (ms) => new Promise((r) => setTimeout(r, ms)),
+      );
+      this.watcher = watcher;
+      const tick = (): void => {
+        registry.touch(this.opts.id, Date.now()).catch((e: unknown) => this.stats.error('registry', e));
+        watcher.scan().catch((e: unknown) => this.stats.error('orphan adoption', e));
+      };
+      schedule(tick, REGISTRY_TOUCH_MS, REGISTRY_TOUCH_MS);
+      await watcher.scan();
     } catch (e) {
       this.stats.error('orphan adoption', e);
     }
   }
 
-  /** Takes entries from an orphaned store: keep what is newer than ours, hand to the KVS, persist. */
-  private async adopt(entries: Entry[], handToCore: (entries: Entry[]) => void): Promise<void> {
-    const newer = entries.filter((e) => {
+  /** The node stops: no more adoptions. */
+  stopWatching(): void {
+    this.watcher?.stop();
+  }
+
+  /**
+   * Takes an orphaned store's data: the KV entries newer than ours and the chat messages
+   * we lack go to the core, then to our store; resolves once they are on disk.
+   */
+  private async adopt(data: NodeData, core: AdoptTarget): Promise<void> {
+    const newer = data.kv.filter((e) => {
       const mine = this.kv.localEntry(e.key);
-      return !mine || mine.version.ts < e.version.ts || (mine.version.ts === e.version.ts && mine.version.node < e.version.node);
+      return !mine || isNewer(e, mine);
     });
-    if (newer.length === 0 || !this.storage) return;
+    const fresh = data.chat.filter((m) => !core.hasMessage(m));
+    if (!this.storage) return;
     // the KVS first: a compaction of the KV log writes the KVS's entries, so entries put
     // in storage before the KVS holds them could be left out of it
-    handToCore(newer);
-    for (const e of newer) this.storage.kv.put(STORAGE_KEY.kv(e), e);
-    await this.storage.kv.flush();
+    core.adopt(newer, fresh);
+    // chat keeps a bounded history: store only the messages it took
+    const taken = fresh.filter((m) => core.hasMessage(m));
+    this.store(newer, taken);
+    await this.storage.flush();
+    this.stats.count('kv.adopted', newer.length);
+    this.stats.count('chat.adopted', taken.length);
+  }
+
+  /** Adopted or merged records into this node's stores (they are in the core already). */
+  private store(kv: Entry[], chat: ChatMessage[]): void {
+    const s = this.storage;
+    if (!s) return;
+    for (const e of kv) s.kv.put(STORAGE_KEY.kv(e), e);
+    for (const m of chat) s.chat.put(STORAGE_KEY.chat(m), m);
   }
 
   /** Writes what is queued. */

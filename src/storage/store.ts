@@ -73,12 +73,74 @@ export function prefetchPersisted(nodeId: string): Promise<PersistedState | null
   return loadPersisted(new NodeStorage(nodeId, () => undefined)).catch(() => null);
 }
 
+/** The databases of a node's stores (what deleteNodeStores removes). */
+export const nodeDbNames = (nodeId: string): string[] => ['', '-chat', '-meta', '-seg'].map((x) => `${kvDbName(nodeId)}${x}`);
+
+/**
+ * Every row of object store `storeName` of database `dbName`, read in one transaction,
+ * the connection closed afterwards (an open connection would hold up deleting the
+ * database). A database or store that does not exist reads as empty, and is not created.
+ */
+export function readDatabase(dbName: string, storeName: string): Promise<[IDBValidKey, unknown][]> {
+  return new Promise((resolve, reject) => {
+    let created = false;
+    const open = indexedDB.open(dbName);
+    open.onupgradeneeded = () => {
+      // it did not exist: nothing to read; abort so that no empty database is left behind
+      created = true;
+      open.transaction?.abort();
+    };
+    open.onerror = () => (created ? resolve([]) : reject(open.error));
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains(storeName)) {
+        db.close();
+        resolve([]);
+        return;
+      }
+      const tx = db.transaction(storeName, 'readonly');
+      const store = tx.objectStore(storeName);
+      const keys = store.getAllKeys();
+      const values = store.getAll();
+      tx.oncomplete = () => {
+        db.close();
+        const k = keys.result;
+        resolve(k.map((key, i): [IDBValidKey, unknown] => [key, values.result[i]]));
+      };
+      tx.onerror = () => {
+        db.close();
+        reject(tx.error);
+      };
+    };
+  });
+}
+
+function deleteDatabase(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.deleteDatabase(name);
+    r.onsuccess = () => resolve();
+    r.onerror = () => reject(r.error);
+    // a connection still open elsewhere: the deletion completes once it closes
+    r.onblocked = () => resolve();
+  });
+}
+
+/** Deletes every database of a node's stores. */
+export async function deleteNodeStores(nodeId: string): Promise<void> {
+  await Promise.all(nodeDbNames(nodeId).map(deleteDatabase));
+}
+
 /** Which node ids have had stores in this browser profile, and when each was last alive. */
 export class StoreRegistry {
   private readonly store = createStore(REGISTRY_DB, 'nodes');
 
   async touch(nodeId: string, now: number): Promise<void> {
     await set(nodeId, now, this.store);
+  }
+
+  /** When `nodeId` was last alive, or undefined when it is not (or no longer) listed. */
+  async lastAlive(nodeId: string): Promise<number | undefined> {
+    return get<number>(nodeId, this.store);
   }
 
   async forget(nodeId: string): Promise<void> {
