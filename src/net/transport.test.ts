@@ -130,3 +130,59 @@ describe('Transport: unreachable peers', () => {
     expect(t.linkInfos()[0]!.reason).toMatch(/^no connection after 2\.5 s: no relay candidate gathered/);
   });
 });
+
+describe('Transport: frames before simple-peer reports the link connected', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('keeps the peer’s hello and frames that arrive before connect, and delivers them once it fires', async () => {
+    // simple-peer emits 'connect' after an async getStats(); the peer's channel may already
+    // be open and its hello (and first frames) delivered to us before that.
+    vi.useFakeTimers();
+    FakePeer.made = [];
+    const frames: number[][] = [];
+    const ups: string[] = [];
+    const t = new Transport({
+      me: 'a',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: (_peer, data) => frames.push([...data]),
+      onLinkUp: (peer) => ups.push(peer),
+      onLinkDown: () => undefined,
+      rtcConfig: () => ({ iceServers: [] }),
+    });
+    t.handleSignal('b', 'b.1.x', offer);
+    const p = FakePeer.made[0]!;
+    p.emit('data', HELLO);
+    p.emit('data', new Uint8Array([7, 7]));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.stats.helloFailures).toBe(0);
+    p.emit('connect');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.stats.helloFailures).toBe(0);
+    expect(ups).toEqual(['b']);
+    expect(frames).toEqual([[7, 7]]);
+    t.closeAll();
+  });
+
+  it('a flood before connect still fails the link, counted against the link', async () => {
+    vi.useFakeTimers();
+    FakePeer.made = [];
+    const t = new Transport({
+      me: 'a',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: () => undefined,
+      onLinkUp: () => undefined,
+      onLinkDown: () => undefined,
+      rtcConfig: () => ({ iceServers: [] }),
+    });
+    t.handleSignal('b', 'b.1.x', offer);
+    const p = FakePeer.made[0]!;
+    for (let i = 0; i < 1000; i++) p.emit('data', new Uint8Array([1]));
+    expect(t.stats.helloFailures).toBe(1);
+    expect(p.destroyed).toBe(true);
+    t.closeAll();
+  });
+});

@@ -110,6 +110,11 @@ interface Link {
   peerHello: 'none' | 'checking' | 'ok';
   /** Frames that arrived while the peer's hello was being verified. */
   held: Uint8Array[];
+  /**
+   * Frames that arrived before simple-peer reported the link connected: its 'connect' waits
+   * for an async getStats(), and the peer's channel may already carry its hello by then.
+   */
+  preConnect: Uint8Array[];
 }
 
 /** Frames a peer may send behind its hello before the hello is verified. */
@@ -415,6 +420,7 @@ export class Transport {
       helloSent: false,
       peerHello: 'none',
       held: [],
+      preConnect: [],
     };
     this.links.set(peer, link);
     const dialTimeoutMs = this.opts.dialTimeoutMs ?? 10_000;
@@ -443,6 +449,9 @@ export class Transport {
       link.connected = true;
       link.lastRx = Date.now();
       this.sendHello(link);
+      const early = link.preConnect;
+      link.preConnect = [];
+      for (const data of early) if (this.links.get(peer) === link && !link.open) this.beforeOpen(link, data);
     });
     rtc.on('data', (data: Uint8Array) => {
       if (this.links.get(peer) !== link) return;
@@ -498,7 +507,11 @@ export class Transport {
 
   /** A message on a link that is not open yet: the peer's hello first, then frames kept until it verifies. */
   private beforeOpen(link: Link, data: Uint8Array): void {
-    if (!link.connected) return this.helloFailed(link, 'data before the channel opened');
+    if (!link.connected) {
+      if (link.preConnect.length >= EARLY_FRAMES) return this.helloFailed(link, 'too many frames before the channel opened');
+      link.preConnect.push(data);
+      return;
+    }
     if (link.peerHello !== 'none') {
       if (link.held.length >= EARLY_FRAMES) return this.helloFailed(link, 'too many frames before the hello verified');
       link.held.push(data);
@@ -660,6 +673,7 @@ export class Transport {
     link.rtc.destroy();
     if (wasOpen) this.stats.linksDown++;
     link.held = [];
+    link.preConnect = [];
     if (reason !== null && !wasOpen && record) this.recordFailure(link, reason);
     if (reason !== null) this.opts.onLinkDown(link.peer, wasOpen || !record ? reason : (this.unreachable.get(link.peer)?.reason ?? reason));
   }
