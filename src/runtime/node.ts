@@ -266,6 +266,7 @@ export class P2PNode implements P2PApi {
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
       ...this.persistence.counters(),
       ...sealerCounters(this.sealer),
+      ...limitCounters(this.query),
     };
   }
 
@@ -322,5 +323,19 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.proofsStripped': c.proofsStripped,
     'sig.signUs': c.signUs,
     'sig.verifyUs': c.verifyUs,
+  };
+}
+
+/** What the bounds of docs/security.md refused, as `p2p.stats()` names it. */
+function limitCounters(q: CoreQueries): Record<string, number> {
+  const node = q.stats.limits();
+  const pt = q.stats.plumtree();
+  return {
+    'limit.link': node.linkRateLimited,
+    'limit.route': node.routeRateLimited,
+    'limit.origin': pt.rateLimited,
+    'limit.gossipRefused': pt.refused,
+    'limit.chat': q.stats.chat().rateLimited,
+    'limit.evictions': q.stats.hyparview().evictionsRateLimited,
   };
 }
