@@ -9,6 +9,8 @@ test('chat messages reach every tab in order, rooms come and go, late joiners ge
   await bob.page.evaluate(() => window.p2p.chat.send('reply from bob'));
   const want = [...Array.from({ length: 10 }, (_, i) => `m${i}`), 'reply from bob'];
   for (const t of tabs) await waitFor(() => texts(t), (h) => JSON.stringify(h) === JSON.stringify(want), 15_000, `history at ${t.id}`);
+  // honest tabs never refuse each other's signatures (a copy that lost its seal on the wire is refused)
+  for (const t of tabs) expect(await t.page.evaluate(() => window.p2p.stats()['sig.refused'])).toBe(0);
 
   // rooms: a room exists while it has a member
   await cid.page.evaluate(() => window.p2p.chat.join('ops'));

@@ -21,6 +21,19 @@ describe('compact wire forms', () => {
     expect(fromWire(toWire(member))).toEqual(member);
   });
 
+  it('a sealed gossip keeps its seal across the wire (its payload travels inside it)', () => {
+    const seal = { b: new Uint8Array([1, 2, 3]), s: new Uint8Array(64).fill(7), k: new Uint8Array(32).fill(9) };
+    const sealed = { type: 'pt.gossip', id: `${origin}:member:8`, origin, round: 2, kind: 'member', data: null, seal };
+    const back = roundTrip(sealed);
+    expect(back.errors).toEqual([]);
+    expect(back.msgs).toHaveLength(1);
+    const m = back.msgs[0] as typeof sealed;
+    expect(m).toMatchObject({ type: 'pt.gossip', id: sealed.id, origin, round: 2, kind: 'member', data: null });
+    expect(new Uint8Array(m.seal.b)).toEqual(seal.b);
+    expect(new Uint8Array(m.seal.s)).toEqual(seal.s);
+    expect(new Uint8Array(m.seal.k)).toEqual(seal.k);
+  });
+
   it('a chat payload that is not the origin\'s own message travels in full', () => {
     const relayed = { ...gossip, data: { type: 'chat.message', message: { ...chatMsg, from: 'nother000000', id: `nother000000:${chatMsg.ts.toString(36)}` } } };
     expect((toWire(relayed) as unknown[])[4]).toEqual(relayed.data);

@@ -8,8 +8,9 @@
  * after decoding, before validation, so a malformed compact form simply fails validation
  * like any other bad frame. Neither function throws.
  *
- * - GOSSIP `{type:'pt.gossip', id, origin, round, kind, data}` → `['g', id, round, kind, data]`:
- *   the origin is the first part of the id (`originOf`), which validation already required.
+ * - GOSSIP `{type:'pt.gossip', id, origin, round, kind, data, seal?}` → `['g', id, round, kind,
+ *   data]`, or `['g', id, round, kind, data, seal]` when sealed: the origin is the first part
+ *   of the id (`originOf`), which validation already required.
  * - chat payload `{type:'chat.message', message:{id, room, from, nick, text, ts}}` of a
  *   gossip whose origin is the author → `[room, nick, text, ts]`: from = origin, and the id
  *   is `chatMessageId(from, ts)` (how Chat names its messages). Any other payload is sent
@@ -35,7 +36,9 @@ export function toWire(msg: { type: string }): unknown {
     const origin = originOf(m.id as string);
     // an anti-entropy copy keeps its object form: the `ae` mark must travel
     if (origin === '' || origin !== m.origin || m.ae !== undefined) return msg;
-    return ['g', m.id, m.round, m.kind, m.kind === CHAT_KIND ? compactChat(m.data, origin) : m.data];
+    const data = m.kind === CHAT_KIND ? compactChat(m.data, origin) : m.data;
+    // a sealed copy carries its payload inside the seal (runtime/seals.ts): the seal travels as a sixth element
+    return m.seal === undefined ? ['g', m.id, m.round, m.kind, data] : ['g', m.id, m.round, m.kind, data, m.seal];
   }
   if (m.type === 'pt.ihave' && Array.isArray(m.entries)) {
     const out: unknown[] = ['i'];
@@ -64,11 +67,13 @@ function compactChat(data: unknown, origin: string): unknown {
 
 export function fromWire(v: unknown): unknown {
   if (!Array.isArray(v)) return v;
-  if (v[0] === 'g' && v.length === 5) {
-    const [, id, round, kind, data] = v;
+  if (v[0] === 'g' && (v.length === 5 || v.length === 6)) {
+    const [, id, round, kind, data, seal] = v;
     const origin = typeof id === 'string' ? originOf(id) : '';
     if (origin === '') return v;
-    return { type: 'pt.gossip', id, origin, round, kind, data: kind === CHAT_KIND ? expandChat(data, origin) : data };
+    const g: Obj = { type: 'pt.gossip', id, origin, round, kind, data: kind === CHAT_KIND ? expandChat(data, origin) : data };
+    if (v.length === 6) g.seal = seal;
+    return g;
   }
   if (v[0] === 'i') {
     const entries: unknown[] = [];

@@ -87,8 +87,19 @@ function side(me: NodeIdentity, opts: { macKey?: CryptoKey; isMember?: (p: strin
 }
 
 /** Lets the WebCrypto promises of the hellos settle. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(1);
+/** Captured before the tests fake timers: WebCrypto finishes in real time, not fake time. */
+const realSetTimeout = globalThis.setTimeout;
+
+/**
+ * Runs the fake clock on while the real WebCrypto work completes: at least 20 steps, then
+ * until `done` holds (at most ~5 s real time, for a loaded machine).
+ */
+async function settle(done?: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    await vi.advanceTimersByTimeAsync(1);
+    await new Promise((r) => realSetTimeout(r, i < 20 ? 0 : 5));
+    if (i >= 20 && (!done || done())) return;
+  }
 }
 
 const hmacKey = (bytes: number) =>
@@ -127,10 +138,10 @@ describe('link hellos', () => {
     const b = side(B);
     const [pa, pb] = dial(a, b, A.id, B.id);
     connect(pa, pb);
-    await settle();
+    await settle(() => a.ups.length > 0 && b.ups.length > 0);
     expect(a.ups).toEqual([B.id]);
     expect(b.ups).toEqual([A.id]);
-    await settle(); // the queued frame is written in the next task
+    await settle(() => b.frames.length > 0); // the queued frame is written in the next task
     expect(b.frames).toEqual([[A.id, 7]]);
     expect(a.t.stats.helloFailures + b.t.stats.helloFailures).toBe(0);
   });
@@ -140,7 +151,7 @@ describe('link hellos', () => {
     const impostor = side(C, { claim: B.id }); // C's key, B's id
     const [pa, pc] = dial(a, impostor, A.id, B.id);
     connect(pa, pc);
-    await settle();
+    await settle(() => a.t.stats.helloFailures > 0);
     expect(a.ups).toEqual([]);
     expect(a.frames).toEqual([]);
     expect(a.t.stats.helloFailures).toBe(1);
@@ -165,7 +176,7 @@ describe('link hellos', () => {
     pb._pc.remoteDescription = sdp('FF:FF');
     pa.emit('connect');
     pb.emit('connect');
-    await settle();
+    await settle(() => a.t.stats.helloFailures > 0 && b.t.stats.helloFailures > 0);
     expect(a.ups).toEqual([]);
     expect(b.ups).toEqual([]);
     expect(a.t.stats.helloFailures).toBe(1);
@@ -181,7 +192,7 @@ describe('link hellos', () => {
     p._pc.remoteDescription = sdp('BB:BB');
     p.emit('connect');
     p.emit('data', new Uint8Array([0x81, 0xa1, 0x74, 0xa3, 0x6a, 0x6f, 0x69])); // a msgpack map, not a hello
-    await settle();
+    await settle(() => a.t.stats.helloFailures > 0);
     expect(a.frames).toEqual([]);
     expect(a.ups).toEqual([]);
     expect(a.t.stats.helloFailures).toBe(1);
@@ -195,20 +206,20 @@ describe('link hellos', () => {
     const ok = [side(A, { macKey: k1 }), side(B, { macKey: k1 })] as const;
     const [p1, p2] = dial(ok[0], ok[1], A.id, B.id);
     connect(p1, p2);
-    await settle();
+    await settle(() => ok[0].ups.length > 0);
     expect(ok[0].ups).toEqual([B.id]);
 
     const wrong = [side(A, { macKey: k1 }), side(B, { macKey: k2 })] as const;
     const [p3, p4] = dial(wrong[0], wrong[1], A.id, B.id);
     connect(p3, p4);
-    await settle();
+    await settle(() => wrong[0].t.stats.helloFailures > 0 && wrong[1].t.stats.helloFailures > 0);
     expect(wrong[0].ups).toEqual([]);
     expect(wrong[1].ups).toEqual([]);
 
     const none = [side(A, { macKey: k1 }), side(B)] as const;
     const [p5, p6] = dial(none[0], none[1], A.id, B.id);
     connect(p5, p6);
-    await settle();
+    await settle(() => none[0].t.stats.helloFailures > 0);
     expect(none[0].ups).toEqual([]);
     expect(none[0].t.stats.helloFailures).toBe(1);
   });

@@ -38,6 +38,28 @@ describe('wire codec', () => {
     if (!r.ok) expect(r.error.code).toBe(code);
   });
 
+  it('encodes to a plain Uint8Array, so encoded bytes embedded in another message travel as binary', () => {
+    const inner = encode({ type: 'alive', id: 'nabc', incarnation: 3 });
+    // a Buffer (Node, or a page's polyfill) would be packed through its toJSON when embedded
+    expect(inner.constructor).toBe(Uint8Array);
+    const outer = decode<{ b: Uint8Array }>(encode({ b: inner }), () => null);
+    expect(outer.ok && new Uint8Array(outer.msg.b)).toEqual(inner);
+  });
+
+  it('decodes binaries as plain Uint8Arrays whatever class of bytes the frame came in', () => {
+    class FrameBytes extends Uint8Array {
+      toJSON() {
+        return { type: 'Buffer', data: Array.from(this) };
+      }
+    }
+    const frame = encode({ b: new Uint8Array([1, 2, 3]) });
+    const r = decode<{ b: Uint8Array }>(new FrameBytes(frame), () => null);
+    expect(r.ok && r.msg.b.constructor).toBe(Uint8Array);
+    // forwarded, it is binary again, not the toJSON object
+    const again = decode<{ b: unknown }>(encode(r.ok ? r.msg : null), () => null);
+    expect(again.ok && again.msg.b).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
   it('does not let a __proto__ key change the prototype', () => {
     const bytes = encode({ type: 'hpv.join', ['__proto__']: { polluted: true } });
     const r = decode<Record<string, unknown>>(bytes, validate);

@@ -54,8 +54,16 @@ export type Decoded<T> = { ok: true; msg: T } | { ok: false; error: WireError };
 
 export type Validator = (v: unknown) => string | null;
 
+/**
+ * Always a plain Uint8Array. msgpackr returns a `Buffer` wherever one is defined globally
+ * (Node, and pages where a bundled polyfill defines it: simple-peer's prebuilt bundle
+ * does), and a polyfilled Buffer embedded in another message would be encoded through its
+ * `toJSON` as `{type: 'Buffer', data: [...]}` instead of as binary: a seal's signed bytes
+ * (runtime/seals.ts) then arrive as an object and every signature check fails.
+ */
 export function encode(msg: unknown): Uint8Array {
-  return packr.pack(msg);
+  const b = packr.pack(msg);
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** A frame that must hold exactly one message (decodeAll with that rule). */
@@ -79,7 +87,11 @@ export const MAX_MESSAGES_PER_FRAME = 4096;
  * `expand` (optional) turns each decoded value into the message to validate: the compact
  * wire forms (core/wire.ts). It must not throw.
  */
-export function decodeAll<T>(bytes: Uint8Array, validate: Validator, expand?: (v: unknown) => unknown): DecodedAll<T> {
+export function decodeAll<T>(input: Uint8Array, validate: Validator, expand?: (v: unknown) => unknown): DecodedAll<T> {
+  // Binaries are decoded as slices of the input, of the input's class: a frame from
+  // simple-peer is a (polyfilled) Buffer, whose slices would be re-encoded through toJSON
+  // when forwarded (see encode). Decode from a plain view of the same bytes.
+  const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (bytes.byteLength === 0) return { msgs: [], errors: [new WireError('empty', 'empty frame')] };
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     return { msgs: [], errors: [new WireError('too-large', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)] };
