@@ -146,6 +146,7 @@ export class PeerLinks {
       'links.unreachableDrops': t.unreachableDrops,
       'links.helloFailures': t.helloFailures,
       'links.dialsRefused': t.dialsRefused,
+      'links.earlyDropped': t.earlyDropped,
     };
   }
 }
