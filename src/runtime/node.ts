@@ -330,12 +330,20 @@ function sealerCounters(s: Sealer): Record<string, number> {
 function limitCounters(q: CoreQueries): Record<string, number> {
   const node = q.stats.limits();
   const pt = q.stats.plumtree();
+  const chat = q.stats.chat();
+  const kv = q.stats.kvCounters();
   return {
     'limit.link': node.linkRateLimited,
     'limit.route': node.routeRateLimited,
     'limit.origin': pt.rateLimited,
     'limit.gossipRefused': pt.refused,
-    'limit.chat': q.stats.chat().rateLimited,
+    'limit.chat': chat.rateLimited,
     'limit.evictions': q.stats.hyparview().evictionsRateLimited,
+    'limit.chatFuture': chat.futureRefused,
+    'limit.kvFuture': kv.futureRefused,
+    'limit.kvKeyCap': kv.keyCapRefused,
+    'limit.kvGcDrop': kv.gcDropRefused,
+    'limit.memberFuture': q.stats.membership().futureRefused,
+    'limit.segBallotAhead': q.stats.segments().ballotsAheadRefused,
   };
 }
