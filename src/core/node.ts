@@ -30,7 +30,10 @@
 import type { NodeId, Rng, Seal } from './types';
 import type { Effect, SendEffect } from './protocol';
 import { HyParView, isHpvMessage, type HpvEvent, type HpvIn, type HpvMessage, type HpvTimer, type HyParViewConfig } from './hyparview';
-import { Plumtree, isPtMessage, type PtDeliver, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
+import { TokenBuckets, type RateConfig } from './limits/rate';
+import { validateMemberUpdate } from './membership/messages';
+import { validateChatBroadcast } from './chat/validate';
+import { Plumtree, isPtMessage, type PtGossip, type PtDeliver, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
 import { Membership, MEMBER_KIND, isMemberMessage, type MemberIn, type MemberMessage, type MemberTimer, type MembershipConfig, type MemberInfo, type MemberUpdate } from './membership';
 import { KvStore, isKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvTimer } from './kv';
 import { Segments, isSegMessage, type SegEvent, type SegIn, type SegMessage, type SegRecord, type SegTimer, type SegmentsConfig } from './segments';
@@ -52,11 +55,39 @@ export interface CoreConfig {
   kv?: Partial<KvConfig>;
   chat?: Partial<ChatConfig>;
   segments?: Partial<SegmentsConfig>;
+  /** Per-link and per-source message rates (see LimitsConfig). */
+  limits?: Partial<LimitsConfig>;
   /**
    * Seal every broadcast before it goes out (effect `seal`, input `sealed`): on in the
    * browser runtime, which signs them; off in the simulator and the core's tests.
    */
   sealBroadcasts?: boolean;
+}
+
+/**
+ * Message rates a node accepts (token buckets, core/limits/rate.ts), on top of each
+ * protocol's own bounds. They bound the work one peer can make us do; honest traffic stays
+ * well below them (the bench's 5,000 puts/s over 8 tabs puts at most a few thousand
+ * messages a second on one link, KV batches included).
+ */
+export interface LimitsConfig {
+  /** Messages per link: per neighbour, or per proven sender of relayed frames. */
+  link: RateConfig;
+  /** Routed messages for us per source (`rt.route` src, proven by its seal in the runtime). */
+  routeSrc: RateConfig;
+}
+
+export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
+  link: Object.freeze({ burst: 20_000, perSec: 10_000 }),
+  routeSrc: Object.freeze({ burst: 10_000, perSec: 5_000 }),
+});
+
+/** What the node-level limits refused. */
+export interface LimitStats {
+  /** Messages dropped by their link's rate (LimitsConfig.link). */
+  linkRateLimited: number;
+  /** Routed messages for us dropped by their source's rate (LimitsConfig.routeSrc). */
+  routeRateLimited: number;
 }
 
 /**
@@ -83,6 +114,12 @@ interface Runnable<In, M, T, E, R> {
 /** Receives a Plumtree delivery of one broadcast kind (Partisan's broadcast handler). */
 type BroadcastHandler = (d: PtDeliver) => void;
 
+/** The handler of a broadcast kind and the validator of its payloads (Plumtree's admission). */
+interface BroadcastKind {
+  handle: BroadcastHandler;
+  validate: (data: unknown) => string | null;
+}
+
 export class CoreNode {
   /** Read-only views of the protocols, for everyone outside core/. */
   readonly query: CoreQueries;
@@ -94,7 +131,10 @@ export class CoreNode {
   private readonly segments: Segments;
   private readonly router: Router;
   /** Plumtree deliveries by broadcast kind: a protocol that broadcasts registers its kind. */
-  private readonly broadcastHandlers = new Map<string, BroadcastHandler>();
+  private readonly broadcastHandlers = new Map<string, BroadcastKind>();
+  private readonly linkBuckets: TokenBuckets;
+  private readonly routeBuckets: TokenBuckets;
+  private readonly limitCounters: LimitStats = { linkRateLimited: 0, routeRateLimited: 0 };
   private now = 0;
   private out: NodeOut[] = [];
   private active = new Set<NodeId>();
@@ -150,14 +190,18 @@ export class CoreNode {
     rng: Rng,
   ) {
     this.hyparview = new HyParView(id, config.hyparview ?? {}, rng);
-    this.plumtree = new Plumtree(id, config.plumtree ?? {}, rng);
+    this.plumtree = new Plumtree(id, config.plumtree ?? {}, rng, (msg) => this.admitGossip(msg));
     this.membership = new Membership(id, config.membership ?? {}, rng);
     this.kv = new KvStore(id, config.kv ?? {}, rng);
     this.chat = new Chat(id, config.chat ?? {}, rng);
     this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
     this.sealing = config.sealBroadcasts === true;
+    const limits = { ...DEFAULT_LIMITS, ...config.limits };
+    this.linkBuckets = new TokenBuckets(limits.link);
+    this.routeBuckets = new TokenBuckets(limits.routeSrc);
     this.query = coreQueries({
+      limits: () => ({ ...this.limitCounters }),
       hyparview: this.hyparview,
       plumtree: this.plumtree,
       membership: this.membership,
@@ -165,8 +209,8 @@ export class CoreNode {
       chat: this.chat,
       segments: this.segments,
     });
-    this.handleBroadcasts(MEMBER_KIND, (d) => this.toMembership(d.seal ? { type: 'deliver', origin: d.origin, id: d.id, data: d.data, seal: d.seal } : { type: 'deliver', origin: d.origin, id: d.id, data: d.data }));
-    this.handleBroadcasts(CHAT_KIND, (d) => this.toChat({ type: 'deliver', from: d.origin, data: d.data, proof: d.seal ? { id: d.id, seal: d.seal } : { id: d.id } }));
+    this.handleBroadcasts(MEMBER_KIND, validateMemberUpdate, (d) => this.toMembership(d.seal ? { type: 'deliver', origin: d.origin, id: d.id, data: d.data, seal: d.seal } : { type: 'deliver', origin: d.origin, id: d.id, data: d.data }));
+    this.handleBroadcasts(CHAT_KIND, validateChatBroadcast, (d) => this.toChat({ type: 'deliver', from: d.origin, data: d.data, proof: d.seal ? { id: d.id, seal: d.seal } : { id: d.id } }));
   }
 
   handle(input: NodeIn, now: number, out: NodeOut[]): void {
@@ -185,6 +229,7 @@ export class CoreNode {
         this.toHpv({ type: 'start', contacts: input.contacts });
         return;
       case 'frame':
+        if (!this.linkBuckets.take(input.from, now)) return void this.limitCounters.linkRateLimited++;
         if (input.msg.type === 'rt.route') return this.onRoute(input.msg);
         return this.dispatch(input.from, input.msg);
       case 'linkDown':
@@ -243,6 +288,7 @@ export class CoreNode {
     if (env.dst === this.id) {
       // the runtime opens a sealed envelope for us before it gets here
       if (env.msg === undefined) return void this.out.push({ type: 'dropped', reason: 'routed message still sealed' });
+      if (!this.routeBuckets.take(env.src, this.now)) return void this.limitCounters.routeRateLimited++;
       return this.dispatch(env.src, env.msg);
     }
     if (env.ttl <= 0) return void this.out.push({ type: 'dropped', reason: 'route ttl expired' });
@@ -408,9 +454,22 @@ export class CoreNode {
     }
   }
 
-  /** Registers the protocol that receives Plumtree deliveries of `kind`. */
-  private handleBroadcasts(kind: string, handler: BroadcastHandler): void {
-    this.broadcastHandlers.set(kind, handler);
+  /** Registers the protocol that receives Plumtree deliveries of `kind`, and the validator of their payloads. */
+  private handleBroadcasts(kind: string, validate: (data: unknown) => string | null, handle: BroadcastHandler): void {
+    this.broadcastHandlers.set(kind, { handle, validate });
+  }
+
+  /**
+   * Plumtree's admission of a new gossip (docs/security.md, Bounds): a kind we handle, a
+   * payload its protocol accepts, and a seal when broadcasts are sealed (the runtime has
+   * verified it before the core sees the gossip). A gossip that fails is neither cached,
+   * delivered nor forwarded.
+   */
+  private admitGossip(msg: PtGossip): string | null {
+    const kind = this.broadcastHandlers.get(msg.kind);
+    if (kind === undefined) return 'unknown kind';
+    if (this.sealing && msg.seal === undefined) return 'not sealed';
+    return kind.validate(msg.data);
   }
 
   /**
@@ -446,8 +505,8 @@ export class CoreNode {
   }
 
   private onDeliver(d: PtDeliver): void {
-    const handler = this.broadcastHandlers.get(d.kind);
-    if (handler) handler(d);
+    const kind = this.broadcastHandlers.get(d.kind);
+    if (kind) kind.handle(d);
     else this.out.push({ type: 'dropped', reason: `broadcast of unknown kind ${d.kind.slice(0, 20)}` });
   }
 

@@ -13,6 +13,7 @@ import type { Membership, MemberInfo, MembershipStats } from './membership';
 import type { KvStore, Entry, KvCounters, KvStats } from './kv';
 import type { Segments, QueueView, SegStats } from './segments';
 import type { Chat, ChatMessage, ChatStats } from './chat';
+import type { LimitStats } from './node';
 
 export interface OverlayQueries {
   /** HyParView active view: the neighbours this node keeps links to. */
@@ -81,6 +82,8 @@ export interface StatsQueries {
   kv(): KvStats;
   segments(): SegStats;
   chat(): ChatStats;
+  /** What the node-level rate limits refused (core/node.ts LimitsConfig). */
+  limits(): LimitStats;
 }
 
 export interface CoreQueries {
@@ -100,6 +103,7 @@ export interface QueriedProtocols {
   kv: KvStore;
   chat: Chat;
   segments: Segments;
+  limits: () => LimitStats;
 }
 
 export function coreQueries(p: QueriedProtocols): CoreQueries {
@@ -146,6 +150,7 @@ export function coreQueries(p: QueriedProtocols): CoreQueries {
       kv: () => p.kv.stats(),
       segments: () => p.segments.stats(),
       chat: () => p.chat.stats(),
+      limits: () => p.limits(),
     }),
   });
 }

@@ -131,6 +131,45 @@ describe('Transport: unreachable peers', () => {
   });
 });
 
+describe('Transport: signals that overtake their offer', () => {
+  let t: Transport;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakePeer.made = [];
+    t = new Transport({
+      me: 'a',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: () => undefined,
+      onLinkUp: () => undefined,
+      onLinkDown: () => undefined,
+    });
+  });
+  afterEach(() => {
+    t.closeAll();
+    vi.useRealTimers();
+  });
+
+  const cand = (n: number) => ({ candidate: { candidate: `candidate:${n} 1 udp 1 10.0.0.2 5000 typ host`, sdpMid: '0' } });
+
+  it('feeds them to the link their offer creates, after the offer', () => {
+    t.handleSignal('b', 'b.1', cand(1));
+    t.handleSignal('b', 'b.1', cand(2));
+    t.handleSignal('b', 'b.1', offer);
+    expect(FakePeer.made).toHaveLength(1);
+    expect(FakePeer.made[0]!.signals).toEqual([offer, cand(1), cand(2)]);
+  });
+
+  it('a flood under a claimed id is bounded and counted, and does not push out another peer\'s signals', () => {
+    t.handleSignal('c', 'c.1', cand(7));
+    for (let i = 0; i < 5_000; i++) t.handleSignal('b', `b.${i}`, cand(i));
+    expect(t.stats.earlyDropped).toBe(5_000 - 64);
+    t.handleSignal('c', 'c.1', offer);
+    expect(FakePeer.made[0]!.signals).toEqual([offer, cand(7)]);
+  });
+});
+
 describe('Transport: frames before simple-peer reports the link connected', () => {
   afterEach(() => vi.useRealTimers());
 

@@ -33,9 +33,12 @@
  * - Incoming dials from peers that are not members (`isMember`) are rate-limited (a token
  *   bucket, DIAL_BURST per DIAL_REFILL_MS) and at most MAX_PENDING_INCOMING of them are
  *   pending at once: every one costs an RTCPeerConnection.
+ * - Signals that arrive before their offer wait for it in a store bounded per sender and
+ *   in total, in count, bytes and age (early-signals.ts; drops counted as `earlyDropped`).
  */
 import type SimplePeerType from 'simple-peer';
 import { concatFrames, HEARTBEAT_FRAME } from '../wire/codec';
+import { EarlySignals } from './early-signals';
 import { markOnce } from '../runtime/marks';
 import { sdpFingerprint } from '../trust/transcripts';
 import { candidateLineType, failureReason, noCandidates, selectedPath, type CandidateCounts, type LinkPath } from './link-stats';
@@ -182,13 +185,16 @@ export interface LinkStats {
   helloFailures: number;
   /** Incoming dials from non-members refused by the rate limit or the pending cap. */
   dialsRefused: number;
+  /** Signals that overtook their offer and were dropped or refused by the bounds of early-signals.ts. */
+  earlyDropped: number;
   linksUp: number;
   linksDown: number;
 }
 
 export class Transport {
   private readonly links = new Map<string, Link>();
-  private readonly early = new Map<string, { at: number; signals: unknown[] }>();
+  /** Signals that overtook their offer (bounded per sender and in total, early-signals.ts). */
+  private readonly early = new EarlySignals();
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private connSeq = 0;
   /** Links with frames in `out`, and the task that will write them. */
@@ -199,7 +205,7 @@ export class Transport {
   private beats = 0;
   readonly stats: LinkStats = {
     framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
-    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, linksUp: 0, linksDown: 0,
+    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
   };
   private dialTokens = DIAL_BURST;
   private dialTokensAt = Date.now();
@@ -348,10 +354,12 @@ export class Transport {
     const isOffer = typeof signal === 'object' && signal !== null && (signal as { type?: unknown }).type === 'offer';
     if (!isOffer) {
       // a candidate that overtook its offer (several signaling servers): keep it briefly
-      const key = `${from} ${conn}`;
-      const e = this.early.get(key) ?? { at: Date.now(), signals: [] };
-      if (e.signals.length < 64) e.signals.push(signal);
-      this.early.set(key, e);
+      const before = this.early.dropped;
+      this.early.add(from, conn, signal, Date.now());
+      if (this.early.dropped > before) {
+        this.stats.earlyDropped += this.early.dropped - before;
+        this.opts.onError?.(`transport: early signals from ${from} past their bound, oldest dropped`);
+      }
       return;
     }
     if (!link && !this.admitDial(from)) return;
@@ -366,12 +374,7 @@ export class Transport {
     const fresh = this.create(from, conn, false);
     fresh.queue.push(...replacedQueue);
     this.feed(fresh, signal);
-    const key = `${from} ${conn}`;
-    const early = this.early.get(key);
-    if (early) {
-      this.early.delete(key);
-      for (const s of early.signals) this.feed(fresh, s);
-    }
+    for (const s of this.early.take(from, conn, Date.now())) this.feed(fresh, s);
   }
 
   /** An offer from `from`, with no link to it: members always, others within the rate limit and the pending cap. */
@@ -656,7 +659,7 @@ export class Transport {
         this.drop(link, `heartbeat send failed: ${(e as Error).message}`);
       }
     }
-    for (const [k, e] of this.early) if (now - e.at > 10_000) this.early.delete(k);
+    this.early.expire(now);
   }
 
   /** reason null: closed on purpose, not reported. `record`: a link that never opened counts as a failed dial of the peer. */

@@ -11,6 +11,9 @@
  *   leaves something held, a `flush` input is queued for the end of the turn (a microtask),
  *   so a pipelining client's next puts and the rest of a frame's acks go out together.
  * - After `stop()` only `leave` is still handled, and scheduled work no longer runs.
+ * - An input the core throws on, or an effect the runtime throws on, is counted as an
+ *   error (`errors` in p2p.stats(), with the reason in problems()); the other effects of
+ *   that turn still run.
  */
 import { CoreNode, type CoreConfig, type CoreQueries, type NodeIn, type NodeOut, type StartInput } from '../core/node';
 import { SeededRng } from '../core/rng';
@@ -85,8 +88,17 @@ export class CoreDriver {
       this.stats.error(`core (${input.type})`, e);
     }
     for (const e of out) {
-      if (e.type === 'timer') this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delayMs);
-      else this.run(e);
+      if (e.type === 'timer') {
+        this.schedule(() => this.step({ type: 'timer', timer: e.timer }), e.delayMs);
+        continue;
+      }
+      // each effect on its own: one that throws (a peer's value the encoder refuses, a
+      // failing store) must not drop the rest of the turn's sends, replies and persists
+      try {
+        this.run(e);
+      } catch (err) {
+        this.stats.error(`effect (${e.type})`, err);
+      }
     }
     if (!this.flushQueued && input.type !== 'flush' && this.core.needsFlush()) {
       this.flushQueued = true;

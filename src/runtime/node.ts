@@ -273,6 +273,7 @@ export class P2PNode implements P2PApi {
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
       ...this.persistence.counters(),
       ...sealerCounters(this.sealer),
+      ...limitCounters(this.query),
     };
   }
 
@@ -330,5 +331,27 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.proofsStripped': c.proofsStripped,
     'sig.signUs': c.signUs,
     'sig.verifyUs': c.verifyUs,
+  };
+}
+
+/** What the bounds of docs/security.md refused, as `p2p.stats()` names it. */
+function limitCounters(q: CoreQueries): Record<string, number> {
+  const node = q.stats.limits();
+  const pt = q.stats.plumtree();
+  const chat = q.stats.chat();
+  const kv = q.stats.kvCounters();
+  return {
+    'limit.link': node.linkRateLimited,
+    'limit.route': node.routeRateLimited,
+    'limit.origin': pt.rateLimited,
+    'limit.gossipRefused': pt.refused,
+    'limit.chat': chat.rateLimited,
+    'limit.evictions': q.stats.hyparview().evictionsRateLimited,
+    'limit.chatFuture': chat.futureRefused,
+    'limit.kvFuture': kv.futureRefused,
+    'limit.kvKeyCap': kv.keyCapRefused,
+    'limit.kvGcDrop': kv.gcDropRefused,
+    'limit.memberFuture': q.stats.membership().futureRefused,
+    'limit.segBallotAhead': q.stats.segments().ballotsAheadRefused,
   };
 }

@@ -19,8 +19,8 @@ import type { NodeIdentity } from './node-identity';
 import type { IceConfigSource } from './ice-config';
 import type { Stats } from './stats';
 
-/** Malformed messages after which a peer's link is closed. */
-const MAX_STRIKES = 50;
+/** Malformed messages (strikes, decaying at STRIKE_DECAY_PER_SEC, stats.ts) after which a peer's link is closed. */
+export const MAX_STRIKES = 50;
 
 export interface PeerLinkOptions {
   identity: NodeIdentity;
@@ -98,6 +98,8 @@ export class PeerLinks {
     for (const error of r.errors) {
       this.stats.count(`drop.${error.code}`, 1, `${from}: ${error.message}`);
       if (this.stats.strike(from) > MAX_STRIKES) {
+        this.stats.forgive(from);
+        this.stats.count('link.struckOut', 1, from);
         this.transport.close(from);
         this.on.linkDown(from);
         return;
@@ -144,6 +146,7 @@ export class PeerLinks {
       'links.unreachableDrops': t.unreachableDrops,
       'links.helloFailures': t.helloFailures,
       'links.dialsRefused': t.dialsRefused,
+      'links.earlyDropped': t.earlyDropped,
     };
   }
 }

@@ -1,8 +1,13 @@
+import { DecayingCount } from '../core/limits/rate';
+
+/** Strikes a peer sheds per second: it is cut for a burst of garbage, never for rare mistakes over a long life. */
+export const STRIKE_DECAY_PER_SEC = 1;
+
 /** Counters for `window.p2p.stats()` and a short ring of recent problems with reasons. */
 export class Stats {
   private readonly counters = new Map<string, number>();
   private readonly problems: string[] = [];
-  private readonly strikes = new Map<string, number>();
+  private readonly strikes = new DecayingCount(STRIKE_DECAY_PER_SEC);
 
   count(name: string, by = 1, problem?: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + by);
@@ -22,12 +27,17 @@ export class Stats {
     this.counters.set(name, value);
   }
 
-  /** Malformed frames from one peer; the caller disconnects a peer that keeps at it. */
-  strike(peer: string): number {
-    const n = (this.strikes.get(peer) ?? 0) + 1;
-    this.strikes.set(peer, n);
-    if (this.strikes.size > 1000) this.strikes.clear();
-    return n;
+  /**
+   * One more malformed message from `peer` at `now`: its strikes, decayed by
+   * STRIKE_DECAY_PER_SEC; the caller disconnects a peer whose strikes pass its budget.
+   */
+  strike(peer: string, now = Date.now()): number {
+    return this.strikes.add(peer, now);
+  }
+
+  /** Forgets a peer's strikes (its link was closed for them). */
+  forgive(peer: string): void {
+    this.strikes.reset(peer);
   }
 
   snapshot(): Record<string, number> {

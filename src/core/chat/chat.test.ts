@@ -248,7 +248,8 @@ describe('Chat: ordering, dedupe and bounded history', () => {
 
   it('refuses a message dated more than 60 s ahead: 300 far-future broadcasts leave room for real messages', () => {
     const clock = new HlcClock();
-    const c = new Chat('me', { historyPerRoom: 200 }, rng, clock);
+    // one author's 300 messages at once are past its rate: this test is about the clock bound
+    const c = new Chat('me', { historyPerRoom: 200, originRate: { burst: 1_000, perSec: 25 } }, rng, clock);
     c.handle({ type: 'start', nick: 'me' }, 0, []);
     for (let i = 0; i < 300; i++) deliver(c, msg({ ts: makeHlc(1_000_000 + MAX_CLOCK_DRIFT_MS + 1 + i, 0) }), 1_000_000);
     expect(c.history('lobby')).toHaveLength(0);
@@ -322,10 +323,39 @@ describe('Chat: history for late joiners and reloads', () => {
     expect(c.history('lobby')).toEqual(net.nodes.get('a')!.history('lobby'));
   });
 
+  it('holds each author to originRate: a flood from one author cannot push others out of the history', () => {
+    const c = new Chat('me', { historyPerRoom: 200 }, rng);
+    c.handle({ type: 'start', nick: 'me' }, 1_000_000, []);
+    deliver(c, msg({ from: 'y', id: 'y:1', ts: makeHlc(999_000, 0), text: 'honest' }));
+    // 1,000 messages from x within one second
+    for (let i = 0; i < 1_000; i++) deliver(c, msg({ ts: makeHlc(999_100, i) }), 1_000_000 + i);
+    expect(c.stats().rateLimited).toBe(1_000 - 100 - 24);
+    expect(c.history('lobby').map((m) => m.text)).toContain('honest');
+    expect(c.history('lobby').filter((m) => m.from === 'x')).toHaveLength(124);
+    // other authors are not affected
+    deliver(c, msg({ from: 'z', id: 'z:1', ts: makeHlc(999_200, 0), text: 'still heard' }), 1_001_000);
+    expect(c.history('lobby').map((m) => m.text)).toContain('still heard');
+  });
+
+  it('refuses our own sends past originRate with an error, and accepts them again once the rate allows', () => {
+    const c = new Chat('me', { originRate: { burst: 3, perSec: 1 } }, rng);
+    c.handle({ type: 'start', nick: 'me' }, 1_000_000, []);
+    const send = (req: number, now: number) => {
+      const out: ChatOut[] = [];
+      c.handle({ type: 'send', req, room: 'lobby', text: `m${req}` }, now, out);
+      return replies(flat(out))[0];
+    };
+    expect([1, 2, 3].map((r) => send(r, 1_000_000)!.ok)).toEqual([true, true, true]);
+    expect(send(4, 1_000_000)).toMatchObject({ ok: false, error: expect.stringContaining('sending too fast') });
+    expect(send(5, 1_001_000)).toMatchObject({ ok: true });
+    expect(c.history('lobby').map((m) => m.text)).toEqual(['m1', 'm2', 'm3', 'm5']);
+  });
+
   it('splits a large history answer into bounded batches', () => {
     const a = new Chat('a', { historyPerRoom: 500 }, rng);
     a.handle({ type: 'start', nick: 'alice' }, 0, []);
-    for (let t = 1; t <= 250; t++) deliver(a, msg({ ts: makeHlc(t, 0), text: 'y'.repeat(2000) }));
+    // 250 messages of one author, 50 ms apart: within its rate (25 a second after 100 at once)
+    for (let t = 1; t <= 250; t++) deliver(a, msg({ ts: makeHlc(t, 0), text: 'y'.repeat(2000) }), 1_000_000 + t * 50);
     const out: ChatOut[] = [];
     a.handle({ type: 'message', from: 'b', msg: { type: 'chat.historyReq', rooms: ['lobby'] } }, 0, out);
     const batches = out.flatMap((e) => (e.type === 'send' && e.msg.type === 'chat.history' ? [e.msg.messages] : []));

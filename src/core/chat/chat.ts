@@ -4,6 +4,7 @@ import type { NodeId, Rng } from '../types';
 import { nodeId as nodeIdCheck } from '../validate';
 import { originOf, proofCheck } from '../plumtree/messages';
 import { RoomHistory } from './history';
+import { TokenBuckets } from '../limits/rate';
 import {
   CHAT_LIMITS,
   DEFAULT_CHAT_CONFIG,
@@ -85,8 +86,11 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
   /** Storage changes of the current handle() call, emitted as one `persist` at its end. */
   private added: ChatMessage[] = [];
   private evicted: ChatMessage[] = [];
+  /** Per-author message rate (ChatConfig.originRate). */
+  private readonly authorBuckets: TokenBuckets;
   private readonly counters: ChatStats = {
     invalid: 0,
+    rateLimited: 0,
     duplicate: 0,
     refused: 0,
     futureRefused: 0,
@@ -120,7 +124,9 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       maxRoomNameLength: Math.min(atLeast1(c.maxRoomNameLength), CHAT_LIMITS.maxRoomNameLength),
       maxNickLength: Math.min(atLeast1(c.maxNickLength), CHAT_LIMITS.maxNickLength),
       defaultRoom: normalizeRoom(c.defaultRoom),
+      originRate: c.originRate,
     });
+    this.authorBuckets = new TokenBuckets(this.config.originRate);
     this.myNick = this.defaultNick();
   }
 
@@ -259,6 +265,11 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
       this.added.push(held);
       return;
     }
+    // ours passed the rate when sent
+    if (origin !== this.me && !this.authorBuckets.take(origin, this.now)) {
+      this.counters.rateLimited++;
+      return;
+    }
     const member = this.view.get(origin);
     if (member && member.nick !== '' && member.nick !== m.nick) {
       m.nick = member.nick;
@@ -292,6 +303,10 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
         // Only the author may send its /tell, and only to us: a relay cannot forge one.
         if (m.to !== this.me || m.from !== from) {
           this.counters.tellsRejected++;
+          return;
+        }
+        if (!this.authorBuckets.take(from, this.now)) {
+          this.counters.rateLimited++;
           return;
         }
         return this.accept(m, false);
@@ -331,7 +346,8 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
     const err =
       roomError(room, this.config.maxRoomNameLength) ??
       (this.joinedRooms.has(room) ? null : `you are not in room "${room}": /join ${room} first`) ??
-      textError(text, this.config.maxTextLength);
+      textError(text, this.config.maxTextLength) ??
+      this.rateError();
     if (err !== null) return this.reply(req, err);
     const m = this.newMessage(room, text);
     // never `ok` for a message nobody will see: the room's bounded history keeps the newest
@@ -347,10 +363,20 @@ export class Chat extends Protocol<ChatIn, ChatWire, never, ChatEvent, ChatMessa
     if (err !== null) return this.reply(req, err);
     const target = this.resolveNick(nick);
     if (typeof target !== 'object') return this.reply(req, target);
+    const rate = this.rateError();
+    if (rate !== null) return this.reply(req, rate);
     const m: ChatMessage = { ...this.newMessage(DIRECT_ROOM, text), to: target.id };
     this.store(m, false);
     this.io.send(target.id, { type: 'chat.tell', message: m });
     this.reply(req, null);
+  }
+
+  /** Our own send past ChatConfig.originRate: the error the caller sees (others would drop it). */
+  private rateError(): string | null {
+    if (this.authorBuckets.take(this.me, this.now)) return null;
+    this.counters.rateLimited++;
+    const { burst, perSec } = this.config.originRate;
+    return `not sent: sending too fast (at most ${burst} messages at once, then ${perSec} a second)`;
   }
 
   private onJoin(rawRoom: string): string | null {

@@ -1,5 +1,6 @@
 import type { ClusterView, Effect } from '../protocol';
 import type { NodeId, Seal } from '../types';
+import type { RateConfig } from '../limits/rate';
 
 /**
  * One chat message. Structurally identical to `ChatMessage` in runtime/api.ts (core/ may
@@ -42,6 +43,14 @@ export interface ChatConfig {
   maxRoomNameLength: number;
   maxNickLength: number;
   defaultRoom: string;
+  /**
+   * Messages (room broadcasts and /tells) accepted per author: at most `burst` at once,
+   * then `perSec` a second. Our own sends past it are refused with an error; others'
+   * are dropped (counted as `rateLimited`), so no author can push a room's bounded history
+   * out faster than that. 100 at once and 25 a second are far above human typing and
+   * above the bench's 20 a second.
+   */
+  originRate: RateConfig;
 }
 
 /**
@@ -67,6 +76,7 @@ export const DEFAULT_CHAT_CONFIG: Readonly<ChatConfig> = Object.freeze({
   maxRoomNameLength: CHAT_LIMITS.maxRoomNameLength,
   maxNickLength: CHAT_LIMITS.maxNickLength,
   defaultRoom: 'lobby',
+  originRate: Object.freeze({ burst: 100, perSec: 25 }),
 });
 
 /**
@@ -139,6 +149,8 @@ export type ChatOut = Effect<ChatWire, never, ChatEvent, ChatMessage>;
 export interface ChatStats {
   /** Malformed broadcasts, history entries or stored messages dropped. */
   invalid: number;
+  /** Messages of authors past ChatConfig.originRate, dropped (ours: refused with an error). */
+  rateLimited: number;
   /** Messages received again (broadcast, history answer, storage). */
   duplicate: number;
   /** Messages outside the bounds of their room's history (too old, or no room slot left). */

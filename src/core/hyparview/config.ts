@@ -3,6 +3,8 @@
  * defaults; the rest are our additions for a browser overlay bootstrapped through a
  * signaling server (see README.md).
  */
+import type { RateConfig } from '../limits/rate';
+
 export interface HyParViewConfig {
   /** Active view capacity (open links). */
   activeSize: number;
@@ -51,6 +53,15 @@ export interface HyParViewConfig {
   islandProbeSpacingMs: number;
   /** Bridge NEIGHBORs a connected node sends per announce (one per welcome from another island). */
   bridgeMax: number;
+  /**
+   * Evictions for high priority NEIGHBORs: at most `burst` at once, then `perSec` a
+   * second. The paper accepts a high priority request unconditionally, so without a bound
+   * a peer (or a crowd of fresh ids) could replace every honest neighbour within seconds
+   * (eclipse). A request past the bound is treated as low priority: accepted into a free
+   * slot, refused when the view is full. Honest high priority requests are rare (a node
+   * whose view emptied, the end of a join walk): 4 at once and one per 5 s cover them.
+   */
+  evictionRate: RateConfig;
 }
 
 export const DEFAULT_HYPARVIEW_CONFIG: Readonly<HyParViewConfig> = Object.freeze({
@@ -73,4 +84,5 @@ export const DEFAULT_HYPARVIEW_CONFIG: Readonly<HyParViewConfig> = Object.freeze
   islandAnnounceMaxMs: 30_000,
   islandProbeSpacingMs: 2_000,
   bridgeMax: 2,
+  evictionRate: Object.freeze({ burst: 4, perSec: 0.2 }),
 });

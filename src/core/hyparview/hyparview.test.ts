@@ -198,6 +198,24 @@ describe('HyParView NEIGHBOR', () => {
     expect(downs(out)).toHaveLength(1);
   });
 
+  it('a flood of high priority NEIGHBORs evicts at most evictionRate neighbours (no eclipse)', () => {
+    const h = make({ activeSize: 5, evictionRate: { burst: 4, perSec: 0.2 } });
+    const honest = ['a', 'b', 'c', 'd', 'e'];
+    connect(h, honest);
+    // 100 attacker ids ask within one second: 4 evictions, the rest refused as low priority
+    for (let i = 0; i < 100; i++) msg(h, `x${i}`, { type: 'hpv.neighbor', priority: 'high' }, i * 10);
+    expect(h.activeView().filter((p) => honest.includes(p)).length).toBeGreaterThanOrEqual(1);
+    expect(h.stats()).toMatchObject({ evictions: 4, evictionsRateLimited: 96 });
+    // the budget refills: one more eviction 5 s later, no more
+    msg(h, 'y0', { type: 'hpv.neighbor', priority: 'high' }, 6_000);
+    msg(h, 'y1', { type: 'hpv.neighbor', priority: 'high' }, 6_001);
+    expect(h.stats()).toMatchObject({ evictions: 5, evictionsRateLimited: 97 });
+    // a request into a free slot needs no token
+    const c = make({ activeSize: 5, evictionRate: { burst: 0, perSec: 0 } });
+    connect(c, ['a', 'b']);
+    expect(c.activeView()).toEqual(['a', 'b']);
+  });
+
   it('a refused request leaves the peer out, closes the link and cools the peer down', () => {
     const h = make();
     step(h, { type: 'start' });

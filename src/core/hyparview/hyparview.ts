@@ -3,6 +3,7 @@ import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { DEFAULT_HYPARVIEW_CONFIG, type HyParViewConfig } from './config';
 import type { HpvMessage } from './messages';
+import { TokenBuckets } from '../limits/rate';
 
 /**
  * HyParView (Leitão, Pereira, Rodrigues, DSN 2007) as a pure state machine.
@@ -78,6 +79,8 @@ export interface HpvStats {
   refusalsSent: number;
   /** Neighbours dropped to make room for a peer that could not be refused. */
   evictions: number;
+  /** High priority NEIGHBORs treated as low priority: evictions past `evictionRate`. */
+  evictionsRateLimited: number;
   /** Neighbours or requested peers whose link failed (`linkDown`). */
   linkFailures: number;
   shufflesSent: number;
@@ -134,9 +137,11 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
   private islandDelay: number;
   private bridgeBudget = 0;
   private lastClients = 0;
+  /** Evictions for high priority NEIGHBORs (one bucket: a crowd of ids shares it). */
+  private readonly evictionBudget: TokenBuckets;
   private readonly counters: Counters = {
     joinsSent: 0, neighborRequestsSent: 0, requestsAccepted: 0, requestsRefused: 0, requestsTimedOut: 0,
-    refusalsSent: 0, evictions: 0, linkFailures: 0, shufflesSent: 0, shuffleRepliesReceived: 0,
+    refusalsSent: 0, evictions: 0, evictionsRateLimited: 0, linkFailures: 0, shufflesSent: 0, shuffleRepliesReceived: 0,
     announces: 0, welcomesSent: 0, welcomesReceived: 0,
   };
 
@@ -149,6 +154,7 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     this.config = Object.freeze({ ...DEFAULT_HYPARVIEW_CONFIG, ...config });
     this.announceBackoff = this.config.announceMinMs;
     this.islandDelay = this.config.islandAnnounceMinMs;
+    this.evictionBudget = new TokenBuckets(this.config.evictionRate, 1);
   }
 
   activeView(): NodeId[] {
@@ -258,9 +264,19 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     this.send(next, { type: 'hpv.forwardJoin', node, ttl: ttl - 1 });
   }
 
-  /** Paper: a high priority request is always accepted, a low one only into a free slot. */
+  /**
+   * Paper: a high priority request is always accepted, a low one only into a free slot.
+   * Ours: a high priority one that would evict a neighbour needs a token of
+   * `evictionRate`, or it is handled as low priority (no eclipse by a flood of them).
+   */
   private onNeighbor(from: NodeId, priority: Priority): void {
-    if (this.active.includes(from) || priority === 'high' || this.active.length < this.config.activeSize) {
+    const known = this.active.includes(from);
+    const full = this.active.length >= this.config.activeSize;
+    if (!known && full && priority === 'high' && !this.evictionBudget.take('', this.now)) {
+      this.counters.evictionsRateLimited++;
+      priority = 'low';
+    }
+    if (known || priority === 'high' || !full) {
       this.addActive(from, true);
       this.send(from, { type: 'hpv.neighborReply', accept: true });
       return;

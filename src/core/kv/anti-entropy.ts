@@ -251,10 +251,18 @@ export class AntiEntropy {
     return true;
   }
 
-  /** Phase 2 at a replica: drop each tombstone if still at exactly that version. */
-  onGcDrop(items: VersionTuple[]): void {
+  /**
+   * Phase 2 at a replica: drop each tombstone if still at exactly that version. Only a
+   * replica of the key (in our view) may ask, and only for a tombstone past its grace:
+   * anyone else's drop could let an older value come back (counted as `gcDropRefused`).
+   */
+  onGcDrop(from: NodeId, items: VersionTuple[]): void {
     const s = this.s;
     for (const [key, ts, node] of items) {
+      if (!s.prefOf(key).includes(from) || hlcWall(ts) + s.config.tombstoneGraceMs > s.now) {
+        s.counters.add('gcDropRefused');
+        continue;
+      }
       const cur = s.data.get(key);
       if (cur && cur.deleted && sameVersion(cur.version, { ts, node })) {
         s.removeLocal(key);

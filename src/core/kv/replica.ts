@@ -14,7 +14,8 @@ export class Replica {
 
   /** A replica write (`hint`: the owner this node stands in for). */
   onPut(from: NodeId, op: number, entry: Entry, hint: NodeId | null): void {
-    if (!this.s.acceptable(entry.version.ts)) return;
+    // a refused version or a new key past maxKeys is not acknowledged
+    if (!this.s.acceptable(entry.version.ts) || !this.s.hasRoom(entry.key)) return;
     if (hint) this.s.counters.add('hintsStored');
     this.s.applyEntries([entry], true);
     this.s.outbox.ack(from, op);
@@ -22,9 +23,12 @@ export class Replica {
 
   onPuts(from: NodeId, items: PutItem[]): void {
     const entries: Entry[] = [];
+    const fresh = new Set<string>();
     for (const [op, key, value, ts, node, deleted, hint] of items) {
-      // a refused version is not acknowledged: the writer's quorum must not count it
+      // a refused version (or a new key past maxKeys) is not acknowledged: the writer's quorum must not count it
       if (!this.s.acceptable(ts)) continue;
+      if (!fresh.has(key) && !this.s.hasRoom(key, fresh.size)) continue;
+      if (!this.s.data.has(key)) fresh.add(key);
       if (hint) this.s.counters.add('hintsStored');
       entries.push({ key, value: deleted === 1 ? null : value, version: { ts, node }, deleted: deleted === 1 });
       this.s.outbox.ack(from, op);

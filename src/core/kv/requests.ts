@@ -57,9 +57,10 @@ export class Requests {
     // the new version must beat the local copy even if our wall clock is behind its writer's
     const cur = s.data.get(key);
     if (cur) s.observe(cur.version.ts);
+    const pref = s.prefOf(key);
+    if (!cur && pref.includes(s.me) && !s.hasRoom(key)) return this.fail(req, `${verb} ${showKey(key)}: this node already stores ${c.maxKeys} keys, its limit`);
     const entry: Entry = { key, value: verb === 'put' ? value : null, version: { ts: s.stamp(), node: s.me }, deleted: verb === 'delete' };
     const bytes = size + tupleBytes(key);
-    const pref = s.prefOf(key);
     const w: WriteOp = {
       kind: 'write',
       req,

@@ -134,6 +134,16 @@ export class KvState {
   }
 
   /**
+   * Whether `key` may be stored: it is stored already, or the node holds fewer than
+   * `maxKeys` keys (`extra`: new keys of the same batch not applied yet). A refusal is counted.
+   */
+  hasRoom(key: string, extra = 0): boolean {
+    if (this.data.has(key) || this.data.size + extra < this.config.maxKeys) return true;
+    this.counters.add('keyCapRefused');
+    return false;
+  }
+
+  /**
    * Merge entries into the local replica; newest version wins. A key stored without
    * being owned (stand-in, view lag) is queued for handoff to its owners.
    */
@@ -143,6 +153,7 @@ export class KvState {
       if (fromPeer) this.observe(e.version.ts);
       const cur = this.data.get(e.key);
       if (cur && compareVersions(cur.version, e.version) >= 0) continue;
+      if (!cur && !this.hasRoom(e.key)) continue;
       const entry: Entry = {
         key: e.key,
         value: e.deleted ? null : e.value,

@@ -232,3 +232,53 @@ describe('KvStore with wall-clock-sized timestamps', () => {
     expect(store.localEntry('a')!.value).toBe('honest');
   });
 });
+
+describe('KvStore receive-side bounds', () => {
+  const now = 1_760_000_000_000;
+  const acksIn = (out: KvOut[]) =>
+    out.flatMap((o) => (o.type === 'send' && o.msg.type === 'kv.putAcks' ? o.msg.ops : o.type === 'send' && o.msg.type === 'kv.putAck' ? [o.msg.op] : []));
+
+  it('stores at most maxKeys keys: replica writes past it are not acknowledged, pushes skip them, a local put fails with an error', () => {
+    const store = new KvStore('me', { maxKeys: 100 }, new SeededRng(7));
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    out.length = 0;
+    const ts = makeHlc(now, 0);
+    const items = Array.from({ length: 300 }, (_, i) => [i + 1, `k${i}`, 'v', ts, 'peer', 0, null] as [number, string, unknown, number, string, 0, null]);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.puts', items } }, now, out);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.push', op: 9, entries: [{ key: 'pushed', value: 1, version: { ts, node: 'peer' }, deleted: false }] } }, now, out);
+    store.handle({ type: 'flush' }, now, out);
+    expect(store.localCount()).toBe(100);
+    expect(acksIn(out)).toHaveLength(100);
+    expect(store.localEntry('pushed')).toBeUndefined();
+    expect(store.counters().keyCapRefused).toBe(201);
+    // a key already held still takes new versions
+    out.length = 0;
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 500, entry: { key: 'k0', value: 'new', version: { ts: ts + 1, node: 'peer' }, deleted: false } } }, now, out);
+    store.handle({ type: 'flush' }, now, out);
+    expect(store.localEntry('k0')!.value).toBe('new');
+    expect(acksIn(out)).toEqual([500]);
+    out.length = 0;
+    store.handle({ type: 'put', req: 1, key: 'mine', value: 1 }, now, out);
+    expect(out).toContainEqual({ type: 'reply', req: 1, ok: false, error: "put 'mine': this node already stores 100 keys, its limit" });
+  });
+
+  it('kv.gcDrop counts only from a replica of the key and only for a tombstone past its grace', () => {
+    const store = new KvStore('me', { tombstoneGraceMs: 60_000 }, new SeededRng(8));
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    const ts = makeHlc(now - 120_000, 0);
+    const fresh = makeHlc(now - 1_000, 0);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.puts', items: [[1, 'old', null, ts, 'peer', 1, null], [2, 'new', null, fresh, 'peer', 1, null]] } }, now, out);
+    // 'evil' is not a replica (not even a member): its drop is refused
+    store.handle({ type: 'message', from: 'evil', msg: { type: 'kv.gcDrop', items: [['old', ts, 'peer']] } }, now, out);
+    expect(store.localEntry('old')?.deleted).toBe(true);
+    // a replica asking to drop a tombstone still within its grace is refused too
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.gcDrop', items: [['new', fresh, 'peer']] } }, now, out);
+    expect(store.localEntry('new')?.deleted).toBe(true);
+    expect(store.counters().gcDropRefused).toBe(2);
+    // the replica's drop past the grace is applied
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.gcDrop', items: [['old', ts, 'peer']] } }, now, out);
+    expect(store.localEntry('old')).toBeUndefined();
+  });
+});

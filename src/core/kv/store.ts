@@ -236,7 +236,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       case 'kv.gcCheck':
         return this.antiEntropy.answerGcCheck(from, msg.op, msg.items);
       case 'kv.gcDrop':
-        return this.antiEntropy.onGcDrop(msg.items);
+        return this.antiEntropy.onGcDrop(from, msg.items);
       case 'kv.watch':
       case 'kv.watchAck':
       case 'kv.note':

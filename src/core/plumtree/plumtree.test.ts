@@ -198,7 +198,8 @@ describe('Plumtree', () => {
   });
 
   it('splits large IHAVE batches into wire-sized messages', () => {
-    const { step } = make();
+    // 1,100 broadcasts of one origin at once: above its default rate
+    const { step } = make('me', { ...cfg, originRate: { burst: 2_000, perSec: 100 } });
     step({ type: 'neighborUp', peer: 'a' });
     step({ type: 'neighborUp', peer: 'b' });
     step(msg('b', PRUNE));
@@ -295,5 +296,41 @@ describe('AgedMap', () => {
     expect(m.get('c')).toBe(3);
     m.expire(120);
     expect(m.size).toBe(0);
+  });
+});
+
+describe('Plumtree admission and origin rate', () => {
+  it('neither caches, delivers nor forwards a gossip the admission check refuses', () => {
+    const pt = new Plumtree('me', cfg, new SeededRng(1), (m) => (m.kind === 'k' ? null : 'unknown kind'));
+    const step = (input: PtIn, now = 0): PtOut[] => {
+      const out: PtOut[] = [];
+      pt.handle(input, now, out);
+      return out;
+    };
+    for (const p of ['a', 'b']) step({ type: 'neighborUp', peer: p });
+    const bad: PtGossip = { ...gossip('x', 1), kind: 'junk' };
+    const out = step(msg('a', bad));
+    expect(delivers(out)).toEqual([]);
+    expect(sends(out)).toEqual([]);
+    expect(pt.stats()).toMatchObject({ refused: 1, cached: 0, seen: 0 });
+    // a GRAFT for it finds nothing to send
+    expect(sends(step(msg('b', { type: 'pt.graft', origin: 'o', ids: [I('x')] })))).toEqual([]);
+    // a valid one still goes through
+    expect(delivers(step(msg('a', gossip('y', 1))))).toHaveLength(1);
+  });
+
+  it('holds one origin to originRate; other origins are not affected; the bucket refills', () => {
+    const { pt, step } = make('me', { ...cfg, originRate: { burst: 10, perSec: 5 } });
+    for (const p of ['a', 'b']) step({ type: 'neighborUp', peer: p });
+    let delivered = 0;
+    for (let i = 0; i < 1_000; i++) delivered += delivers(step(msg('a', gossip(`f${i}`, 1)), i)).length;
+    // 10 at once plus 5 a second for one second
+    expect(delivered).toBe(14);
+    expect(pt.stats()).toMatchObject({ rateLimited: 986 });
+    expect(pt.stats().cached).toBe(14);
+    const other: PtGossip = { type: 'pt.gossip', id: 'p:t:1', origin: 'p', round: 1, kind: 'k', data: 1 };
+    expect(delivers(step(msg('a', other), 1_000))).toHaveLength(1);
+    // refused copies were not marked seen: after a refill they are accepted
+    expect(delivers(step(msg('b', gossip('f999', 1)), 3_000))).toHaveLength(1);
   });
 });

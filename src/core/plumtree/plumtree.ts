@@ -2,6 +2,7 @@ import type { NodeId, Rng, Seal } from '../types';
 import { Protocol, type Effect } from '../protocol';
 import { randInt } from '../rng';
 import { AgedMap } from './aged-map';
+import { TokenBuckets, type RateConfig } from '../limits/rate';
 import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, type PtMessage, type PtTimer } from './messages';
 
 /**
@@ -101,7 +102,21 @@ export interface PlumtreeConfig {
   antiEntropyMaxAgeMs: number;
   /** Count bound of the exchange (at most MAX_IHAVE_ENTRIES: one `pt.aeIds` holds them all). */
   antiEntropyMaxMessages: number;
+  /**
+   * New broadcasts accepted per origin: at most `burst` at once, then `perSec` a second;
+   * past it a gossip is dropped before it is cached, delivered or forwarded (and fetched
+   * again from an IHAVE once the bucket refills, like any lost copy). An honest origin
+   * sends a few membership updates a minute and chat at human (or bench: 20/s) pace.
+   */
+  originRate: RateConfig;
 }
+
+/**
+ * The composer's admission check of a new gossip (kind known, payload valid, sealed when
+ * sealing is on): a reason to drop it, or null. Runs before the gossip is cached,
+ * delivered or forwarded, so nothing invalid costs memory or travels further.
+ */
+export type GossipAdmission = (msg: PtGossip) => string | null;
 
 export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
   graftTimeout1Ms: 200,
@@ -119,6 +134,7 @@ export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
   antiEntropyIntervalMs: 5_000,
   antiEntropyMaxAgeMs: 600_000,
   antiEntropyMaxMessages: MAX_IHAVE_ENTRIES,
+  originRate: Object.freeze({ burst: 500, perSec: 100 }),
 });
 
 export type PtIn =
@@ -173,6 +189,10 @@ export interface PlumtreeStats {
   optimizations: number;
   /** Control messages from non-neighbours or IHAVE entries dropped by bounds. */
   ignored: number;
+  /** New gossips refused by the admission check (unknown kind, invalid payload, no seal). */
+  refused: number;
+  /** New gossips dropped by their origin's rate limit (`originRate`). */
+  rateLimited: number;
   /** Largest hop count of a delivered message (last delivery hop, LDH). */
   maxHops: number;
   /** Anti-entropy: sums sent, id lists sent (a sum differed), wants sent, copies pushed, messages delivered by it. */
@@ -234,11 +254,18 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
   private readonly counters: Counters = {
     broadcasts: 0, delivered: 0, duplicates: 0, gossipSent: 0, gossipReceived: 0,
     ihaveSent: 0, ihaveEntriesSent: 0, ihaveReceived: 0, graftSent: 0, graftReceived: 0,
-    graftMisses: 0, pruneSent: 0, pruneReceived: 0, optimizations: 0, ignored: 0, maxHops: 0,
+    graftMisses: 0, pruneSent: 0, pruneReceived: 0, optimizations: 0, ignored: 0, refused: 0, rateLimited: 0, maxHops: 0,
     aeSumSent: 0, aeIdsSent: 0, aeWantSent: 0, aePushed: 0, aeDelivered: 0,
   };
 
-  constructor(me: NodeId, config: Partial<PlumtreeConfig>, rng: Rng) {
+  private readonly originBuckets: TokenBuckets;
+
+  constructor(
+    me: NodeId,
+    config: Partial<PlumtreeConfig>,
+    rng: Rng,
+    private readonly admission: GossipAdmission = () => null,
+  ) {
     super();
     this.me = me;
     this.config = Object.freeze({ ...DEFAULT_PLUMTREE_CONFIG, ...config });
@@ -252,6 +279,20 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.aeKnown = new AgedMap(2 * this.config.antiEntropyMaxAgeMs, this.config.seenMaxMessages);
     this.aeKinds = new Set(this.config.antiEntropyKinds);
     this.rng = rng;
+    this.originBuckets = new TokenBuckets(this.config.originRate);
+  }
+
+  /** A new gossip may be cached, delivered and forwarded: it passes admission and its origin's rate. */
+  private admit(msg: PtGossip): boolean {
+    if (this.admission(msg) !== null) {
+      this.counters.refused++;
+      return false;
+    }
+    if (!this.originBuckets.take(msg.origin, this.now)) {
+      this.counters.rateLimited++;
+      return false;
+    }
+    return true;
   }
 
   protected onInput(input: PtIn): void {
@@ -414,6 +455,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       this.counters.duplicates++;
       return;
     }
+    if (!this.admit(msg)) return;
     const { ae: _, ...record } = msg;
     this.seen.set(msg.id, true, this.now);
     this.cache.set(msg.id, { ...record, round: Math.min(msg.round + 1, MAX_ROUND) }, this.now);
@@ -502,6 +544,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       if (this.isNeighbor(from)) this.prune(msg.origin, from);
       return;
     }
+    if (!this.admit(msg)) return;
     this.seen.set(msg.id, true, this.now);
     const forward: PtGossip = { ...msg, round: Math.min(msg.round + 1, MAX_ROUND) };
     this.cache.set(msg.id, forward, this.now);

@@ -12,6 +12,7 @@
  * - `seq`: position in the owner's operation log for one ballot (0 = the state installed
  *   when the ballot began).
  */
+import { MAX_AHEAD_MS } from '../clock/hlc';
 import type { NodeId } from '../types';
 import { arrayOf, bool, int, isObject, MAX_ID_LENGTH, nodeId, oneOf, optional, plainValue, shape, str, tuple, union, type Check } from '../validate';
 
@@ -191,6 +192,18 @@ export function isSegMessage(m: { type: string }): m is SegMessage {
 /** Where a record is stored (the `remove` list of a persist effect holds these). */
 export function storageKey(record: SegRecord): string {
   return record.key;
+}
+
+/**
+ * True when a (validated) message names a ballot (`b`, `promised` or `acc`) whose epoch is
+ * more than MAX_AHEAD_MS ahead of `now` (ms). Epochs are wall-clock ms (takeover.ts), so
+ * an honest one is never that far ahead; refusing the rest keeps every epoch a key can
+ * reach within the clock plus that margin, far below Number.MAX_SAFE_INTEGER.
+ */
+export function ballotsTooFarAhead(m: SegMessage, now: number): boolean {
+  const limit = now + MAX_AHEAD_MS;
+  const f = m as { b?: Ballot | null; promised?: Ballot | null; acc?: Ballot | null };
+  return (f.b != null && f.b[0] > limit) || (f.promised != null && f.promised[0] > limit) || (f.acc != null && f.acc[0] > limit);
 }
 
 /** null when `v` is a well-formed SegMessage, else a short reason. Never throws. */

@@ -219,6 +219,32 @@ describe('single node details (seed 5)', () => {
     expect(s.members()).toEqual(['a', 'b', 'c']);
   });
 
+  it('refuses ballots too far ahead of its clock: a peer naming an epoch near MAX_SAFE_INTEGER cannot lock a key', () => {
+    const net = new SegNet({ seed: 5, nodes: 3 });
+    ok(net.put('n0', 'q', 'a'), 'put a');
+    const owner = net.ownerOf('q');
+    const epoch = net.seg(owner).queues().find((q) => q.key === 'q')!.epoch;
+    const peer = net.liveIds().find((id) => id !== owner)!;
+    // an epoch past the clock by more than MAX_AHEAD_MS; the owner's next claim would need
+    // epoch + 1, which no honest node could accept if this one were believed
+    net.handle(owner, { type: 'message', from: peer, msg: { type: 'seg.ack', key: 'q', b: [epoch, owner], seq: 0, ok: false, promised: [Number.MAX_SAFE_INTEGER, peer] } });
+    net.handle(owner, { type: 'message', from: peer, msg: { type: 'seg.claim', key: 'q', b: [Number.MAX_SAFE_INTEGER - 1, peer] } });
+    expect(net.seg(owner).stats().ballotsAheadRefused).toBe(2);
+    expect(net.seg(owner).stats().ballotsLost).toBe(0);
+    expect(ok(net.put('n1', 'q', 'b'), 'put b').value).toBe(2);
+    expect(ok(net.take('n2', 'q'), 'take').value).toMatchObject({ id: 1, value: 'a' });
+    expect(net.seg(owner).queues().find((q) => q.key === 'q')!.epoch).toBe(epoch);
+  });
+
+  it('epochs are wall-clock ms, raised by one past a higher known ballot', () => {
+    const net = new SegNet({ seed: 5, nodes: 3 });
+    ok(net.put('n0', 'e', 'a'), 'put');
+    const owner = net.ownerOf('e');
+    const q = net.seg(owner).queues().find((x) => x.key === 'e')!;
+    expect(q.epoch).toBeGreaterThanOrEqual(Math.floor(net.now) - 5_000);
+    expect(q.epoch).toBeLessThanOrEqual(Math.floor(net.now));
+  });
+
   it('queues() shows items, waiting calls, owner and epoch', () => {
     const net = new SegNet({ seed: 5, nodes: 3 });
     net.put('n0', 'ui', 'x');
@@ -226,7 +252,7 @@ describe('single node details (seed 5)', () => {
     net.request('n1', { type: 'take', key: 'ui', afterId: 1 });
     net.runFor(500);
     const view = net.seg(owner).queues();
-    expect(view).toEqual([{ key: 'ui', items: [{ id: 1, value: 'x' }], waiting: 1, owner, epoch: 1 }]);
+    expect(view).toEqual([{ key: 'ui', items: [{ id: 1, value: 'x' }], waiting: 1, owner, epoch: expect.any(Number) }]);
     // replicas show the same items
     for (const id of net.seg(owner).replicas('ui')) expect(net.seg(id).queues()[0]?.items).toEqual([{ id: 1, value: 'x' }]);
   });

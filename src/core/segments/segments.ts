@@ -22,7 +22,7 @@ import { Protocol } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import { Coordinator } from './coordinator';
 import { repOf } from './copy';
-import { validateSegMessage, validateSegRecord, type SegMessage, type SegRecord } from './messages';
+import { ballotsTooFarAhead, validateSegMessage, validateSegRecord, type SegMessage, type SegRecord } from './messages';
 import { OwnerRequests } from './owner';
 import { Replica } from './replica';
 import { Replication } from './replication';
@@ -200,6 +200,10 @@ export class Segments extends Protocol<SegIn, SegMessage, SegTimer, SegEvent, Se
     if (check) {
       if (validateSegMessage(msg)) {
         this.s.counters.add('invalidMessages');
+        return;
+      }
+      if (ballotsTooFarAhead(msg, this.s.now)) {
+        this.s.counters.add('ballotsAheadRefused');
         return;
       }
       this.s.received.add(msg.type);

@@ -55,8 +55,12 @@ export class Takeover {
     const s = this.s;
     const rep = s.reps.get(key) ?? s.newRep(key);
     const own = existing ?? this.newOwn(key);
+    // Epochs are wall-clock ms, raised to max(highest known + 1, now), like membership
+    // incarnations: a peer's message may name an epoch at most MAX_AHEAD_MS ahead of the
+    // receiver's clock (ballotsTooFarAhead), so nobody can push a key's epochs toward
+    // Number.MAX_SAFE_INTEGER, and an epoch pinned at that edge is passed by the clock.
     const epoch = Math.max(rep.promised[0], rep.acc[0], own.ballot[0], own.minEpoch - 1) + 1;
-    own.ballot = [epoch, s.me];
+    own.ballot = [Math.max(epoch, s.now), s.me];
     own.phase = 'claim';
     own.waitFor.clear();
     own.promises.clear();

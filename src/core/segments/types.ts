@@ -122,6 +122,8 @@ export const SEG_COUNTERS = [
   'fetches',
   'activations',
   'ballotsLost',
+  /** Messages naming a ballot whose epoch is more than MAX_AHEAD_MS ahead of our clock, refused. */
+  'ballotsAheadRefused',
   'stepDowns',
   'fenced',
   'lateAcks',

@@ -1,6 +1,7 @@
 /** Small pure formatting helpers shared by the panels. */
 import type { NodeId } from '../../runtime/api';
 import { hlcWall, HLC_LOGICAL } from '../../core/clock/hlc';
+import { MAX_VALUE_DEPTH } from '../../core/data-protocol';
 
 export { HLC_LOGICAL };
 
@@ -69,22 +70,54 @@ export function previewValue(value: unknown, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-/** True when the value survives a JSON round trip unchanged, so the JSON editor can edit it. */
-export function isJsonEditable(value: unknown): boolean {
-  if (value === null) return true;
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value);
-    case 'object':
-      if (Array.isArray(value)) return value.every(isJsonEditable);
-      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
-      return Object.values(value as Record<string, unknown>).every(isJsonEditable);
-    default:
-      return false;
+/**
+ * Deepest value the JSON editor takes: deeper values cannot be stored anyway (the core
+ * refuses values nested deeper than MAX_VALUE_DEPTH).
+ */
+export const EDITABLE_MAX_DEPTH = MAX_VALUE_DEPTH;
+/** Most arrays, objects and scalars the JSON editor walks: a store value is at most 64 KiB by default. */
+export const EDITABLE_MAX_NODES = 100_000;
+
+/**
+ * Why the JSON editor cannot edit `value` (null: it survives a JSON round trip unchanged
+ * and is within EDITABLE_MAX_DEPTH and EDITABLE_MAX_NODES). Iterative, and stops at the
+ * first problem or bound, so a value of any depth or size (a store can hold what an older
+ * or hostile node wrote) costs at most EDITABLE_MAX_NODES steps and no stack.
+ */
+export function jsonEditProblem(value: unknown): string | null {
+  const stack: [unknown, number][] = [[value, 0]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (++nodes > EDITABLE_MAX_NODES) return `larger than ${EDITABLE_MAX_NODES.toLocaleString('en')} elements`;
+    if (v === null) continue;
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (Number.isFinite(v)) continue;
+        return 'not plain JSON';
+      case 'object': {
+        const isArray = Array.isArray(v);
+        if (!isArray && Object.getPrototypeOf(v) !== Object.prototype) return 'not plain JSON';
+        // as in core/data-protocol/value.ts: containers at levels 0 to MAX_VALUE_DEPTH - 1
+        if (depth >= EDITABLE_MAX_DEPTH) return `nested deeper than ${EDITABLE_MAX_DEPTH} levels`;
+        const children = isArray ? (v as unknown[]) : Object.values(v as Record<string, unknown>);
+        if (nodes + stack.length + children.length > EDITABLE_MAX_NODES) return `larger than ${EDITABLE_MAX_NODES.toLocaleString('en')} elements`;
+        for (const c of children) stack.push([c, depth + 1]);
+        continue;
+      }
+      default:
+        return 'not plain JSON';
+    }
   }
+  return null;
+}
+
+/** True when the value survives a JSON round trip unchanged, so the JSON editor can edit it (within its bounds). */
+export function isJsonEditable(value: unknown): boolean {
+  return jsonEditProblem(value) === null;
 }
 
 export function errorMessage(e: unknown): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MemberView } from '../../runtime/api';
 import { parseInput as parseChatInput } from '../../core/chat/commands';
-import { describeValue, isJsonEditable } from './format';
+import { describeValue, EDITABLE_MAX_DEPTH, EDITABLE_MAX_NODES, isJsonEditable, jsonEditProblem } from './format';
 import { buildGraph } from './graph';
 import { anotherNodeUrl, shareUrl } from './links';
 import { classify } from './stat-names';
@@ -75,5 +75,34 @@ describe('format', () => {
     expect(isJsonEditable({ a: [1, 'x', null] })).toBe(true);
     expect(isJsonEditable(new Uint8Array(1))).toBe(false);
     expect(isJsonEditable(Number.NaN)).toBe(false);
+  });
+
+  const nested = (depth: number): unknown => {
+    let v: unknown = 'leaf';
+    for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { k: v };
+    return v;
+  };
+
+  it('the JSON editor takes values as deep as the store allows and refuses deeper ones, even 10,000 or 1,000,000 levels, without recursion', () => {
+    expect(jsonEditProblem(nested(EDITABLE_MAX_DEPTH))).toBeNull();
+    expect(jsonEditProblem(nested(EDITABLE_MAX_DEPTH + 1))).toBe(`nested deeper than ${EDITABLE_MAX_DEPTH} levels`);
+    expect(isJsonEditable(nested(10_000))).toBe(false);
+    // deep enough that any recursive walk overflows the stack
+    expect(jsonEditProblem(nested(1_000_000))).toBe(`nested deeper than ${EDITABLE_MAX_DEPTH} levels`);
+    // shown read-only instead: describing it does not throw either
+    expect(typeof describeValue(nested(1_000_000))).toBe('string');
+  });
+
+  it('the JSON editor stops walking a huge value after EDITABLE_MAX_NODES elements', () => {
+    expect(isJsonEditable(Array.from({ length: EDITABLE_MAX_NODES - 1 }, (_, i) => i))).toBe(true);
+    expect(jsonEditProblem(Array.from({ length: EDITABLE_MAX_NODES }, (_, i) => i))).toMatch(/^larger than/);
+    // a DAG that shares one array 30 levels down is 2^30 elements to walk: refused early
+    let shared: unknown = [1, 2];
+    for (let i = 0; i < 30; i++) shared = [shared, shared];
+    expect(jsonEditProblem(shared)).toMatch(/^larger than/);
+    // a cycle (never from the codec, possible from a buggy caller) ends at the depth bound
+    const cyclic: unknown[] = [];
+    cyclic.push(cyclic);
+    expect(jsonEditProblem(cyclic)).toBe(`nested deeper than ${EDITABLE_MAX_DEPTH} levels`);
   });
 });
