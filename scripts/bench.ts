@@ -2,7 +2,7 @@
  * Cluster benchmark: this project against y-webrtc + Yjs, same scenarios, same run.
  *
  *   npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5]
- *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay]
+ *                            [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay] [--secret S]
  *
  * Playwright drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH), one browser
  * context per tab. Ours: the built app (dist/, run `npx vite build` first) served by our
@@ -15,6 +15,8 @@
  * through a local coturn (join and chat; scripts/bench/scenarios/relay.ts) unless --no-relay.
  * Progress goes to stderr; the
  * table to stdout, or with --json one JSON object to stdout and the table to stderr.
+ * --secret S opens our tabs with `#secret=S` (a protected cluster: sealed signaling, secret-bound
+ * link hellos), to measure what the secret costs against a run without it.
  * See docs/benchmarks.md, "Cluster benchmark".
  */
 import { existsSync } from 'node:fs';
@@ -44,17 +46,19 @@ const int = (flag: string, fallback: number, min: number): number => {
   if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}`);
   return n;
 };
-const KNOWN = new Set(['--json', '--no-sim', '--no-relay', '--motion', '--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--help']);
+const KNOWN = new Set(['--json', '--no-sim', '--no-relay', '--motion', '--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--secret', '--help']);
 for (let i = 0; i < args.length; i++) {
   if (!KNOWN.has(args[i]!)) throw new Error(`unknown option ${args[i]} (see the header of scripts/bench.ts)`);
-  if (['--tabs', '--keys', '--chat', '--reloads', '--only', '--systems'].includes(args[i]!)) i++;
+  if (['--tabs', '--keys', '--chat', '--reloads', '--only', '--systems', '--secret'].includes(args[i]!)) i++;
 }
 if (has('--help')) {
-  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay]');
+  console.log('npx tsx scripts/bench.ts [--json] [--tabs 8] [--keys 10000] [--chat 500] [--reloads 5] [--only join,chat,segments,kv,failure] [--systems ours,yjs] [--no-sim] [--no-relay] [--secret S]');
   process.exit(0);
 }
 
 const asJson = has('--json');
+const secret = value('--secret');
+if (secret !== undefined && secret.length === 0) throw new Error('--secret needs a value');
 const tabsN = int('--tabs', 8, 2);
 const only = new Set((value('--only') ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Scenario[]);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s} (${SCENARIOS.join(', ')})`);
@@ -113,9 +117,9 @@ async function main(): Promise<void> {
       const cluster = `bench-${runId}`;
       const target: SystemTarget = {
         kind: 'ours',
-        label: 'this project',
+        label: secret ? 'this project (secret)' : 'this project',
         reducedMotion: !opts.motion,
-        url: (i) => `${server.url}?${new URLSearchParams({ cluster, signaling: server.ws, nick: `t${i}` })}`,
+        url: (i) => `${server.url}?${new URLSearchParams({ cluster, signaling: server.ws, nick: `t${i}` })}${secret ? `#${new URLSearchParams({ secret })}` : ''}`,
         counters: async (tabs: BenchTab[]) => {
           const sum: Record<string, number> = {};
           for (const st of await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats())))) {
