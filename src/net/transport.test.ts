@@ -171,16 +171,15 @@ describe('Transport: signals that overtake their offer', () => {
 });
 
 describe('Transport: frames before simple-peer reports the link connected', () => {
-  afterEach(() => vi.useRealTimers());
-
-  it('keeps the peer’s hello and frames that arrive before connect, and delivers them once it fires', async () => {
-    // simple-peer emits 'connect' after an async getStats(); the peer's channel may already
-    // be open and its hello (and first frames) delivered to us before that.
+  let frames: number[][];
+  let ups: string[];
+  let t: Transport;
+  beforeEach(() => {
     vi.useFakeTimers();
     FakePeer.made = [];
-    const frames: number[][] = [];
-    const ups: string[] = [];
-    const t = new Transport({
+    frames = [];
+    ups = [];
+    t = new Transport({
       me: 'a',
       auth: acceptHellos,
       SimplePeer: FakePeer as unknown as SimplePeerCtor,
@@ -190,6 +189,15 @@ describe('Transport: frames before simple-peer reports the link connected', () =
       onLinkDown: () => undefined,
       rtcConfig: () => ({ iceServers: [] }),
     });
+  });
+  afterEach(() => {
+    t.closeAll();
+    vi.useRealTimers();
+  });
+
+  it('keeps the peer’s hello and frames that arrive before connect, and delivers them once it fires', async () => {
+    // simple-peer emits 'connect' after an async getStats(); the peer's channel may already
+    // be open and its hello (and first frames) delivered to us before that.
     t.handleSignal('b', 'b.1.x', offer);
     const p = FakePeer.made[0]!;
     p.emit('data', HELLO);
@@ -201,27 +209,13 @@ describe('Transport: frames before simple-peer reports the link connected', () =
     expect(t.stats.helloFailures).toBe(0);
     expect(ups).toEqual(['b']);
     expect(frames).toEqual([[7, 7]]);
-    t.closeAll();
   });
 
-  it('a flood before connect still fails the link, counted against the link', async () => {
-    vi.useFakeTimers();
-    FakePeer.made = [];
-    const t = new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
-      onFrame: () => undefined,
-      onLinkUp: () => undefined,
-      onLinkDown: () => undefined,
-      rtcConfig: () => ({ iceServers: [] }),
-    });
+  it('a flood before connect still fails the link, counted against the link', () => {
     t.handleSignal('b', 'b.1.x', offer);
     const p = FakePeer.made[0]!;
     for (let i = 0; i < 1000; i++) p.emit('data', new Uint8Array([1]));
     expect(t.stats.helloFailures).toBe(1);
     expect(p.destroyed).toBe(true);
-    t.closeAll();
   });
 });
