@@ -64,6 +64,8 @@ export type KvMessage =
   /** Watches (watch.ts): a node's whole set of watched prefixes, newest `gen` wins. */
   | { type: 'kv.watch'; gen: number; prefixes: string[] }
   | { type: 'kv.watchAck'; gen: number }
+  /** Notifier -> a watcher it had forgotten (it left the notifier's placement) and sees again: register again. */
+  | { type: 'kv.watchLost' }
   /** Coordinator -> watcher: an acknowledged write under a watched prefix, or `resync` (notes were dropped). */
   | { type: 'kv.note'; seq: number; entries: Entry[]; resync?: boolean }
   | { type: 'kv.noteAck'; seqs: number[] };
@@ -104,6 +106,7 @@ const check = union({
   'kv.gcDrop': { items: versionTuples },
   'kv.watch': { gen: int(0), prefixes: arrayOf(str(MAX_WIRE_KEY_LENGTH), MAX_WIRE_WATCH_PREFIXES) },
   'kv.watchAck': { gen: int(0) },
+  'kv.watchLost': {},
   'kv.note': { seq: opId, entries: arrayOf(entry, MAX_WIRE_ITEMS), resync: optional(bool) },
   'kv.noteAck': { seqs: arrayOf(opId, MAX_WIRE_ITEMS) },
 });

@@ -83,7 +83,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       case 'members': {
         this.rereplication.onMembers(input.view);
         const away = new Set(input.view.away);
-        this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)));
+        this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)), input.view.placement);
         break;
       }
       case 'load':
@@ -239,6 +239,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         return this.antiEntropy.onGcDrop(from, msg.items);
       case 'kv.watch':
       case 'kv.watchAck':
+      case 'kv.watchLost':
       case 'kv.note':
       case 'kv.noteAck':
         return void this.watch.onMessage(from, msg);

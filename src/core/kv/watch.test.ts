@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KvNet } from '../../sim/kv';
+import { viewOf } from '../placement';
 import { compareVersions, type Entry, type KvConfig, type Version } from './types';
 import { WATCH_BUFFER } from './watch';
 
@@ -169,6 +170,33 @@ describe('watch cost and limits', () => {
     net.crash('n2');
     net.runFor(3000);
     expect(seen.resyncs).toEqual(['member-lost']);
+  });
+
+  it('a notifier that declared the watcher gone and sees it again keeps notifying it, though the watcher saw nothing', () => {
+    const net = new KvNet({ seed: 11, nodes: 5, config: CONFIG });
+    const seen = record(net, 'n0');
+    expect(net.watch('n0', ['a/']).ok).toBe(true);
+    net.runFor(1000);
+    const all = net.allIds();
+    // n3 declares n0 dead for a moment (n0 stays in placement, away); n0's own view is unchanged
+    net.input('n3', { type: 'members', view: viewOf(all, ['n0']) });
+    net.runFor(100);
+    expect(net.put('n3', 'a/1', 1).ok).toBe(true);
+    net.input('n3', { type: 'members', view: viewOf(all) });
+    net.runFor(2000);
+    expect(seen.entries.get('a/1')?.map((e) => e.value)).toEqual([1]);
+    expect(seen.resyncs).toEqual([]);
+    // n3 drops n0 from placement altogether, then sees it again: n0 registers again and lists again
+    net.input('n3', { type: 'members', view: viewOf(all.filter((id) => id !== 'n0')) });
+    net.runFor(100);
+    expect(net.store('n3').watchers()).toEqual([]);
+    net.input('n3', { type: 'members', view: viewOf(all) });
+    net.runFor(2000);
+    expect(seen.resyncs).toEqual(['member-lost']);
+    expect(net.store('n3').watchers()).toEqual(['n0']);
+    expect(net.put('n3', 'a/2', 2).ok).toBe(true);
+    net.runFor(1000);
+    expect(seen.entries.get('a/2')?.map((e) => e.value)).toEqual([2]);
   });
 
   it('rejects more than 16 prefixes or an over-long prefix, keeping the previous set', () => {

@@ -16,6 +16,14 @@
  *   notes are re-sent every `WATCH_RETRY_MS` from a bounded buffer per watcher; when the
  *   buffer overflows the buffer is dropped and the watcher is told `resync` instead.
  *
+ * A notifier keeps a watcher's registration while the watcher is away (declared gone but
+ * still in placement: notes wait in its buffer and are re-sent when it is back) and forgets
+ * it only when it leaves placement. A watcher's own view of the notifier may not have
+ * changed meanwhile (views are not symmetric: a tab frozen for a few seconds is declared
+ * dead by others while it saw nothing), so it would never register again by itself: when
+ * a forgotten watcher shows up again, the notifier sends it `kv.watchLost`, and the watcher
+ * registers again and resyncs (notes may have been skipped while it was forgotten).
+ *
  * A watch on this node is served locally (no message). Pure: sends, timers and events go
  * through the store's effects.
  */
@@ -30,6 +38,8 @@ export const MAX_WATCH_PREFIXES = 16;
 export const WATCH_BUFFER = 1024;
 /** Pause before unacknowledged registrations and notes are sent again. */
 export const WATCH_RETRY_MS = 1000;
+/** Watchers a notifier remembers having forgotten (oldest dropped first). */
+export const FORGOTTEN_WATCHERS = 4096;
 
 interface Registration {
   gen: number;
@@ -57,6 +67,8 @@ export class KvWatch {
   // ---- notifier side
   private registry = new Map<NodeId, Registration>();
   private outgoing = new Map<NodeId, Outgoing>();
+  /** Watchers whose registration was dropped when they left placement (insertion order = age). */
+  private forgotten = new Set<NodeId>();
 
   private retryArmed = false;
   /** `watch` requests waiting for every live member to confirm the registration: req → deadline. */
@@ -133,10 +145,12 @@ export class KvWatch {
   }
 
   /**
-   * The view changed: register with members that joined; a member that notified this node
-   * and left may have taken notes with it (resync). The notifier forgets watchers that left.
+   * The view changed (`live`: placement minus away). The watcher registers with members
+   * that joined; a member that notified it and left may have taken notes with it (resync).
+   * The notifier forgets watchers that left placement, and asks a forgotten watcher that is
+   * back to register again.
    */
-  onMembers(live: readonly NodeId[]): void {
+  onMembers(live: readonly NodeId[], placement: readonly NodeId[] = live): void {
     const next = new Set(live);
     let lost = false;
     for (const m of this.live) {
@@ -145,17 +159,22 @@ export class KvWatch {
       if (this.senders.delete(m)) lost = true;
     }
     for (const m of next) {
-      if (this.live.has(m) || m === this.s.me || this.prefixes.length === 0) continue;
+      if (this.live.has(m) || m === this.s.me) continue;
+      if (this.forgotten.delete(m)) this.s.send(m, { type: 'kv.watchLost' });
+      if (this.prefixes.length === 0) continue;
       this.unregistered.add(m);
       this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
     }
     this.live = next;
     if (this.unregistered.size === 0) this.answerWaiting(true);
-    for (const w of [...this.registry.keys()]) {
-      if (w !== this.s.me && !next.has(w)) {
-        this.registry.delete(w);
-        this.outgoing.delete(w);
-      }
+    const placed = new Set(placement);
+    for (const [w, reg] of [...this.registry]) {
+      if (w === this.s.me || placed.has(w)) continue;
+      this.registry.delete(w);
+      this.outgoing.delete(w);
+      if (reg.prefixes.length === 0) continue;
+      this.forgotten.add(w);
+      if (this.forgotten.size > FORGOTTEN_WATCHERS) this.forgotten.delete(this.forgotten.values().next().value!);
     }
     if (lost && this.prefixes.length > 0) this.resync('member-lost');
     this.armRetry();
@@ -205,6 +224,15 @@ export class KvWatch {
       case 'kv.watchAck':
         if (msg.gen === this.gen) this.unregistered.delete(from);
         if (this.unregistered.size === 0) this.answerWaiting(true);
+        return true;
+      case 'kv.watchLost':
+        // the notifier dropped this node's registration: register again; what it did not
+        // notify meanwhile is unknown, so the watcher lists again
+        if (this.prefixes.length === 0 || from === this.s.me) return true;
+        this.unregistered.add(from);
+        this.s.send(from, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
+        this.resync('member-lost');
+        this.armRetry();
         return true;
       case 'kv.note':
         this.onNote(from, msg.seq, msg.entries, msg.resync === true);
