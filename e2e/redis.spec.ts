@@ -61,8 +61,9 @@ test('tabs on two servers form one cluster; a Redis restart breaks no link and n
     await chatReaches(tabs[1]!, [tabs[0]!, tabs[2]!, tabs[3]!], 'during the outage');
     await tabs[2]!.page.evaluate(() => window.p2p.kv.put('outage', 'still writable'));
     expect(await tabs[3]!.page.evaluate(() => window.p2p.kv.get('outage'))).toBe('still writable');
+    // no link broke (the overlay may still add one: a tab's active view fills up over time)
     const linksDuring = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.peers().slice().sort())));
-    expect(linksDuring).toEqual(linksBefore);
+    linksBefore.forEach((before, i) => expect(linksDuring[i], `links of tab ${i}`).toEqual(expect.arrayContaining(before)));
 
     await redis.start();
     await waitFor(() => Promise.all([redisState(a), redisState(b)]), (s) => s.every((x) => x === 'up'), 20_000, 'both servers reconnected to redis');

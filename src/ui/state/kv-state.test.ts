@@ -142,6 +142,36 @@ describe('KvState under a burst of changes', () => {
     expect(watched()).toEqual([]);
   });
 
+  it('a listing that was under way when a key was deleted elsewhere does not bring the key back', async () => {
+    const { node, remote, data } = fakeNode();
+    for (let i = 0; i < 5; i++) data.set(`users/${i}`, i);
+    const kv = new KvState(node);
+    const off = kv.connect();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(kv.keys).toHaveLength(5);
+    // a slow cluster-wide listing: its replies were gathered before the delete, it returns after
+    const before = [...data.keys()];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    node.kv.keys = async () => (await gate, before);
+    const listing = kv.refresh();
+    remote('users/3', undefined, 500);
+    remote('users/9', 'new', 501);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).not.toContain('users/3');
+    release();
+    await listing;
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).not.toContain('users/3');
+    expect(kv.keys).toContain('users/9');
+    expect(kv.keys).toHaveLength(5);
+    // and an older put of the deleted key arriving after the listing does not bring it back either
+    remote('users/3', 'stale', 400);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.keys).not.toContain('users/3');
+    off();
+  });
+
   it('events that carry the new local copy update the visible rows without any quorum read', async () => {
     const { node, emit, calls, data } = fakeNode();
     const kv = new KvState(node);

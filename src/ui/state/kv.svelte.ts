@@ -21,6 +21,8 @@ const PREVIEW_CONCURRENCY = 4;
  */
 export const CHANGE_BATCH_MS = 100;
 export const CHANGE_BATCH_MAX_MS = 500;
+/** Versions remembered per key to ignore late older ones (see `KvState.versions`). */
+const MAX_VERSIONS = 200_000;
 
 /** Merge two sorted, disjoint string arrays. */
 export function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
@@ -86,8 +88,14 @@ export class KvState {
   private lastFlush = -Infinity;
   /** Unsubscribes the watch of the current prefix. */
   private unwatch: (() => void) | null = null;
-  /** Newest version seen per key (watch and local changes may arrive in either order). */
+  /**
+   * Newest version seen per key (watch and local changes may arrive in either order), so
+   * an older version arriving late changes nothing. Kept across listings (a listing does
+   * not say which versions it saw), at most MAX_VERSIONS, oldest dropped first.
+   */
   private versions = new Map<string, { ts: number; node: string }>();
+  /** Changes that arrived while the current listing was under way: applied on top of it. */
+  private sinceList: Map<string, NonNullable<KvChange>> | null = null;
 
   constructor(node: P2PApi) {
     this.node = node;
@@ -160,11 +168,18 @@ export class KvState {
   async refresh(): Promise<void> {
     const seq = ++this.listSeq;
     this.loading = true;
+    // The listing's replies may have been gathered before a change that the watch brings
+    // while it runs: such changes are applied on top of the listing, not lost under it.
+    const since = (this.sinceList = new Map());
     try {
-      const keys = await this.node.kv.keys(this.prefix);
+      const prefix = this.prefix;
+      const keys = new Set(await this.node.kv.keys(prefix));
       if (seq !== this.listSeq) return;
+      for (const [k, c] of since) {
+        if (c.deleted) keys.delete(k);
+        else if (k.startsWith(prefix)) keys.add(k);
+      }
       this.setKeys([...keys].sort());
-      this.versions.clear();
       this.listError = null;
       if (this.page >= this.pageCount) this.page = this.pageCount - 1;
       this.entries = new Map();
@@ -173,7 +188,10 @@ export class KvState {
     } catch (e) {
       if (seq === this.listSeq) this.listError = `Could not list keys: ${errorMessage(e)}`;
     } finally {
-      if (seq === this.listSeq) this.loading = false;
+      if (seq === this.listSeq) {
+        this.loading = false;
+        this.sinceList = null;
+      }
     }
   }
 
@@ -244,7 +262,10 @@ export class KvState {
         if (held) this.scheduleFlush();
         return; // older than what the list shows already
       }
+      this.versions.delete(key);
       this.versions.set(key, entry.version);
+      if (this.versions.size > MAX_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
+      this.sinceList?.set(key, entry);
     }
     this.changed.set(key, entry);
     this.scheduleFlush();
