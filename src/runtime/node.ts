@@ -350,6 +350,7 @@ function limitCounters(q: CoreQueries): Record<string, number> {
     'limit.chatFuture': chat.futureRefused,
     'limit.kvFuture': kv.futureRefused,
     'limit.kvKeyCap': kv.keyCapRefused,
+    'limit.kvTooLarge': kv.tooLargeRefused,
     'limit.kvGcDrop': kv.gcDropRefused,
     'limit.memberFuture': q.stats.membership().futureRefused,
     'limit.segBallotAhead': q.stats.segments().ballotsAheadRefused,

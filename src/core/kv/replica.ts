@@ -14,8 +14,8 @@ export class Replica {
 
   /** A replica write (`hint`: the owner this node stands in for). */
   onPut(from: NodeId, op: number, entry: Entry, hint: NodeId | null): void {
-    // a refused version or a new key past maxKeys is not acknowledged
-    if (!this.s.acceptable(entry.version.ts) || !this.s.hasRoom(entry.key)) return;
+    // a refused version, a value over this node's limit or a new key past maxKeys is not acknowledged
+    if (!this.s.acceptable(entry.version.ts) || !this.s.fits(entry) || !this.s.hasRoom(entry.key)) return;
     if (hint) this.s.counters.add('hintsStored');
     this.s.applyEntries([entry], true);
     this.s.outbox.ack(from, op);
@@ -25,8 +25,9 @@ export class Replica {
     const entries: Entry[] = [];
     const fresh = new Set<string>();
     for (const [op, key, value, ts, node, deleted, hint] of items) {
-      // a refused version (or a new key past maxKeys) is not acknowledged: the writer's quorum must not count it
-      if (!this.s.acceptable(ts)) continue;
+      // a refused version, a value over this node's limit or a new key past maxKeys is not
+      // acknowledged: the writer's quorum must not count it
+      if (!this.s.acceptable(ts) || !this.s.fits({ value, deleted: deleted === 1 })) continue;
       if (!fresh.has(key) && !this.s.hasRoom(key, fresh.size)) continue;
       if (!this.s.data.has(key)) fresh.add(key);
       if (hint) this.s.counters.add('hintsStored');

@@ -134,6 +134,25 @@ export class KvState {
   }
 
   /**
+   * Whether a value from a peer fits this node's own `maxValueBytes`. The wire admits
+   * values up to 256 KiB (`MAX_WIRE_VALUE_BYTES`) so that nodes configured with a larger
+   * limit can talk; what a node stores is bounded by its own limit. A refusal is counted.
+   */
+  fits(e: { value: unknown; deleted: boolean }): boolean {
+    if (e.deleted) return true;
+    let bytes: number;
+    try {
+      bytes = this.config.sizeOf(e.value);
+    } catch {
+      this.counters.add('sizeOfErrors');
+      bytes = Infinity;
+    }
+    if (bytes <= this.config.maxValueBytes) return true;
+    this.counters.add('tooLargeRefused');
+    return false;
+  }
+
+  /**
    * Whether `key` may be stored: it is stored already, or the node holds fewer than
    * `maxKeys` keys (`extra`: new keys of the same batch not applied yet). A refusal is counted.
    */
@@ -149,7 +168,7 @@ export class KvState {
    */
   applyEntries(entries: readonly Entry[], fromPeer: boolean): void {
     for (const e of entries) {
-      if (fromPeer && !this.acceptable(e.version.ts)) continue;
+      if (fromPeer && (!this.acceptable(e.version.ts) || !this.fits(e))) continue;
       if (fromPeer) this.observe(e.version.ts);
       const cur = this.data.get(e.key);
       if (cur && compareVersions(cur.version, e.version) >= 0) continue;

@@ -263,6 +263,26 @@ describe('KvStore receive-side bounds', () => {
     expect(out).toContainEqual({ type: 'reply', req: 1, ok: false, error: "put 'mine': this node already stores 100 keys, its limit" });
   });
 
+  it("stores no value from a peer over its own maxValueBytes: the replica write is not acknowledged, pushes skip it", () => {
+    const store = new KvStore('me', { maxValueBytes: 1024 }, new SeededRng(9));
+    const out: KvOut[] = [];
+    store.handle({ type: 'members', view: viewOf(['me', 'peer']) }, now, out);
+    out.length = 0;
+    const ts = makeHlc(now, 0);
+    const big = 'x'.repeat(4096);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.puts', items: [[1, 'big', big, ts, 'peer', 0, null], [2, 'small', 'ok', ts, 'peer', 0, null], [3, 'gone', null, ts, 'peer', 1, null]] } }, now, out);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.put', op: 4, entry: { key: 'big2', value: big, version: { ts, node: 'peer' }, deleted: false } } }, now, out);
+    store.handle({ type: 'message', from: 'peer', msg: { type: 'kv.push', op: 9, entries: [{ key: 'pushed', value: big, version: { ts, node: 'peer' }, deleted: false }] } }, now, out);
+    store.handle({ type: 'flush' }, now, out);
+    expect(store.localEntry('big')).toBeUndefined();
+    expect(store.localEntry('big2')).toBeUndefined();
+    expect(store.localEntry('pushed')).toBeUndefined();
+    expect(store.localEntry('small')?.value).toBe('ok');
+    expect(store.localEntry('gone')?.deleted).toBe(true);
+    expect(acksIn(out).sort()).toEqual([2, 3]);
+    expect(store.counters().tooLargeRefused).toBe(3);
+  });
+
   it('kv.gcDrop counts only from a replica of the key and only for a tombstone past its grace', () => {
     const store = new KvStore('me', { tombstoneGraceMs: 60_000 }, new SeededRng(8));
     const out: KvOut[] = [];

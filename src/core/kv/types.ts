@@ -192,6 +192,7 @@ export const KV_COUNTERS = [
   'clockAheadIgnored',
   'futureRefused',
   'keyCapRefused',
+  'tooLargeRefused',
   'gcDropRefused',
 ] as const;
 export type KvCounterName = (typeof KV_COUNTERS)[number];
