@@ -354,5 +354,6 @@ function limitCounters(q: CoreQueries): Record<string, number> {
     'limit.kvGcDrop': kv.gcDropRefused,
     'limit.memberFuture': q.stats.membership().futureRefused,
     'limit.segBallotAhead': q.stats.segments().ballotsAheadRefused,
+    'limit.segKeyCap': q.stats.segments().keyCapRefused,
   };
 }

@@ -24,6 +24,10 @@ export class OwnerRequests {
       s.send(from, { type: 'seg.redirect', op: m.op, owner });
       return;
     }
+    if (!s.owns.has(m.key) && !s.hasRoom(m.key)) {
+      s.send(from, { type: 'seg.reply', op: m.op, ok: false, error: keyCapError(m.key, s.config.maxKeys) });
+      return;
+    }
     const own = s.owns.get(m.key) ?? this.parts.takeover.beginClaim(m.key);
     if (own.phase !== 'active') {
       this.enqueue(own, from, m);
@@ -179,6 +183,10 @@ export class OwnerRequests {
         s.send(from, { type: 'seg.redirect', op: m.op, owner });
         return;
       }
+      if (!s.hasRoom(m.key)) {
+        s.send(from, { type: 'seg.reply', op: m.op, ok: false, error: keyCapError(m.key, s.config.maxKeys) });
+        return;
+      }
       own = this.parts.takeover.beginClaim(m.key);
     }
     const dk = dkOf(from, m.op);
@@ -197,4 +205,8 @@ export class OwnerRequests {
     if (own.pendingKeys.has(dk)) return; // a peek answer is on its way
     s.send(from, { type: 'seg.reply', op: m.op, ok: false, error: 'cancelled' });
   }
+}
+
+function keyCapError(key: string, max: number): string {
+  return `segment '${key}': this node already holds ${max} segments, its limit`;
 }

@@ -30,6 +30,8 @@ export class Replica {
 
   onInstall(from: NodeId, m: SnapshotMessage<'seg.install'>): void {
     const s = this.s;
+    // a queue past maxKeys is not acknowledged: the owner's quorum must not count this node
+    if (!s.hasRoom(m.key)) return;
     const rep = s.reps.get(m.key) ?? s.newRep(m.key);
     if (!this.fence(from, rep, m.b)) return;
     if (compareBallots(rep.acc, m.b) === 0 && rep.seq >= m.seq) {
@@ -54,6 +56,7 @@ export class Replica {
 
   onOps(from: NodeId, m: Extract<SegMessage, { type: 'seg.ops' }>): void {
     const s = this.s;
+    if (!s.hasRoom(m.key)) return;
     const rep = s.reps.get(m.key) ?? s.newRep(m.key);
     if (!this.fence(from, rep, m.b)) return;
     const installed = compareBallots(rep.acc, m.b) === 0;
@@ -87,7 +90,7 @@ export class Replica {
     if (s.ownerOf(m.key) !== s.me) return; // the sender retries once our views agree
     const own = s.owns.get(m.key);
     if (!own) {
-      this.parts.takeover.beginClaim(m.key);
+      if (s.hasRoom(m.key)) this.parts.takeover.beginClaim(m.key);
       return;
     }
     if (own.phase === 'active' && compareBallots(own.ballot, m.acc) > 0 && !own.replicas.has(from)) {

@@ -236,6 +236,30 @@ describe('single node details (seed 5)', () => {
     expect(net.seg(owner).queues().find((q) => q.key === 'q')!.epoch).toBe(epoch);
   });
 
+  it('holds at most maxKeys queues: a put naming one more fails with a clear error, peers cannot add more by replica writes', () => {
+    const net = new SegNet({ seed: 6, nodes: 3, config: { maxKeys: 5 } });
+    const errors: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = net.put('n0', `q${i}`, i);
+      if (!r?.ok) errors.push(err(r, `put q${i}`));
+    }
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toMatch(/already holds 5 segments, its limit/);
+    for (const id of net.liveIds()) expect(net.seg(id).queues().length).toBeLessThanOrEqual(5);
+    // a peer naming 100 new keys in replica writes adds none of them
+    const victim = 'n1';
+    const before = net.seg(victim).queues().length;
+    for (let i = 0; i < 100; i++) {
+      net.handle(victim, { type: 'message', from: 'n2', msg: { type: 'seg.ops', key: `flood${i}`, b: [Math.floor(net.now), 'n2'], seq: 1, ops: [] } });
+    }
+    expect(net.seg(victim).queues().length).toBe(before);
+    expect(net.seg(victim).stats().keyCapRefused).toBeGreaterThanOrEqual(100);
+    // the queues it holds keep working
+    const held = net.seg('n0').queues().map((q) => q.key);
+    expect(held.length).toBeGreaterThan(0);
+    ok(net.put('n0', held[0]!, 'more'), 'put to a held queue');
+  });
+
   it('epochs are wall-clock ms, raised by one past a higher known ballot', () => {
     const net = new SegNet({ seed: 5, nodes: 3 });
     ok(net.put('n0', 'e', 'a'), 'put');

@@ -201,6 +201,16 @@ export class SegState {
     return this.placement.owner(key);
   }
 
+  /**
+   * Whether this node may keep state for `key`: it does already, or it holds fewer than
+   * `maxKeys` queues. A refusal is counted.
+   */
+  hasRoom(key: string): boolean {
+    if (this.reps.has(key) || this.owns.has(key) || this.reps.size < this.config.maxKeys) return true;
+    this.counters.add('keyCapRefused');
+    return false;
+  }
+
   newRep(key: string): Rep {
     const rep = emptyRep(key);
     this.reps.set(key, rep);

@@ -103,7 +103,8 @@ export class Takeover {
     const s = this.s;
     if (s.ownerOf(m.key) !== from) {
       // not the owner in my view: my view or theirs is behind; answer when it is
-      s.refused.set(m.key, { from, b: m.b });
+      // remembered to answer once the views agree, within the same bound as the queues held
+      if (s.refused.has(m.key) || s.refused.size < s.config.maxKeys) s.refused.set(m.key, { from, b: m.b });
       s.counters.add('claimsRefused');
       s.send(from, { type: 'seg.promise', key: m.key, b: m.b, ok: false, refused: true });
       return;

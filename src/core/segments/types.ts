@@ -28,6 +28,12 @@ export interface SegmentsConfig {
   maxValueBytes: number;
   /** A put on a queue holding this many items is rejected. */
   maxItems: number;
+  /**
+   * Queues (keys) this node keeps state for, as owner or replica: a request, claim or
+   * replica write that would add one more is refused and counted (`keyCapRefused`). It
+   * bounds what any peer can make a node hold by naming new keys.
+   */
+  maxKeys: number;
   /** Waiting peek/take calls (and requests queued during a takeover) per key at the owner. */
   maxWaiters: number;
   /** Value bytes per snapshot part (state transfer). */
@@ -57,6 +63,7 @@ export const DEFAULT_SEGMENTS_CONFIG: Readonly<SegmentsConfig> = Object.freeze({
   maxKeyLength: 256,
   maxValueBytes: 64 * 1024,
   maxItems: 100_000,
+  maxKeys: 10_000,
   maxWaiters: 10_000,
   chunkBytes: 128 * 1024,
   opsBatch: 256,
@@ -124,6 +131,8 @@ export const SEG_COUNTERS = [
   'ballotsLost',
   /** Messages naming a ballot whose epoch is more than MAX_AHEAD_MS ahead of our clock, refused. */
   'ballotsAheadRefused',
+  /** Requests, claims and replica writes refused because they would add a queue past `maxKeys`. */
+  'keyCapRefused',
   'stepDowns',
   'fenced',
   'lateAcks',
