@@ -129,7 +129,7 @@ function evilHooks(): void {
     return pos === n && remaining.length === 0 ? out : null;
   }
 
-  /** Every occurrence of swap.from inside `m`'s binaries (in `b`) replaced by swap.to, in place; how many. */
+  /** Every occurrence of swap.from inside the given binaries of `b` replaced by swap.to, in place; how many. */
   function swapInBinaries(b: Uint8Array, bins: [number, number][]): number {
     if (!swap) return 0;
     const { from, to } = swap;
