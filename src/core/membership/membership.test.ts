@@ -44,8 +44,10 @@ describe('Membership', () => {
     expect(m.incarnation()).toBe(T0);
     expect(of(out, 'timer').map((t) => t.timer.type).sort()).toEqual(['mem.alive', 'mem.sweep']);
     const alive = of(out, 'timer').find((t) => t.timer.type === 'mem.alive')!;
-    expect(alive.delayMs).toBeGreaterThanOrEqual(4000);
-    expect(alive.delayMs).toBeLessThanOrEqual(6000);
+    // alone: the period is max(aliveIntervalMs, 1 member / heartbeatsPerSecond), +- the jitter
+    expect(m.period()).toBe(10_000);
+    expect(alive.delayMs).toBeGreaterThanOrEqual(8000);
+    expect(alive.delayMs).toBeLessThanOrEqual(12_000);
     expect(m.live()).toEqual(['me']);
     expect(m.get('me')).toMatchObject({ nick: 'ann', status: 'alive' });
   });
@@ -261,6 +263,53 @@ describe('Membership', () => {
     expect(m.get('x')).toBeUndefined();
   });
 
+  it('heartbeats grow rarer with the cluster (each node handles about heartbeatsPerSecond of them), and a member is expired after 4 of its own periods', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('me', T0)), T0);
+    step({ type: 'neighborUp', peer: 'm0' }, T0);
+    // 100 members, each linked to its successor: all reachable from me through m0
+    const ring = (i: number): MemberUpdate => ({ type: 'alive', id: `m${i}`, incarnation: 1, nick: `m${i}`, active: [`m${(i + 1) % 100}`], meta: {}, every: 1_000_000 });
+    for (let i = 0; i < 100; i++) step(deliver(ring(i)), T0);
+    expect(m.live()).toHaveLength(101);
+    // 101 live members / 0.1 per second: a heartbeat every 1,010 s, announced in the ALIVE
+    expect(m.period()).toBe(1_010_000);
+    const beat = step({ type: 'timer', timer: { type: 'mem.alive' } }, T0 + 20_000);
+    expect((of(beat, 'broadcast')[0]!.data as Extract<MemberUpdate, { type: 'alive' }>).every).toBe(1_010_000);
+    const next = of(beat, 'timer').find((t) => t.timer.type === 'mem.alive')!;
+    expect(next.delayMs).toBeGreaterThanOrEqual(808_000);
+    expect(next.delayMs).toBeLessThanOrEqual(1_212_000);
+    // a member announcing a 1,000 s period is not expired by expireAfterMs (20 s) of silence, but after 4,000 s
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 3_900_000);
+    expect(m.get('m5')!.status).toBe('alive');
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 4_000_001);
+    expect(m.get('m5')!.status).toBe('dead');
+  });
+
+  it('expires a member that no path of announced links joins to it after unreachableAfterMs, long before its heartbeat expiry', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step({ type: 'neighborUp', peer: 'a' }, T0);
+    const member = (id: string, active: string[]): MemberUpdate => ({ type: 'alive', id, incarnation: 1, nick: id, active, meta: {}, every: 600_000 });
+    step(deliver({ ...member('me', []), incarnation: T0 }), T0);
+    step(deliver(member('a', ['me', 'b'])), T0);
+    step(deliver(member('b', ['a', 'c'])), T0);
+    step(deliver(member('c', ['b'])), T0);
+    step(deliver(member('d', ['c'])), T0);
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 1000);
+    // b dies: c and d, whose only announced path to us ran through b, are cut off
+    step(deliver({ type: 'dead', id: 'b', incarnation: 1, by: 'a' }), T0 + 2000);
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 3000);
+    expect(m.live()).toEqual(['a', 'c', 'd', 'me']);
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 12_999);
+    expect(m.live()).toEqual(['a', 'c', 'd', 'me']);
+    // d announces a new link to a before the deadline: it is reachable again and stays
+    step(deliver({ ...member('d', ['a']), incarnation: 2 }), T0 + 5000);
+    step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 13_001);
+    expect(m.live()).toEqual(['a', 'd', 'me']);
+    expect(m.stats().cutOff).toBe(1);
+  });
+
   it('merges sync rows by age: stale liveness is ignored, tombstones keep their age', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
@@ -317,7 +366,7 @@ describe('Membership', () => {
     expect(of(b, 'timer')).toHaveLength(0);
     expect(m.incarnation()).toBe(T0 + 20);
     const c = step({ type: 'timer', timer: { type: 'mem.announce' } }, T0 + 110);
-    expect(of(c, 'broadcast')[0]!.data).toEqual({ type: 'alive', id: 'me', incarnation: T0 + 20, nick: 'bob', active: ['p', 'q'], meta: { rooms: ['lobby'] } });
+    expect(of(c, 'broadcast')[0]!.data).toEqual({ type: 'alive', id: 'me', incarnation: T0 + 20, nick: 'bob', active: ['p', 'q'], meta: { rooms: ['lobby'] }, every: m.period() });
     step({ type: 'local', meta: { big: 'x'.repeat(5000) } }, T0 + 200);
     expect(m.get('me')!.meta).toEqual({ rooms: ['lobby'] });
     expect(m.stats().rejected).toBe(1);

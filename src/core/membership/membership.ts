@@ -7,6 +7,7 @@ import { originOf, type BroadcastProof } from '../plumtree/messages';
 import {
   MAX_ACTIVE,
   MAX_NICK_LENGTH,
+  MAX_ALIVE_PERIOD_MS,
   MAX_SYNC_RECORDS,
   approxSize,
   validateMemberUpdate,
@@ -22,8 +23,12 @@ import {
  * Full membership, SWIM-style (Das, Gupta, Motivala 2002) with Plumtree as the
  * dissemination layer instead of piggybacking:
  *
- * - every member broadcasts ALIVE (incarnation, nick, active view, meta) every
- *   aliveIntervalMs (jittered) and LEFT on a graceful leave;
+ * - every member broadcasts ALIVE (incarnation, nick, active view, meta) when it starts
+ *   and when its info changes, LEFT on a graceful leave, and otherwise a heartbeat ALIVE
+ *   whose period grows with the cluster: max(aliveIntervalMs, live / heartbeatsPerSecond),
+ *   so each node handles about heartbeatsPerSecond heartbeats a second whatever the
+ *   cluster size (SWIM's O(1) per member). Each ALIVE carries its period (`every`), and
+ *   receivers expire a member after EXPIRE_PERIODS of its own periods of silence;
  * - failure detection comes from HyParView: when a neighbour goes down we ping it
  *   directly (a transient send, relayed by signaling when no channel is left). An ack
  *   means a voluntary disconnect (HyParView evicts live peers too); a LEFT arriving
@@ -31,10 +36,13 @@ import {
  * - a suspect not refuted within suspectTimeoutMs turns DEAD at every node that holds
  *   the suspicion; the nodes that raised it also broadcast DEAD;
  * - a member hearing itself suspected or dead refutes with a higher incarnation;
- * - a member not heard from for expireAfterMs is marked dead locally (no broadcast: every
- *   node reaches the same conclusion at about the same time). Such an `expired` entry is
+ * - a member not heard from for its expiry (max(expireAfterMs, EXPIRE_PERIODS x its
+ *   period)) is marked dead locally (no broadcast: every node reaches the same conclusion
+ *   at about the same time). This is the backstop for members no neighbour reported (a
+ *   whole neighbourhood crashing at once, a partition); a crash is otherwise detected by
+ *   the neighbours in probeTimeoutMs + suspectTimeoutMs. Such an `expired` entry is
  *   revived by fresh evidence at the same incarnation (its own ALIVE, or a sync row heard
- *   less than expireAfterMs / 2 ago), since nobody told the member to refute;
+ *   less than half its expiry ago), since nobody told the member to refute;
  * - precedence: higher incarnation wins; at equal incarnation left > dead > suspect > alive;
  * - dead/left entries stay tombstoneTtlMs as tombstones, then are dropped;
  * - a new neighbour gets our full table directly, so a joiner knows everyone after one
@@ -65,16 +73,31 @@ import {
  * composer hands to the protocols above.
  */
 export interface MembershipConfig {
-  /** Heartbeat period. ALIVE traffic is n / period broadcasts per second cluster-wide. */
+  /** Shortest heartbeat period (small clusters). */
   aliveIntervalMs: number;
+  /**
+   * Heartbeats each node handles per second, about, whatever the cluster size: a member's
+   * period is max(aliveIntervalMs, live members / heartbeatsPerSecond).
+   */
+  heartbeatsPerSecond: number;
   /** Each period is drawn from period * [1 - jitter, 1 + jitter]. */
   aliveJitter: number;
-  /** Silence after which a member is considered dead (about 4 periods). */
+  /**
+   * Silence after which a member is considered dead at the shortest period; a member
+   * announcing a longer period gets the same number of its own periods
+   * (expireAfterMs / aliveIntervalMs of them).
+   */
   expireAfterMs: number;
   /** Wait for the ping answer of a neighbour that went down before suspecting it. */
   probeTimeoutMs: number;
   /** Time a suspect has to refute before it is declared dead. */
   suspectTimeoutMs: number;
+  /**
+   * A live member that no path of announced links joins to this node for this long is
+   * expired locally (see findUnreachable): more than an announcement's trip, so a member
+   * that lost its neighbours and announced new ones is not cut by mistake.
+   */
+  unreachableAfterMs: number;
   /** How long dead/left entries are kept to stop older rumours resurrecting them. */
   tombstoneTtlMs: number;
   /**
@@ -96,10 +119,12 @@ export interface MembershipConfig {
 
 export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.freeze({
   aliveIntervalMs: 5_000,
+  heartbeatsPerSecond: 0.1,
   aliveJitter: 0.2,
   expireAfterMs: 20_000,
   probeTimeoutMs: 1_000,
   suspectTimeoutMs: 5_000,
+  unreachableAfterMs: 10_000,
   tombstoneTtlMs: 60_000,
   leaveGraceMs: 10_000,
   sweepIntervalMs: 1_000,
@@ -149,7 +174,11 @@ export interface MembershipStats {
   deathsDeclared: number;
   refutations: number;
   expired: number;
+  /** Of `expired`: members no path of announced links joined to us (findUnreachable). */
+  cutOff: number;
   syncSent: number;
+  /** Sync messages passing on what a sync row taught us (spreadLearned). */
+  syncForwarded: number;
   syncRecordsReceived: number;
   probes: number;
   probesAnswered: number;
@@ -222,6 +251,13 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private started = false;
   private leaving = false;
   private announceArmed = false;
+  /** When the current heartbeat timer fires; earlier ones are stale. */
+  private aliveDueAt = 0;
+  /** Live members no announced path joins to us, since when (findUnreachable). */
+  private readonly unreachable = new Map<NodeId, number>();
+  private graphDirty = false;
+  /** Members a sync row taught us something about in this handle() call, and who sent it (spreadLearned). */
+  private readonly learned = new Map<NodeId, NodeId>();
   /** Highest incarnation of ours heard before 'start' (a previous life). */
   private selfSeenBeforeStart = 0;
   /** Entries changed in this handle() call, as they were before the call. */
@@ -229,7 +265,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private liveCache: NodeId[] | null = null;
   private placementCache: NodeId[] | null = null;
   private readonly counters = {
-    broadcasts: 0, suspicionsRaised: 0, deathsDeclared: 0, refutations: 0, expired: 0, syncSent: 0,
+    broadcasts: 0, suspicionsRaised: 0, deathsDeclared: 0, refutations: 0, expired: 0, syncSent: 0, cutOff: 0, syncForwarded: 0,
     syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0, futureRefused: 0, forged: 0, unproven: 0,
   };
 
@@ -371,7 +407,11 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
       case 'mem.sync':
         for (const r of msg.records) {
           this.counters.syncRecordsReceived++;
+          const e = this.members.get(r.id);
+          const before = e ? `${e.incarnation}/${e.status}/${e.expired}` : null;
           this.applyRecord(r);
+          const after = this.members.get(r.id);
+          if (after && r.id !== this.me && (before === null || before !== `${after.incarnation}/${after.status}/${after.expired}`)) this.learned.set(r.id, from);
         }
         break;
       case 'mem.ping':
@@ -389,6 +429,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private onNeighborUp(peer: NodeId): void {
     if (peer === this.me || this.neighbors.has(peer)) return;
     this.neighbors.add(peer);
+    this.graphDirty = true;
     this.probes.delete(peer);
     if (!this.started || this.leaving) return;
     this.sendTable(peer);
@@ -398,6 +439,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
 
   private onNeighborDown(peer: NodeId): void {
     if (!this.neighbors.delete(peer)) return;
+    this.graphDirty = true;
     if (!this.started || this.leaving) return;
     const e = this.members.get(peer);
     if (!e || e.status !== 'alive') return;
@@ -457,8 +499,9 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (this.leaving) return;
     switch (timer.type) {
       case 'mem.alive':
+        // an earlier heartbeat timer, superseded by an ALIVE sent since (which set its own)
+        if (this.now < this.aliveDueAt - 1) break;
         this.broadcastAlive();
-        this.scheduleAlive();
         break;
       case 'mem.announce':
         this.announceArmed = false;
@@ -523,9 +566,10 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     const proof = this.proofOf(r);
     const live = isLive(r.status);
     // Second-hand liveness is only as good as its age; a tombstone ages out on its own.
-    if (r.age >= (live ? this.config.expireAfterMs : this.config.tombstoneTtlMs)) return;
+    const expiry = this.expiryOf(proof?.update);
+    if (r.age >= (live ? expiry : this.config.tombstoneTtlMs)) return;
     const hearsay = live
-      ? { heardAt: this.now - r.age, fresh: r.age < this.config.expireAfterMs / 2, since: this.now }
+      ? { heardAt: this.now - r.age, fresh: r.age < expiry / 2, since: this.now }
       : { heardAt: null, fresh: false, since: this.now - r.age };
     if (proof) {
       const u = proof.update;
@@ -618,7 +662,11 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
       if (e.graced) this.io.setTimer(this.config.leaveGraceMs, { type: 'mem.leftGrace', id: e.id, incarnation: e.incarnation });
       if (e.status === 'suspect') this.armSuspect(e);
     } else if (cmp === 0) {
-      if (heardAt !== null && heardAt > e.heardAt) e.heardAt = heardAt;
+      if (heardAt !== null && heardAt > e.heardAt) {
+        e.heardAt = heardAt;
+        // the newest heartbeat at this incarnation is the proof (its period decides the expiry)
+        if (c.proof?.update.type === 'alive' && e.proof?.update.type === 'alive') e.proof = c.proof;
+      }
       if (e.expired && c.status === 'dead') e.expired = false;
     } else if (e.expired && fresh && heardAt !== null && c.incarnation === e.incarnation && isLive(c.status)) {
       this.touch(c.id);
@@ -663,22 +711,77 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   }
 
   private sweep(): void {
+    if (this.graphDirty) this.findUnreachable();
     for (const e of this.members.values()) {
       if (e.id === this.me) continue;
       if (isLive(e.status)) {
-        if (this.now - e.heardAt >= this.config.expireAfterMs) {
+        const since = this.unreachable.get(e.id);
+        const cut = since !== undefined && this.now - since >= this.config.unreachableAfterMs;
+        if (cut || this.now - e.heardAt >= this.expiryOf(e.proof?.update)) {
           this.touch(e.id);
           e.status = 'dead';
           e.expired = true;
           e.accused = false;
           e.updatedAt = this.now;
+          this.unreachable.delete(e.id);
           this.counters.expired++;
+          if (cut) this.counters.cutOff++;
         }
       } else if (this.now - e.updatedAt >= this.config.tombstoneTtlMs) {
         this.touch(e.id);
         this.members.delete(e.id);
       }
     }
+  }
+
+  /**
+   * Live members that no path of announced links (each member's active view, as its own
+   * ALIVE says, read both ways) joins to this node, through live members. A member whose
+   * neighbours all died with it, or the far side of a partition once the near ends of the
+   * cut links are declared dead, is cut off like this long before its heartbeats fall
+   * silent for its expiry, which grows with the cluster. The time a member is first seen
+   * cut off is kept in `unreachable`; the sweep expires it after unreachableAfterMs.
+   */
+  private findUnreachable(): void {
+    this.graphDirty = false;
+    // Alone, this node can tell nothing about anyone's paths: the silence expiry decides.
+    if (this.neighbors.size === 0) {
+      this.unreachable.clear();
+      return;
+    }
+    const adj = new Map<NodeId, NodeId[]>();
+    const edge = (a: NodeId, b: NodeId) => {
+      const l = adj.get(a);
+      if (l) l.push(b);
+      else adj.set(a, [b]);
+    };
+    for (const e of this.members.values()) {
+      if (!isLive(e.status)) continue;
+      for (const p of e.active) {
+        const q = this.members.get(p);
+        if (!q || !isLive(q.status) || p === e.id) continue;
+        edge(e.id, p);
+        edge(p, e.id);
+      }
+    }
+    for (const p of this.neighbors) {
+      edge(this.me, p);
+      edge(p, this.me);
+    }
+    const seen = new Set<NodeId>([this.me]);
+    const stack: NodeId[] = [this.me];
+    while (stack.length > 0) {
+      for (const n of adj.get(stack.pop()!) ?? []) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        stack.push(n);
+      }
+    }
+    for (const e of this.members.values()) {
+      if (e.id === this.me || !isLive(e.status) || seen.has(e.id)) this.unreachable.delete(e.id);
+      else if (!this.unreachable.has(e.id)) this.unreachable.set(e.id, this.now);
+    }
+    for (const id of [...this.unreachable.keys()]) if (!this.members.has(id)) this.unreachable.delete(id);
   }
 
   /** At the bound, make room by dropping the oldest tombstone; false if none. */
@@ -700,7 +803,22 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (!this.started || this.leaving) return;
     const self = this.self();
     self.heardAt = this.now;
-    this.broadcast({ type: 'alive', id: this.me, incarnation: self.incarnation, nick: self.nick, active: [...self.active], meta: self.meta });
+    this.broadcast({ type: 'alive', id: this.me, incarnation: self.incarnation, nick: self.nick, active: [...self.active], meta: self.meta, every: this.period() });
+    // the next heartbeat within the period this ALIVE announced
+    this.scheduleAlive();
+  }
+
+  /** This node's heartbeat period: about heartbeatsPerSecond heartbeats per second reach each node. */
+  period(): number {
+    const { aliveIntervalMs, heartbeatsPerSecond } = this.config;
+    return Math.min(MAX_ALIVE_PERIOD_MS, Math.max(aliveIntervalMs, Math.round((this.live().length * 1000) / heartbeatsPerSecond)));
+  }
+
+  /** Silence after which a member whose latest word is `u` is expired: EXPIRE_PERIODS of its own periods. */
+  private expiryOf(u: MemberUpdate | undefined): number {
+    const { aliveIntervalMs, expireAfterMs } = this.config;
+    const every = u?.type === 'alive' && u.every !== undefined ? u.every : aliveIntervalMs;
+    return Math.max(expireAfterMs, (expireAfterMs / aliveIntervalMs) * every);
   }
 
   private broadcast(data: MemberUpdate): void {
@@ -743,8 +861,10 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   }
 
   private scheduleAlive(): void {
-    const { aliveIntervalMs: p, aliveJitter: j } = this.config;
-    this.io.setTimer(p * (1 - j + 2 * j * this.rng.next()), { type: 'mem.alive' });
+    const j = this.config.aliveJitter;
+    const delay = this.period() * (1 - j + 2 * j * this.rng.next());
+    this.aliveDueAt = this.now + delay;
+    this.io.setTimer(delay, { type: 'mem.alive' });
   }
 
   private scheduleAnnounce(): void {
@@ -765,6 +885,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
 
   /** Remember an entry as it was before its first change in this handle() call; its status may change. */
   private touch(id: NodeId): void {
+    this.graphDirty = true;
     this.liveCache = null;
     this.placementCache = null;
     this.noteInfo(id);
@@ -781,6 +902,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   }
 
   private flushChanges(): void {
+    this.spreadLearned();
     if (this.touched.size === 0) return;
     const joined: NodeId[] = [];
     const left: NodeId[] = [];
@@ -803,6 +925,36 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
       );
     }
     if (placementChanged) this.io.event({ type: 'placementChanged', members: this.placement() });
+  }
+
+  /**
+   * What a sync row taught us (a member we did not know, a newer word, a revival) is passed
+   * on to our other neighbours, who pass it on only if it is news to them too: an epidemic
+   * over the overlay that stops where the news is known. This is how the two sides of a
+   * healed partition, or a node that missed broadcasts, catch up: the members' own
+   * broadcasts are only sent on change, and heartbeats grow rare in a large cluster.
+   */
+  private spreadLearned(): void {
+    if (this.learned.size === 0) return;
+    const per = new Map<NodeId, MemberRecord[]>();
+    for (const [id, from] of this.learned) {
+      const e = this.members.get(id);
+      if (!e || e.expired || !e.proof) continue;
+      const r = this.record(e);
+      for (const peer of this.neighbors) {
+        if (peer === from || peer === id) continue;
+        const l = per.get(peer);
+        if (l) l.push(r);
+        else per.set(peer, [r]);
+      }
+    }
+    this.learned.clear();
+    for (const [peer, records] of per) {
+      for (let i = 0; i < records.length; i += MAX_SYNC_RECORDS) {
+        this.counters.syncForwarded++;
+        this.io.send(peer, { type: 'mem.sync', records: records.slice(i, i + MAX_SYNC_RECORDS) });
+      }
+    }
   }
 
   private select(pred: (e: Entry) => boolean): NodeId[] {

@@ -32,7 +32,8 @@ export interface MemberInfo {
 }
 
 export type MemberUpdate =
-  | { type: 'alive'; id: NodeId; incarnation: number; nick: string; active: NodeId[]; meta: Record<string, unknown> }
+  /** `every`: the sender's heartbeat period (ms) from now on; receivers expire it after a few of them. */
+  | { type: 'alive'; id: NodeId; incarnation: number; nick: string; active: NodeId[]; meta: Record<string, unknown>; every?: number }
   | { type: 'suspect'; id: NodeId; incarnation: number; by: NodeId }
   | { type: 'dead'; id: NodeId; incarnation: number; by: NodeId }
   | { type: 'left'; id: NodeId; incarnation: number };
@@ -110,13 +111,15 @@ export const metaCheck =
   (v) =>
     !isObject(v) ? 'meta: not an object' : approxSize(v, maxBytes) > maxBytes ? `meta larger than ${maxBytes} bytes` : null;
 
+/** Longest heartbeat period a member may announce (a week): bounds how long a silent member stays listed. */
+export const MAX_ALIVE_PERIOD_MS = 7 * 24 * 3600 * 1000;
 const incarnation = int(0, Number.MAX_SAFE_INTEGER);
 const nick = str(MAX_NICK_LENGTH);
 const active = arrayOf(nodeId, MAX_ACTIVE);
 const status = oneOf('alive', 'suspect', 'dead', 'left');
 
 const updateCheck = union({
-  alive: { id: nodeId, incarnation, nick, active, meta: metaCheck() },
+  alive: { id: nodeId, incarnation, nick, active, meta: metaCheck(), every: optional(int(1_000, MAX_ALIVE_PERIOD_MS)) },
   suspect: { id: nodeId, incarnation, by: nodeId },
   dead: { id: nodeId, incarnation, by: nodeId },
   left: { id: nodeId, incarnation },
