@@ -4,6 +4,10 @@
  * its versions in the buckets that differ (`kv.diff`), and the initiator pushes what the
  * peer lacks and pulls what it lacks itself, batched. The same round re-offers keys held
  * without owning them and collects old tombstones that every replica holds.
+ *
+ * Rounds that find the peer in sync double the pause, up to 2^AE_MAX_BACKOFF periods, so
+ * a quiet cluster exchanges almost nothing; any write or placement change (`wake`) brings
+ * the base period back.
  */
 import { hlcWall } from '../clock/hlc';
 import { pick } from '../rng';
@@ -15,8 +19,15 @@ import type { Rereplication } from './rereplication';
 import type { KvState } from './state';
 import { compareVersions, type Entry, type Version } from './types';
 
+/** Doublings of the anti-entropy pause while every round finds its peer in sync (10 s -> 80 s). */
+export const AE_MAX_BACKOFF = 3;
+
 export class AntiEntropy {
   private armed = false;
+  /** When the armed timer fires (an earlier timer still pending is stale). */
+  private dueAt = 0;
+  /** Rounds in a row that found their peer in sync. */
+  private quiet = 0;
   /** The open digest exchange (one at a time). */
   private digestOp: number | null = null;
   /** The open tombstone check (one at a time). */
@@ -33,12 +44,25 @@ export class AntiEntropy {
   arm(): void {
     if (this.armed) return;
     this.armed = true;
-    const delayMs = this.s.config.antiEntropyIntervalMs * (0.75 + 0.5 * this.s.rng.next());
+    const delayMs = this.s.config.antiEntropyIntervalMs * 2 ** Math.min(this.quiet, AE_MAX_BACKOFF) * (0.75 + 0.5 * this.s.rng.next());
+    this.dueAt = this.s.now + delayMs;
     this.s.io.setTimer(delayMs, { type: 'kv.ae' });
+  }
+
+  /** Something changed (a write, a new placement): back to the base period. */
+  wake(): void {
+    if (this.quiet === 0) return;
+    this.quiet = 0;
+    if (this.armed && this.dueAt > this.s.now + this.s.config.antiEntropyIntervalMs * 1.25) {
+      this.armed = false;
+      this.arm();
+    }
   }
 
   /** The `kv.ae` timer. */
   onTimer(): void {
+    // a timer superseded by `wake` (the one it armed fires first)
+    if (this.armed && this.s.now < this.dueAt - 1) return;
     this.armed = false;
     this.arm();
     this.round();
@@ -124,8 +148,10 @@ export class AntiEntropy {
     if (this.digestOp === op) this.digestOp = null;
     if (buckets.length === 0) {
       s.counters.add('aeInSync');
+      this.quiet++;
       return;
     }
+    this.quiet = 0;
     const listed = new Set(buckets);
     const theirs = new Map<string, Version>();
     for (const [key, ts, node] of items) theirs.set(key, { ts, node });

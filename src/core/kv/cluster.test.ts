@@ -409,4 +409,27 @@ describe('KvStore on a simulated cluster', () => {
     // 3 nodes: every key goes to both others, in batches of at most 40 items
     expect(net.store('n0').stats().sent['kv.puts']).toBe(2 * 5);
   });
+
+  it('anti-entropy backs off while the replicas are in sync, and a write brings the base period back', () => {
+    const net = makeNet(10, 6, { config: { ...CONFIG, antiEntropyIntervalMs: 10_000 } });
+    for (let i = 0; i < 50; i++) expectOk(net.put('n0', `ae/${i}`, i), 'put', 10);
+    const digests = () => net.liveIds().reduce((n, id) => n + (net.store(id).stats().sent['kv.digest'] ?? 0), 0);
+    net.runFor(60_000);
+    const start = digests();
+    // 10 quiet minutes: at the base period 6 nodes would send about 360 digests; backed off to 80 s, about 45
+    net.runFor(600_000);
+    const quiet = digests() - start;
+    expect(quiet).toBeLessThan(80);
+    expect(quiet).toBeGreaterThan(20);
+    // a replica misses a write (its link is cut); the write wakes anti-entropy, which repairs it at the base period
+    const key = 'ae/late';
+    const [first, second, third] = owners(net, key);
+    net.block(first!, third!);
+    net.block(second!, third!);
+    expectOk(net.put(first!, key, 'v'), 'put', 10);
+    net.block(first!, third!, false);
+    net.block(second!, third!, false);
+    expect(net.store(third!).localEntry(key)).toBeUndefined();
+    expect(net.runUntilTrue(() => net.store(third!).localEntry(key)?.value === 'v', 40_000, 100)).toBe(true);
+  });
 });

@@ -84,6 +84,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         this.rereplication.onMembers(input.view);
         const away = new Set(input.view.away);
         this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)), input.view.placement);
+        this.antiEntropy.wake();
         break;
       }
       case 'load':
@@ -96,9 +97,11 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         this.onTimer(input.timer);
         break;
       case 'put':
+        this.antiEntropy.wake();
         this.requests.write(input.req, 'put', input.key, input.value);
         break;
       case 'delete':
+        this.antiEntropy.wake();
         this.requests.write(input.req, 'delete', input.key, null);
         break;
       case 'get':
@@ -214,9 +217,12 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
     }
     s.received.add(msg.type);
     switch (msg.type) {
+      // a replica write: the replicas may diverge again, so anti-entropy goes back to its base period
       case 'kv.put':
+        this.antiEntropy.wake();
         return this.replica.onPut(from, msg.op, msg.entry, msg.hint ?? null);
       case 'kv.puts':
+        this.antiEntropy.wake();
         return this.replica.onPuts(from, msg.items);
       case 'kv.putAcks':
         for (const op of msg.ops) this.onReply(from, { type: 'kv.putAck', op });

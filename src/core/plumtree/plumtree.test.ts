@@ -25,6 +25,25 @@ const gossip = (n: string, round: number): PtGossip => ({ type: 'pt.gossip', id:
 const PRUNE = { type: 'pt.prune', origin: 'o' } as const;
 const msg = (from: string, m: PtMessage): PtIn => ({ type: 'message', from, msg: m });
 
+describe('Plumtree anti-entropy period', () => {
+  it('doubles while nothing new arrives (5 s up to 40 s) and is back at 5 s after a new chat message', () => {
+    const { step } = make('me', { ...cfg, antiEntropyIntervalMs: 5000 });
+    const tickDelay = (out: PtOut[]) => timers(out).find((t) => t.timer.type === 'pt.aeTick')?.delayMs;
+    expect(tickDelay(step({ type: 'neighborUp', peer: 'p' }, 0))).toBe(5000);
+    const delays: (number | undefined)[] = [];
+    let now = 0;
+    for (let i = 0; i < 6; i++) {
+      now += 1000;
+      const out = step({ type: 'timer', timer: { type: 'pt.aeTick' } }, now);
+      expect(sends(out).map((s) => s.msg.type)).toEqual(['pt.aeSum']);
+      delays.push(tickDelay(out));
+    }
+    expect(delays).toEqual([5000, 10_000, 20_000, 40_000, 40_000, 40_000]);
+    step({ type: 'broadcast', kind: 'chat', data: 'news' }, now + 1);
+    expect(tickDelay(step({ type: 'timer', timer: { type: 'pt.aeTick' } }, now + 2))).toBe(5000);
+  });
+});
+
 describe('Plumtree', () => {
   it('delivers its own broadcast locally with hops 0 and pushes it to eager peers with round 1', () => {
     const { pt, step } = make();

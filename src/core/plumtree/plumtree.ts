@@ -43,7 +43,9 @@ import { MAX_IHAVE_ENTRIES, MAX_ROUND, makeMessageId, originOf, type PtGossip, t
  * over time): the tree repairs itself, not the past, so a member cut off while a message
  * spread never gets it from the tree. Messages of `antiEntropyKinds` are kept for
  * antiEntropyMaxAgeMs. A node sends `pt.aeSum` (count and XOR of id hashes: a few bytes)
- * to a new neighbour, to one random neighbour every antiEntropyIntervalMs, and to one
+ * to a new neighbour, to one random neighbour every antiEntropyIntervalMs (doubled, up to
+ * 2^AE_MAX_BACKOFF times, while its own sum stays the same from one tick to the next: a
+ * quiet cluster exchanges almost nothing), and to one
  * more neighbour whenever an exchange brought it something new (so a repair spreads
  * through a healed region like a rumour). A receiver whose sum differs answers with
  * `pt.aeIds` (its ids); the first side then sends the messages the other lacks and a
@@ -117,6 +119,9 @@ export interface PlumtreeConfig {
  * delivered or forwarded, so nothing invalid costs memory or travels further.
  */
 export type GossipAdmission = (msg: PtGossip) => string | null;
+
+/** Doublings of the anti-entropy period while nothing new arrives (5 s -> 40 s). */
+export const AE_MAX_BACKOFF = 3;
 
 export const DEFAULT_PLUMTREE_CONFIG: Readonly<PlumtreeConfig> = Object.freeze({
   graftTimeout1Ms: 200,
@@ -249,6 +254,9 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
   private readonly aeKnown: AgedMap<string, true>;
   private readonly aeKinds: ReadonlySet<string>;
   private aeArmed = false;
+  /** Ticks in a row at which this node's exchange sum had not changed, and that sum. */
+  private aeQuiet = 0;
+  private aeLastTick = { n: -1, h: 0 };
   private aeSpreadArmed = false;
   private readonly rng: Rng;
   private readonly counters: Counters = {
@@ -407,9 +415,12 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.aeArmed = false;
     const peer = this.randomNeighbor();
     if (peer === undefined) return;
+    const sum = this.aeSum();
+    this.aeQuiet = sum.n === this.aeLastTick.n && sum.h === this.aeLastTick.h ? this.aeQuiet + 1 : 0;
+    this.aeLastTick = sum;
     this.sendAeSum(peer);
     this.aeArmed = true;
-    this.io.setTimer(this.config.antiEntropyIntervalMs, { type: 'pt.aeTick' });
+    this.io.setTimer(this.config.antiEntropyIntervalMs * 2 ** Math.min(this.aeQuiet, AE_MAX_BACKOFF), { type: 'pt.aeTick' });
   }
 
   private onAeSum(from: NodeId, n: number, h: number): void {
