@@ -368,6 +368,29 @@ describe('HyParView SHUFFLE', () => {
     expect(next!.delayMs).toBeLessThanOrEqual(15_000);
   });
 
+  it('walks less often while replies bring nothing new (1 in 2, 4, then 8 periods), and every period again once an active peer is lost', () => {
+    const h = make();
+    step(h, { type: 'start' });
+    connect(h, ['a', 'b', 'c']);
+    learn(h, ['p1', 'p2']);
+    let now = 0;
+    const period = () => {
+      now += 10_000;
+      return sends(step(h, { type: 'timer', timer: { type: 'hpv.shuffle' } }, now), 'hpv.shuffle').length;
+    };
+    const walks: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const walked = period();
+      walks.push(walked);
+      // every reply names only nodes already in the views (a small cluster)
+      if (walked) msg(h, 'a', { type: 'hpv.shuffleReply', nodes: ['b', 'p1'] }, now + 1);
+    }
+    expect(walks).toEqual([1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    // an active peer lost: one walk per period again
+    msg(h, 'c', { type: 'hpv.disconnect', alive: false }, now + 3);
+    expect([period(), period()]).toEqual([1, 1]);
+  });
+
   it('is forwarded while ttl lasts, to a neighbour other than sender and origin', () => {
     const h = make();
     connect(h, ['a', 'o', 'b']);

@@ -110,6 +110,9 @@ const MAX_WELCOMERS = 8;
 /** Requests in flight, in units of activeSize: walk ends we dial are bounded even if peers flood us with FORWARD_JOINs. */
 const MAX_PENDING_FACTOR = 4;
 
+/** Doublings of the shuffle period while replies bring nothing new (10 s -> 80 s). */
+export const SHUFFLE_MAX_BACKOFF = 3;
+
 export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
   readonly config: Readonly<HyParViewConfig>;
   private readonly active: NodeId[] = [];
@@ -123,6 +126,9 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
   /** Nodes that answered our announce, kept as fallback contacts while isolated. */
   private welcomers: Welcomer[] = [];
   private nextRequestId = 1;
+  /** Shuffle replies in a row that brought no new id, and shuffle periods left to skip (onShuffleTimer). */
+  private shuffleQuiet = 0;
+  private shuffleSkip = 0;
   private started = false;
   private left = false;
   private isolationGen = 0;
@@ -226,10 +232,13 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
       case 'hpv.shuffle':
         this.onShuffle(from, msg.origin, msg.ttl, msg.nodes);
         return this.dropStrayLink(from);
-      case 'hpv.shuffleReply':
+      case 'hpv.shuffleReply': {
         this.counters.shuffleRepliesReceived++;
-        for (const n of msg.nodes) this.addPassive(n);
+        let fresh = false;
+        for (const n of msg.nodes) if (this.addPassive(n)) fresh = true;
+        this.shuffleQuiet = fresh ? 0 : this.shuffleQuiet + 1;
         return;
+      }
       case 'hpv.welcome':
         return this.onWelcome(from, msg.isolated, msg.bridge, msg.clients);
     }
@@ -394,7 +403,12 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     this.armShuffle();
     this.pruneCooldown();
     const target = this.pickActive();
-    if (target !== undefined) {
+    // Replies that taught nothing new (a small cluster: everybody is in the views already)
+    // space the walks out, up to one in 2^SHUFFLE_MAX_BACKOFF periods; losing an active
+    // peer or a reply with a new id brings back one per period.
+    if (target !== undefined && this.shuffleSkip > 0) this.shuffleSkip--;
+    else if (target !== undefined) {
+      this.shuffleSkip = 2 ** Math.min(this.shuffleQuiet, SHUFFLE_MAX_BACKOFF) - 1;
       const nodes = [this.me];
       for (const n of this.sample(this.active, this.config.shuffleActive, target)) nodes.push(n);
       for (const n of this.sample(this.passive, this.config.shufflePassive)) nodes.push(n);
@@ -672,6 +686,8 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     this.active[i] = this.active[this.active.length - 1]!;
     this.active.pop();
     this.io.event({ type: 'neighborDown', peer });
+    this.shuffleQuiet = 0;
+    this.shuffleSkip = 0;
     if (this.active.length === 0 && this.started) {
       this.announceBackoff = this.config.announceMinMs;
       // Give the passive view a moment before announcing.
@@ -680,14 +696,16 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     return true;
   }
 
-  private addPassive(peer: NodeId): void {
-    if (peer === this.me || this.active.includes(peer) || this.passive.includes(peer)) return;
+  /** true when `peer` was new to both views. */
+  private addPassive(peer: NodeId): boolean {
+    if (peer === this.me || this.active.includes(peer) || this.passive.includes(peer)) return false;
     if (this.passive.length >= this.config.passiveSize) {
       const i = randInt(this.rng, this.passive.length);
       this.passive[i] = this.passive[this.passive.length - 1]!;
       this.passive.pop();
     }
     this.passive.push(peer);
+    return true;
   }
 
   private removePassive(peer: NodeId): void {
@@ -733,7 +751,7 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
 
   private sendNeighbor(peer: NodeId, priority: Priority): void {
     if (peer === this.me || this.pending.has(peer)) return;
-    if (this.pending.size >= MAX_PENDING_FACTOR * this.config.activeSize) return this.addPassive(peer);
+    if (this.pending.size >= MAX_PENDING_FACTOR * this.config.activeSize) return void this.addPassive(peer);
     const id = this.nextRequestId++;
     this.pending.set(peer, { id, kind: 'neighbor', priority });
     this.counters.neighborRequestsSent++;
