@@ -172,6 +172,26 @@ describe('KvState under a burst of changes', () => {
     off();
   });
 
+  it('a quorum read answered before an edit that the watch brought meanwhile does not put the old value back in the open editor', async () => {
+    const { node, remote, data } = fakeNode();
+    data.set('ui/greeting', 'hi');
+    const kv = new KvState(node);
+    const off = kv.connect();
+    await vi.advanceTimersByTimeAsync(10);
+    // the read of the selected key is slow: its replicas answered with the old version
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    node.kv.inspect = async (key: string) => (await gate, { key, value: 'hi', version: { ts: 100, node: 'me' }, replicas: ['me'] });
+    kv.select('ui/greeting');
+    remote('ui/greeting', 'edited', 200);
+    await vi.advanceTimersByTimeAsync(CHANGE_BATCH_MAX_MS);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 'edited' } });
+    release();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(kv.selectedEntry).toMatchObject({ status: 'ok', info: { value: 'edited', version: { ts: 200 } } });
+    off();
+  });
+
   it('events that carry the new local copy update the visible rows without any quorum read', async () => {
     const { node, emit, calls, data } = fakeNode();
     const kv = new KvState(node);

@@ -93,7 +93,7 @@ export class KvState {
    * an older version arriving late changes nothing. Kept across listings (a listing does
    * not say which versions it saw), at most MAX_VERSIONS, oldest dropped first.
    */
-  private versions = new Map<string, { ts: number; node: string }>();
+  private versions = new Map<string, { ts: number; node: string; deleted: boolean }>();
   /** Changes that arrived while the current listing was under way: applied on top of it. */
   private sinceList: Map<string, NonNullable<KvChange>> | null = null;
 
@@ -263,7 +263,7 @@ export class KvState {
         return; // older than what the list shows already
       }
       this.versions.delete(key);
-      this.versions.set(key, entry.version);
+      this.versions.set(key, { ts: entry.version.ts, node: entry.version.node, deleted: entry.deleted });
       if (this.versions.size > MAX_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
       this.sinceList?.set(key, entry);
     }
@@ -381,8 +381,15 @@ export class KvState {
         .inspect(key)
         .then(
           (info) => {
-            if (info) this.setEntry(key, { status: 'ok', info });
-            else {
+            // A quorum read answered before a change that the events brought meanwhile is
+            // older than what the panel shows: it must not put the old value back.
+            const seen = this.versions.get(key);
+            if (info) {
+              const cur = this.entries.get(key);
+              if (seen && newer(seen, info.version) && cur?.status === 'ok' && !newer(info.version, cur.info.version)) return;
+              this.setEntry(key, { status: 'ok', info });
+            } else {
+              if (seen && !seen.deleted && this.entries.get(key)?.status === 'ok') return;
               this.dropKey(key);
               if (key === this.selected) this.setEntry(key, { status: 'absent' });
             }
@@ -407,4 +414,9 @@ export class KvState {
     next.delete(key);
     this.entries = next;
   }
+}
+
+/** Whether version `a` is newer than `b` (HLC timestamp, then node id). */
+function newer(a: { ts: number; node: string }, b: { ts: number; node: string }): boolean {
+  return a.ts > b.ts || (a.ts === b.ts && a.node > b.node);
 }
