@@ -274,6 +274,7 @@ export class P2PNode implements P2PApi {
       ...this.persistence.counters(),
       ...sealerCounters(this.sealer),
       ...limitCounters(this.query),
+      ...memberCounters(this.query),
     };
   }
 
@@ -331,6 +332,20 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.proofsStripped': c.proofsStripped,
     'sig.signUs': c.signUs,
     'sig.verifyUs': c.verifyUs,
+  };
+}
+
+/** How members came and went in this tab's view (core/membership/README.md). */
+function memberCounters(q: CoreQueries): Record<string, number> {
+  const m = q.stats.membership();
+  return {
+    'mem.live': m.live,
+    'mem.suspicionsRaised': m.suspicionsRaised,
+    'mem.refutations': m.refutations,
+    'mem.expired': m.expired,
+    'mem.cutOff': m.cutOff,
+    'mem.syncForwarded': m.syncForwarded,
+    'mem.broadcasts': m.broadcasts,
   };
 }
 
