@@ -22,8 +22,50 @@
  *   --broadcast-gap MS [10] (between the broadcasts of a batch)
  *
  *   npx tsx scripts/sim.ts --nodes 10000 --fail 0.5 --broadcasts 50 --json
+ *
+ * Idle cost of a formed cluster of whole CoreNodes (src/sim/idle.ts; see src/sim/README.md,
+ * "Idle cost"): N nodes join, K keys and a few chat messages are written, the cluster
+ * settles, then messages and bytes per node per second are counted over a quiet window.
+ *   --idle                  this scenario instead of the overlay one
+ *   --nodes N [100]         --seed S [1]             --join-gap MS [300]
+ *   --keys K [1000]         --chats C [10]           --settle MS [300000]
+ *   --window MS [600000]    --top T [8] (message types listed)
+ *
+ *   npx tsx scripts/sim.ts --idle --nodes 1000 --json
  */
 import { runBroadcastScenario, runOverlayScenario, type BroadcastReport, type BroadcastScenario, type OverlayReport } from '../src/sim';
+import { idleSummary, runIdleScenario, type IdleScenario } from '../src/sim/idle';
+
+const NUM_FLAGS: Record<string, keyof IdleScenario> = {
+  '--nodes': 'nodes',
+  '--seed': 'seed',
+  '--join-gap': 'joinGapMs',
+  '--keys': 'keys',
+  '--chats': 'chats',
+  '--settle': 'settleMs',
+  '--window': 'windowMs',
+  '--top': 'topTypes',
+};
+
+function parseIdle(argv: string[]): { opts: Partial<IdleScenario>; json: boolean } {
+  const opts: Record<string, number> = {};
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--idle') continue;
+    if (a === '--json') {
+      json = true;
+      continue;
+    }
+    const key = NUM_FLAGS[a];
+    if (key === undefined) throw new Error(`unknown option with --idle: ${a}`);
+    const v = argv[++i];
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${a} needs a non-negative number`);
+    opts[key] = n;
+  }
+  return { opts: opts as Partial<IdleScenario>, json };
+}
 
 function parse(argv: string[]): { opts: Partial<BroadcastScenario>; json: boolean } {
   const opts: Partial<BroadcastScenario> = {};
@@ -102,7 +144,14 @@ function broadcastSummary(r: BroadcastReport): string {
 }
 
 try {
-  const { opts, json } = parse(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--idle')) {
+    const { opts, json } = parseIdle(argv);
+    const report = runIdleScenario({ ...opts, log: (line) => console.error(`sim: ${line}`) });
+    console.log(json ? JSON.stringify(report) : idleSummary(report));
+    process.exit(0);
+  }
+  const { opts, json } = parse(argv);
   if (opts.broadcasts) {
     const report = runBroadcastScenario(opts);
     console.log(json ? JSON.stringify(report) : `${summary(report)}\n${broadcastSummary(report)}`);
