@@ -10,7 +10,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vite
 import { Transport, type SimplePeerCtor } from '../net/transport';
 import { generateIdentity, type Identity } from '../trust/keys';
 import { deriveClusterKeys } from '../trust/secret';
-import { linkHello } from './link-hello';
+import { linkHello, PROTOCOL_VERSION } from './link-hello';
 import { nodeIdentity, type NodeIdentity } from './node-identity';
 
 type Handler = (...args: unknown[]) => void;
@@ -67,22 +67,24 @@ interface Side {
   frames: [string, number][];
   ups: string[];
   downs: [string, string][];
+  errors: string[];
 }
 
 const CLUSTER = 'test';
 let keys: Identity[];
 
-function side(me: NodeIdentity, opts: { macKey?: CryptoKey; isMember?: (p: string) => boolean; claim?: string } = {}): Side {
-  const s: Side = { t: null as unknown as Transport, frames: [], ups: [], downs: [] };
+function side(me: NodeIdentity, opts: { macKey?: CryptoKey; isMember?: (p: string) => boolean; claim?: string; version?: number } = {}): Side {
+  const s: Side = { t: null as unknown as Transport, frames: [], ups: [], downs: [], errors: [] };
   s.t = new Transport({
     me: opts.claim ?? me.id,
-    auth: linkHello({ identity: opts.claim ? { ...me, id: opts.claim } : me, cluster: CLUSTER, macKey: opts.macKey }),
+    auth: linkHello({ identity: opts.claim ? { ...me, id: opts.claim } : me, cluster: CLUSTER, macKey: opts.macKey, version: opts.version }),
     isMember: opts.isMember,
     SimplePeer: FakePeer as unknown as SimplePeerCtor,
     sendSignal: () => undefined,
     onFrame: (from, bytes) => s.frames.push([from, bytes[0]!]),
     onLinkUp: (p) => s.ups.push(p),
     onLinkDown: (p, r) => s.downs.push([p, r]),
+    onError: (what) => s.errors.push(what),
   });
   return s;
 }
@@ -144,6 +146,24 @@ describe('link hellos', () => {
     await settle(() => b.frames.length > 0); // the queued frame is written in the next task
     expect(b.frames).toEqual([[A.id, 7]]);
     expect(a.t.stats.helloFailures + b.t.stats.helloFailures).toBe(0);
+  });
+
+  it('tabs of different protocol versions do not link, and each says which one must be reloaded', async () => {
+    const a = side(A);
+    const old = side(B, { version: PROTOCOL_VERSION - 1 });
+    const [pa, pb] = dial(a, old, A.id, B.id);
+    connect(pa, pb);
+    await settle(() => a.t.stats.helloFailures + old.t.stats.helloFailures > 0);
+    expect(a.ups).toEqual([]);
+    expect(old.ups).toEqual([]);
+    expect(a.frames).toEqual([]);
+    expect(old.frames).toEqual([]);
+    // whichever end reads the other's hello first refuses it with the reason, and closes the link
+    const v = PROTOCOL_VERSION;
+    expect([...a.errors, ...old.errors]).toContainEqual(
+      expect.stringMatching(new RegExp(`protocol version (${v - 1}, this tab ${v}: the peer|${v}, this tab ${v - 1}: this tab) runs an older version of the app, reload it`)),
+    );
+    expect(a.t.isOpen(B.id)).toBe(false);
   });
 
   it('an impostor claiming an id without its key never links, and the real id is not held off', async () => {

@@ -24,8 +24,19 @@ import type { NodeIdentity } from './node-identity';
 /** HMAC-SHA-256 output. */
 const MAC_BYTES = 32;
 
+/**
+ * The protocols' version, sent in the hello: tabs of different versions do not link (the
+ * hello is refused with the reason), rather than misread each other. A tab left open
+ * across a deploy runs the previous bundle until it is reloaded. Raised on every change
+ * that tabs of the previous version would misread; 2: membership heartbeats whose period
+ * grows with the cluster (a version-1 tab would expire the others after 20 s of silence).
+ */
+export const PROTOCOL_VERSION = 2;
+
 interface Hello {
   t: 'hello';
+  /** PROTOCOL_VERSION of the sender; absent from version-1 tabs. */
+  v: number;
   pub: Uint8Array;
   sig: Uint8Array;
   mac?: Uint8Array;
@@ -39,10 +50,12 @@ function validateHello(v: unknown): string | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'hello: not a map';
   const h = v as Record<string, unknown>;
   if (h.t !== 'hello') return 'not a hello';
+  if (h.v === undefined) return 'the peer runs an older version of the app (protocol 1): reload that tab';
+  if (typeof h.v !== 'number' || !Number.isSafeInteger(h.v) || h.v < 1) return 'hello: bad protocol version';
   if (!bytesOf(h.pub, PUBLIC_KEY_BYTES)) return 'hello: bad pub';
   if (!bytesOf(h.sig, SIGNATURE_BYTES)) return 'hello: bad sig';
   if (h.mac !== undefined && !bytesOf(h.mac, MAC_BYTES)) return 'hello: bad mac';
-  for (const k of Object.keys(h)) if (k !== 't' && k !== 'pub' && k !== 'sig' && k !== 'mac') return `hello: unknown field ${k.slice(0, 20)}`;
+  for (const k of Object.keys(h)) if (k !== 't' && k !== 'v' && k !== 'pub' && k !== 'sig' && k !== 'mac') return `hello: unknown field ${k.slice(0, 20)}`;
   return null;
 }
 
@@ -51,16 +64,19 @@ export interface LinkHelloOptions {
   cluster: string;
   /** K_link (HMAC-SHA-256, sign and verify) of the cluster secret; absent in an open cluster. */
   macKey?: CryptoKey;
+  /** The version this tab speaks (PROTOCOL_VERSION; tests set another). */
+  version?: number;
 }
 
 export function linkHello(opts: LinkHelloOptions): LinkAuth {
   const { identity, cluster, macKey } = opts;
+  const version = opts.version ?? PROTOCOL_VERSION;
   const transcriptFor = (peer: string, fp: LinkFingerprints) =>
     linkTranscript(cluster, { id: identity.id, fp: fp.local }, { id: peer, fp: fp.remote });
   return {
     async hello(peer, fp) {
       const t = transcriptFor(peer, fp);
-      const hello: Hello = { t: 'hello', pub: identity.pub, sig: await identity.sign(t) };
+      const hello: Hello = { t: 'hello', v: version, pub: identity.pub, sig: await identity.sign(t) };
       if (macKey) hello.mac = new Uint8Array(await crypto.subtle.sign('HMAC', macKey, own(t)));
       return encode(hello);
     },
@@ -68,6 +84,10 @@ export function linkHello(opts: LinkHelloOptions): LinkAuth {
       const d = decode<Hello>(frame, validateHello);
       if (!d.ok) return d.error.message;
       const h = d.msg;
+      if (h.v !== version) {
+        const older = h.v < version ? 'the peer' : 'this tab';
+        return `the peer speaks protocol version ${h.v}, this tab ${version}: ${older} runs an older version of the app, reload it`;
+      }
       const t = transcriptFor(peer, fp);
       if (macKey) {
         if (!h.mac) return 'no mac (the peer has no cluster secret)';
