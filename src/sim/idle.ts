@@ -59,14 +59,8 @@ export interface IdleTypeRate {
   bytesPerMsg: number;
 }
 
-export interface IdleReport {
-  nodes: number;
-  seed: number;
-  joinGapMs: number;
-  keys: number;
-  chats: number;
-  settleMs: number;
-  windowMs: number;
+/** The scenario it ran (without its report and logging options), then what it measured. */
+export interface IdleReport extends Omit<IdleScenario, 'topTypes' | 'log'> {
   /** Live members every node sees at the window's start (min over nodes): N when membership converged. */
   membersMin: number;
   /** Active view size, min / mean / max over nodes at the window's start. */
