@@ -18,6 +18,7 @@ import {
   type MemberTimer,
   type MemberUpdate,
 } from './messages';
+import { reachableFrom } from './reachability';
 
 /**
  * Full membership, SWIM-style (Das, Gupta, Motivala 2002) with Plumtree as the
@@ -749,34 +750,11 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
       this.unreachable.clear();
       return;
     }
-    const adj = new Map<NodeId, NodeId[]>();
-    const edge = (a: NodeId, b: NodeId) => {
-      const l = adj.get(a);
-      if (l) l.push(b);
-      else adj.set(a, [b]);
+    const live = (id: NodeId) => {
+      const e = this.members.get(id);
+      return e !== undefined && isLive(e.status);
     };
-    for (const e of this.members.values()) {
-      if (!isLive(e.status)) continue;
-      for (const p of e.active) {
-        const q = this.members.get(p);
-        if (!q || !isLive(q.status) || p === e.id) continue;
-        edge(e.id, p);
-        edge(p, e.id);
-      }
-    }
-    for (const p of this.neighbors) {
-      edge(this.me, p);
-      edge(p, this.me);
-    }
-    const seen = new Set<NodeId>([this.me]);
-    const stack: NodeId[] = [this.me];
-    while (stack.length > 0) {
-      for (const n of adj.get(stack.pop()!) ?? []) {
-        if (seen.has(n)) continue;
-        seen.add(n);
-        stack.push(n);
-      }
-    }
+    const seen = reachableFrom(this.me, this.neighbors, this.members.values(), live);
     for (const e of this.members.values()) {
       if (e.id === this.me || !isLive(e.status) || seen.has(e.id)) this.unreachable.delete(e.id);
       else if (!this.unreachable.has(e.id)) this.unreachable.set(e.id, this.now);
