@@ -4,6 +4,7 @@
  * keys this tab does not hold included); a watch resync lists again.
  */
 import type { KvEntryInfo, KvWatchEvent, NodeEvent, P2PApi } from '../../runtime/api';
+import { compareVersions } from '../../core/kv/types';
 import { errorMessage } from '../lib/format';
 import { subscribe } from './poll';
 
@@ -258,7 +259,7 @@ export class KvState {
     if (held && entry && !this.local.has(key)) this.heldNow.add(key);
     if (entry) {
       const seen = this.versions.get(key);
-      if (seen && (seen.ts > entry.version.ts || (seen.ts === entry.version.ts && seen.node >= entry.version.node))) {
+      if (seen && compareVersions(seen, entry.version) >= 0) {
         if (held) this.scheduleFlush();
         return; // older than what the list shows already
       }
@@ -386,7 +387,7 @@ export class KvState {
             const seen = this.versions.get(key);
             if (info) {
               const cur = this.entries.get(key);
-              if (seen && newer(seen, info.version) && cur?.status === 'ok' && !newer(info.version, cur.info.version)) return;
+              if (seen && compareVersions(seen, info.version) > 0 && cur?.status === 'ok' && compareVersions(info.version, cur.info.version) <= 0) return;
               this.setEntry(key, { status: 'ok', info });
             } else {
               if (seen && !seen.deleted && this.entries.get(key)?.status === 'ok') return;
@@ -414,9 +415,4 @@ export class KvState {
     next.delete(key);
     this.entries = next;
   }
-}
-
-/** Whether version `a` is newer than `b` (HLC timestamp, then node id). */
-function newer(a: { ts: number; node: string }, b: { ts: number; node: string }): boolean {
-  return a.ts > b.ts || (a.ts === b.ts && a.node > b.node);
 }
