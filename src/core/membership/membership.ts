@@ -409,10 +409,10 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
         for (const r of msg.records) {
           this.counters.syncRecordsReceived++;
           const e = this.members.get(r.id);
-          const before = e ? `${e.incarnation}/${e.status}/${e.expired}` : null;
+          const [inc, status, expired] = e ? [e.incarnation, e.status, e.expired] : [];
           this.applyRecord(r);
           const after = this.members.get(r.id);
-          if (after && r.id !== this.me && (before === null || before !== `${after.incarnation}/${after.status}/${after.expired}`)) this.learned.set(r.id, from);
+          if (after && r.id !== this.me && (!e || inc !== after.incarnation || status !== after.status || expired !== after.expired)) this.learned.set(r.id, from);
         }
         break;
       case 'mem.ping':

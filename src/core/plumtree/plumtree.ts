@@ -400,9 +400,9 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     return { n, h: h >>> 0 };
   }
 
-  private sendAeSum(peer: NodeId): void {
+  private sendAeSum(peer: NodeId, sum = this.aeSum()): void {
     this.counters.aeSumSent++;
-    this.io.send(peer, { type: 'pt.aeSum', ...this.aeSum() });
+    this.io.send(peer, { type: 'pt.aeSum', ...sum });
   }
 
   private randomNeighbor(except?: NodeId): NodeId | undefined {
@@ -418,7 +418,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     const sum = this.aeSum();
     this.aeQuiet = sum.n === this.aeLastTick.n && sum.h === this.aeLastTick.h ? this.aeQuiet + 1 : 0;
     this.aeLastTick = sum;
-    this.sendAeSum(peer);
+    this.sendAeSum(peer, sum);
     this.aeArmed = true;
     this.io.setTimer(this.config.antiEntropyIntervalMs * 2 ** Math.min(this.aeQuiet, AE_MAX_BACKOFF), { type: 'pt.aeTick' });
   }
