@@ -29,10 +29,12 @@ test('a replica tab crashing during writes loses no notification for an acknowle
   const { tabs } = await cluster(8, 'kv-watch-crash');
   const [writer, watcher] = tabs as [Tab, Tab];
   await watcher.page.evaluate(async () => {
-    const w = window as unknown as { seen: Record<string, unknown> };
+    const w = window as unknown as { seen: Record<string, unknown>; resyncs: string[] };
     w.seen = {};
+    w.resyncs = [];
     const stop = window.p2p.kv.watch('c/', (e) => {
       if (e.type === 'put') w.seen[e.key] = e.value;
+      if (e.type === 'resync') w.resyncs.push(e.reason);
     });
     await stop.ready;
   });
@@ -57,15 +59,33 @@ test('a replica tab crashing during writes loses no notification for an acknowle
   await crashTab(victim);
   const acked = await writing;
   expect(acked.length).toBeGreaterThan(40);
-  await expect
-    .poll(
-      () =>
-        watcher.page.evaluate((acked) => {
-          const seen = (window as unknown as { seen: Record<string, { i: number }> }).seen;
-          return acked.filter((k) => seen[k]?.i !== Number(k.slice(2)));
-        }, acked),
-      { timeout: 20_000 },
-    )
-    .toEqual([]);
+  try {
+    await expect
+      .poll(
+        () =>
+          watcher.page.evaluate((acked) => {
+            const seen = (window as unknown as { seen: Record<string, { i: number }> }).seen;
+            return acked.filter((k) => seen[k]?.i !== Number(k.slice(2)));
+          }, acked),
+        { timeout: 20_000 },
+      )
+      .toEqual([]);
+  } catch (e) {
+    // what each survivor believed, to tell a registration that never happened from notes lost on the way
+    for (const t of tabs) {
+      if (t === victim) continue;
+      const d = await t.page
+        .evaluate(() => ({
+          id: window.p2p.id,
+          views: window.p2p.memberViews().map((m) => `${m.id.slice(0, 6)}:${m.status}`).join(' '),
+          peers: window.p2p.peers().map((p) => p.slice(0, 6)).join(' '),
+          stats: Object.fromEntries(Object.entries(window.p2p.stats()).filter(([k, v]) => v !== 0 && /watch|drop|limit|struck|route/i.test(k))),
+          resyncs: (window as unknown as { resyncs?: string[] }).resyncs,
+        }))
+        .catch((err: unknown) => ({ error: String(err) }));
+      console.log(`[diag] ${t === writer ? 'writer ' : t === watcher ? 'watcher ' : ''}${JSON.stringify(d)}`);
+    }
+    throw e;
+  }
   for (const t of tabs) if (t !== victim) await closeTab(t);
 });

@@ -204,6 +204,8 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       handoffPending: s.handoff.pendingCount(),
       handoffInflight: s.handoff.inflightCount(),
       watchPending: this.watch.pendingNotes(),
+      watchers: this.watch.watchers().length,
+      watchUnregistered: this.watch.unregisteredCount(),
     };
   }
 

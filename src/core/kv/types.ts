@@ -222,6 +222,10 @@ export interface KvStats extends KvCounters {
   handoffInflight: number;
   /** Watch notes sent and not yet acknowledged by their watchers. */
   watchPending: number;
+  /** Nodes registered as watching keys here (this node included when it watches). */
+  watchers: number;
+  /** Live members that have not yet confirmed this node's own watch registration. */
+  watchUnregistered: number;
 }
 
 /** -1, 0, 1 like a comparator: the newer version is the greater. */

@@ -275,6 +275,11 @@ export class KvWatch {
     return n;
   }
 
+  /** Live members that have not confirmed this node's current registration (a gauge for stats). */
+  unregisteredCount(): number {
+    return this.unregistered.size;
+  }
+
   /** Nodes registered as watching here (this node included when it watches). */
   watchers(): NodeId[] {
     return [...this.registry].filter(([, r]) => r.prefixes.length > 0).map(([w]) => w).sort();
