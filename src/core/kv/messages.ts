@@ -68,7 +68,13 @@ export type KvMessage =
   | { type: 'kv.watchLost' }
   /** Coordinator -> watcher: an acknowledged write under a watched prefix, or `resync` (notes were dropped). */
   | { type: 'kv.note'; seq: number; entries: Entry[]; resync?: boolean }
-  | { type: 'kv.noteAck'; seqs: number[] };
+  | { type: 'kv.noteAck'; seqs: number[] }
+  /**
+   * Watcher -> member, after notes may have been lost: the local entries under `prefixes`
+   * whose version is at or after wall time `since` (ms), in key order after `after`.
+   */
+  | { type: 'kv.watchSync'; op: number; prefixes: string[]; since: number; after?: string }
+  | { type: 'kv.watchSyncReply'; op: number; entries: Entry[]; more: boolean };
 
 const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
@@ -109,6 +115,13 @@ const check = union({
   'kv.watchLost': {},
   'kv.note': { seq: opId, entries: arrayOf(entry, MAX_WIRE_ITEMS), resync: optional(bool) },
   'kv.noteAck': { seqs: arrayOf(opId, MAX_WIRE_ITEMS) },
+  'kv.watchSync': {
+    op: opId,
+    prefixes: arrayOf(str(MAX_WIRE_KEY_LENGTH), MAX_WIRE_WATCH_PREFIXES),
+    since: int(0),
+    after: optional(str(MAX_WIRE_KEY_LENGTH)),
+  },
+  'kv.watchSyncReply': { op: opId, entries, more: bool },
 });
 
 /** A message of this protocol (by its `kv.` prefix; not validated). */

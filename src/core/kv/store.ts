@@ -250,6 +250,8 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       case 'kv.watchLost':
       case 'kv.note':
       case 'kv.noteAck':
+      case 'kv.watchSync':
+      case 'kv.watchSyncReply':
         return void this.watch.onMessage(from, msg);
       default:
         return this.onReply(from, msg);

@@ -194,6 +194,10 @@ export const KV_COUNTERS = [
   'keyCapRefused',
   'tooLargeRefused',
   'gcDropRefused',
+  /** Watch catch-ups started (notes may have been lost with a member). */
+  'watchCatchUps',
+  /** Watch catch-ups that could not complete: the application was told to re-list. */
+  'watchResyncs',
 ] as const;
 export type KvCounterName = (typeof KV_COUNTERS)[number];
 export type KvRequestKind = Extract<KvIn, { req: number }>['type'];

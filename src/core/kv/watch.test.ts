@@ -1,7 +1,8 @@
 /**
  * Watches (watch.ts) on the simulator's KvNet: a watcher sees every acknowledged write
  * under its prefix once per version, across replica crashes, restarts and joins; an idle
- * watch sends nothing; a watcher that does not keep up gets `watchResync` and the
+ * watch sends nothing; notes lost with a member are caught up from the replicas; a watcher
+ * that does not keep up, or whose catch-up cannot complete, gets `watchResync`, and the
  * notifier's buffer stays bounded.
  */
 import { describe, expect, it } from 'vitest';
@@ -157,18 +158,44 @@ describe('watch cost and limits', () => {
     expect(seen.entries.get('k/after')?.map((e) => e.value)).toEqual([1]);
   });
 
-  it('a notifying member that crashes makes the watcher resync (its unacknowledged notes died with it)', () => {
+  it('a notifying member that crashes with notes the watcher never got: the watcher catches them up from the replicas, no resync', () => {
     const net = new KvNet({ seed: 9, nodes: 5, config: CONFIG });
     const seen = record(net, 'n0');
     expect(net.watch('n0', ['a/']).ok).toBe(true);
     expect(net.put('n2', 'a/1', 1).ok).toBe(true);
     net.runFor(1000);
     expect(seen.entries.get('a/1')?.length).toBe(1);
-    net.crash('n3'); // never notified n0: no resync
-    net.runFor(3000);
-    expect(seen.resyncs).toEqual([]);
+    // n2's next notes never reach n0, then n2 crashes with them: the writes are on their replicas
+    net.block('n2', 'n0');
+    expect(net.put('n2', 'a/2', 2).ok).toBe(true);
+    expect(net.del('n2', 'a/1').ok).toBe(true);
+    expect(net.put('n2', 'b/1', 1).ok).toBe(true);
+    net.runFor(500);
+    expect(seen.entries.get('a/2')).toBeUndefined();
     net.crash('n2');
     net.runFor(3000);
+    expect(seen.entries.get('a/2')?.map((e) => e.value)).toEqual([2]);
+    expect(seen.entries.get('a/1')?.map((e) => e.deleted)).toEqual([false, true]);
+    expect(seen.entries.has('b/1')).toBe(false);
+    expect(seen.resyncs).toEqual([]);
+    expect(net.store('n0').counters().watchCatchUps).toBe(1);
+    // a member that never notified n0 crashing costs nothing
+    net.crash('n3');
+    net.runFor(3000);
+    expect(net.store('n0').counters().watchCatchUps).toBe(1);
+    expect(seen.resyncs).toEqual([]);
+  });
+
+  it('a catch-up some member does not answer ends in watchResync: the application re-lists', () => {
+    const net = new KvNet({ seed: 12, nodes: 5, config: CONFIG });
+    const seen = record(net, 'n0');
+    expect(net.watch('n0', ['a/']).ok).toBe(true);
+    expect(net.put('n2', 'a/1', 1).ok).toBe(true);
+    net.runFor(1000);
+    // n4's answers never reach n0 (n4 stays in n0's view): the catch-up cannot complete
+    net.block('n4', 'n0');
+    net.crash('n2');
+    net.runFor(CONFIG.requestTimeoutMs! + 2000);
     expect(seen.resyncs).toEqual(['member-lost']);
   });
 
@@ -186,13 +213,18 @@ describe('watch cost and limits', () => {
     net.runFor(2000);
     expect(seen.entries.get('a/1')?.map((e) => e.value)).toEqual([1]);
     expect(seen.resyncs).toEqual([]);
-    // n3 drops n0 from placement altogether, then sees it again: n0 registers again and lists again
+    // n3 drops n0 from placement altogether and writes: that note is never sent
     net.input('n3', { type: 'members', view: viewOf(all.filter((id) => id !== 'n0')) });
     net.runFor(100);
     expect(net.store('n3').watchers()).toEqual([]);
+    expect(net.put('n3', 'a/missed', 3).ok).toBe(true);
+    net.runFor(1000);
+    expect(seen.entries.has('a/missed')).toBe(false);
+    // n3 sees n0 again: n0 registers again and catches up what n3 wrote meanwhile
     net.input('n3', { type: 'members', view: viewOf(all) });
     net.runFor(2000);
-    expect(seen.resyncs).toEqual(['member-lost']);
+    expect(seen.entries.get('a/missed')?.map((e) => e.value)).toEqual([3]);
+    expect(seen.resyncs).toEqual([]);
     expect(net.store('n3').watchers()).toEqual(['n0']);
     expect(net.put('n3', 'a/2', 2).ok).toBe(true);
     net.runFor(1000);

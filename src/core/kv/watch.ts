@@ -8,7 +8,7 @@
  *   It delivers a notified entry only when its version is newer than the last one it
  *   delivered for that key, so each version is delivered at most once and versions of a key
  *   in increasing order. When a member that has notified it leaves the view, notifications
- *   that member had not yet got through are lost with it: the watcher emits `watchResync`.
+ *   that member had not yet got through are lost with it: the watcher catches up (below).
  * - Notifier: the coordinator of a write, once the write reached its quorum (the moment the
  *   client gets its acknowledgement), sends `kv.note` to every registered watcher whose
  *   prefix matches: one notification per watching node per version, nothing for a node
@@ -24,6 +24,19 @@
  * a forgotten watcher shows up again, the notifier sends it `kv.watchLost`, and the watcher
  * registers again and resyncs (notes may have been skipped while it was forgotten).
  *
+ * Catch-up. When notes may have been lost (a member that notified this node left the view,
+ * or a notifier says it had forgotten this node), the watcher asks every live member for
+ * its local entries under the watched prefixes whose version is at or after a watermark
+ * (`kv.watchSync`, paged in key order): the wall time of the newest note it had from that
+ * member (or of its registration, if none) minus `CATCH_UP_MARGIN_MS`, which covers writes
+ * stamped earlier and acknowledged later. A coordinator's clock is monotonic (HLC), so a
+ * write it acknowledged after that note carries a later version, and an acknowledged write
+ * has copies on W replicas: a live one answers with it. The entries pass the same
+ * at-most-once filter, so the application sees the missed writes and no duplicate, and no
+ * `resync`. Only when the catch-up cannot complete (a member does not answer within
+ * `requestTimeoutMs`), or a notifier dropped notes because this watcher was too slow
+ * (`overflow`), does the watcher emit `watchResync`: the application re-lists.
+ *
  * A watch on this node is served locally (no message). Pure: sends, timers and events go
  * through the store's effects.
  */
@@ -31,6 +44,8 @@ import type { NodeId } from '../types';
 import type { KvMessage } from './messages';
 import type { KvState } from './state';
 import { compareVersions, type Entry, type Version } from './types';
+import { hlcWall } from '../clock/hlc';
+import { MAX_WIRE_ITEMS } from './messages';
 
 /** Prefixes one node may watch at once (a `kv.watch` with more is refused by the validator). */
 export const MAX_WATCH_PREFIXES = 16;
@@ -40,10 +55,26 @@ export const WATCH_BUFFER = 1024;
 export const WATCH_RETRY_MS = 1000;
 /** Watchers a notifier remembers having forgotten (oldest dropped first). */
 export const FORGOTTEN_WATCHERS = 4096;
+/**
+ * How far before a lost member's newest note a catch-up starts: a write is acknowledged
+ * within `requestTimeoutMs` (3 s) of its stamp, and its note may trail a later write's.
+ */
+export const CATCH_UP_MARGIN_MS = 10_000;
+/** Bytes of entries in one catch-up page (a reply with more says so and the watcher asks on). */
+export const CATCH_UP_PAGE_BYTES = 128 * 1024;
 
 interface Registration {
   gen: number;
   prefixes: string[];
+}
+
+interface CatchUp {
+  op: number;
+  /** Wall ms: entries with versions at or after it are asked for. */
+  since: number;
+  /** Members still to answer → the last key they sent (null before their first page). */
+  waiting: Map<NodeId, string | null>;
+  deadline: number;
 }
 
 interface Outgoing {
@@ -61,8 +92,12 @@ export class KvWatch {
   private live = new Set<NodeId>();
   /** Last version delivered per key (dedup, version order). */
   private delivered = new Map<string, Version>();
-  /** Members that notified this node since its last resync. */
-  private senders = new Set<NodeId>();
+  /** Members that notified this node since its last resync → wall ms of the newest version they sent. */
+  private senders = new Map<NodeId, number>();
+  /** Wall ms at which the current registration was made (the watermark for a member that sent nothing). */
+  private registeredAt = 0;
+  private catchUp: CatchUp | null = null;
+  private catchUpOps = 0;
 
   // ---- notifier side
   private registry = new Map<NodeId, Registration>();
@@ -109,6 +144,8 @@ export class KvWatch {
     this.prefixes = next;
     // a generation newer than any earlier incarnation's: time-based, strictly increasing
     this.gen = Math.max(this.gen + 1, Math.floor(this.s.now));
+    this.registeredAt = this.s.now;
+    this.catchUp = null;
     if (next.length === 0) this.delivered.clear();
     else if (had.length > 0) for (const k of this.delivered.keys()) if (!matches(next, k)) this.delivered.delete(k);
     this.registry.set(this.s.me, { gen: this.gen, prefixes: next });
@@ -129,9 +166,18 @@ export class KvWatch {
       this.resync('overflow');
       return;
     }
-    this.senders.add(from);
+    let newest = this.senders.get(from) ?? this.registeredAt;
+    for (const e of entries) newest = Math.max(newest, Math.min(hlcWall(e.version.ts), this.s.now));
+    this.senders.set(from, newest);
+    this.deliver(entries);
+  }
+
+  /** Hands each entry under a watched prefix to the application once per version, in version order per key. */
+  private deliver(entries: readonly Entry[]): void {
     for (const e of entries) {
       if (!matches(this.prefixes, e.key)) continue;
+      // a far-future version would be delivered and then hide every later write of its key
+      if (!this.s.acceptable(e.version.ts)) continue;
       const last = this.delivered.get(e.key);
       if (last && compareVersions(e.version, last) <= 0) continue;
       this.delivered.set(e.key, e.version);
@@ -140,8 +186,56 @@ export class KvWatch {
   }
 
   private resync(reason: 'overflow' | 'member-lost'): void {
+    this.s.counters.add('watchResyncs');
     this.senders.clear();
+    this.catchUp = null;
     this.s.io.event({ type: 'watchResync', reason });
+  }
+
+  /**
+   * Notes written since wall time `since` may have been lost: ask every live member for
+   * its entries from then on (merged into a catch-up already under way, from its start).
+   */
+  private startCatchUp(since: number): void {
+    if (this.prefixes.length === 0) return;
+    const from = Math.max(0, Math.floor(Math.min(since, this.catchUp?.since ?? Infinity) - CATCH_UP_MARGIN_MS));
+    const op = ++this.catchUpOps;
+    const waiting = new Map<NodeId, string | null>();
+    for (const m of this.live) if (m !== this.s.me) waiting.set(m, null);
+    this.catchUp = { op, since: from, waiting, deadline: this.s.now + this.s.config.requestTimeoutMs };
+    this.s.counters.add('watchCatchUps');
+    this.deliver(localSince(this.s.data.values(), this.prefixes, from));
+    for (const m of waiting.keys()) this.s.send(m, { type: 'kv.watchSync', op, prefixes: this.prefixes, since: from });
+    if (waiting.size === 0) this.catchUp = null;
+    this.armRetry();
+  }
+
+  private onSyncReply(from: NodeId, op: number, entries: Entry[], more: boolean): void {
+    const c = this.catchUp;
+    if (!c || c.op !== op || !c.waiting.has(from)) return;
+    this.deliver(entries);
+    const last = entries.length > 0 ? entries[entries.length - 1]!.key : null;
+    if (more && last !== null && last !== c.waiting.get(from)) {
+      c.waiting.set(from, last);
+      this.s.send(from, { type: 'kv.watchSync', op, prefixes: this.prefixes, since: c.since, after: last });
+      return;
+    }
+    c.waiting.delete(from);
+    if (c.waiting.size === 0) this.catchUp = null;
+  }
+
+  /** A member asks for its missed notes: one page of local entries from `since` on. */
+  private answerSync(from: NodeId, op: number, prefixes: string[], since: number, after: string | null): void {
+    const found = localSince(this.s.data.values(), prefixes, since, after).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (const e of found) {
+      const size = this.s.valueSize(e);
+      if (entries.length > 0 && (bytes + size > CATCH_UP_PAGE_BYTES || entries.length >= MAX_WIRE_ITEMS)) break;
+      entries.push(e);
+      bytes += size;
+    }
+    this.s.send(from, { type: 'kv.watchSyncReply', op, entries, more: entries.length < found.length });
   }
 
   /**
@@ -152,11 +246,15 @@ export class KvWatch {
    */
   onMembers(live: readonly NodeId[], placement: readonly NodeId[] = live): void {
     const next = new Set(live);
-    let lost = false;
+    let lostSince = Infinity;
     for (const m of this.live) {
       if (next.has(m)) continue;
       this.unregistered.delete(m);
-      if (this.senders.delete(m)) lost = true;
+      this.catchUp?.waiting.delete(m);
+      const newest = this.senders.get(m);
+      if (newest === undefined) continue;
+      this.senders.delete(m);
+      lostSince = Math.min(lostSince, newest);
     }
     for (const m of next) {
       if (this.live.has(m) || m === this.s.me) continue;
@@ -165,7 +263,6 @@ export class KvWatch {
       this.unregistered.add(m);
       this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
     }
-    this.live = next;
     if (this.unregistered.size === 0) this.answerWaiting(true);
     const placed = new Set(placement);
     for (const [w, reg] of [...this.registry]) {
@@ -176,7 +273,9 @@ export class KvWatch {
       this.forgotten.add(w);
       if (this.forgotten.size > FORGOTTEN_WATCHERS) this.forgotten.delete(this.forgotten.values().next().value!);
     }
-    if (lost && this.prefixes.length > 0) this.resync('member-lost');
+    if (this.catchUp?.waiting.size === 0) this.catchUp = null;
+    this.live = next;
+    if (lostSince < Infinity) this.startCatchUp(lostSince);
     this.armRetry();
   }
 
@@ -226,13 +325,12 @@ export class KvWatch {
         if (this.unregistered.size === 0) this.answerWaiting(true);
         return true;
       case 'kv.watchLost':
-        // the notifier dropped this node's registration: register again; what it did not
-        // notify meanwhile is unknown, so the watcher lists again
+        // the notifier dropped this node's registration: register again, and catch up on
+        // what it did not notify meanwhile (from the newest note it had sent, or the registration)
         if (this.prefixes.length === 0 || from === this.s.me) return true;
         this.unregistered.add(from);
         this.s.send(from, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
-        this.resync('member-lost');
-        this.armRetry();
+        this.startCatchUp(this.senders.get(from) ?? this.registeredAt);
         return true;
       case 'kv.note':
         this.onNote(from, msg.seq, msg.entries, msg.resync === true);
@@ -242,6 +340,12 @@ export class KvWatch {
         if (o) for (const seq of msg.seqs) o.pending.delete(seq);
         return true;
       }
+      case 'kv.watchSync':
+        if (from !== this.s.me) this.answerSync(from, msg.op, msg.prefixes, msg.since, msg.after ?? null);
+        return true;
+      case 'kv.watchSyncReply':
+        this.onSyncReply(from, msg.op, msg.entries, msg.more);
+        return true;
       default:
         return false;
     }
@@ -250,6 +354,8 @@ export class KvWatch {
   onRetry(): void {
     this.retryArmed = false;
     this.answerWaiting(false);
+    // a catch-up some member did not finish answering: what it held is unknown, re-list
+    if (this.catchUp && this.s.now >= this.catchUp.deadline) this.resync('member-lost');
     for (const m of this.unregistered) this.s.send(m, { type: 'kv.watch', gen: this.gen, prefixes: this.prefixes });
     for (const [w, o] of this.outgoing) {
       for (const [seq, e] of o.pending) {
@@ -261,7 +367,7 @@ export class KvWatch {
 
   private armRetry(): void {
     if (this.retryArmed) return;
-    let busy = this.unregistered.size > 0 || this.waiting.size > 0;
+    let busy = this.unregistered.size > 0 || this.waiting.size > 0 || this.catchUp !== null;
     for (const o of this.outgoing.values()) if (o.pending.size > 0) busy = true;
     if (!busy) return;
     this.retryArmed = true;
@@ -294,6 +400,16 @@ export function prefixesProblem(prefixes: unknown, maxLength: number): string | 
     if (typeof p !== 'string' || p.length > maxLength) return `a watched prefix is a string of at most ${maxLength} characters`;
   }
   return null;
+}
+
+/** Entries under `prefixes` whose version's wall time is at or after `since` (and key after `after`). */
+function localSince(entries: Iterable<Entry>, prefixes: readonly string[], since: number, after: string | null = null): Entry[] {
+  const out: Entry[] = [];
+  for (const e of entries) {
+    if (hlcWall(e.version.ts) < since || (after !== null && e.key <= after) || !matches(prefixes, e.key)) continue;
+    out.push(e);
+  }
+  return out;
 }
 
 function matches(prefixes: readonly string[], key: string): boolean {
