@@ -511,7 +511,7 @@ export class CoreNode {
   }
 
   private topologyChanged(): void {
-    this.router.setTopology([...this.active], this.liveMemberInfos());
+    this.router.setTopology([...this.active], () => this.liveMemberInfos());
     if (!this.left) this.toMembership({ type: 'local', active: [...this.active] });
     this.out.push({ type: 'event', event: { type: 'peers' } });
   }
@@ -521,7 +521,7 @@ export class CoreNode {
    * (membership's `changed`): the router, chat and the UI need the new views.
    */
   private membersChanged(): void {
-    this.router.setTopology([...this.active], this.liveMemberInfos());
+    this.router.setTopology([...this.active], () => this.liveMemberInfos());
     this.toChat({ type: 'members', view: this.membership.view() });
     this.out.push({ type: 'event', event: { type: 'members' } });
   }

@@ -20,7 +20,7 @@ export class Placement {
     private readonly n: number,
   ) {
     this.placed = new Set([me]);
-    this.ring = new Ring(this.placed, vnodes, n);
+    this.ring = Ring.of(this.placed, vnodes, n);
   }
 
   /**
@@ -36,7 +36,7 @@ export class Placement {
     if (next.size === this.placed.size && [...next].every((m) => this.placed.has(m))) return null;
     const previous = this.ring;
     this.placed = next;
-    this.ring = new Ring(next, this.vnodes, this.n);
+    this.ring = Ring.of(next, this.vnodes, this.n);
     return previous;
   }
 

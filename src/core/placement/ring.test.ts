@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hash32, Ring } from './ring';
+import { hash32, Ring, RING_CACHE } from './ring';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `node-${i}`);
 const keys = Array.from({ length: 5000 }, (_, i) => `key/${i}`);
@@ -83,5 +83,40 @@ describe('Ring', () => {
     expect(ring.preferenceList('key-1')).toBe(ring.preferenceList('key-1'));
     expect(ring.preferenceList('key-1')).toEqual(ring.walk('key-1', 3));
   });
-});
 
+  it('places every key where a plain (token, member) sort of the vnodes would', () => {
+    // the reference the packed-float build must agree with: every member's tokens, sorted by token then member
+    const members = [...ids(300), 'a', 'zz', 'é-node'].sort();
+    const points: [number, number][] = [];
+    members.forEach((m, mi) => {
+      for (let v = 0; v < 16; v++) points.push([hash32(`${m}#${v}`), mi]);
+    });
+    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const ring = new Ring(members, 16, 3);
+    for (const k of keys) {
+      const h = hash32(k);
+      let i = points.findIndex((p) => p[0] >= h);
+      if (i < 0) i = 0;
+      const want: string[] = [];
+      for (let j = 0; want.length < 3; j++) {
+        const m = members[points[(i + j) % points.length]![1]]!;
+        if (!want.includes(m)) want.push(m);
+      }
+      expect(ring.preferenceList(k)).toEqual(want);
+    }
+  });
+
+  it('Ring.of shares one ring per member set, whatever the order, and answers like a new ring', () => {
+    const a = Ring.of(['n3', 'n1', 'n2', 'n1'], 64, 3);
+    expect(Ring.of(['n1', 'n2', 'n3'], 64, 3)).toBe(a);
+    expect(Ring.of(['n1', 'n2', 'n3'], 32, 3)).not.toBe(a);
+    expect(Ring.of(['n1', 'n2', 'n3'], 64, 2)).not.toBe(a);
+    const fresh = new Ring(['n1', 'n2', 'n3'], 64, 3);
+    for (const k of keys.slice(0, 200)) expect(a.preferenceList(k)).toEqual(fresh.preferenceList(k));
+    // bounded: after RING_CACHE other sets the first is rebuilt (a new instance, same answers)
+    for (let i = 0; i < RING_CACHE; i++) Ring.of(ids(4 + i), 64, 3);
+    const again = Ring.of(['n1', 'n2', 'n3'], 64, 3);
+    expect(again).not.toBe(a);
+    expect(again.segments()).toEqual(a.segments());
+  });
+});

@@ -23,6 +23,12 @@ export function hash32(s: string, seed = 0): number {
   return h >>> 0;
 }
 
+/** Member indexes packed below the token (see the constructor): at most 2^20 members. */
+const MEMBER_SPAN = 2 ** 20;
+/** Rings kept by `Ring.of`, least recently used evicted: a few membership changes' worth. */
+export const RING_CACHE = 8;
+const cache = new Map<string, Ring>();
+
 export class Ring {
   /** Sorted, distinct. */
   readonly members: readonly NodeId[];
@@ -35,14 +41,47 @@ export class Ring {
 
   constructor(members: Iterable<NodeId>, readonly vnodes: number, readonly n: number) {
     this.members = [...new Set(members)].sort();
-    const points: [number, number][] = [];
+    const count = this.members.length * vnodes;
+    // token × 2^20 + member index in one float (exact below 2^53): a numeric typed-array
+    // sort orders by token, ties (vanishingly rare) by member index, so every node builds
+    // the same ring, without an array of pairs and a comparator (5–10× slower at 1,000 members)
+    const packed = new Float64Array(count);
+    let k = 0;
     this.members.forEach((m, mi) => {
-      for (let v = 0; v < vnodes; v++) points.push([hash32(`${m}#${v}`), mi]);
+      for (let v = 0; v < vnodes; v++) packed[k++] = hash32(`${m}#${v}`) * MEMBER_SPAN + mi;
     });
-    // ties (vanishingly rare) broken by member index so every node builds the same ring
-    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    this.tokens = Uint32Array.from(points, (p) => p[0]);
-    this.owners = Uint32Array.from(points, (p) => p[1]);
+    packed.sort();
+    this.tokens = new Uint32Array(count);
+    this.owners = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      const p = packed[i]!;
+      const mi = p % MEMBER_SPAN;
+      this.owners[i] = mi;
+      this.tokens[i] = (p - mi) / MEMBER_SPAN;
+    }
+  }
+
+  /**
+   * The ring over `members`, shared with every earlier call for the same set, vnodes and N
+   * (a bounded cache of the last RING_CACHE rings). A ring is immutable apart from its
+   * lazily filled lookup caches, which depend only on the ring, so sharing one changes no
+   * answer: the KVS and segments of one node build the same ring on every membership
+   * change, and the simulator's thousands of nodes mostly see the same sequence of sets.
+   * Deterministic memoisation, no IO or clock: core stays pure.
+   */
+  static of(members: Iterable<NodeId>, vnodes: number, n: number): Ring {
+    const sorted = [...new Set(members)].sort();
+    const key = `${vnodes}|${n}|${sorted.join('\u0000')}`;
+    const hit = cache.get(key);
+    if (hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      return hit;
+    }
+    const ring = new Ring(sorted, vnodes, n);
+    cache.set(key, ring);
+    if (cache.size > RING_CACHE) cache.delete(cache.keys().next().value!);
+    return ring;
   }
 
   /** Index of the first token at or clockwise after `h`. */

@@ -36,15 +36,29 @@ export const routeFields: Record<string, Check> = {
   seal: optional((v) => (isObject(v) ? null : 'not a seal')),
 };
 
+type Topology = Iterable<{ id: NodeId; active: readonly NodeId[] }>;
+
 export class Router {
-  private adjacency = new Map<NodeId, NodeId[]>();
   private myActive: NodeId[] = [];
+  /** Where the members' active views come from; read on the first lookup after a change. */
+  private source: Topology | (() => Topology) = [];
   private firstHop: Map<NodeId, NodeId> | null = null;
 
   constructor(private readonly me: NodeId) {}
 
-  /** `members` lists each known live member's announced active view. */
-  setTopology(myActive: readonly NodeId[], members: Iterable<{ id: NodeId; active: readonly NodeId[] }>): void {
+  /**
+   * `members` lists each known live member's announced active view, or is a function that
+   * returns that list: it is called only when a route is next looked up, so a burst of
+   * membership changes (a cluster forming: every join changes every node's member list)
+   * costs one table build, not one per change.
+   */
+  setTopology(myActive: readonly NodeId[], members: Topology | (() => Topology)): void {
+    this.myActive = [...myActive];
+    this.source = members;
+    this.firstHop = null;
+  }
+
+  private adjacency(): Map<NodeId, Set<NodeId>> {
     const adj = new Map<NodeId, Set<NodeId>>();
     const link = (a: NodeId, b: NodeId) => {
       if (a === b) return;
@@ -55,10 +69,9 @@ export class Router {
       if (!t) adj.set(b, (t = new Set()));
       t.add(a);
     };
+    const members = typeof this.source === 'function' ? this.source() : this.source;
     for (const m of members) if (m.id !== this.me) for (const n of m.active) if (n !== this.me) link(m.id, n);
-    this.adjacency = new Map([...adj].map(([k, v]) => [k, [...v]]));
-    this.myActive = [...myActive];
-    this.firstHop = null;
+    return adj;
   }
 
   /** The neighbour to hand a message for `dst` to, or null when no path is known. */
@@ -69,6 +82,7 @@ export class Router {
   }
 
   private computeFirstHops(): Map<NodeId, NodeId> {
+    const adjacency = this.adjacency();
     const first = new Map<NodeId, NodeId>();
     const queue: NodeId[] = [];
     for (const n of this.myActive) {
@@ -78,7 +92,7 @@ export class Router {
     for (let i = 0; i < queue.length; i++) {
       const u = queue[i]!;
       const hop = first.get(u)!;
-      for (const v of this.adjacency.get(u) ?? []) {
+      for (const v of adjacency.get(u) ?? []) {
         if (v === this.me || first.has(v)) continue;
         first.set(v, hop);
         queue.push(v);
