@@ -5,6 +5,7 @@ import { describeValue, EDITABLE_MAX_DEPTH, EDITABLE_MAX_NODES, isJsonEditable, 
 import { buildGraph } from './graph';
 import { anotherNodeUrl, shareUrl } from './links';
 import { classify } from './stat-names';
+import { baselineAfterSave, isDirty } from './editor-form';
 
 describe('chat input as the UI parses it (core/chat/commands)', () => {
   it('reads commands and plain text', () => {
@@ -104,5 +105,23 @@ describe('format', () => {
     const cyclic: unknown[] = [];
     cyclic.push(cyclic);
     expect(jsonEditProblem(cyclic)).toBe(`nested deeper than ${EDITABLE_MAX_DEPTH} levels`);
+  });
+});
+
+describe('KV editor form after a save', () => {
+  const raw = '{"text": "hi", "n": 1}';
+  const stored = JSON.stringify({ text: 'hi', n: 1 }, null, 2);
+  it('the save replies first: the typed text is the baseline, the stored copy replaces it, and the form stays clean', () => {
+    const base = baselineAfterSave({ loadedKey: null, loadedText: null }, raw, 'k', raw);
+    expect(isDirty(base, raw)).toBe(false); // so the store's copy is loaded when it arrives
+  });
+  it('the own change event comes first: the form already shows the stored copy and stays clean, so it follows edits made elsewhere', () => {
+    // the form loaded the store's copy before the save's reply (what CI saw: the form then looked edited forever)
+    const loaded = { loadedKey: 'k', loadedText: stored };
+    const base = baselineAfterSave(loaded, stored, 'k', raw);
+    expect(isDirty(base, stored)).toBe(false);
+  });
+  it('text typed after pressing Save stays an edit', () => {
+    expect(isDirty(baselineAfterSave({ loadedKey: null, loadedText: null }, `${raw} `, 'k', raw), `${raw} `)).toBe(true);
   });
 });
