@@ -17,10 +17,11 @@ export function isDirty(base: FormBaseline, draft: string): boolean {
  * The baseline once a save of `text` under `key` succeeded, the form now holding `draft`.
  * While the form still shows the saved text, that text becomes the baseline, so the store's
  * reformatted copy replaces it when it arrives. The tab's own change event can arrive
- * before the save's reply, and the form may already show the store's copy: then the
- * baseline is kept (taking the typed text as baseline would make the form look edited, and
- * it would stop following changes made elsewhere). Text typed since the save stays an edit.
+ * before the save's reply, and the form may already show the store's copy of this key:
+ * then the baseline is kept (taking the typed text as baseline would make the form look
+ * edited, and it would stop following changes made elsewhere). Otherwise text typed since
+ * the save stays an edit of this key, never overwritten by the store's copy.
  */
 export function baselineAfterSave(base: FormBaseline, draft: string, key: string, text: string): FormBaseline {
-  return draft === text ? { loadedKey: key, loadedText: text } : base;
+  return draft !== text && base.loadedKey === key ? base : { loadedKey: key, loadedText: text };
 }

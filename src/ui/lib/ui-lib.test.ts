@@ -124,4 +124,9 @@ describe('KV editor form after a save', () => {
   it('text typed after pressing Save stays an edit', () => {
     expect(isDirty(baselineAfterSave({ loadedKey: null, loadedText: null }, `${raw} `, 'k', raw), `${raw} `)).toBe(true);
   });
+  it('text typed after pressing Save on a new key, another key loaded before, stays an edit of the new key', () => {
+    const base = baselineAfterSave({ loadedKey: 'other', loadedText: '1' }, `${raw} `, 'k', raw);
+    expect(base.loadedKey).toBe('k'); // the editor loads the store's copy only for another key or a clean form
+    expect(isDirty(base, `${raw} `)).toBe(true);
+  });
 });
