@@ -164,3 +164,46 @@ test('a tab whose KV log was compacted restores the same keys after a reload', a
   expect(after.last).toEqual({ i: 3999, text: 'value 3999' });
   await closeTab(b);
 });
+
+test('a tab whose disk fails acknowledges nothing it has not stored, says so, and loses nothing acknowledged', async ({ cluster }) => {
+  const { tabs } = await cluster(3, 'kv-disk');
+  const [a, b, c] = tabs as [Tab, Tab, Tab];
+  // C's IndexedDB refuses every write, as a full disk does
+  await c.page.evaluate(() => {
+    const w = window as unknown as { realPut: typeof IDBObjectStore.prototype.put };
+    w.realPut = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function () {
+      throw new DOMException('the disk is full (test)', 'QuotaExceededError');
+    };
+  });
+  // C's own write is not acknowledged: it cannot store its copy
+  const own = await c.page.evaluate(() => window.p2p.kv.put('disk/from-c', 1).then(() => 'ok', (e: Error) => e.message));
+  expect(own).toMatch(/could not store it on disk/);
+  // writes coordinated elsewhere succeed on the two working disks (W = 2); C withholds its acks
+  const keys = await putMany(a, 'disk/a', 20);
+  // (a held ack is dropped when the retry it waits for fails too: the backoff grows to 5 s)
+  const stats = await waitFor(() => c.page.evaluate(() => window.p2p.stats()), (s) => s['kv.acksDropped']! > 0, 15_000, 'acks dropped');
+  expect(stats['storage.failing']).toBe(1);
+  expect(stats['kv.writesFailedStorage']).toBeGreaterThanOrEqual(1);
+  await expect(c.page.getByTestId('storage-problem')).toContainText(/cannot write to its disk/, { timeout: 10_000 });
+  await expect(a.page.getByTestId('storage-problem')).toHaveCount(0);
+  // the disk works again: the retries write what C held, and the warning goes away
+  await c.page.evaluate(() => {
+    IDBObjectStore.prototype.put = (window as unknown as { realPut: typeof IDBObjectStore.prototype.put }).realPut;
+  });
+  await waitFor(
+    () => c.page.evaluate(() => window.p2p.stats()),
+    (s) => s['storage.failing'] === 0 && s['storage.pending'] === 0,
+    20_000,
+    'the failed writes retried',
+  );
+  await expect(c.page.getByTestId('storage-problem')).toHaveCount(0, { timeout: 10_000 });
+  // C alone, from its own disk, has every acknowledged key: the other two tabs crash, C reloads
+  await crashTab(a);
+  await crashTab(b);
+  await c.page.reload();
+  await c.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
+  await waitFor(() => c.page.evaluate(() => window.p2p.kv.localKeys().length), (n) => n >= keys.length, 15_000, 'keys restored from disk');
+  expect(await readAll(c, keys)).toBe(keys.length);
+  await closeTab(c);
+});

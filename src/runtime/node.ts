@@ -20,6 +20,7 @@ import { CoreDriver, type DriverEffect } from './core-driver';
 import { SignalingBridge } from './signaling-bridge';
 import { PeerLinks } from './peer-links';
 import { Persistence } from './persistence';
+import { DROP, DurableAcks } from './durable-acks';
 import { RequestTracker } from './requests';
 import { JoinState } from './join';
 import { Stats } from './stats';
@@ -41,6 +42,8 @@ export class P2PNode implements P2PApi {
   private readonly listeners = new Set<(e: NodeEvent) => void>();
   private readonly driver: CoreDriver;
   private readonly persistence: Persistence;
+  /** KV acknowledgements and write replies wait until what they acknowledge is on disk. */
+  private readonly acks: DurableAcks;
   private readonly signaling: SignalingBridge;
   private readonly links_: PeerLinks;
   private readonly requests: RequestTracker;
@@ -73,6 +76,7 @@ export class P2PNode implements P2PApi {
       this.stats_,
       this.query.kv,
     );
+    this.acks = new DurableAcks(this.persistence.kvStore);
     this.signaling = new SignalingBridge(
       { identity: opts.identity, cluster: opts.cluster, urls: opts.signaling, WebSocketImpl: opts.WebSocketImpl, sockets: opts.sockets, secret: opts.secret },
       this.stats_,
@@ -157,6 +161,7 @@ export class P2PNode implements P2PApi {
   private run(e: DriverEffect): void {
     switch (e.type) {
       case 'send':
+        if (DurableAcks.isAck(e.msg.type)) return this.acks.after(() => this.send(e.to, e.msg, e.transient === true), DROP);
         return this.send(e.to, e.msg, e.transient === true);
       case 'seal':
         return this.seal(e.id, e.kind, e.data);
@@ -169,8 +174,15 @@ export class P2PNode implements P2PApi {
         this.signaling.announce(e.isolated);
         this.stats_.count('announce.out');
         return;
-      case 'reply':
-        return this.requests.settle(e);
+      case 'reply': {
+        const write = e.ok ? this.requests.kvWrite(e.req) : null;
+        if (write === null) return this.requests.settle(e);
+        const failed = `${write}: not acknowledged, this tab could not store it on disk (IndexedDB write failed; see stats 'storage.failing')`;
+        return this.acks.after(
+          () => this.requests.settle(e),
+          () => this.requests.settle({ type: 'reply', req: e.req, ok: false, error: failed }),
+        );
+      }
       case 'event':
         if (e.event.type === 'peers' || e.event.type === 'members') this.join.check();
         this.emit(e.event);
@@ -272,6 +284,9 @@ export class P2PNode implements P2PApi {
       // how often the KVS's placement changed (each one re-checks every local key's owners)
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
       ...this.persistence.counters(),
+      'kv.acksHeld': this.acks.counters.held,
+      'kv.acksDropped': this.acks.counters.dropped,
+      'kv.writesFailedStorage': this.acks.counters.failedReplies,
       ...sealerCounters(this.sealer),
       ...limitCounters(this.query),
       ...memberCounters(this.query),

@@ -12,6 +12,7 @@ import { validateSegRecord } from '../core/segments';
 import { loadPersisted, NodeStorage, StoreRegistry, type PersistedState } from '../storage/store';
 import { isNewer, OrphanWatcher, REGISTRY_TOUCH_MS, retireMerged, type NodeData, type Restart } from './orphans';
 import type { Stats } from './stats';
+import type { DurableStore } from './durable-acks';
 
 /** The state a node starts from. */
 export interface Restored {
@@ -56,6 +57,11 @@ export class Persistence {
           () => Array.from(kv.entries(), (e): [string, unknown] => [e.key, e]),
         )
       : null;
+  }
+
+  /** The KV store, for waiting until writes are on disk (null when persistence is off). */
+  get kvStore(): DurableStore | null {
+    return this.storage?.kv ?? null;
   }
 
   get enabled(): boolean {
@@ -196,6 +202,11 @@ export class Persistence {
     return {
       'storage.pending': this.storage?.kv.stats.pending ?? 0,
       'storage.errors': this.storage?.kv.stats.errors ?? 0,
+      'storage.retries': this.storage?.kv.stats.retries ?? 0,
+      // 1 while the KV store's last write failed: acknowledgements are withheld, puts fail
+      'storage.failing': this.storage?.kv.stats.failing ?? 0,
+      'storage.chatErrors': this.storage?.chat.stats.errors ?? 0,
+      'storage.segErrors': this.storage?.segments.stats.errors ?? 0,
       'storage.compactions': this.storage?.kv.compactions ?? 0,
     };
   }

@@ -15,6 +15,7 @@ export interface RequestDriver {
 }
 
 interface Pending {
+  call: ApiCall;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: TimerHandle | null;
@@ -52,12 +53,21 @@ export class RequestTracker {
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);
       this.pending.set(req, {
+        call,
         resolve: (v) => (done(), resolve(v as T)),
         reject: (e) => (done(), reject(e)),
         timer,
       });
       this.driver.step({ type: 'api', req, call });
     });
+  }
+
+  /** What request `req` writes to the KVS ("put 'k'", "delete 'k'"), or null when it is no KV write. */
+  kvWrite(req: number): string | null {
+    const call = this.pending.get(req)?.call;
+    if (call?.type === 'kv.put') return `put '${call.key}'`;
+    if (call?.type === 'kv.delete') return `delete '${call.key}'`;
+    return null;
   }
 
   /** The core's answer to a request (ignored when the call already timed out). */

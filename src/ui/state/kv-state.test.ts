@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KvWatchEvent, NodeEvent, P2PApi } from '../../runtime/api';
-import { CHANGE_BATCH_MAX_MS, KvState, mergeSorted, PAGE_SIZE } from './kv.svelte';
+import { CHANGE_BATCH_MAX_MS, KvState, mergeSorted, PAGE_SIZE, storageProblem } from './kv.svelte';
 
 /** The parts of P2PApi the KV panel uses, counting the expensive calls. */
 function fakeNode(): {
@@ -219,5 +219,16 @@ describe('KvState under a burst of changes', () => {
     // only the key that moved onto the page when k/00002 left it is read
     expect(calls.inspect.slice(before)).toEqual([kv.pageKeys[PAGE_SIZE - 1]]);
     off();
+  });
+});
+
+describe('storageProblem', () => {
+  it('says nothing while the disk works, and what it means when it does not', () => {
+    expect(storageProblem({ 'storage.failing': 0, 'storage.errors': 3 })).toBeNull();
+    expect(storageProblem({})).toBeNull();
+    const text = storageProblem({ 'storage.failing': 1, 'storage.errors': 2 });
+    expect(text).toMatch(/cannot write to its disk/);
+    expect(text).toMatch(/2 failed writes/);
+    expect(text).toMatch(/not acknowledged/);
   });
 });

@@ -69,6 +69,8 @@ export class KvState {
   actionError = $state<string | null>(null);
   /** Polite status line ("Saved …", "Deleted …"). */
   status = $state<string | null>(null);
+  /** This tab's disk refuses KV writes (stats 'storage.failing'): what the user should know, or null. */
+  storageProblem = $state<string | null>(null);
   saving = $state(false);
 
   readonly pageCount = $derived(Math.max(1, Math.ceil(this.keys.length / PAGE_SIZE)));
@@ -348,12 +350,24 @@ export class KvState {
   }
 
   private refreshLocal(): void {
+    this.readStorageHealth();
     try {
       const local = this.node.kv.localKeys();
       if (local.length !== this.local.size || local.some((k) => !this.local.has(k))) this.local = new Set(local);
     } catch (e) {
       this.listError = `Could not read local keys: ${errorMessage(e)}`;
     }
+  }
+
+  private readStorageHealth(): void {
+    let stats: Record<string, number>;
+    try {
+      stats = this.node.stats();
+    } catch {
+      return;
+    }
+    const problem = storageProblem(stats);
+    if (problem !== this.storageProblem) this.storageProblem = problem;
   }
 
   private loadPreviews(): void {
@@ -415,4 +429,17 @@ export class KvState {
     next.delete(key);
     this.entries = next;
   }
+}
+
+/**
+ * What the KV panel says when this tab's IndexedDB refuses writes: its puts fail and it
+ * acknowledges no replica write until a retry succeeds (runtime/durable-acks.ts).
+ */
+export function storageProblem(stats: Record<string, number>): string | null {
+  if (!stats['storage.failing']) return null;
+  const errors = stats['storage.errors'] ?? 0;
+  return (
+    `This tab cannot write to its disk (IndexedDB: ${errors} failed ${errors === 1 ? 'write' : 'writes'}, retrying). ` +
+    'Its writes are not acknowledged and it confirms no copies for others until storage works again; other tabs keep the data.'
+  );
 }
