@@ -29,9 +29,14 @@ export interface ReadOp {
   inspect: boolean;
   key: string;
   pref: readonly NodeId[];
+  /** The preference list and, once replicas were late, the next nodes on the ring. */
+  asked: Set<NodeId>;
   quorum: number;
   answers: Map<NodeId, Entry | null>;
-  /** Stop waiting for a replica that has the key: R answers of any kind will do. */
+  started: number;
+  /** Replicas are late (`lateAfter()`): one copy of the key in hand will do. */
+  late: boolean;
+  /** `hintAfterMs` passed: R answers of any kind will do. */
   patienceOver: boolean;
   replied: boolean;
 }

@@ -82,12 +82,14 @@ export class Requests {
         w.acked.add(p);
       } else s.outbox.put(p, op, entry, null, bytes);
     }
-    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', c.hintAfterMs, op);
+    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', s.lateAfter(), op);
     this.checkWrite(op, w);
   }
 
   onPutAck(from: NodeId, op: number, w: WriteOp): boolean {
     if (!w.asked.has(from)) return false;
+    // answer time of a replica asked at the start (a stand-in was asked later)
+    if (!w.acked.has(from) && w.pref.includes(from)) this.s.noteAnswer(this.s.now - (w.deadline - this.s.config.requestTimeoutMs));
     w.acked.add(from);
     this.checkWrite(op, w);
     return true;
@@ -105,15 +107,23 @@ export class Requests {
   }
 
   /**
-   * `hintAfterMs` into an operation. Write: preference nodes (or their stand-ins) still
-   * silent get the next node on the ring (hinted handoff). Read: stop waiting for a
-   * replica that has the key.
+   * Replicas are late (`lateAfter()`, measured; at most `hintAfterMs`). Write: preference
+   * nodes (or their stand-ins) still silent get the next node on the ring (hinted
+   * handoff). Read: stop waiting for the silent ones (see checkRead) and ask the next
+   * nodes on the ring as well, which hold the key if it was re-replicated or hinted there.
    */
   onHint(op: number): void {
     const s = this.s;
     const w = s.ops.get(op);
     if (w?.kind === 'read') {
-      w.patienceOver = true;
+      const patience = Math.min(s.config.hintAfterMs, s.config.requestTimeoutMs);
+      if (!w.late) {
+        w.late = true;
+        if (!w.replied) this.askFurther(op, w);
+        const waited = s.now - w.started;
+        if (waited < patience) s.outbox.arm('kv.hint', patience - waited, op);
+        else w.patienceOver = true;
+      } else w.patienceOver = true;
       return this.checkRead(op, w);
     }
     if (!w || w.kind !== 'write') return;
@@ -130,7 +140,8 @@ export class Requests {
         w.acked.add(f);
       } else s.outbox.put(f, op, w.entry, p, s.valueSize(w.entry));
     }
-    if (s.now + s.config.hintAfterMs < w.deadline) s.outbox.arm('kv.hint', s.config.hintAfterMs, op);
+    const again = s.lateAfter();
+    if (s.now + again < w.deadline) s.outbox.arm('kv.hint', again, op);
     this.checkWrite(op, w);
   }
 
@@ -143,18 +154,35 @@ export class Requests {
     if (keyError) return this.fail(req, keyError);
     const pref = s.prefOf(key);
     const quorum = s.placement.quorum(s.config.r, pref);
-    const r: ReadOp = { kind: 'read', req, inspect, key, pref, quorum, answers: new Map(), patienceOver: false, replied: false };
+    const r: ReadOp = { kind: 'read', req, inspect, key, pref, asked: new Set(pref), quorum, answers: new Map(), started: s.now, late: false, patienceOver: false, replied: false };
     const op = s.newOp(r);
     for (const p of pref) {
       if (p === s.me) r.answers.set(p, s.data.get(key) ?? null);
       else s.send(p, { type: 'kv.get', op, key });
     }
-    if (pref.length > quorum) s.outbox.arm('kv.hint', Math.min(s.config.hintAfterMs, s.config.requestTimeoutMs), op);
+    if (pref.length > 1) s.outbox.arm('kv.hint', Math.min(s.lateAfter(), s.config.requestTimeoutMs), op);
     this.checkRead(op, r);
   }
 
+  /** Speculative retry: as many nodes after the preference list as answers are missing for R. */
+  private askFurther(op: number, r: ReadOp): void {
+    const s = this.s;
+    let missing = r.quorum - r.answers.size;
+    if (missing <= 0) return;
+    for (const f of s.placement.walk(r.key)) {
+      if (missing <= 0) break;
+      if (r.asked.has(f)) continue;
+      r.asked.add(f);
+      missing--;
+      s.counters.add('speculativeReads');
+      if (f === s.me) r.answers.set(f, s.data.get(r.key) ?? null);
+      else s.send(f, { type: 'kv.get', op, key: r.key });
+    }
+  }
+
   onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
-    if (!r.pref.includes(from) || r.answers.has(from)) return false;
+    if (!r.asked.has(from) || r.answers.has(from)) return false;
+    if (r.pref.includes(from)) this.s.noteAnswer(this.s.now - r.started);
     if (entry && entry.key !== r.key) return false;
     // a far-future answer counts as "not found": it must not be returned nor read-repaired
     if (entry && !this.s.acceptable(entry.version.ts)) entry = null;
@@ -167,16 +195,27 @@ export class Requests {
   /**
    * "Not found" answers do not count toward R at first (Riak's notfound_ok = false): right
    * after a membership change new owners may not have received a key yet, so the read waits
-   * for R replicas that have it, for every replica, or, after `hintAfterMs`, for any R answers.
+   * for R replicas that have it, or for every replica. Once replicas are late
+   * (`lateAfter()`: twice the slowest recent answer, at most `hintAfterMs`), a copy of the
+   * key in hand will do (a crashed replica is not known dead for seconds; the newest copy
+   * among those that answered is returned, and read repair brings the others up to it);
+   * after `hintAfterMs`, R answers of the preference list of any kind.
    */
   private checkRead(op: number, r: ReadOp): void {
     let found = 0;
-    for (const e of r.answers.values()) if (e) found++;
+    let prefAnswers = 0;
+    for (const [node, e] of r.answers) {
+      if (e) found++;
+      if (r.pref.includes(node)) prefAnswers++;
+    }
     let there = 0;
     for (const p of r.pref) if (!this.s.placement.isAway(p) || r.answers.has(p)) there++;
-    const enough = found >= r.quorum || r.answers.size >= there || (r.patienceOver && r.answers.size >= r.quorum);
-    if (!r.replied && enough) this.replyNewest(r);
-    if (r.answers.size >= r.pref.length) {
+    const enough = found >= r.quorum || prefAnswers >= there || (r.late && found > 0) || (r.patienceOver && prefAnswers >= r.quorum);
+    if (!r.replied && enough) {
+      if (found < r.quorum && prefAnswers < there) this.s.counters.add('readsWithoutQuorum');
+      this.replyNewest(r);
+    }
+    if (r.answers.size >= r.asked.size) {
       this.readRepair(r);
       this.s.ops.delete(op);
     }
@@ -198,6 +237,8 @@ export class Requests {
     if (!newest) return;
     for (const [node, e] of r.answers) {
       if (e && compareVersions(e.version, newest.version) >= 0) continue;
+      // a node asked beyond the preference list does not own the key: nothing to repair there
+      if (!r.pref.includes(node)) continue;
       s.counters.add('readRepairs');
       if (node === s.me) s.applyEntries([newest], false);
       // op 0 is never allocated: the ack is dropped as a late reply
@@ -276,7 +317,7 @@ export class Requests {
         }
         return;
       case 'read':
-        if (!op.replied && op.answers.size >= op.quorum) this.replyNewest(op);
+        if (!op.replied && (op.answers.size >= op.quorum || [...op.answers.values()].some((e) => e !== null))) this.replyNewest(op);
         else if (!op.replied) {
           this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${op.answers.size} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
         }

@@ -18,6 +18,9 @@ import { compareVersions, type Entry, type KvConfig, type KvCounterName, type Kv
 
 export type KvEffects = Effects<KvMessage, KvTimer, KvEvent, Entry>;
 
+/** Per answer, the high-water mark of answer times keeps this share (half-life ~35 answers). */
+const ANSWER_DECAY = 0.98;
+
 export class KvState {
   readonly clock = new HlcClock();
   /** The local replica: owned keys, stand-in copies and keys being handed off. */
@@ -36,6 +39,8 @@ export class KvState {
   private readonly opIds: OpIds;
   private readonly interned = new Map<NodeId, NodeId>();
   private handoffArmed = false;
+  /** Decaying high-water mark of replica answer times (ms): what "a replica is late" means now. */
+  private answerHigh = 0;
 
   constructor(
     readonly me: NodeId,
@@ -56,6 +61,22 @@ export class KvState {
   send(to: NodeId, msg: KvMessage): void {
     this.io.send(to, msg);
     this.sent.add(msg.type);
+  }
+
+  /** A replica answered a request `ms` after it was sent (reads and writes). */
+  noteAnswer(ms: number): void {
+    if (!(ms >= 0)) return;
+    this.answerHigh = Math.max(ms, this.answerHigh * ANSWER_DECAY);
+  }
+
+  /**
+   * How long a request waits for a silent replica before it stops counting on it (a read
+   * answers from the copies it has, a write asks a stand-in): twice the slowest recent
+   * answer, between `speculateMinMs` and `hintAfterMs`.
+   */
+  lateAfter(): number {
+    const c = this.config;
+    return Math.round(Math.min(c.hintAfterMs, Math.max(c.speculateMinMs, 2 * this.answerHigh)));
   }
 
   /** Opens an operation under a fresh op id, with its `requestTimeoutMs` timer. */

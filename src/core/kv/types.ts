@@ -25,6 +25,12 @@ export interface KvConfig {
    * the write goes to the next node on the ring (hinted handoff). `>= requestTimeoutMs` disables it.
    */
   hintAfterMs: number;
+  /**
+   * Floor of the measured delay after which a read stops waiting for silent replicas and a
+   * write asks stand-ins for them: the delay is twice the slowest recent replica answer
+   * (a decaying high-water mark), at least this, at most `hintAfterMs`.
+   */
+  speculateMinMs: number;
   /** Mean period of the anti-entropy round (ms); also drives tombstone collection. */
   antiEntropyIntervalMs: number;
   /** Digest buckets per replica pair in anti-entropy. */
@@ -70,6 +76,7 @@ export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = Object.freeze({
   vnodes: 64,
   requestTimeoutMs: 3000,
   hintAfterMs: 1000,
+  speculateMinMs: 100,
   antiEntropyIntervalMs: 10_000,
   aeBuckets: 64,
   handoffBatch: 200,
@@ -170,6 +177,8 @@ export const KV_COUNTERS = [
   'requestsOk',
   'requestsFailed',
   'readRepairs',
+  'speculativeReads',
+  'readsWithoutQuorum',
   'hintedWrites',
   'hintsStored',
   'handoffOffered',
