@@ -196,9 +196,10 @@ export async function waitMembers(tabs: Tab[], timeoutMs = 30_000): Promise<void
   }
 }
 
-/** Every key is held by min(3, tabs) of the tabs: re-replication (hand-off) finished. */
+/** Every key is held by min(N, tabs) of the tabs (N: the cluster's replica count): re-replication (hand-off) finished. */
 export async function waitReplicated(tabs: Tab[], keys: string[], timeoutMs = 60_000): Promise<void> {
-  const want = Math.min(3, tabs.length);
+  const n = await tabs[0]!.page.evaluate(() => window.p2p.kv.replication().n);
+  const want = Math.min(n, tabs.length);
   await waitFor(
     async () => {
       const held = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));

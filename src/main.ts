@@ -5,6 +5,7 @@ import type { WebSocketLike } from './net/signaling';
 import { IceConfigSource, iceOverrideFromParams } from './runtime/ice-config';
 import { confirmSignaling } from './runtime/signaling-consent';
 import { openClusterSecret, pageSecret } from './runtime/cluster-secret';
+import { replicasParam } from './runtime/replicas-param';
 
 declare global {
   interface Window {
@@ -72,7 +73,9 @@ async function boot(): Promise<void> {
     }
   }
   const { startPage } = await import('./runtime/page');
-  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target, ice, secret });
+  const replicas = replicasParam(params.get('replicas'));
+  if (replicas.problem) console.warn(`p2p: ${replicas.problem}`);
+  await startPage({ cluster, signaling, nick: params.get('nick') ?? '', previous, reclaimed, prefetch, neighbours, sockets, target, ice, secret, replicas: replicas.value });
 }
 
 boot().catch((e: unknown) => {

@@ -4,7 +4,7 @@
  * minus WebRTC and IndexedDB.
  */
 import { describe, expect, it } from 'vitest';
-import { validateWire, type NodeIn } from './node';
+import { validateWire, type CoreConfig, type NodeIn } from './node';
 import { createCoreNetwork, type CoreNetwork } from '../sim/core';
 
 interface Harness {
@@ -13,10 +13,11 @@ interface Harness {
   req: number;
 }
 
-function cluster(seed: number, n: number): Harness {
+function cluster(seed: number, n: number, configOf?: (id: string) => CoreConfig | undefined): Harness {
   const chats = new Map<string, string[]>();
   const net = createCoreNetwork({
     seed,
+    configOf,
     onEffect: (id, e) => {
       if (e.type === 'event' && e.event.type === 'chat') {
         const l = chats.get(id) ?? [];
@@ -182,5 +183,31 @@ describe('CoreNode in the simulator', () => {
     net.handle('n4', { type: 'leave' });
     net.runFor(1_000);
     for (const id of ids.filter((x) => x !== 'n4')) expect(net.node(id)!.query.members.live(), `${id} after leave`).not.toContain('n4');
+  });
+});
+
+describe('the cluster replica count', () => {
+  it('is one value cluster-wide: the largest any live member asks for, and back when it leaves', () => {
+    const h = cluster(7, 8, (id) => (id === 'n5' ? { kv: { n: 6 } } : undefined));
+    const n = (id: string) => h.net.node(id)!.query.kv.replication();
+    for (const id of h.net.liveIds()) {
+      expect(n(id), id).toEqual({ n: 6, w: 4, r: 4 });
+      expect(h.net.node(id)!.query.kv.replicas('some/key')).toHaveLength(6);
+    }
+    const puts = Array.from({ length: 20 }, (_, i) => call(h, 'n0', { type: 'kv.put', key: `r${i}`, value: i }));
+    h.net.runFor(20_000);
+    for (const p of puts) expect(reply(h, p)).toEqual({ ok: true, value: undefined });
+    const copies = (k: string) => h.net.liveIds().filter((id) => h.net.node(id)!.query.kv.localKeys().includes(k)).length;
+    for (let i = 0; i < 20; i++) expect(copies(`r${i}`), `r${i} with 6 asked`).toBe(6);
+    // the member that asked for 6 leaves: the default (4) again, extra copies handed back and dropped
+    h.net.input('n5', { type: 'leave' });
+    h.net.runFor(1_000);
+    h.net.crash('n5');
+    h.net.runFor(60_000);
+    for (const id of h.net.liveIds()) expect(n(id), id).toEqual({ n: 4, w: 3, r: 3 });
+    for (let i = 0; i < 20; i++) expect(copies(`r${i}`), `r${i} back to 4`).toBe(4);
+    const gets = Array.from({ length: 20 }, (_, i) => call(h, 'n3', { type: 'kv.get', key: `r${i}` }));
+    h.net.runFor(5_000);
+    gets.forEach((g, i) => expect(reply(h, g)).toEqual({ ok: true, value: i }));
   });
 });

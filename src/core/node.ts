@@ -35,6 +35,7 @@ import { validateMemberUpdate } from './membership/messages';
 import { validateChatBroadcast } from './chat/validate';
 import { Plumtree, isPtMessage, type PtGossip, type PtDeliver, type PtEvent, type PtIn, type PtMessage, type PtTimer, type PlumtreeConfig } from './plumtree';
 import { Membership, MEMBER_KIND, isMemberMessage, type MemberIn, type MemberMessage, type MemberTimer, type MembershipConfig, type MemberInfo, type MemberUpdate } from './membership';
+import { DEFAULT_REPLICAS, majority, MAX_REPLICAS } from './placement';
 import { KvStore, isKvMessage, type Entry, type KvConfig, type KvEvent, type KvIn, type KvMessage, type KvTimer } from './kv';
 import { Segments, isSegMessage, type SegEvent, type SegIn, type SegMessage, type SegRecord, type SegTimer, type SegmentsConfig } from './segments';
 import { Chat, CHAT_KIND, isChatWire, type ChatConfig, type ChatEvent, type ChatIn, type ChatMessage, type ChatWire } from './chat';
@@ -127,6 +128,9 @@ export class CoreNode {
   private readonly plumtree: Plumtree;
   private readonly membership: Membership;
   private readonly kv: KvStore;
+  private readonly replicaAsk: number;
+  /** The cluster's replica count last handed to the KVS (ClusterView.replicas). */
+  private kvReplicas: number | undefined;
   private readonly chat: Chat;
   private readonly segments: Segments;
   private readonly router: Router;
@@ -192,7 +196,9 @@ export class CoreNode {
     this.hyparview = new HyParView(id, config.hyparview ?? {}, rng);
     this.plumtree = new Plumtree(id, config.plumtree ?? {}, rng, (msg) => this.admitGossip(msg));
     this.membership = new Membership(id, config.membership ?? {}, rng);
-    this.kv = new KvStore(id, config.kv ?? {}, rng);
+    // the replica count this node asks the cluster for (meta.replicas; the largest ask wins)
+    this.replicaAsk = Math.min(MAX_REPLICAS, Math.max(1, Math.floor(config.kv?.n ?? DEFAULT_REPLICAS)));
+    this.kv = new KvStore(id, { ...config.kv, n: this.replicaAsk, w: config.kv?.w ?? majority(this.replicaAsk), r: config.kv?.r ?? majority(this.replicaAsk) }, rng);
     this.chat = new Chat(id, config.chat ?? {}, rng);
     this.segments = new Segments(id, config.segments ?? {}, rng);
     this.router = new Router(id);
@@ -448,7 +454,7 @@ export class CoreNode {
       case 'delivered':
         return void this.out.push({ type: 'event', event: { type: 'chat', message: e.message } });
       case 'meta':
-        this.toMembership({ type: 'local', nick: e.nick, meta: { rooms: e.rooms } });
+        this.toMembership({ type: 'local', nick: e.nick, meta: { rooms: e.rooms, replicas: this.replicaAsk } });
         this.out.push({ type: 'event', event: { type: 'rooms' } });
         return;
     }
@@ -522,7 +528,10 @@ export class CoreNode {
    */
   private membersChanged(): void {
     this.router.setTopology([...this.active], () => this.liveMemberInfos());
-    this.toChat({ type: 'members', view: this.membership.view() });
+    const view = this.membership.view();
+    this.toChat({ type: 'members', view });
+    // a member asking for another replica count changes the cluster's without moving placement
+    if (view.replicas !== this.kvReplicas) this.placementToKvSeg();
     this.out.push({ type: 'event', event: { type: 'members' } });
   }
 
@@ -537,6 +546,7 @@ export class CoreNode {
    */
   private placementToKvSeg(): void {
     const view = this.membership.view();
+    this.kvReplicas = view.replicas;
     this.toKv({ type: 'members', view });
     this.toSeg({ type: 'members', view });
   }

@@ -98,6 +98,12 @@ export interface ClusterView {
   away: readonly NodeId[];
   /** Live members (alive or suspect), me included, with what they announce. */
   live: readonly MemberSummary[];
+  /**
+   * The cluster's KV replica count: the largest any live member asks for in its meta
+   * (`meta.replicas`, 1..MAX_REPLICAS), so every node with the same view agrees on it.
+   * Absent when no member asks (the store keeps its configured count).
+   */
+  replicas?: number;
 }
 
 /** What a live member announces about itself, as far as the protocols above need it. */

@@ -39,6 +39,8 @@ export interface MemberQueries {
 export interface KvQueries {
   /** The key's preference list in this node's view. */
   replicas(key: string): NodeId[];
+  /** The cluster's replica count and the write/read quorums in force. */
+  replication(): { n: number; w: number; r: number };
   /** Keys with a live value on this node, sorted. */
   localKeys(): string[];
   /** localKeys().length without the sort. */
@@ -123,6 +125,7 @@ export function coreQueries(p: QueriedProtocols): CoreQueries {
     }),
     kv: Object.freeze({
       replicas: (key: string) => p.kv.replicas(key),
+      replication: () => p.kv.replication(),
       localKeys: () => p.kv.localKeys(),
       localCount: () => p.kv.localCount(),
       localEntry: (key: string) => p.kv.localEntry(key),

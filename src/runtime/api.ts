@@ -62,6 +62,11 @@ export interface KvApi {
   delete(key: string): Promise<void>;
   keys(prefix?: string): Promise<string[]>;
   replicas(key: string): string[];
+  /**
+   * The cluster's replica count N (one value agreed through the membership: the largest any
+   * live tab asks for, `?replicas=`, default 4) and the write and read quorums W and R (majorities of N).
+   */
+  replication(): { n: number; w: number; r: number };
   localKeys(): string[];
   /** Value with its version and replicas (a quorum read), or undefined when absent. */
   inspect(key: string): Promise<KvEntryInfo | undefined>;

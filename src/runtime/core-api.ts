@@ -61,6 +61,7 @@ export function coreApi(d: CoreApiDeps): CoreApi {
     delete: (key: string): Promise<void> => call<void>({ type: 'kv.delete', key }),
     keys: (prefix = ''): Promise<string[]> => call<string[]>({ type: 'kv.keys', prefix }),
     replicas: (key: string): string[] => query.kv.replicas(key),
+    replication: () => query.kv.replication(),
     localKeys: (): string[] => query.kv.localKeys(),
     inspect: async (key: string) => {
       const r = await call<{ value: unknown; version: { ts: number; node: string } } | undefined>({ type: 'kv.inspect', key });

@@ -34,6 +34,8 @@ export interface PageBoot {
   ice: IceConfigSource;
   /** The cluster secret's keys and topics, being derived; null for an open cluster. */
   secret: Promise<ClusterSecret> | null;
+  /** The KV replica count this tab asks the cluster for (`?replicas=`); the default when absent. */
+  replicas?: number;
 }
 
 /** Longest the UI waits for the node to be ready before it mounts anyway. */
@@ -81,6 +83,7 @@ export async function startPage(b: PageBoot): Promise<void> {
     sockets: b.sockets,
     ice: b.ice,
     secret,
+    config: b.replicas === undefined ? undefined : { kv: { n: b.replicas } },
   });
   window.p2p = node;
   // pagehide fires for closes, reloads and navigations (and, unlike unload, with bfcache)

@@ -56,6 +56,8 @@ export interface CoreNetworkOptions extends CoreHooks {
   network?: Partial<NetworkConfig>;
   /** Every node's protocol configuration. */
   config?: CoreConfig;
+  /** One node's configuration, when it differs from `config`. */
+  configOf?: (id: string) => CoreConfig | undefined;
 }
 
 /**
@@ -66,6 +68,6 @@ export function createCoreNetwork(opts: CoreNetworkOptions): CoreNetwork {
   return new Network<NodeIn, NodeOut, CoreNode, ApiCall>(
     coreAdapter(opts),
     { seed: opts.seed, ...opts.network },
-    (id, incarnation) => new CoreNode(id, opts.config ?? {}, nodeRng(opts.seed, incarnation === 0 ? id : `${id}/${incarnation}`)),
+    (id, incarnation) => new CoreNode(id, opts.configOf?.(id) ?? opts.config ?? {}, nodeRng(opts.seed, incarnation === 0 ? id : `${id}/${incarnation}`)),
   );
 }

@@ -22,7 +22,7 @@ describe('createMockNode', () => {
     await node.kv.put('a/1', { x: 1 });
     expect(await node.kv.get('a/1')).toEqual({ x: 1 });
     expect(await node.kv.keys('a/')).toEqual(['a/1']);
-    expect((await node.kv.inspect('a/1'))?.replicas.length).toBe(3);
+    expect((await node.kv.inspect('a/1'))?.replicas.length).toBe(4);
     // the real node's errors (the mock runs CoreNodes): an invalid key, and a put whose replicas never answer
     await expect(node.kv.put('', 1)).rejects.toThrow(/key must be a non-empty string/);
     await expect(node.kv.put('unreachable/k', 1)).rejects.toThrow(/required replicas acknowledged/);

@@ -67,7 +67,7 @@ const LINES = [
 ];
 const HISTORY = [
   'morning! cluster is up',
-  'KV looks healthy, every key has 3 replicas',
+  'KV looks healthy, every key has 4 replicas',
   'try /join ops if you are on call',
   'I will close my tab in a bit to test re-replication',
 ];

@@ -41,8 +41,9 @@ export async function crashOne(browser: Browser, target: SystemTarget, tabs: Ben
     timeout,
     50,
   ).then((r) => (r.ok ? since() : (timedOut.push('detected'), null)));
-  const replicated = pollUntil(() => underReplicated(survivors, 'b/', range(n), Math.min(3, survivors.length)), (m) => m === 0, timeout, 100).then((r) =>
-    r.ok ? since() : (timedOut.push(`replicated (${r.value} keys below 3 copies)`), null),
+  const copies = Math.min(await survivors[0]!.page.evaluate(() => window.p2p.kv.replication().n), survivors.length);
+  const replicated = pollUntil(() => underReplicated(survivors, 'b/', range(n), copies), (m) => m === 0, timeout, 100).then((r) =>
+    r.ok ? since() : (timedOut.push(`replicated (${r.value} keys below ${copies} copies)`), null),
   );
   const [detectedMs, replicatedMs] = await Promise.all([detected, replicated]);
   // a fresh tab in its place; wait until it is a member everywhere and its share has arrived

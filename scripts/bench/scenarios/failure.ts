@@ -19,7 +19,7 @@ export interface FailureResult {
   verifyFailures: number | null;
   /** keys that pass did not get to within its 30 s, summed over survivors */
   verifyUntried: number | null;
-  /** every (not lost) bulk key held by min(3, survivors) survivors (ours: re-replication done) */
+  /** every (not lost) bulk key held by min(N, survivors) survivors (ours: re-replication done) */
   replicatedMs: number | null;
   /** the first probe chat message (one every 250 ms from a survivor) that reached every survivor: its last arrival */
   chatMs: number | null;
@@ -39,7 +39,7 @@ export async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Pro
   const survivors = tabs.filter((t) => !dead.has(t.i));
   const timeout = o.failureMaxMs();
   const timedOut: string[] = [];
-  // keys whose every copy is on a tab about to crash cannot survive (ours: all N=3
+  // keys whose every copy is on a tab about to crash cannot survive (ours: all N
   // replicas crashed); the checks below cover the keys that still have a copy
   const heldBySurvivor = new Set<string>();
   for (const keys of await Promise.all(survivors.map((t) => t.page.evaluate(() => window.__ba!.localKeys('b/'))))) for (const k of keys) heldBySurvivor.add(k);
@@ -100,7 +100,9 @@ export async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Pro
   };
 
   const replicatedTask = async (): Promise<number | null> => {
-    const want = Math.min(3, survivors.length);
+    // ours: the cluster's replica count; Yjs holds every key on every tab (checked at 3 copies, as before)
+    const n = await survivors[0]!.page.evaluate(() => (window as { p2p?: { kv: { replication(): { n: number } } } }).p2p?.kv.replication().n ?? 3);
+    const want = Math.min(n, survivors.length);
     const r = await pollUntil(() => underReplicated(survivors, 'b/', keep, want), (m) => m === 0, timeout, 250);
     if (!r.ok) timedOut.push(`replicated (${r.value} keys below ${want} copies)`);
     return r.ok ? since() : null;

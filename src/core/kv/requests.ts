@@ -68,7 +68,7 @@ export class Requests {
       entry,
       pref,
       // fewer live nodes than W: the quorum is every replica there is (documented in README)
-      quorum: s.placement.quorum(c.w, pref),
+      quorum: s.placement.quorum(s.quorums.w, pref),
       deadline: s.now + c.requestTimeoutMs,
       asked: new Set(pref),
       acked: new Set(),
@@ -153,7 +153,7 @@ export class Requests {
     const keyError = this.keyError(inspect ? 'inspect' : 'get', key);
     if (keyError) return this.fail(req, keyError);
     const pref = s.prefOf(key);
-    const quorum = s.placement.quorum(s.config.r, pref);
+    const quorum = s.placement.quorum(s.quorums.r, pref);
     const r: ReadOp = { kind: 'read', req, inspect, key, pref, asked: new Set(pref), quorum, answers: new Map(), started: s.now, late: false, patienceOver: false, replied: false };
     const op = s.newOp(r);
     for (const p of pref) {
@@ -294,7 +294,7 @@ export class Requests {
     const covered = l.groups.every((group) => {
       let n = 0;
       for (const m of group) if (l.answered.has(m)) n++;
-      return n >= s.placement.quorum(s.config.r, group);
+      return n >= s.placement.quorum(s.quorums.r, group);
     });
     if (!covered) return;
     s.ops.delete(op);
@@ -326,7 +326,7 @@ export class Requests {
       case 'list':
         this.fail(
           op.req,
-          `keys ${showKey(op.prefix)}: only ${op.answered.size} of ${op.asked.size} nodes answered within ${t} ms, so some key ranges did not reach their read quorum of ${s.config.r} ${liveNote}`,
+          `keys ${showKey(op.prefix)}: only ${op.answered.size} of ${op.asked.size} nodes answered within ${t} ms, so some key ranges did not reach their read quorum of ${s.quorums.r} ${liveNote}`,
         );
         return;
     }

@@ -6,6 +6,7 @@
  * (an owner answering "transient" does not count).
  */
 import type { ClusterView } from '../protocol';
+import { majority, MAX_REPLICAS } from '../placement';
 import type { NodeId } from '../types';
 import { validateEntry, type VersionTuple } from './messages';
 import { LIST_BYTES, tupleBytes, tupleOf, type OfferOp, type PushOp } from './ops';
@@ -22,7 +23,15 @@ export class Rereplication {
   /** A new ClusterView: only a change of the placement set moves keys. */
   onMembers(view: ClusterView): void {
     const s = this.s;
-    const old = s.placement.update(view?.placement ?? [], view?.away ?? []);
+    let old = s.placement.update(view?.placement ?? [], view?.away ?? []);
+    // the cluster's replica count (agreed through the membership, W = R = a majority of it)
+    const n = view?.replicas;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_REPLICAS && n !== s.placement.replicas) {
+      const before = s.placement.setReplicas(n);
+      old = old ?? before;
+      s.quorums = { w: majority(n), r: majority(n) };
+      s.counters.add('replicaCountChanges');
+    }
     if (!old) return;
     s.handoff.retain(s.placement.set());
     s.handoff.clearConfirmations();

@@ -39,6 +39,11 @@ export class KvState {
   private readonly opIds: OpIds;
   private readonly interned = new Map<NodeId, NodeId>();
   private handoffArmed = false;
+  /**
+   * The write and read quorums in force: the configured ones, or majorities of the
+   * cluster's replica count once the membership view carries one (ClusterView.replicas).
+   */
+  quorums: { w: number; r: number };
   /** Decaying high-water mark of replica answer times (ms): what "a replica is late" means now. */
   private answerHigh = 0;
 
@@ -49,6 +54,7 @@ export class KvState {
     readonly io: KvEffects,
   ) {
     this.placement = new Placement(me, config.vnodes, config.n);
+    this.quorums = { w: config.w, r: config.r };
     this.persist = new PersistBuffer<Entry>(io, (key) => this.data.get(key));
     this.outbox = new Outbox(config, io, (to, msg) => this.send(to, msg));
     this.opIds = new OpIds(rng);

@@ -131,6 +131,11 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
 
   // ---- queries -------------------------------------------------------------------------
 
+  /** The replica count and quorums in force (the cluster's, once the membership carries one). */
+  replication(): { n: number; w: number; r: number } {
+    return { n: this.s.placement.replicas, w: this.s.quorums.w, r: this.s.quorums.r };
+  }
+
   /** Current preference list of `key` (first N distinct members clockwise). */
   replicas(key: string): NodeId[] {
     return [...this.s.prefOf(key)];

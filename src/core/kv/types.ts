@@ -179,6 +179,7 @@ export const KV_COUNTERS = [
   'readRepairs',
   'speculativeReads',
   'readsWithoutQuorum',
+  'replicaCountChanges',
   'hintedWrites',
   'hintsStored',
   'handoffOffered',

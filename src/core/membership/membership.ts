@@ -3,6 +3,7 @@ import { Protocol, type ClusterView, type Effect, type MemberSummary } from '../
 import { MAX_AHEAD_MS } from '../clock/hlc';
 import { randInt } from '../rng';
 import { nodeId as nodeIdCheck } from '../validate';
+import { askedReplicas } from '../placement';
 import { originOf, type BroadcastProof } from '../plumtree/messages';
 import {
   MAX_ACTIVE,
@@ -339,11 +340,15 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
    */
   view(): ClusterView {
     const live: MemberSummary[] = [];
+    let replicas = 0;
     for (const id of this.live()) {
       const e = this.members.get(id)!;
       live.push({ id, nick: e.nick, rooms: roomsOf(e.meta) });
+      replicas = Math.max(replicas, askedReplicas(e.meta) ?? 0);
     }
-    return { placement: this.placement(), away: this.away(), live };
+    const view: ClusterView = { placement: this.placement(), away: this.away(), live };
+    if (replicas > 0) view.replicas = replicas;
+    return view;
   }
 
   get(id: NodeId): MemberInfo | undefined {

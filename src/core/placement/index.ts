@@ -1,2 +1,2 @@
 export { hash32, Ring } from './ring';
-export { Placement, viewOf } from './placement';
+export { askedReplicas, DEFAULT_REPLICAS, majority, MAX_REPLICAS, Placement, viewOf } from './placement';

@@ -17,7 +17,7 @@ export class Placement {
   constructor(
     readonly me: NodeId,
     private readonly vnodes: number,
-    private readonly n: number,
+    private n: number,
   ) {
     this.placed = new Set([me]);
     this.ring = Ring.of(this.placed, vnodes, n);
@@ -37,6 +37,23 @@ export class Placement {
     const previous = this.ring;
     this.placed = next;
     this.ring = Ring.of(next, this.vnodes, this.n);
+    return previous;
+  }
+
+  /** Replicas per key (the preference list's length). */
+  get replicas(): number {
+    return this.n;
+  }
+
+  /**
+   * A new replica count. Returns the previous ring when it changed (every key's
+   * preference list may have changed), null when it did not.
+   */
+  setReplicas(n: number): Ring | null {
+    if (n === this.n) return null;
+    const previous = this.ring;
+    this.n = n;
+    this.ring = Ring.of(this.placed, this.vnodes, n);
     return previous;
   }
 
@@ -108,4 +125,21 @@ export function viewOf(placement: Iterable<NodeId>, away: Iterable<NodeId> = [])
     away: [...gone],
     live: members.filter((id) => !gone.has(id)).map((id) => ({ id, nick: '', rooms: [] })),
   };
+}
+
+/** Upper bound of the cluster's replica count (a member asking for more is read as asking for this). */
+export const MAX_REPLICAS = 7;
+/** The replica count a member asks for unless configured otherwise (docs/durability.md). */
+export const DEFAULT_REPLICAS = 4;
+/** The write and read quorum of `n` replicas: a majority. */
+export const majority = (n: number): number => Math.floor(n / 2) + 1;
+
+/**
+ * The replica count a member's meta asks for (`meta.replicas`), or null when it asks for
+ * none or for something that is not a replica count. Above MAX_REPLICAS reads as MAX_REPLICAS.
+ */
+export function askedReplicas(meta: unknown): number | null {
+  const v = typeof meta === 'object' && meta !== null ? (meta as { replicas?: unknown }).replicas : undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) return null;
+  return Math.min(v, MAX_REPLICAS);
 }

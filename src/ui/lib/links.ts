@@ -26,6 +26,9 @@ export function shareUrl(current: URL, cluster: string, secret: string | null = 
   url.searchParams.set('cluster', cluster);
   const signaling = current.searchParams.get('signaling');
   if (signaling !== null) url.searchParams.set('signaling', signaling);
+  // a tab opened from the link asks for the same replica count
+  const replicas = current.searchParams.get('replicas');
+  if (replicas !== null) url.searchParams.set('replicas', replicas);
   if (secret !== null) url.hash = secretFragment(secret);
   return url.toString();
 }

@@ -71,6 +71,8 @@ export class KvState {
   status = $state<string | null>(null);
   /** This tab's disk refuses KV writes (stats 'storage.failing'): what the user should know, or null. */
   storageProblem = $state<string | null>(null);
+  /** The cluster's replica count and quorums (one value agreed cluster-wide), polled. */
+  replication = $state.raw<{ n: number; w: number; r: number } | null>(null);
   saving = $state(false);
 
   readonly pageCount = $derived(Math.max(1, Math.ceil(this.keys.length / PAGE_SIZE)));
@@ -351,11 +353,22 @@ export class KvState {
 
   private refreshLocal(): void {
     this.readStorageHealth();
+    this.readReplication();
     try {
       const local = this.node.kv.localKeys();
       if (local.length !== this.local.size || local.some((k) => !this.local.has(k))) this.local = new Set(local);
     } catch (e) {
       this.listError = `Could not read local keys: ${errorMessage(e)}`;
+    }
+  }
+
+  private readReplication(): void {
+    try {
+      const r = this.node.kv.replication();
+      const cur = this.replication;
+      if (!cur || cur.n !== r.n || cur.w !== r.w || cur.r !== r.r) this.replication = { n: r.n, w: r.w, r: r.r };
+    } catch {
+      // an API without it (older mock): nothing shown
     }
   }
 
