@@ -1,6 +1,6 @@
 /**
  * `p2p.kv.watch` and the KV panel that uses it, with 8 tabs (one browser context each), so
- * that most keys live on tabs other than the one looking (N = 3 of 8).
+ * that most keys live on tabs other than the one looking (N = 4 of 8).
  */
 import type { Page } from '@playwright/test';
 import { test, expect } from './fixtures';
@@ -14,7 +14,7 @@ test("another tab's KV panel lists every key written elsewhere, live, and drops 
   // the panel lists on start; the keys come after, so only the watch can bring them in
   await expect(viewer.page.getByRole('region', { name: 'KV store' })).toContainText('The store is empty', { timeout: 15_000 });
   const keys = await putMany(writer, 'users/', 40);
-  // the viewer holds a replica of only some of them (N = 3 of 8 tabs)
+  // the viewer holds a replica of only some of them (N = 4 of 8 tabs)
   const held = await viewer.page.evaluate((keys) => keys.filter((k) => window.p2p.kv.localKeys().includes(k)).length, keys);
   expect(held).toBeLessThan(40);
   // no Refresh: every key shows up by itself (the 2 s target is measured by `npm run bench`, scenario watch)

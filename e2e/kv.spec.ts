@@ -166,8 +166,9 @@ test('a tab whose KV log was compacted restores the same keys after a reload', a
 });
 
 test('a tab whose disk fails acknowledges nothing it has not stored, says so, and loses nothing acknowledged', async ({ cluster }) => {
-  const { tabs } = await cluster(3, 'kv-disk');
-  const [a, b, c] = tabs as [Tab, Tab, Tab];
+  // 4 tabs: with N = 4 (W = 3), the three working disks make the quorum without C
+  const { tabs } = await cluster(4, 'kv-disk');
+  const [a, b, c, d] = tabs as [Tab, Tab, Tab, Tab];
   // C's IndexedDB refuses every write, as a full disk does
   await c.page.evaluate(() => {
     const w = window as unknown as { realPut: typeof IDBObjectStore.prototype.put };
@@ -179,7 +180,7 @@ test('a tab whose disk fails acknowledges nothing it has not stored, says so, an
   // C's own write is not acknowledged: it cannot store its copy
   const own = await c.page.evaluate(() => window.p2p.kv.put('disk/from-c', 1).then(() => 'ok', (e: Error) => e.message));
   expect(own).toMatch(/could not store it on disk/);
-  // writes coordinated elsewhere succeed on the two working disks (W = 2); C withholds its acks
+  // writes coordinated elsewhere succeed on the three working disks (W = 3); C withholds its acks
   const keys = await putMany(a, 'disk/a', 20);
   // (a held ack is dropped when the retry it waits for fails too: the backoff grows to 5 s)
   const stats = await waitFor(() => c.page.evaluate(() => window.p2p.stats()), (s) => s['kv.acksDropped']! > 0, 15_000, 'acks dropped');
@@ -198,9 +199,10 @@ test('a tab whose disk fails acknowledges nothing it has not stored, says so, an
     'the failed writes retried',
   );
   await expect(c.page.getByTestId('storage-problem')).toHaveCount(0, { timeout: 10_000 });
-  // C alone, from its own disk, has every acknowledged key: the other two tabs crash, C reloads
+  // C alone, from its own disk, has every acknowledged key: the other tabs crash, C reloads
   await crashTab(a);
   await crashTab(b);
+  await crashTab(d);
   await c.page.reload();
   await c.page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);
   await waitFor(() => c.page.evaluate(() => window.p2p.kv.localKeys().length), (n) => n >= keys.length, 15_000, 'keys restored from disk');

@@ -82,7 +82,7 @@ export class Requests {
         w.acked.add(p);
       } else s.outbox.put(p, op, entry, null, bytes);
     }
-    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', s.lateAfter(), op);
+    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', c.hintAfterMs, op);
     this.checkWrite(op, w);
   }
 
@@ -107,10 +107,12 @@ export class Requests {
   }
 
   /**
-   * Replicas are late (`lateAfter()`, measured; at most `hintAfterMs`). Write: preference
-   * nodes (or their stand-ins) still silent get the next node on the ring (hinted
-   * handoff). Read: stop waiting for the silent ones (see checkRead) and ask the next
-   * nodes on the ring as well, which hold the key if it was re-replicated or hinted there.
+   * Write, `hintAfterMs` into it: preference nodes (or their stand-ins) still silent get
+   * the next node on the ring (hinted handoff). A stand-in stores a copy it must hand back,
+   * so writes do not speculate: a replica slow under load must not spread copies everywhere.
+   * Read, replicas late (`lateAfter()`, measured, at most `hintAfterMs`): stop waiting for
+   * the silent ones (see checkRead) and ask the next nodes on the ring as well, which hold
+   * the key if it was re-replicated or hinted there; later, at `hintAfterMs`, patience is over.
    */
   onHint(op: number): void {
     const s = this.s;
@@ -140,8 +142,7 @@ export class Requests {
         w.acked.add(f);
       } else s.outbox.put(f, op, w.entry, p, s.valueSize(w.entry));
     }
-    const again = s.lateAfter();
-    if (s.now + again < w.deadline) s.outbox.arm('kv.hint', again, op);
+    if (s.now + s.config.hintAfterMs < w.deadline) s.outbox.arm('kv.hint', s.config.hintAfterMs, op);
     this.checkWrite(op, w);
   }
 

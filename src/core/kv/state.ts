@@ -76,9 +76,9 @@ export class KvState {
   }
 
   /**
-   * How long a request waits for a silent replica before it stops counting on it (a read
-   * answers from the copies it has, a write asks a stand-in): twice the slowest recent
-   * answer, between `speculateMinMs` and `hintAfterMs`.
+   * How long a read waits for a silent replica before it stops counting on it (it answers
+   * from the copies it has): twice the slowest recent answer, between `speculateMinMs`
+   * and `hintAfterMs`.
    */
   lateAfter(): number {
     const c = this.config;

@@ -26,9 +26,9 @@ export interface KvConfig {
    */
   hintAfterMs: number;
   /**
-   * Floor of the measured delay after which a read stops waiting for silent replicas and a
-   * write asks stand-ins for them: the delay is twice the slowest recent replica answer
-   * (a decaying high-water mark), at least this, at most `hintAfterMs`.
+   * Floor of the measured delay after which a read stops waiting for silent replicas (it
+   * answers from a copy in hand and asks the next ring nodes): twice the slowest recent
+   * replica answer (a decaying high-water mark), at least this, at most `hintAfterMs`.
    */
   speculateMinMs: number;
   /** Mean period of the anti-entropy round (ms); also drives tombstone collection. */
