@@ -209,3 +209,44 @@ test('a tab whose disk fails acknowledges nothing it has not stored, says so, an
   expect(await readAll(c, keys)).toBe(keys.length);
   await closeTab(c);
 });
+
+test('3 of 8 tabs crashing at once lose no acknowledged key, and reads keep answering through the crash', async ({ cluster }) => {
+  const { tabs } = await cluster(8, 'kv-crash3');
+  const keys = await putMany(tabs[0]!, 'c/', 80);
+  await waitReplicated(tabs, keys);
+  // the worst 3 to lose: tabs that together hold every copy some key had with 3 replicas
+  const pref = await tabs[0]!.page.evaluate(() => window.p2p.kv.replicas('c/0'));
+  const victims = tabs.filter((t) => pref.slice(0, 3).includes(t.id));
+  expect(victims).toHaveLength(3);
+  const alive = tabs.filter((t) => !victims.includes(t));
+  // reads start with the crash, and go on until the survivors see only each other
+  const reading = alive.map((t) =>
+    t.page.evaluate(async (keys) => {
+      const wrong: string[] = [];
+      const ms: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (const k of keys) {
+          const t0 = performance.now();
+          try {
+            const v = (await window.p2p.kv.get(k)) as { i: number } | undefined;
+            if (!v || !k.endsWith(`/${v.i}`)) wrong.push(`${k}: ${JSON.stringify(v)}`);
+          } catch (e) {
+            wrong.push(`${k}: ${(e as Error).message}`);
+          }
+          ms.push(performance.now() - t0);
+        }
+      }
+      ms.sort((a, b) => a - b);
+      return { wrong, p99: ms[Math.floor(ms.length * 0.99)]!, max: ms[ms.length - 1]! };
+    }, keys),
+  );
+  await Promise.all(victims.map(crashTab));
+  const results = await Promise.all(reading);
+  console.log(`[kv-crash3] reads through the crash: p99 ${results.map((r) => r.p99.toFixed(0)).join('/')} ms, max ${results.map((r) => r.max.toFixed(0)).join('/')} ms per survivor`);
+  for (const r of results) expect(r.wrong).toEqual([]);
+  await waitMembers(alive, 40_000);
+  for (const t of alive) expect(await readAll(t, keys)).toBe(keys.length);
+  // and back to N copies on the survivors
+  await waitReplicated(alive, keys);
+  for (const t of alive) await closeTab(t);
+});
