@@ -7,7 +7,7 @@ import { percentile } from '../../../src/util/percentile';
 import type { SystemKind } from '../types';
 import { mean, pollUntil, round, sleep } from '../stats';
 import type { ReloadResult } from './reload';
-import { range, sampleVisible, taskSeconds, underReplicated, type BenchOptions, type BenchTab } from './shared';
+import { range, rtcBytes, sampleVisible, taskSeconds, underReplicated, type BenchOptions, type BenchTab } from './shared';
 
 export interface KvResult {
   /** keys written by the bulk load (fewer than asked when the time cap stopped it: keysCapped) */
@@ -23,6 +23,13 @@ export interface KvResult {
   /** time from the first put until every key is held by min(N, tabs) tabs (Yjs: by every tab) */
   replicatedMs: number | null;
   replicatedPutsPerSec: number | null;
+  /**
+   * Transport bytes sent by all tabs from the first put until every key had its copies
+   * (ours: N replicas, acks, routing and hinted copies included; Yjs: every tab), per put.
+   */
+  bytesPerPut: number | null;
+  /** ours: the replica count the cluster used */
+  replicas?: number;
   replicatedOk: boolean;
   /** mean main-thread busy % per tab from the first put until replicated */
   cpuPct: number | null;
@@ -52,6 +59,7 @@ export interface KvResult {
 
 export async function kv(tabs: BenchTab[], o: BenchOptions, kind: SystemKind): Promise<KvResult> {
   const writer = tabs[0]!;
+  const bytes0 = await rtcBytes(tabs);
   const t0 = Date.now();
   const cpu0 = await taskSeconds(tabs);
   const bulk = await writer.page.evaluate(
@@ -104,7 +112,8 @@ export async function kv(tabs: BenchTab[], o: BenchOptions, kind: SystemKind): P
     { n: o.keys, win: o.window, maxMs: o.bulkMaxMs() },
   );
   const n = bulk.written;
-  const want = kind === 'ours' ? Math.min(await tabs[0]!.page.evaluate(() => window.p2p.kv.replication().n), tabs.length) : tabs.length;
+  const replicas = kind === 'ours' ? await tabs[0]!.page.evaluate(() => window.p2p.kv.replication().n) : undefined;
+  const want = replicas !== undefined ? Math.min(replicas, tabs.length) : tabs.length;
   // cheap check first (the per-tab key counts), then the exact one
   const rep = await pollUntil(
     async () => {
@@ -117,6 +126,7 @@ export async function kv(tabs: BenchTab[], o: BenchOptions, kind: SystemKind): P
     100,
   );
   const replicatedMs = Date.now() - t0;
+  const bytes1 = await rtcBytes(tabs);
   const cpu1 = await taskSeconds(tabs);
   if (kind === 'ours') {
     // let IndexedDB write-behind drain before the heap is measured
@@ -132,6 +142,8 @@ export async function kv(tabs: BenchTab[], o: BenchOptions, kind: SystemKind): P
     loadedPutMsP99: round(percentile(bulk.lat, 99)),
     replicatedMs: rep.ok ? replicatedMs : null,
     replicatedPutsPerSec: rep.ok ? round(n / (replicatedMs / 1000), 0) : null,
+    bytesPerPut: rep.ok && n > 0 ? round((bytes1.transport - bytes0.transport) / n, 0) : null,
+    replicas,
     replicatedOk: rep.ok,
     cpuPct: round(mean(cpu1.map((x, i) => (100 * (x - cpu0[i]!)) / (replicatedMs / 1000))), 1),
     putMsP50: null,
