@@ -100,6 +100,11 @@ test('a frozen tab is declared dead, then rejoins and catches up when it thaws',
   await waitChat([sleeper], 'welcome back');
   await sleeper.page.evaluate(() => window.p2p.chat.send('I am back'));
   await waitChat(survivors, 'I am back');
+  // after the heal, every tab's history holds each message exactly once
+  for (const t of tabs) {
+    const got = await texts(t);
+    for (const m of ['said while you slept', 'welcome back', 'I am back']) expect(got.filter((x) => x === m), `${t.id}: ${m}`).toHaveLength(1);
+  }
 
   for (const t of tabs) await closeTab(t);
 });

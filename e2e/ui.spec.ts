@@ -24,6 +24,9 @@ test('chat and the KVS editor work across two tabs through the UI', async ({ clu
   await b.page.getByLabel('Message').press('Enter');
   await expect(b.page.getByRole('region', { name: /chat/i }).getByRole('alert')).toContainText(/unknown command/i);
 
+  // the cluster's replica count, agreed by both tabs, is shown with the KV store
+  for (const t of [a, b]) await expect(t.page.getByTestId('kv-replication')).toHaveText('4 copies per key (W 3, R 3)');
+
   // KVS: create in one tab, see it in the other's list
   await a.page.getByLabel('Key', { exact: true }).fill('ui/greeting');
   await a.page.getByLabel('Value', { exact: true }).fill('{"text": "hi", "n": 1}');

@@ -427,6 +427,25 @@ describe('KvStore on a simulated cluster', () => {
     expect(g.value).toEqual({ i: 17 });
   });
 
+  it.each(SEEDS)('reads held until the end of the turn go out as one batch per replica, and answers come back batched (seed %i)', (seed) => {
+    const net = makeNet(seed, 6, { config: { ...CONFIG, deferFlush: true, handoffBatch: 500 }, loss: 0 });
+    const acked = writeKeys(net, seed, 200, 'rb/');
+    expect(net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 30_000, 100)).toBe(true);
+    const sent = (type: KvMessage['type']) => net.liveIds().reduce((a, id) => a + (net.store(id).stats().sent[type] ?? 0), 0);
+    const before = { gets: sent('kv.gets'), get: sent('kv.get'), replies: sent('kv.getReplies'), reply: sent('kv.getReply') };
+    const reqs = [...acked.keys()].map((key) => net.request('n0', { type: 'get', key }));
+    expect(net.runUntilTrue(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
+    [...acked.values()].forEach(({ value }, i) => {
+      const r = net.reply('n0', reqs[i]!)!;
+      expectOk(r, 'pipelined get', seed);
+      expect(r.value).toEqual(value);
+    });
+    // 200 reads to 3 replicas each: one kv.gets per other node (5) and one kv.getReplies back, not ~1,000 messages
+    expect(sent('kv.gets') - before.gets).toBeLessThanOrEqual(5);
+    expect(sent('kv.getReplies') - before.replies).toBeLessThanOrEqual(5);
+    expect(sent('kv.get') - before.get + sent('kv.getReply') - before.reply).toBe(0);
+  });
+
   it('a batch larger than the message limits is split', () => {
     const net = makeNet(9, 3, { config: { ...CONFIG, deferFlush: true, handoffBatch: 40 } });
     const reqs = Array.from({ length: 200 }, (_, i) => net.request('n0', { type: 'put', key: `split/${i}`, value: i }));

@@ -13,6 +13,8 @@ const valid: unknown[] = [
   { type: 'kv.get', op: 2, key: 'a' },
   { type: 'kv.getReply', op: 2, entry: null },
   { type: 'kv.getReply', op: 2, entry },
+  { type: 'kv.gets', items: [[2, 'a'], [3, 'b']] },
+  { type: 'kv.getReplies', items: [[2, entry], [3, null]] },
   { type: 'kv.list', op: 3, prefix: '', after: null },
   { type: 'kv.list', op: 3, prefix: 'a/', after: 'a/1' },
   { type: 'kv.listReply', op: 3, items: [['a', 1, 'n1', 0]], more: false },

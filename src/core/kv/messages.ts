@@ -38,6 +38,10 @@ export type KvMessage =
   | { type: 'kv.putAcks'; ops: number[] }
   | { type: 'kv.get'; op: number; key: string }
   | { type: 'kv.getReply'; op: number; entry: Entry | null }
+  /** Reads batched per replica and turn (`deferFlush`): [op, key] each. */
+  | { type: 'kv.gets'; items: [op: number, key: string][] }
+  /** Their answers, batched the same way: [op, entry or null] each. */
+  | { type: 'kv.getReplies'; items: [op: number, entry: Entry | null][] }
   /** One page of a node's keys with `prefix`, after `after` (exclusive) in key order. */
   | { type: 'kv.list'; op: number; prefix: string; after?: string | null }
   | { type: 'kv.listReply'; op: number; items: ListItem[]; more: boolean }
@@ -93,6 +97,8 @@ const check = union({
   'kv.putAcks': { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
   'kv.get': { op: opId, key },
   'kv.getReply': { op: opId, entry: optional(entry) },
+  'kv.gets': { items: arrayOf(tuple(opId, key), MAX_WIRE_ITEMS) },
+  'kv.getReplies': { items: arrayOf(tuple(opId, optional(entry)), MAX_WIRE_ITEMS) },
   'kv.list': { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },
   'kv.listReply': { op: opId, items: arrayOf(tuple(key, ts, nodeId, oneOf(0, 1)), MAX_WIRE_ITEMS), more: bool },
   'kv.offer': { op: opId, items: versionTuples },

@@ -14,6 +14,8 @@ type OpTimer = Extract<KvTimer, { ops: number[] }>;
 export class Outbox {
   private readonly puts = new Map<NodeId, { items: PutItem[]; bytes: number[] }>();
   private readonly acks = new Map<NodeId, number[]>();
+  private readonly gets = new Map<NodeId, [number, string][]>();
+  private readonly getReplies = new Map<NodeId, { items: [number, Entry | null][]; bytes: number[] }>();
   private readonly timers = new Map<string, { delayMs: number; timer: OpTimer }>();
 
   constructor(
@@ -24,7 +26,22 @@ export class Outbox {
 
   /** Something is held for the next flush. */
   holds(): boolean {
-    return this.puts.size > 0 || this.acks.size > 0 || this.timers.size > 0;
+    return this.puts.size > 0 || this.acks.size > 0 || this.timers.size > 0 || this.gets.size > 0 || this.getReplies.size > 0;
+  }
+
+  /** A replica read, sent at the next flush together with the others for `to`. */
+  get(to: NodeId, op: number, key: string): void {
+    const g = this.gets.get(to);
+    if (g) g.push([op, key]);
+    else this.gets.set(to, [[op, key]]);
+  }
+
+  /** A replica's answer to a read, sent at the next flush with the others for `to`. */
+  getReply(to: NodeId, op: number, entry: Entry | null, bytes: number): void {
+    let b = this.getReplies.get(to);
+    if (!b) this.getReplies.set(to, (b = { items: [], bytes: [] }));
+    b.items.push([op, entry]);
+    b.bytes.push(bytes);
   }
 
   /** A replica write, sent at the next flush together with the others for `to`. */
@@ -75,6 +92,30 @@ export class Outbox {
       else this.send(to, { type: 'kv.putAcks', ops });
     }
     this.acks.clear();
+    for (const [to, items] of this.gets) {
+      if (items.length === 1) {
+        this.send(to, { type: 'kv.get', op: items[0]![0], key: items[0]![1] });
+        continue;
+      }
+      for (let i = 0; i < items.length; i += this.config.handoffBatch) this.send(to, { type: 'kv.gets', items: items.slice(i, i + this.config.handoffBatch) });
+    }
+    this.gets.clear();
+    for (const [to, b] of this.getReplies) {
+      let start = 0;
+      let size = 0;
+      for (let i = 0; i <= b.items.length; i++) {
+        const full = i === b.items.length || (i > start && (size + b.bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
+        if (!full) {
+          size += b.bytes[i]!;
+          continue;
+        }
+        if (i - start === 1) this.send(to, { type: 'kv.getReply', op: b.items[start]![0], entry: b.items[start]![1] });
+        else if (i > start) this.send(to, { type: 'kv.getReplies', items: b.items.slice(start, i) });
+        start = i;
+        size = i < b.items.length ? b.bytes[i]! : 0;
+      }
+    }
+    this.getReplies.clear();
     for (const t of this.timers.values()) this.io.setTimer(t.delayMs, t.timer);
     this.timers.clear();
   }

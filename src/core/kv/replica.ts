@@ -38,7 +38,8 @@ export class Replica {
   }
 
   onGet(from: NodeId, op: number, key: string): void {
-    this.s.send(from, { type: 'kv.getReply', op, entry: this.s.data.get(key) ?? null });
+    const e = this.s.data.get(key) ?? null;
+    this.s.outbox.getReply(from, op, e, e ? this.s.valueSize(e) : tupleBytes(key));
   }
 
   /** One page of the local keys with `prefix`, after `after` in key order. */

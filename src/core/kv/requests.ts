@@ -159,7 +159,7 @@ export class Requests {
     const op = s.newOp(r);
     for (const p of pref) {
       if (p === s.me) r.answers.set(p, s.data.get(key) ?? null);
-      else s.send(p, { type: 'kv.get', op, key });
+      else s.outbox.get(p, op, key);
     }
     if (pref.length > 1) s.outbox.arm('kv.hint', Math.min(s.lateAfter(), s.config.requestTimeoutMs), op);
     this.checkRead(op, r);
@@ -177,7 +177,7 @@ export class Requests {
       missing--;
       s.counters.add('speculativeReads');
       if (f === s.me) r.answers.set(f, s.data.get(r.key) ?? null);
-      else s.send(f, { type: 'kv.get', op, key: r.key });
+      else s.outbox.get(f, op, r.key);
     }
   }
 

@@ -236,6 +236,12 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         return;
       case 'kv.get':
         return this.replica.onGet(from, msg.op, msg.key);
+      case 'kv.gets':
+        for (const [op, key] of msg.items) this.replica.onGet(from, op, key);
+        return;
+      case 'kv.getReplies':
+        for (const [op, entry] of msg.items) this.onReply(from, { type: 'kv.getReply', op, entry: entry ?? null });
+        return;
       case 'kv.list':
         return this.replica.onList(from, msg.op, msg.prefix, msg.after ?? null);
       case 'kv.offer':
