@@ -70,21 +70,11 @@ export class Outbox {
   /** Sends the held writes (one `kv.puts` per node and size limit) and acks, arms the held timers. */
   flush(): void {
     for (const [to, b] of this.puts) {
-      let start = 0;
-      let size = 0;
-      for (let i = 0; i <= b.items.length; i++) {
-        const full = i === b.items.length || (i > start && (size + b.bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
-        if (!full) {
-          size += b.bytes[i]!;
-          continue;
-        }
-        if (i - start === 1) {
-          const [op, key, value, ts, node, deleted, hint] = b.items[start]!;
-          this.send(to, { type: 'kv.put', op, entry: { key, value, version: { ts, node }, deleted: deleted === 1 }, ...(hint ? { hint } : {}) });
-        } else if (i > start) this.send(to, { type: 'kv.puts', items: b.items.slice(start, i) });
-        start = i;
-        size = i < b.items.length ? b.bytes[i]! : 0;
-      }
+      this.chunks(b.items, b.bytes, (items) => {
+        if (items.length > 1) return this.send(to, { type: 'kv.puts', items });
+        const [op, key, value, ts, node, deleted, hint] = items[0]!;
+        this.send(to, { type: 'kv.put', op, entry: { key, value, version: { ts, node }, deleted: deleted === 1 }, ...(hint ? { hint } : {}) });
+      });
     }
     this.puts.clear();
     for (const [to, ops] of this.acks) {
@@ -101,22 +91,29 @@ export class Outbox {
     }
     this.gets.clear();
     for (const [to, b] of this.getReplies) {
-      let start = 0;
-      let size = 0;
-      for (let i = 0; i <= b.items.length; i++) {
-        const full = i === b.items.length || (i > start && (size + b.bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
-        if (!full) {
-          size += b.bytes[i]!;
-          continue;
-        }
-        if (i - start === 1) this.send(to, { type: 'kv.getReply', op: b.items[start]![0], entry: b.items[start]![1] });
-        else if (i > start) this.send(to, { type: 'kv.getReplies', items: b.items.slice(start, i) });
-        start = i;
-        size = i < b.items.length ? b.bytes[i]! : 0;
-      }
+      this.chunks(b.items, b.bytes, (items) => {
+        if (items.length > 1) this.send(to, { type: 'kv.getReplies', items });
+        else this.send(to, { type: 'kv.getReply', op: items[0]![0], entry: items[0]![1] });
+      });
     }
     this.getReplies.clear();
     for (const t of this.timers.values()) this.io.setTimer(t.delayMs, t.timer);
     this.timers.clear();
+  }
+
+  /** Cuts `items` into runs of at most `handoffBatch` items and `handoffBytes` bytes (one oversized item goes alone). */
+  private chunks<T>(items: T[], bytes: number[], emit: (run: T[]) => void): void {
+    let start = 0;
+    let size = 0;
+    for (let i = 0; i <= items.length; i++) {
+      const full = i === items.length || (i > start && (size + bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
+      if (!full) {
+        size += bytes[i]!;
+        continue;
+      }
+      if (i > start) emit(items.slice(start, i));
+      start = i;
+      size = i < items.length ? bytes[i]! : 0;
+    }
   }
 }
