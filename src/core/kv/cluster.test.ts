@@ -308,6 +308,27 @@ describe('KvStore on a simulated cluster', () => {
     expect(withCopy).toBeGreaterThan(20);
   });
 
+  it.each(SEEDS)('a read paces itself on its first copy: with the measured delay high (a loaded past), 2 dead replicas cost ~2x the first answer, not a second (seed %i)', (seed) => {
+    // speculateMinMs = hintAfterMs: the measured "late" is a full second, as after a burst of slow answers
+    const net = makeNet(seed, 6, { config: { ...CONFIG, speculateMinMs: 1000 } });
+    const acked = writeKeys(net, seed, 30);
+    expect(net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 30_000, 100), `seed ${seed}`).toBe(true);
+    net.crash(['n1', 'n2'], { silent: true });
+    let timed = 0;
+    for (const [key, { value }] of acked) {
+      const live = owners(net, key).filter((o) => o !== 'n1' && o !== 'n2');
+      if (live.length !== 1 || live[0] === 'n0') continue; // one live copy, on another node
+      const start = net.now;
+      const r = net.get('n0', key);
+      expectOk(r, `get ${key}`, seed);
+      expect(r.value).toEqual(value);
+      // latency [1, 30] ms per hop: the copy comes within 60 ms, the read ends within 2x that (50 ms at least)
+      expect(net.now - start, `seed ${seed}: ${key}`).toBeLessThan(200);
+      timed++;
+    }
+    expect(timed).toBeGreaterThan(0);
+  });
+
   it.each(SEEDS)('anti-entropy repairs a replica that missed writes, without reads (seed %i)', (seed) => {
     // hinted handoff off, so only anti-entropy can bring the missed writes
     const net = makeNet(seed, 6, { config: { ...CONFIG, hintAfterMs: 1e9 } });

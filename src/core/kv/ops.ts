@@ -38,6 +38,10 @@ export interface ReadOp {
   late: boolean;
   /** `hintAfterMs` passed: R answers of any kind will do. */
   patienceOver: boolean;
+  /** The timer for `hintAfterMs` is armed. */
+  patienceArmed: boolean;
+  /** A first copy came: the silent replicas were given a deadline relative to it. */
+  hedged: boolean;
   replied: boolean;
 }
 

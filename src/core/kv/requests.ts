@@ -11,6 +11,9 @@ import { showKey, tupleBytes, type ListOp, type ReadOp, type WriteOp } from './o
 import type { KvState } from './state';
 import { compareVersions, type Entry, type KvInspected } from './types';
 
+/** Least a read waits for the other replicas after its first copy arrived (see onGetReply). */
+export const HEDGE_MIN_MS = 50;
+
 export class Requests {
   constructor(
     private readonly s: KvState,
@@ -122,10 +125,13 @@ export class Requests {
       if (!w.late) {
         w.late = true;
         if (!w.replied) this.askFurther(op, w);
-        const waited = s.now - w.started;
-        if (waited < patience) s.outbox.arm('kv.hint', patience - waited, op);
-        else w.patienceOver = true;
-      } else w.patienceOver = true;
+      }
+      const waited = s.now - w.started;
+      if (waited >= patience) w.patienceOver = true;
+      else if (!w.patienceArmed) {
+        w.patienceArmed = true;
+        s.outbox.arm('kv.hint', patience - waited, op);
+      }
       return this.checkRead(op, w);
     }
     if (!w || w.kind !== 'write') return;
@@ -155,7 +161,7 @@ export class Requests {
     if (keyError) return this.fail(req, keyError);
     const pref = s.prefOf(key);
     const quorum = s.placement.quorum(s.quorums.r, pref);
-    const r: ReadOp = { kind: 'read', req, inspect, key, pref, asked: new Set(pref), quorum, answers: new Map(), started: s.now, late: false, patienceOver: false, replied: false };
+    const r: ReadOp = { kind: 'read', req, inspect, key, pref, asked: new Set(pref), quorum, answers: new Map(), started: s.now, late: false, patienceOver: false, patienceArmed: false, hedged: false, replied: false };
     const op = s.newOp(r);
     for (const p of pref) {
       if (p === s.me) r.answers.set(p, s.data.get(key) ?? null);
@@ -183,13 +189,21 @@ export class Requests {
 
   onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
     if (!r.asked.has(from) || r.answers.has(from)) return false;
-    if (r.pref.includes(from)) this.s.noteAnswer(this.s.now - r.started);
     if (entry && entry.key !== r.key) return false;
+    const elapsed = this.s.now - r.started;
+    if (r.pref.includes(from)) this.s.noteAnswer(elapsed);
     // a far-future answer counts as "not found": it must not be returned nor read-repaired
     if (entry && !this.s.acceptable(entry.version.ts)) entry = null;
     if (entry) this.s.observe(entry.version.ts);
     r.answers.set(from, entry);
     this.checkRead(op, r);
+    // the first copy sets the pace: replicas under the same load answer about as fast, so a
+    // replica still silent after twice this (at least HEDGE_MIN_MS) is late for this read
+    if (entry && !r.hedged && !r.late && !r.replied) {
+      r.hedged = true;
+      const wait = Math.max(HEDGE_MIN_MS, elapsed);
+      if (elapsed + wait < this.s.lateAfter()) this.s.outbox.arm('kv.hint', wait, op);
+    }
     return true;
   }
 
