@@ -171,9 +171,23 @@ export class Requests {
     this.checkRead(op, r);
   }
 
-  /** Speculative retry: as many nodes after the preference list as answers are missing for R. */
+  /**
+   * Speculative retry: as many nodes after the preference list as answers are missing for
+   * R; and, while no copy was found, the suspects (a live tab suspected under load keeps
+   * its copies, and the key's new owners may not have it yet).
+   */
   private askFurther(op: number, r: ReadOp): void {
     const s = this.s;
+    let found = false;
+    for (const e of r.answers.values()) if (e) found = true;
+    if (!found) {
+      for (const x of s.suspects) {
+        if (r.asked.has(x)) continue;
+        r.asked.add(x);
+        s.counters.add('speculativeReads');
+        s.outbox.get(x, op, r.key);
+      }
+    }
     let missing = r.quorum - r.answers.size;
     if (missing <= 0) return;
     for (const f of s.placement.walk(r.key)) {

@@ -44,6 +44,11 @@ export class KvState {
    * cluster's replica count once the membership view carries one (ClusterView.replicas).
    */
   quorums: { w: number; r: number };
+  /**
+   * Live members outside the placement (suspects: a tab slow under load is suspected, and
+   * its keys' new owners may not have them yet). A read that found no copy asks them too.
+   */
+  suspects: readonly NodeId[] = [];
   /** Decaying high-water mark of replica answer times (ms): what "a replica is late" means now. */
   private answerHigh = 0;
 

@@ -302,3 +302,34 @@ describe('KvStore receive-side bounds', () => {
     expect(store.localEntry('old')).toBeUndefined();
   });
 });
+
+describe('KvStore reads during a failure', () => {
+  it('a read that finds no copy asks the suspects (live, out of placement) once replicas are late, and takes their copy', () => {
+    const store = new KvStore('me', {}, new SeededRng(3));
+    let now = 1000;
+    const step = (input: KvIn) => {
+      const out: KvOut[] = [];
+      store.handle(input, now, out);
+      return out;
+    };
+    const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+    const live = ['me', 'a', 'b', 'c', 'sus'].map((id) => ({ id, nick: id, rooms: [] }));
+    // 'sus' is suspected (a tab slow under load): out of the placement, still live, and it holds the key
+    step({ type: 'members', view: { placement: ['a', 'b', 'c', 'me'], away: [], live } });
+    const key = [...Array(200).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
+    const pref = store.replicas(key);
+    const first = step({ type: 'get', req: 1, key });
+    expect(gets(first).map((g) => g.to).sort()).toEqual([...pref].sort());
+    const op = gets(first)[0]!.op;
+    // one replica crashed unnoticed, the other two are new owners without the key
+    now += 5;
+    for (const p of pref.slice(1)) step({ type: 'message', from: p, msg: { type: 'kv.getReply', op, entry: null } });
+    now += 200;
+    const late = step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } });
+    expect(gets(late).map((g) => g.to)).toContain('sus');
+    const entry = { key, value: 'kept', version: { ts: makeHlc(900, 0), node: 'a' }, deleted: false };
+    now += 5;
+    const answered = step({ type: 'message', from: 'sus', msg: { type: 'kv.getReply', op, entry } });
+    expect(answered).toContainEqual({ type: 'reply', req: 1, ok: true, value: 'kept' });
+  });
+});

@@ -39,6 +39,9 @@ import {
   type KvTimer,
 } from './types';
 
+/** Suspects a read that found no copy asks at most (see KvState.suspects). */
+const MAX_SUSPECTS_ASKED = 8;
+
 function validateConfig(c: KvConfig): void {
   for (const name of ['n', 'w', 'r', 'vnodes', 'aeBuckets', 'handoffBatch', 'maxKeyLength'] as const) {
     if (!Number.isInteger(c[name]) || c[name] < 1) throw new RangeError(`KvConfig.${name} must be a positive integer`);
@@ -82,6 +85,12 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
     switch (input.type) {
       case 'members': {
         this.rereplication.onMembers(input.view);
+        const placed = new Set(input.view?.placement ?? []);
+        const live = Array.isArray(input.view?.live) ? input.view.live : [];
+        this.s.suspects = live
+          .map((m) => m?.id)
+          .filter((id): id is string => typeof id === 'string' && id !== this.s.me && !placed.has(id))
+          .slice(0, MAX_SUSPECTS_ASKED);
         const away = new Set(input.view.away);
         this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)), input.view.placement);
         this.antiEntropy.wake();
