@@ -178,6 +178,13 @@ export class Requests {
    */
   private askFurther(op: number, r: ReadOp): void {
     const s = this.s;
+    // once more to the silent replicas: the first request may have been lost on a route
+    // through a tab that has just crashed
+    for (const p of r.pref) {
+      if (p === s.me || r.answers.has(p) || s.placement.isAway(p)) continue;
+      s.counters.add('readRetries');
+      s.outbox.get(p, op, r.key);
+    }
     let found = false;
     for (const e of r.answers.values()) if (e) found = true;
     if (!found) {
@@ -346,9 +353,12 @@ export class Requests {
         }
         return;
       case 'read':
-        if (!op.replied && (op.answers.size >= op.quorum || [...op.answers.values()].some((e) => e !== null))) this.replyNewest(op);
+        // a copy from anyone, or R answers of the preference list (nodes asked beyond it may
+        // simply not have the key yet: their "not found" must not make an absent answer)
+        if (!op.replied && ([...op.answers.values()].some((e) => e !== null) || op.pref.filter((p) => op.answers.has(p)).length >= op.quorum)) this.replyNewest(op);
         else if (!op.replied) {
-          this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${op.answers.size} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
+          const answered = op.pref.filter((p) => op.answers.has(p)).length;
+          this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${answered} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
         }
         this.readRepair(op);
         return;

@@ -304,6 +304,35 @@ describe('KvStore receive-side bounds', () => {
 });
 
 describe('KvStore reads during a failure', () => {
+  it('"not found" from nodes asked beyond the preference list never makes an absent answer: silent replicas end in an error', () => {
+    const store = new KvStore('me', {}, new SeededRng(4));
+    let now = 1000;
+    const step = (input: KvIn) => {
+      const out: KvOut[] = [];
+      store.handle(input, now, out);
+      return out;
+    };
+    const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+    const ids = ['me', 'a', 'b', 'c', 'd', 'e', 'f'];
+    step({ type: 'members', view: { placement: ids, away: [], live: ids.map((id) => ({ id, nick: id, rooms: [] })) } });
+    const key = [...Array(200).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
+    const first = step({ type: 'get', req: 1, key });
+    const op = gets(first)[0]!.op;
+    // the whole preference list is silent (dead, or its routes cut); the read speculates further
+    now += 200;
+    const pref = store.replicas(key);
+    const late = gets(step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } }));
+    // the silent replicas are asked once more, and nodes past the preference list for the first time
+    expect(late.filter((g) => pref.includes(g.to)).map((g) => g.to).sort()).toEqual([...pref].sort());
+    const further = late.filter((g) => !pref.includes(g.to));
+    expect(further.length).toBeGreaterThan(0);
+    for (const g of further) step({ type: 'message', from: g.to, msg: { type: 'kv.getReply', op, entry: null } });
+    now += 3000;
+    const end = step({ type: 'timer', timer: { type: 'kv.opTimeout', ops: [op] } });
+    const reply = end.find((e) => e.type === 'reply');
+    expect(reply).toMatchObject({ ok: false, error: expect.stringMatching(/only 0 of 2 required replicas answered/) });
+  });
+
   it('a read that finds no copy asks the suspects (live, out of placement) once replicas are late, and takes their copy', () => {
     const store = new KvStore('me', {}, new SeededRng(3));
     let now = 1000;

@@ -178,6 +178,7 @@ export const KV_COUNTERS = [
   'requestsFailed',
   'readRepairs',
   'speculativeReads',
+  'readRetries',
   'readsWithoutQuorum',
   'replicaCountChanges',
   'hintedWrites',
