@@ -38,7 +38,7 @@ export function targets(ours: SystemResult | undefined, yjs: SystemResult | unde
     bound('KV get p50, unloaded', 'ms', ours?.kv?.getMsP50, '≤', 2),
     bound('KV: reloaded tab ready (keys restored, rejoined), median', 'ms', ours?.kv?.reload?.readyMs, '≤', 1000),
     bound('KV: one tab crashes, every survivor has detected it', 'ms', ours?.crashOne?.detectedMs, '≤', 5000),
-    bound('KV: then every key back to 3 copies, after detection', 'ms', ours?.crashOne?.replicatedAfterDetectionMs, '≤', 3000),
+    bound('KV: then every key back to N copies, after detection', 'ms', ours?.crashOne?.replicatedAfterDetectionMs, '≤', 3000),
     bound('bytes per chat message, all tabs', 'B', ours?.chat?.bytesPerMessage, '≤', yb == null ? null : 0.5 * yb, `0.5 × y-webrtc ${fmt(yb)}`),
     bound('RTCPeerConnections per tab (max)', '', ours?.resources?.connectionsMax, '≤', 5),
     bound('chat delivery p50', 'ms', ours?.chat?.latencyMsP50, '≤', yp50, `y-webrtc`),
@@ -119,7 +119,7 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     const c = o.crashOne;
     section(`one tab crashes (ours; ms after the crash)`);
     add('every survivor has detected it (not alive in its membership)', c.detectedMs, undefined, 0, false);
-    add('every key back to 3 copies', c.replicatedMs, undefined, 0, false);
+    add('every key back to N copies', c.replicatedMs, undefined, 0, false);
     add('  of which after detection', c.replicatedAfterDetectionMs, undefined, 0, false);
     if (!c.replaced) out.push([`  a fresh tab did not replace it in time, the next step is skipped (${c.timedOut.join('; ')})`, '!', '', '']);
   }
@@ -131,7 +131,7 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('every survivor has read every other key', o?.failure?.readableMs, y?.failure?.readableMs, 0);
     add('  then a second full pass (≤ 30 s): reads that failed, all survivors', o?.failure?.verifyFailures, y?.failure?.verifyFailures, 0, false);
     add('  keys that pass did not reach in 30 s, all survivors', o?.failure?.verifyUntried, y?.failure?.verifyUntried, 0, false);
-    add('every key back to min(3, survivors) copies', o?.failure?.replicatedMs, y?.failure?.replicatedMs, 0);
+    add('every key back to min(N, survivors) copies', o?.failure?.replicatedMs, y?.failure?.replicatedMs, 0);
     add('a chat message from a survivor reaches all survivors', o?.failure?.chatMs, y?.failure?.chatMs, 0);
   }
   return out;

@@ -1,7 +1,7 @@
 /**
  * crash one (ours, part of `failure`): the last tab's renderer is killed (issue #5's
  * target); when every survivor stops counting it alive, when every key is back to
- * min(3, survivors) copies; then a fresh tab takes its place.
+ * min(N, survivors) copies; then a fresh tab takes its place.
  */
 import type { Browser } from '@playwright/test';
 import { pollUntil } from '../stats';
@@ -11,7 +11,7 @@ import { crash, members, openBenchTab, range, underReplicated, type BenchOptions
 export interface CrashOneResult {
   /** every survivor's membership no longer lists the crashed tab as alive (suspect or dead: its keys move) */
   detectedMs: number | null;
-  /** every bulk key held by min(3, survivors) survivors */
+  /** every bulk key held by min(N, survivors) survivors */
   replicatedMs: number | null;
   /** replicatedMs - detectedMs */
   replicatedAfterDetectionMs: number | null;
@@ -22,7 +22,7 @@ export interface CrashOneResult {
 
 /**
  * The last tab crashes: when does every survivor stop counting it alive (the KVS moves its
- * keys then), and when is every key back to 3 copies. Then a fresh tab replaces it, so the
+ * keys then), and when is every key back to N copies. Then a fresh tab replaces it, so the
  * crash-3-of-N step that follows starts from a full cluster again.
  */
 export async function crashOne(browser: Browser, target: SystemTarget, tabs: BenchTab[], o: BenchOptions, n: number): Promise<CrashOneResult> {

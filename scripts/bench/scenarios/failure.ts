@@ -1,7 +1,7 @@
 /**
  * failure: `o.crash` tabs (3 of 8) crash at once; times from the crash until the
  * survivors list exactly the survivors, every survivor has read every key not lost,
- * every key is back to min(3, survivors) copies, and a chat probe reaches every survivor.
+ * every key is back to min(N, survivors) copies, and a chat probe reaches every survivor.
  */
 import { pollUntil, sleep } from '../stats';
 import { crash, keyOf, members, range, underReplicated, type BenchOptions, type BenchTab } from './shared';
