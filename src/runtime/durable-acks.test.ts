@@ -1,6 +1,6 @@
 /** Acknowledgements wait for the disk: the gate against a store whose commits the test controls. */
 import { describe, expect, it } from 'vitest';
-import { DROP, DurableAcks, type DurableStore } from './durable-acks';
+import { DROP, DurableAcks, MAX_HELD, type DurableStore } from './durable-acks';
 
 /** A store with one batch at a time, committed or failed by the test. */
 class ManualStore implements DurableStore {
@@ -89,5 +89,26 @@ describe('DurableAcks', () => {
     const sent: string[] = [];
     gate.after(() => sent.push('ack'), DROP);
     expect(sent).toEqual(['ack']);
+  });
+
+  it('a disk that never answers holds at most MAX_HELD; past it, acks are dropped and replies fail at once', async () => {
+    const store = new ManualStore();
+    const gate = new DurableAcks(store);
+    store.write();
+    for (let i = 0; i < MAX_HELD; i++) gate.after(() => undefined, DROP);
+    const replies: string[] = [];
+    gate.after(
+      () => replies.push('ok'),
+      () => replies.push('error'),
+    );
+    gate.after(() => replies.push('sent'), DROP);
+    expect(replies).toEqual(['error']);
+    expect(gate.counters).toMatchObject({ held: MAX_HELD, dropped: 1, failedReplies: 1 });
+    // once the disk answers, holding works again
+    await store.commit(true);
+    store.write();
+    gate.after(() => replies.push('later'), DROP);
+    await store.commit(true);
+    expect(replies).toEqual(['error', 'later']);
   });
 });

@@ -39,6 +39,12 @@ interface Held {
   failed: () => void;
 }
 
+/**
+ * Most acknowledgements and replies held at once: a disk that never answers must not make
+ * peers' writes pile up in memory; past it, what would be held is treated as failed.
+ */
+export const MAX_HELD = 50_000;
+
 /** `failed` of an acknowledgement: it is not sent. */
 export const DROP = (): void => undefined;
 
@@ -46,6 +52,8 @@ export class DurableAcks {
   readonly counters: GateCounters = { held: 0, dropped: 0, failedReplies: 0 };
   /** The outcome being waited for and what waits on it, in order. */
   private waiting: { outcome: Promise<boolean>; held: Held[]; released: Promise<void> } | null = null;
+  /** Held now, over every batch still waiting. */
+  private heldNow = 0;
 
   constructor(private readonly store: DurableStore | null) {}
 
@@ -61,7 +69,13 @@ export class DurableAcks {
   after(run: () => void, failed: () => void): void {
     const store = this.store;
     if (!store || (!store.uncommitted && !this.waiting)) return run();
+    if (this.heldNow >= MAX_HELD) {
+      if (failed === DROP) this.counters.dropped++;
+      else this.counters.failedReplies++;
+      return failed();
+    }
     this.counters.held++;
+    this.heldNow++;
     const outcome = store.uncommitted ? store.durable() : this.waiting!.outcome;
     const w = this.waiting;
     if (w && w.outcome === outcome) {
@@ -72,6 +86,7 @@ export class DurableAcks {
     // released in order: a batch waits for the release of the one before it
     const released = Promise.all([outcome, w ? w.released : undefined]).then(([ok]) => {
       if (this.waiting?.held === held) this.waiting = null;
+      this.heldNow -= held.length;
       for (const h of held) {
         if (!ok) {
           if (h.failed === DROP) this.counters.dropped++;
