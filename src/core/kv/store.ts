@@ -130,12 +130,15 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         break;
     }
     this.s.persist.flush();
-    if (!this.config.deferFlush || input.type === 'flush') this.s.outbox.flush();
+    if (!this.config.deferFlush || input.type === 'flush') {
+      this.s.outbox.flush();
+      this.watch.flushNotes();
+    }
   }
 
   /** Something is held back for the next `flush` input. */
   needsFlush(): boolean {
-    return this.s.outbox.holds();
+    return this.s.outbox.holds() || this.watch.holdsNotes();
   }
 
   // ---- queries -------------------------------------------------------------------------

@@ -245,3 +245,25 @@ describe('watch cost and limits', () => {
     expect(net.store('n1').watchers()).toEqual([]);
   });
 });
+
+describe('watch notes under pipelined writes', () => {
+  it.each([1, 2, 3])('writes coordinated in one turn reach each watcher as one note, every one delivered once (seed %i)', (seed) => {
+    const net = new KvNet({ seed, nodes: 6, config: { ...CONFIG, deferFlush: true, handoffBatch: 500 }, latency: [1, 30], loss: 0 });
+    const watchers = ['n3', 'n4'];
+    const seen = watchers.map((w) => record(net, w));
+    for (const w of watchers) expect(net.watch(w, ['p/']).ok).toBe(true);
+    const notesBefore = net.store('n0').stats().sent['kv.note'] ?? 0;
+    const reqs = Array.from({ length: 150 }, (_, i) => net.request('n0', { type: 'put', key: `p/${i}`, value: i }));
+    expect(net.runUntilTrue(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
+    net.runFor(3000);
+    // one note per watcher per turn of acknowledgements, not 150 each
+    const notes = (net.store('n0').stats().sent['kv.note'] ?? 0) - notesBefore;
+    expect(notes, `seed ${seed}`).toBeLessThanOrEqual(2 * 10);
+    for (const s of seen) {
+      expect(s.resyncs).toEqual([]);
+      for (let i = 0; i < 150; i++) expect(s.entries.get(`p/${i}`)?.map((e) => e.value), `seed ${seed} p/${i}`).toEqual([i]);
+    }
+    // and the notifier holds nothing unacknowledged
+    expect(net.store('n0').stats().watchPending).toBe(0);
+  });
+});

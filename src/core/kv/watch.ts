@@ -51,6 +51,9 @@ import { MAX_WIRE_ITEMS } from './messages';
 export const MAX_WATCH_PREFIXES = 16;
 /** Unacknowledged notes held per watcher; one more and the watcher gets `resync` instead. */
 export const WATCH_BUFFER = 1024;
+/** Most entries, and value bytes, in one batched `kv.note` (wire frames are capped at 256 KiB). */
+const NOTE_ITEMS = 200;
+const NOTE_BYTES = 128 * 1024;
 /** Pause before unacknowledged registrations and notes are sent again. */
 export const WATCH_RETRY_MS = 1000;
 /** Watchers a notifier remembers having forgotten (oldest dropped first). */
@@ -102,6 +105,12 @@ export class KvWatch {
   // ---- notifier side
   private registry = new Map<NodeId, Registration>();
   private outgoing = new Map<NodeId, Outgoing>();
+  /**
+   * Notes of this turn not sent yet, per watcher: consecutive seqs from `first`. Sent at the
+   * end of the turn as few `kv.note`s (one per watcher and size limit), so a client
+   * pipelining puts costs one note per watcher per turn, not one per put.
+   */
+  private unsent = new Map<NodeId, { first: number; entries: Entry[] }>();
   /** Watchers whose registration was dropped when they left placement (insertion order = age). */
   private forgotten = new Set<NodeId>();
 
@@ -160,7 +169,8 @@ export class KvWatch {
   }
 
   private onNote(from: NodeId, seq: number, entries: Entry[], resync: boolean): void {
-    if (from !== this.s.me) this.s.send(from, { type: 'kv.noteAck', seqs: [seq] });
+    // a note carries consecutive seqs from `seq`, one per entry
+    if (from !== this.s.me) this.s.send(from, { type: 'kv.noteAck', seqs: entries.length > 1 ? entries.map((_, i) => seq + i) : [seq] });
     if (this.prefixes.length === 0) return;
     if (resync) {
       this.resync('overflow');
@@ -269,6 +279,7 @@ export class KvWatch {
       if (w === this.s.me || placed.has(w)) continue;
       this.registry.delete(w);
       this.outgoing.delete(w);
+      this.unsent.delete(w);
       if (reg.prefixes.length === 0) continue;
       this.forgotten.add(w);
       if (this.forgotten.size > FORGOTTEN_WATCHERS) this.forgotten.delete(this.forgotten.values().next().value!);
@@ -296,13 +307,46 @@ export class KvWatch {
         // the watcher does not keep up: drop what it has not acknowledged, tell it to re-list
         if ([...o.pending.values()].some((v) => v === null)) continue;
         o.pending.clear();
+        this.unsent.delete(w);
         o.pending.set(seq, null);
         this.s.send(w, { type: 'kv.note', seq, entries: [], resync: true });
       } else {
         o.pending.set(seq, entry);
-        this.s.send(w, { type: 'kv.note', seq, entries: [entry] });
+        const u = this.unsent.get(w);
+        if (u && u.first + u.entries.length === seq) u.entries.push(entry);
+        else {
+          if (u) this.sendUnsent(w, u);
+          this.unsent.set(w, { first: seq, entries: [entry] });
+        }
       }
       this.armRetry();
+    }
+  }
+
+  /** Notes held for the end of the turn (see `unsent`). */
+  holdsNotes(): boolean {
+    return this.unsent.size > 0;
+  }
+
+  /** End of the turn: the held notes go out, one `kv.note` per watcher and size limit. */
+  flushNotes(): void {
+    for (const [w, u] of this.unsent) this.sendUnsent(w, u);
+    this.unsent.clear();
+  }
+
+  private sendUnsent(w: NodeId, u: { first: number; entries: Entry[] }): void {
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i <= u.entries.length; i++) {
+      const size = i < u.entries.length ? this.s.valueSize(u.entries[i]!) : 0;
+      const full = i === u.entries.length || (i > start && (bytes + size > NOTE_BYTES || i - start >= NOTE_ITEMS));
+      if (!full) {
+        bytes += size;
+        continue;
+      }
+      if (i > start) this.s.send(w, { type: 'kv.note', seq: u.first + start, entries: u.entries.slice(start, i) });
+      start = i;
+      bytes = size;
     }
   }
 
@@ -315,7 +359,10 @@ export class KvWatch {
         const had = this.registry.get(from);
         if (!had || had.gen <= msg.gen) {
           this.registry.set(from, { gen: msg.gen, prefixes: msg.prefixes });
-          if (msg.prefixes.length === 0) this.outgoing.delete(from);
+          if (msg.prefixes.length === 0) {
+            this.outgoing.delete(from);
+            this.unsent.delete(from);
+          }
         }
         this.s.send(from, { type: 'kv.watchAck', gen: msg.gen });
         return true;
