@@ -101,4 +101,23 @@ export const tupleBytes = (key: string): number => key.length * 3 + 48;
 export const sameVersion = (a: Version, b: Version): boolean => a.ts === b.ts && a.node === b.node;
 export const tupleOf = (e: Entry): VersionTuple => [e.key, e.version.ts, e.version.node];
 /** A key as error messages quote it (long keys cut). */
+/**
+ * Cuts `items` (with their sizes `bytes`) into runs of at most `maxItems` items and
+ * `maxBytes` bytes, in order; one oversized item goes alone. Batched messages use it.
+ */
+export function chunkRuns<T>(items: readonly T[], bytes: readonly number[], maxItems: number, maxBytes: number, emit: (run: T[]) => void): void {
+  let start = 0;
+  let size = 0;
+  for (let i = 0; i <= items.length; i++) {
+    const full = i === items.length || (i > start && (size + bytes[i]! > maxBytes || i - start >= maxItems));
+    if (!full) {
+      size += bytes[i]!;
+      continue;
+    }
+    if (i > start) emit(items.slice(start, i));
+    start = i;
+    size = i < items.length ? bytes[i]! : 0;
+  }
+}
+
 export const showKey = (key: string): string => `'${key.length > 60 ? `${key.slice(0, 60)}…` : key}'`;

@@ -6,6 +6,7 @@
  */
 import type { NodeId } from '../types';
 import type { KvMessage, PutItem } from './messages';
+import { chunkRuns } from './ops';
 import type { KvEffects } from './state';
 import type { Entry, KvConfig, KvTimer } from './types';
 
@@ -101,19 +102,8 @@ export class Outbox {
     this.timers.clear();
   }
 
-  /** Cuts `items` into runs of at most `handoffBatch` items and `handoffBytes` bytes (one oversized item goes alone). */
+  /** Runs of at most `handoffBatch` items and `handoffBytes` bytes. */
   private chunks<T>(items: T[], bytes: number[], emit: (run: T[]) => void): void {
-    let start = 0;
-    let size = 0;
-    for (let i = 0; i <= items.length; i++) {
-      const full = i === items.length || (i > start && (size + bytes[i]! > this.config.handoffBytes || i - start >= this.config.handoffBatch));
-      if (!full) {
-        size += bytes[i]!;
-        continue;
-      }
-      if (i > start) emit(items.slice(start, i));
-      start = i;
-      size = i < items.length ? bytes[i]! : 0;
-    }
+    chunkRuns(items, bytes, this.config.handoffBatch, this.config.handoffBytes, emit);
   }
 }

@@ -46,6 +46,7 @@ import type { KvState } from './state';
 import { compareVersions, type Entry, type Version } from './types';
 import { hlcWall } from '../clock/hlc';
 import { MAX_WIRE_ITEMS } from './messages';
+import { chunkRuns } from './ops';
 
 /** Prefixes one node may watch at once (a `kv.watch` with more is refused by the validator). */
 export const MAX_WATCH_PREFIXES = 16;
@@ -335,19 +336,12 @@ export class KvWatch {
   }
 
   private sendUnsent(w: NodeId, u: { first: number; entries: Entry[] }): void {
-    let start = 0;
-    let bytes = 0;
-    for (let i = 0; i <= u.entries.length; i++) {
-      const size = i < u.entries.length ? this.s.valueSize(u.entries[i]!) : 0;
-      const full = i === u.entries.length || (i > start && (bytes + size > NOTE_BYTES || i - start >= NOTE_ITEMS));
-      if (!full) {
-        bytes += size;
-        continue;
-      }
-      if (i > start) this.s.send(w, { type: 'kv.note', seq: u.first + start, entries: u.entries.slice(start, i) });
-      start = i;
-      bytes = size;
-    }
+    const bytes = u.entries.map((e) => this.s.valueSize(e));
+    let seq = u.first;
+    chunkRuns(u.entries, bytes, NOTE_ITEMS, NOTE_BYTES, (entries) => {
+      this.s.send(w, { type: 'kv.note', seq, entries });
+      seq += entries.length;
+    });
   }
 
   // ---- messages and timer ----------------------------------------------------------------
