@@ -185,9 +185,7 @@ export class Requests {
       s.counters.add('readRetries');
       s.outbox.get(p, op, r.key);
     }
-    let found = false;
-    for (const e of r.answers.values()) if (e) found = true;
-    if (!found) {
+    if (tally(r).found === 0) {
       for (const x of s.suspects) {
         if (r.asked.has(x)) continue;
         r.asked.add(x);
@@ -238,12 +236,7 @@ export class Requests {
    * after `hintAfterMs`, R answers of the preference list of any kind.
    */
   private checkRead(op: number, r: ReadOp): void {
-    let found = 0;
-    let prefAnswers = 0;
-    for (const [node, e] of r.answers) {
-      if (e) found++;
-      if (r.pref.includes(node)) prefAnswers++;
-    }
+    const { found, prefAnswers } = tally(r);
     let there = 0;
     for (const p of r.pref) if (!this.s.placement.isAway(p) || r.answers.has(p)) there++;
     const enough = found >= r.quorum || prefAnswers >= there || (r.late && found > 0) || (r.patienceOver && prefAnswers >= r.quorum);
@@ -355,10 +348,10 @@ export class Requests {
       case 'read':
         // a copy from anyone, or R answers of the preference list (nodes asked beyond it may
         // simply not have the key yet: their "not found" must not make an absent answer)
-        if (!op.replied && ([...op.answers.values()].some((e) => e !== null) || op.pref.filter((p) => op.answers.has(p)).length >= op.quorum)) this.replyNewest(op);
-        else if (!op.replied) {
-          const answered = op.pref.filter((p) => op.answers.has(p)).length;
-          this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${answered} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
+        if (!op.replied) {
+          const { found, prefAnswers } = tally(op);
+          if (found > 0 || prefAnswers >= op.quorum) this.replyNewest(op);
+          else this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${prefAnswers} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
         }
         this.readRepair(op);
         return;
@@ -370,6 +363,17 @@ export class Requests {
         return;
     }
   }
+}
+
+/** A read's answers: how many hold the key (from anyone asked), how many came from its preference list. */
+function tally(r: ReadOp): { found: number; prefAnswers: number } {
+  let found = 0;
+  let prefAnswers = 0;
+  for (const [node, e] of r.answers) {
+    if (e) found++;
+    if (r.pref.includes(node)) prefAnswers++;
+  }
+  return { found, prefAnswers };
 }
 
 function newestOf(answers: Iterable<Entry | null>): Entry | null {
