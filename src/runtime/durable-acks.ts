@@ -69,11 +69,7 @@ export class DurableAcks {
   after(run: () => void, failed: () => void): void {
     const store = this.store;
     if (!store || (!store.uncommitted && !this.waiting)) return run();
-    if (this.heldNow >= MAX_HELD) {
-      if (failed === DROP) this.counters.dropped++;
-      else this.counters.failedReplies++;
-      return failed();
-    }
+    if (this.heldNow >= MAX_HELD) return this.fail(failed);
     this.counters.held++;
     this.heldNow++;
     const outcome = store.uncommitted ? store.durable() : this.waiting!.outcome;
@@ -88,18 +84,21 @@ export class DurableAcks {
       if (this.waiting?.held === held) this.waiting = null;
       this.heldNow -= held.length;
       for (const h of held) {
-        if (!ok) {
-          if (h.failed === DROP) this.counters.dropped++;
-          else this.counters.failedReplies++;
-        }
         try {
           if (ok) h.run();
-          else h.failed();
+          else this.fail(h.failed);
         } catch {
           // a send or reply that throws must not stop the others (the runtime counts its errors)
         }
       }
     });
     this.waiting = { outcome, held, released };
+  }
+
+  /** What was to be sent or replied cannot be: counted, and `failed` runs. */
+  private fail(failed: () => void): void {
+    if (failed === DROP) this.counters.dropped++;
+    else this.counters.failedReplies++;
+    failed();
   }
 }
