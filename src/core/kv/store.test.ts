@@ -303,23 +303,31 @@ describe('KvStore receive-side bounds', () => {
   });
 });
 
+/** A store at node 'me' whose clock the test moves (`later(ms)`), and the kv.get sends among effects. */
+function clocked(seed: number) {
+  const store = new KvStore('me', {}, new SeededRng(seed));
+  let now = 1000;
+  const step = (input: KvIn) => {
+    const out: KvOut[] = [];
+    store.handle(input, now, out);
+    return out;
+  };
+  const later = (ms: number) => void (now += ms);
+  return { store, step, later };
+}
+
+const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+
 describe('KvStore reads during a failure', () => {
   it('"not found" from nodes asked beyond the preference list never makes an absent answer: silent replicas end in an error', () => {
-    const store = new KvStore('me', {}, new SeededRng(4));
-    let now = 1000;
-    const step = (input: KvIn) => {
-      const out: KvOut[] = [];
-      store.handle(input, now, out);
-      return out;
-    };
-    const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+    const { store, step, later } = clocked(4);
     const ids = ['me', 'a', 'b', 'c', 'd', 'e', 'f'];
     step({ type: 'members', view: { placement: ids, away: [], live: ids.map((id) => ({ id, nick: id, rooms: [] })) } });
     const key = [...Array(200).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
     const first = step({ type: 'get', req: 1, key });
     const op = gets(first)[0]!.op;
     // the whole preference list is silent (dead, or its routes cut); the read speculates further
-    now += 200;
+    later(200);
     const pref = store.replicas(key);
     const late = gets(step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } }));
     // the silent replicas are asked once more, and nodes past the preference list for the first time
@@ -327,21 +335,14 @@ describe('KvStore reads during a failure', () => {
     const further = late.filter((g) => !pref.includes(g.to));
     expect(further.length).toBeGreaterThan(0);
     for (const g of further) step({ type: 'message', from: g.to, msg: { type: 'kv.getReply', op, entry: null } });
-    now += 3000;
+    later(3000);
     const end = step({ type: 'timer', timer: { type: 'kv.opTimeout', ops: [op] } });
     const reply = end.find((e) => e.type === 'reply');
     expect(reply).toMatchObject({ ok: false, error: expect.stringMatching(/only 0 of 2 required replicas answered/) });
   });
 
   it('a read that finds no copy asks the suspects (live, out of placement) once replicas are late, and takes their copy', () => {
-    const store = new KvStore('me', {}, new SeededRng(3));
-    let now = 1000;
-    const step = (input: KvIn) => {
-      const out: KvOut[] = [];
-      store.handle(input, now, out);
-      return out;
-    };
-    const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+    const { store, step, later } = clocked(3);
     const live = ['me', 'a', 'b', 'c', 'sus'].map((id) => ({ id, nick: id, rooms: [] }));
     // 'sus' is suspected (a tab slow under load): out of the placement, still live, and it holds the key
     step({ type: 'members', view: { placement: ['a', 'b', 'c', 'me'], away: [], live } });
@@ -351,13 +352,13 @@ describe('KvStore reads during a failure', () => {
     expect(gets(first).map((g) => g.to).sort()).toEqual([...pref].sort());
     const op = gets(first)[0]!.op;
     // one replica crashed unnoticed, the other two are new owners without the key
-    now += 5;
+    later(5);
     for (const p of pref.slice(1)) step({ type: 'message', from: p, msg: { type: 'kv.getReply', op, entry: null } });
-    now += 200;
+    later(200);
     const late = step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } });
     expect(gets(late).map((g) => g.to)).toContain('sus');
     const entry = { key, value: 'kept', version: { ts: makeHlc(900, 0), node: 'a' }, deleted: false };
-    now += 5;
+    later(5);
     const answered = step({ type: 'message', from: 'sus', msg: { type: 'kv.getReply', op, entry } });
     expect(answered).toContainEqual({ type: 'reply', req: 1, ok: true, value: 'kept' });
   });
