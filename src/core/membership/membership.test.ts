@@ -232,6 +232,41 @@ describe('Membership', () => {
     expect(m.get('x')!.status).toBe('left');
   });
 
+  it('alone, it pings the members it still thinks alive: the one that closed meanwhile is suspected and dies, the one that answers stays', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    // a 3-member cluster: 30 s heartbeat periods, so silence alone would take 2 minutes
+    const member = (id: string): MemberUpdate => ({ ...alive(id, 1), every: 30_000 });
+    step(deliver(member('x')), T0);
+    step(deliver(member('y')), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    // the link to x drops while x is still there: the probe is answered, x stays alive
+    const down = step({ type: 'neighborDown', peer: 'x' }, T0 + 100);
+    const nonce = (of(down, 'send')[0]!.msg as { nonce: number }).nonce;
+    step({ type: 'message', from: 'x', msg: { type: 'mem.ack', nonce } }, T0 + 150);
+    step({ type: 'timer', timer: of(down, 'timer')[0]!.timer }, T0 + 1100);
+    expect(m.get('x')!.status).toBe('alive');
+    // x then closes and its LEFT never reaches us; no link, no path to judge
+    expect(of(step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 9_000), 'send')).toEqual([]);
+    const sweep = step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 10_100);
+    const pings = of(sweep, 'send');
+    expect(pings.map((p) => p.to).sort()).toEqual(['x', 'y']);
+    expect(pings.every((p) => p.transient && p.msg.type === 'mem.ping')).toBe(true);
+    // y answers, x does not
+    const yNonce = (pings.find((p) => p.to === 'y')!.msg as { nonce: number }).nonce;
+    step({ type: 'message', from: 'y', msg: { type: 'mem.ack', nonce: yNonce } }, T0 + 10_200);
+    const timeouts = of(sweep, 'timer').filter((t) => t.timer.type === 'mem.probe');
+    const outs = timeouts.map((t) => step({ type: 'timer', timer: t.timer }, T0 + 11_100));
+    expect(m.get('y')!.status).toBe('alive');
+    expect(m.get('x')!.status).toBe('suspect');
+    // not pinged again before unreachableAfterMs
+    expect(of(step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 12_000), 'send')).toEqual([]);
+    const suspectTimer = outs.flatMap((o) => of(o, 'timer')).find((t) => t.timer.type === 'mem.suspect')!;
+    step({ type: 'timer', timer: suspectTimer.timer }, T0 + 16_100);
+    expect(m.get('x')!.status).toBe('dead');
+    expect(m.live()).toEqual(['me', 'y']);
+  });
+
   it('turns a suspicion it only heard of into a local death without broadcasting', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);

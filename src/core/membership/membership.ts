@@ -119,6 +119,9 @@ export interface MembershipConfig {
   syncChunkBytes: number;
 }
 
+/** At most this many pings per sweep from a node with no neighbour (probeWhileAlone). */
+const LONE_PROBES_PER_SWEEP = 8;
+
 export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.freeze({
   aliveIntervalMs: 5_000,
   heartbeatsPerSecond: 0.1,
@@ -257,6 +260,10 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private aliveDueAt = 0;
   /** Live members no announced path joins to us, since when (findUnreachable). */
   private readonly unreachable = new Map<NodeId, number>();
+  /** Since when this node has had no neighbour (undefined while it has one); see probeWhileAlone. */
+  private aloneSince: number | undefined = undefined;
+  /** When probeWhileAlone last pinged each member. */
+  private readonly aloneProbedAt = new Map<NodeId, number>();
   private graphDirty = false;
   /** Members a sync row taught us something about in this handle() call, and who sent it (spreadLearned). */
   private readonly learned = new Map<NodeId, NodeId>();
@@ -380,6 +387,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     self.nick = nick.slice(0, MAX_NICK_LENGTH);
     self.updatedAt = this.now;
     self.heardAt = this.now;
+    if (this.neighbors.size === 0) this.aloneSince = this.now;
     this.scheduleAlive();
     this.io.setTimer(this.config.sweepIntervalMs, { type: 'mem.sweep' });
     for (const peer of this.neighbors) this.sendTable(peer);
@@ -437,6 +445,8 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     this.neighbors.add(peer);
     this.graphDirty = true;
     this.probes.delete(peer);
+    this.aloneSince = undefined;
+    this.aloneProbedAt.clear();
     if (!this.started || this.leaving) return;
     this.sendTable(peer);
     // Out of isolation (or just joined): tell everyone now rather than at the next period.
@@ -446,9 +456,15 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private onNeighborDown(peer: NodeId): void {
     if (!this.neighbors.delete(peer)) return;
     this.graphDirty = true;
+    if (this.neighbors.size === 0) this.aloneSince = this.now;
     if (!this.started || this.leaving) return;
     const e = this.members.get(peer);
     if (!e || e.status !== 'alive') return;
+    this.probe(peer);
+  }
+
+  /** Ping `peer` directly (relayed by signaling when no channel is left); silence until probeTimeoutMs makes it a suspect. */
+  private probe(peer: NodeId): void {
     const nonce = randInt(this.rng, 2 ** 32);
     this.probes.set(peer, nonce);
     this.counters.probes++;
@@ -716,7 +732,32 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     }
   }
 
+  /**
+   * A node with no neighbour for unreachableAfterMs can neither hear heartbeats nor judge
+   * paths (findUnreachable gives up), and the silence expiry grows with the cluster (a
+   * 3-member cluster announces 30 s periods: 2 minutes of silence). So it pings the
+   * members it still thinks alive, a few per sweep, each at most once per
+   * unreachableAfterMs: a member that answers stays, one that does not becomes a suspect
+   * like a neighbour that went down. This is how the last tab of a cluster learns that
+   * the tab it lost its link to earlier has since closed, even when that tab's LEFT never
+   * reached it.
+   */
+  private probeWhileAlone(): void {
+    if (this.aloneSince === undefined || this.now - this.aloneSince < this.config.unreachableAfterMs) return;
+    let sent = 0;
+    for (const e of this.members.values()) {
+      if (sent >= LONE_PROBES_PER_SWEEP) break;
+      if (e.id === this.me || e.status !== 'alive' || this.probes.has(e.id)) continue;
+      const last = this.aloneProbedAt.get(e.id);
+      if (last !== undefined && this.now - last < this.config.unreachableAfterMs) continue;
+      this.aloneProbedAt.set(e.id, this.now);
+      this.probe(e.id);
+      sent++;
+    }
+  }
+
   private sweep(): void {
+    this.probeWhileAlone();
     if (this.graphDirty) this.findUnreachable();
     for (const e of this.members.values()) {
       if (e.id === this.me) continue;
@@ -736,6 +777,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
       } else if (this.now - e.updatedAt >= this.config.tombstoneTtlMs) {
         this.touch(e.id);
         this.members.delete(e.id);
+        this.aloneProbedAt.delete(e.id);
       }
     }
   }
@@ -777,6 +819,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (!oldest) return false;
     this.touch(oldest.id);
     this.members.delete(oldest.id);
+    this.aloneProbedAt.delete(oldest.id);
     return true;
   }
 
