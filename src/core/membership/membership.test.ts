@@ -236,7 +236,7 @@ describe('Membership', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);
     // a 3-member cluster: 30 s heartbeat periods, so silence alone would take 2 minutes
-    const member = (id: string): MemberUpdate => ({ ...alive(id, 1), every: 30_000 });
+    const member = (id: string): MemberUpdate => ({ type: 'alive', id, incarnation: 1, nick: id, active: [], meta: {}, every: 30_000 });
     step(deliver(member('x')), T0);
     step(deliver(member('y')), T0);
     step({ type: 'neighborUp', peer: 'x' }, T0);
