@@ -56,9 +56,23 @@ export interface KvEntryInfo {
   replicas: NodeId[];
 }
 
+/** Most distinct keys one kv.getMany call reads. */
+export const MAX_GET_MANY = 10_000;
+
+/** One key's outcome in kv.getMany. */
+export type KvGetResult = { key: string; value: unknown; error?: undefined } | { key: string; error: string; value?: undefined };
+
 export interface KvApi {
   put(key: string, value: unknown): Promise<void>;
   get(key: string): Promise<unknown>;
+  /**
+   * Reads many keys at once (at most MAX_GET_MANY distinct keys per call): every read goes
+   * out in the same turn, so each replica gets them in a few batched messages instead of
+   * one round trip per key. One result per key, in the order given: `{key, value}` (value
+   * undefined when the key is absent) or `{key, error}` when that key's read failed; the
+   * promise itself rejects only when `keys` is not an array of at most MAX_GET_MANY strings.
+   */
+  getMany(keys: string[]): Promise<KvGetResult[]>;
   delete(key: string): Promise<void>;
   keys(prefix?: string): Promise<string[]>;
   replicas(key: string): string[];

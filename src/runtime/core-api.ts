@@ -5,7 +5,7 @@
  */
 import type { ApiCall, CoreQueries } from '../core/node';
 import { nickError } from '../core/chat';
-import type { ChatApi, ChatMessage, KvApi, MemberView, NodeEvent, P2PApi, SegmentsApi } from './api';
+import { MAX_GET_MANY, type ChatApi, type ChatMessage, type KvApi, type KvGetResult, type MemberView, type NodeEvent, type P2PApi, type SegmentsApi } from './api';
 import { KvWatches } from './kv-watch';
 
 export interface CoreApiDeps {
@@ -58,6 +58,20 @@ export function coreApi(d: CoreApiDeps): CoreApi {
     watch: (prefix, listener, opts) => watches.watch(prefix, listener, opts),
     put: (key: string, value: unknown): Promise<void> => call<void>({ type: 'kv.put', key, value }),
     get: (key: string): Promise<unknown> => call<unknown>({ type: 'kv.get', key }),
+    getMany: async (keys: string[]): Promise<KvGetResult[]> => {
+      if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new Error('getMany: keys must be an array of strings');
+      const distinct = [...new Set(keys)];
+      if (distinct.length > MAX_GET_MANY) throw new Error(`getMany: at most ${MAX_GET_MANY} distinct keys per call (got ${distinct.length})`);
+      // all in this turn: the core batches them per replica (kv.gets) at the turn's end
+      const reads = distinct.map((key) =>
+        call<unknown>({ type: 'kv.get', key }).then(
+          (value): KvGetResult => ({ key, value }),
+          (e: unknown): KvGetResult => ({ key, error: e instanceof Error ? e.message : String(e) }),
+        ),
+      );
+      const byKey = new Map((await Promise.all(reads)).map((r) => [r.key, r]));
+      return keys.map((k) => byKey.get(k)!);
+    },
     delete: (key: string): Promise<void> => call<void>({ type: 'kv.delete', key }),
     keys: (prefix = ''): Promise<string[]> => call<string[]>({ type: 'kv.keys', prefix }),
     replicas: (key: string): string[] => query.kv.replicas(key),

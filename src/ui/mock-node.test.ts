@@ -29,6 +29,28 @@ describe('createMockNode', () => {
     await node.kv.delete('a/1');
     expect(await node.kv.get('a/1')).toBeUndefined();
   });
+  it('kv.getMany reads many keys in a few batched messages, one result per key in the order asked', async () => {
+    node = createMockNode({ chatter: false, churn: false, keys: 0, latencyMs: [0, 1] });
+    const n = node;
+    const keys = Array.from({ length: 300 }, (_, i) => `m/${i}`);
+    await Promise.all(keys.map((k, i) => n.kv.put(k, { i })));
+    const sent = () => Object.entries(n.stats()).filter(([k]) => k.startsWith('out.')).reduce((a, [, v]) => a + v, 0);
+    const before = sent();
+    const asked = ['m/7', 'absent', '', ...keys, 'm/7'];
+    const got = await n.kv.getMany(asked);
+    expect(got.map((r) => r.key)).toEqual(asked);
+    expect(got[0]).toEqual({ key: 'm/7', value: { i: 7 } });
+    expect(got[1]).toEqual({ key: 'absent', value: undefined });
+    expect(got[2]!.error).toMatch(/key must be a non-empty string/);
+    expect(got.slice(3, -1).map((r) => r.value)).toEqual(keys.map((_, i) => ({ i })));
+    expect(got.at(-1)).toEqual(got[0]);
+    // 300 keys, each from 3+ replicas: one kv.get each would be ~900 messages
+    const messages = sent() - before;
+    expect(messages).toBeGreaterThan(0);
+    expect(messages).toBeLessThanOrEqual(40);
+    await expect(n.kv.getMany('m/1' as unknown as string[])).rejects.toThrow(/array of strings/);
+    await expect(n.kv.getMany(Array.from({ length: 10_001 }, (_, i) => `k${i}`))).rejects.toThrow(/at most 10000 distinct keys/);
+  });
   it('checks keys and values with the core limits', async () => {
     node = createMockNode({ chatter: false, churn: false, keys: 0, latencyMs: [0, 1] });
     await expect(node.kv.put('k'.repeat(257), 1)).rejects.toThrow(/at most 256 characters/);

@@ -110,6 +110,8 @@ class MockTab implements MockNode {
   private readonly nicks = new Map<NodeId, string>();
   private nickIdx = 0;
   private left = false;
+  /** The simulation was brought up to now in this JS turn (see step). */
+  private turnPumped = false;
 
   constructor(private readonly opts: MockNodeOptions) {
     const seed = opts.seed ?? 7;
@@ -329,7 +331,14 @@ class MockTab implements MockNode {
       this.net.input(this.id, input);
       return;
     }
-    this.driver.pump();
+    // Bring the simulation up to now once per JS turn, not before every call: calls made in
+    // one turn (a kv.getMany, pipelined puts) then share one flush, as in the browser node,
+    // whose core driver flushes held replica messages at the end of the turn.
+    if (!this.turnPumped) {
+      this.driver.pump();
+      this.turnPumped = true;
+      queueMicrotask(() => (this.turnPumped = false));
+    }
     this.net.handle(this.id, input);
     this.flushEvents();
     this.driver.poke();
