@@ -88,6 +88,7 @@ export function pageInit(arg: PageInitArg): void {
       sync: false,
       put: (k, v) => p2p.kv.put(k, v),
       get: (k) => p2p.kv.get(k),
+      getMany: async (keys) => (await p2p.kv.getMany(keys)).map((r) => (r.error === undefined ? { v: r.value } : null)),
       localCount: () => p2p.stats()['kv.localKeys'] ?? 0,
       localKeys: (prefix) => p2p.kv.localKeys().filter((k) => k.startsWith(prefix)),
       waitVisible: async (k, v, timeoutMs) => {
@@ -150,6 +151,7 @@ export function pageInit(arg: PageInitArg): void {
         b.kv.set(k, v);
       },
       get: async (k) => b.kv.get(k),
+      getMany: async (keys) => keys.map((k) => ({ v: b.kv.get(k) })),
       localCount: () => b.kv.size,
       localKeys: (prefix) => [...b.kv.keys()].filter((k) => k.startsWith(prefix)),
       waitVisible: (k, v, timeoutMs) => {

@@ -42,6 +42,8 @@ export interface PageAdapter {
   sync: boolean;
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<unknown>;
+  /** Many keys at once, in the order given: `{v}` per key, null for a key whose read failed (ours: p2p.kv.getMany; Yjs: local reads). */
+  getMany(keys: string[]): Promise<({ v: unknown } | null)[]>;
   /** Keys held by this tab (ours: its replicas; Yjs: the whole map). */
   localCount(): number;
   localKeys(prefix: string): string[];
