@@ -56,6 +56,8 @@ export type NodeIn =
   | { type: 'flush' }
   /** The answer to a `seal` effect: the broadcast goes out now, with its seal. */
   | { type: 'sealed'; id: string; kind: string; data: unknown; seal: Seal }
+  /** The answer to a `sealEntry` effect: the KV write `op` starts now, its entry carrying `seal`. */
+  | { type: 'entrySealed'; op: number; seal: Seal }
   | { type: 'leave' };
 
 export type CoreEvent =
@@ -102,6 +104,11 @@ export type NodeOut =
    * `id` of `kind`, and answer with a `sealed` input (in the order asked).
    */
   | { type: 'seal'; id: string; kind: string; data: unknown }
+  /**
+   * Sign this entry of a KV write we coordinate (kv.sealWrites): the writer's signature
+   * over (key, version, deleted, value); answer with an `entrySealed` input for `op`.
+   */
+  | { type: 'sealEntry'; op: number; entry: Entry }
   | ReplyOut
   | { type: 'event'; event: CoreEvent }
   | PersistOut

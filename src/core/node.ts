@@ -166,6 +166,7 @@ export class CoreNode {
     timer: (t) => ({ p: 'kv', t }),
     event: (e) => {
       if (e.type === 'watchResync') return void this.out.push({ type: 'event', event: { type: 'kvWatchResync', reason: e.reason } });
+      if (e.type === 'sealEntry') return void this.out.push({ type: 'sealEntry', op: e.op, entry: e.entry });
       const { key, value, version, deleted } = e.entry;
       const entry = { value, version: { ts: version.ts, node: version.node }, deleted };
       this.out.push({ type: 'event', event: { type: e.type === 'watch' ? 'kvWatch' : 'kv', key, entry } });
@@ -258,6 +259,8 @@ export class CoreNode {
         return this.toKv({ type: 'load', records: input.entries });
       case 'sealed':
         return this.onSealed(input.id, input.kind, input.data, input.seal);
+      case 'entrySealed':
+        return this.toKv({ type: 'sealed', op: input.op, seal: input.seal });
       case 'flush':
         return this.toKv({ type: 'flush' });
       case 'leave':

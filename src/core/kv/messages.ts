@@ -3,7 +3,7 @@
  * sender; the answer echoes it, so late or duplicate answers (op closed) are dropped.
  * Version lists travel as tuples [key, ts, writer] to keep frames small.
  */
-import type { NodeId } from '../types';
+import type { NodeId, Seal } from '../types';
 import { arrayOf, bool, int, nodeId, oneOf, optional, plainValue, shape, str, tuple, union, type Check } from '../validate';
 import type { Entry } from './types';
 
@@ -21,7 +21,7 @@ export type VersionTuple = [key: string, ts: number, node: NodeId];
  * One replica write in a `kv.puts` batch: [op, key, value, HLC timestamp, writer node,
  * 1 for a tombstone else 0, intended owner when this node stands in for it (hinted) or null].
  */
-export type PutItem = [op: number, key: string, value: unknown, ts: number, node: NodeId, deleted: 0 | 1, hint: NodeId | null];
+export type PutItem = [op: number, key: string, value: unknown, ts: number, node: NodeId, deleted: 0 | 1, hint: NodeId | null, seal?: Seal];
 /** [key, HLC timestamp, writer node, 1 for a tombstone else 0]. */
 export type ListItem = [key: string, ts: number, node: NodeId, deleted: 0 | 1];
 
@@ -84,7 +84,13 @@ const opId = int(0);
 const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
 const ts: Check = (v) => (typeof v !== 'number' || !Number.isFinite(v) || v < 0 ? 'not a timestamp' : null);
 const version = shape({ ts, node: nodeId });
-const entry = shape({ key, value: plainValue, version, deleted: bool });
+/** The core never looks inside a seal (the runtime checks it before the core sees the message). */
+const seal: Check = optional((v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? null : 'not a seal'));
+const entry = shape({ key, value: plainValue, version, deleted: bool, seal });
+const putItem7 = tuple(opId, key, plainValue, ts, nodeId, oneOf(0, 1), optional(nodeId));
+const putItem8 = tuple(opId, key, plainValue, ts, nodeId, oneOf(0, 1), optional(nodeId), seal);
+/** A PutItem: seven fields, or eight with the writer's seal. */
+const putItem: Check = (v) => (Array.isArray(v) && v.length === 8 ? putItem8(v) : putItem7(v));
 const versionTuple = tuple(key, ts, nodeId);
 const keys = arrayOf(key, MAX_WIRE_ITEMS);
 const entries = arrayOf(entry, MAX_WIRE_ITEMS);
@@ -93,7 +99,7 @@ const versionTuples = arrayOf(versionTuple, MAX_WIRE_ITEMS);
 const check = union({
   'kv.put': { op: opId, entry, hint: optional(nodeId) },
   'kv.putAck': { op: opId },
-  'kv.puts': { items: arrayOf(tuple(opId, key, plainValue, ts, nodeId, oneOf(0, 1), optional(nodeId)), MAX_WIRE_ITEMS) },
+  'kv.puts': { items: arrayOf(putItem, MAX_WIRE_ITEMS) },
   'kv.putAcks': { ops: arrayOf(opId, MAX_WIRE_ITEMS) },
   'kv.get': { op: opId, key },
   'kv.getReply': { op: opId, entry: optional(entry) },

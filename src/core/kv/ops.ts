@@ -20,6 +20,10 @@ export interface WriteOp {
   /** Preference node -> the stand-in that got its write (hinted handoff). */
   standIns: Map<NodeId, NodeId>;
   replied: boolean;
+  /** Waiting for the writer's seal (KvConfig.sealWrites): nothing sent yet. */
+  sealing: boolean;
+  /** The entry's size estimate for the outbox's message-size limits. */
+  bytes: number;
 }
 
 export interface ReadOp {

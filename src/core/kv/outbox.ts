@@ -49,7 +49,9 @@ export class Outbox {
   put(to: NodeId, op: number, e: Entry, hint: NodeId | null, bytes: number): void {
     let b = this.puts.get(to);
     if (!b) this.puts.set(to, (b = { items: [], bytes: [] }));
-    b.items.push([op, e.key, e.deleted ? null : e.value, e.version.ts, e.version.node, e.deleted ? 1 : 0, hint]);
+    const item: PutItem = [op, e.key, e.deleted ? null : e.value, e.version.ts, e.version.node, e.deleted ? 1 : 0, hint];
+    if (e.seal) item.push(e.seal);
+    b.items.push(item);
     b.bytes.push(bytes);
   }
 
@@ -73,8 +75,10 @@ export class Outbox {
     for (const [to, b] of this.puts) {
       this.chunks(b.items, b.bytes, (items) => {
         if (items.length > 1) return this.send(to, { type: 'kv.puts', items });
-        const [op, key, value, ts, node, deleted, hint] = items[0]!;
-        this.send(to, { type: 'kv.put', op, entry: { key, value, version: { ts, node }, deleted: deleted === 1 }, ...(hint ? { hint } : {}) });
+        const [op, key, value, ts, node, deleted, hint, seal] = items[0]!;
+        const entry: Entry = { key, value, version: { ts, node }, deleted: deleted === 1 };
+        if (seal) entry.seal = seal;
+        this.send(to, { type: 'kv.put', op, entry, ...(hint ? { hint } : {}) });
       });
     }
     this.puts.clear();

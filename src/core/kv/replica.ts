@@ -24,14 +24,16 @@ export class Replica {
   onPuts(from: NodeId, items: PutItem[]): void {
     const entries: Entry[] = [];
     const fresh = new Set<string>();
-    for (const [op, key, value, ts, node, deleted, hint] of items) {
+    for (const [op, key, value, ts, node, deleted, hint, seal] of items) {
       // a refused version, a value over this node's limit or a new key past maxKeys is not
       // acknowledged: the writer's quorum must not count it
       if (!this.s.acceptable(ts) || !this.s.fits({ value, deleted: deleted === 1 })) continue;
       if (!fresh.has(key) && !this.s.hasRoom(key, fresh.size)) continue;
       if (!this.s.data.has(key)) fresh.add(key);
       if (hint) this.s.counters.add('hintsStored');
-      entries.push({ key, value: deleted === 1 ? null : value, version: { ts, node }, deleted: deleted === 1 });
+      const e: Entry = { key, value: deleted === 1 ? null : value, version: { ts, node }, deleted: deleted === 1 };
+      if (seal) e.seal = seal;
+      entries.push(e);
       this.s.outbox.ack(from, op);
     }
     this.s.applyEntries(entries, true);

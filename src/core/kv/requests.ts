@@ -5,7 +5,7 @@
  * cluster-wide `keys` listing. Every request gets exactly one reply.
  */
 import { checkValue, keyProblem } from '../data-protocol';
-import type { NodeId } from '../types';
+import type { NodeId, Seal } from '../types';
 import type { ListItem } from './messages';
 import { showKey, tupleBytes, type ListOp, type ReadOp, type WriteOp } from './ops';
 import type { KvState } from './state';
@@ -77,15 +77,43 @@ export class Requests {
       acked: new Set(),
       standIns: new Map(),
       replied: false,
+      sealing: false,
+      bytes,
     };
     const op = s.newOp(w);
-    for (const p of pref) {
-      if (p === s.me) {
-        s.applyEntries([entry], false);
-        w.acked.add(p);
-      } else s.outbox.put(p, op, entry, null, bytes);
+    if (c.sealWrites) {
+      // nothing goes anywhere before the writer's seal is on the entry (sealed())
+      w.sealing = true;
+      s.io.event({ type: 'sealEntry', op, entry });
+      return;
     }
-    if (c.hintAfterMs < c.requestTimeoutMs && pref.length > 1) s.outbox.arm('kv.hint', c.hintAfterMs, op);
+    this.startWrite(op, w);
+  }
+
+  /** The runtime's seal for write `op` (KvConfig.sealWrites): the write starts now. */
+  sealed(op: number, seal: Seal): void {
+    const w = this.s.ops.get(op);
+    if (w?.kind !== 'write' || !w.sealing) return;
+    w.sealing = false;
+    w.entry.seal = seal;
+    // the replicas get the whole request timeout from now: a burst of writes waits for
+    // its signatures first (the timer armed at the start then finds the deadline ahead)
+    w.deadline = this.s.now + this.s.config.requestTimeoutMs;
+    this.s.outbox.arm('kv.opTimeout', this.s.config.requestTimeoutMs, op);
+    this.startWrite(op, w);
+  }
+
+  private startWrite(op: number, w: WriteOp): void {
+    const s = this.s;
+    const c = s.config;
+    const bytes = w.bytes;
+    for (const p of w.pref) {
+      if (p === s.me) {
+        s.applyEntries([w.entry], false);
+        w.acked.add(p);
+      } else s.outbox.put(p, op, w.entry, null, bytes);
+    }
+    if (c.hintAfterMs < c.requestTimeoutMs && w.pref.length > 1) s.outbox.arm('kv.hint', c.hintAfterMs, op);
     this.checkWrite(op, w);
   }
 

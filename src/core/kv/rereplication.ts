@@ -61,7 +61,9 @@ export class Rereplication {
       if (!s.acceptable(e.version.ts)) continue;
       const cur = s.data.get(e.key);
       if (cur && compareVersions(cur.version, e.version) >= 0) continue;
-      s.data.set(e.key, { key: e.key, value: e.deleted ? null : e.value, version: { ...e.version }, deleted: e.deleted });
+      const entry: Entry = { key: e.key, value: e.deleted ? null : e.value, version: { ...e.version }, deleted: e.deleted };
+      if (e.seal) entry.seal = e.seal;
+      s.data.set(e.key, entry);
       s.observe(e.version.ts);
       s.counters.add('loaded');
       if (s.placement.size > 1) s.queueToOwners(e.key);

@@ -211,6 +211,7 @@ export class KvState {
         version: { ts: e.version.ts, node: this.intern(e.version.node) },
         deleted: e.deleted,
       };
+      if (e.seal) entry.seal = e.seal;
       this.data.set(e.key, entry);
       this.persist.mark(e.key);
       this.io.event({ type: 'changed', key: e.key, entry });

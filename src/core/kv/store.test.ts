@@ -363,3 +363,79 @@ describe('KvStore reads during a failure', () => {
     expect(answered).toContainEqual({ type: 'reply', req: 1, ok: true, value: 'kept' });
   });
 });
+
+describe('sealed writes (sealWrites: the runtime signs each entry of a write this node coordinates)', () => {
+  function sealing() {
+    const store = new KvStore('a', { sealWrites: true, n: 3, w: 2, r: 2 }, new SeededRng(1));
+    let now = 1000;
+    const step = (input: KvIn, dt = 1) => {
+      const out: KvOut[] = [];
+      store.handle(input, (now += dt), out);
+      return out;
+    };
+    step({ type: 'members', view: viewOf(['a', 'b', 'c']) });
+    return { store, step };
+  }
+
+  it('a write goes nowhere until its seal comes back; then every copy, sent and stored, carries it', () => {
+    const { store, step } = sealing();
+    const out = step({ type: 'put', req: 1, key: 'k', value: { x: 1 } });
+    const ask = events(out).find((e) => e.type === 'sealEntry') as Extract<KvEvent, { type: 'sealEntry' }>;
+    expect(ask.entry).toMatchObject({ key: 'k', value: { x: 1 }, version: { node: 'a' }, deleted: false });
+    expect(out.filter((e) => e.type === 'send' || e.type === 'persist' || e.type === 'reply')).toEqual([]);
+    expect(store.localKeys()).toEqual([]);
+    const seal = { s: new Uint8Array([1, 2, 3]) };
+    const started = step({ type: 'sealed', op: ask.op, seal });
+    const puts = started.flatMap((e) => (e.type === 'send' ? [e] : []));
+    expect(puts.map((p) => p.to).sort()).toEqual(['b', 'c']);
+    for (const p of puts) expect(p.msg).toMatchObject({ type: 'kv.put', entry: { key: 'k', seal } });
+    const persisted = started.flatMap((e) => (e.type === 'persist' ? e.put : []));
+    expect(persisted).toEqual([expect.objectContaining({ key: 'k', seal })]);
+    const op = (puts[0]!.msg as { op: number }).op;
+    expect(step({ type: 'message', from: 'b', msg: { type: 'kv.putAck', op } })).toContainEqual({ type: 'reply', req: 1, ok: true });
+    // a second answer for the same op changes nothing
+    expect(step({ type: 'sealed', op: ask.op, seal: { s: new Uint8Array([9]) } }).filter((e) => e.type === 'send')).toEqual([]);
+  });
+
+  it('batched replica writes carry each seal; a reloaded store keeps them', () => {
+    const { store, step } = sealing();
+    const asks = [0, 1, 2].map((i) => events(step({ type: 'put', req: i, key: `k${i}`, value: i })).find((e) => e.type === 'sealEntry') as Extract<KvEvent, { type: 'sealEntry' }>);
+    // sealed answers arriving together: a turn with deferFlush would batch them; here each flushes
+    const seals = asks.map((a, i) => ({ s: new Uint8Array([i]) }));
+    asks.forEach((a, i) => step({ type: 'sealed', op: a.op, seal: seals[i]! }));
+    const stored = store.localKeys().sort();
+    expect(stored).toEqual(['k0', 'k1', 'k2']);
+    const again = new KvStore('a', {}, new SeededRng(2));
+    const out: KvOut[] = [];
+    const entries = asks.map((a, i) => ({ ...a.entry, seal: seals[i] }));
+    again.handle({ type: 'load', records: entries }, 5000, out);
+    const answers: KvOut[] = [];
+    again.handle({ type: 'message', from: 'b', msg: { type: 'kv.get', op: 1, key: 'k1' } }, 5001, answers);
+    const reply = answers.find((e) => e.type === 'send')!;
+    expect((reply as { msg: { entry: { seal: unknown } } }).msg.entry.seal).toEqual(seals[1]);
+  });
+
+  it('a write gets the whole request timeout from the moment its seal comes, not from the call', () => {
+    const { step } = sealing();
+    const out = step({ type: 'put', req: 3, key: 'k', value: 1 });
+    const ask = events(out).find((e) => e.type === 'sealEntry') as Extract<KvEvent, { type: 'sealEntry' }>;
+    const first = out.find((e) => e.type === 'timer' && e.timer.type === 'kv.opTimeout')!;
+    // the signature takes 2.5 s (a burst of thousands of writes)
+    const started = step({ type: 'sealed', op: ask.op, seal: { s: new Uint8Array([1]) } }, 2500);
+    const second = started.find((e) => e.type === 'timer' && e.timer.type === 'kv.opTimeout')!;
+    expect(second).toBeDefined();
+    // 3 s after the call: still waiting for its replicas
+    expect(step({ type: 'timer', timer: (first as unknown as { timer: never }).timer }, 500).filter((e) => e.type === 'reply')).toEqual([]);
+    const op = ((started.find((e) => e.type === 'send') as { msg: { op: number } }).msg).op;
+    expect(step({ type: 'message', from: 'b', msg: { type: 'kv.putAck', op } }, 100)).toContainEqual({ type: 'reply', req: 3, ok: true });
+  });
+
+  it('a write whose seal never comes fails at the request timeout and leaves nothing behind', () => {
+    const { store, step } = sealing();
+    const out = step({ type: 'put', req: 5, key: 'k', value: 1 });
+    const timer = out.find((e) => e.type === 'timer' && e.timer.type === 'kv.opTimeout')!;
+    const late = step({ type: 'timer', timer: (timer as unknown as { timer: never }).timer }, 3000);
+    expect(late).toContainEqual({ type: 'reply', req: 5, ok: false, error: expect.any(String) });
+    expect(store.localKeys()).toEqual([]);
+  });
+});

@@ -124,6 +124,9 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         break;
       case 'flush':
         break;
+      case 'sealed':
+        this.requests.sealed(input.op, input.seal);
+        break;
       case 'watch':
         this.s.requests.add('watch');
         this.watch.request(input.req, input.prefixes);
@@ -347,6 +350,8 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
   private onOpTimeout(id: number): void {
     const op = this.s.ops.get(id);
     if (!op) return;
+    // a sealed write's deadline moved when its seal came (Requests.sealed): a later timer covers it
+    if (op.kind === 'write' && !op.sealing && this.s.now < op.deadline) return;
     this.s.ops.delete(id);
     switch (op.kind) {
       case 'write':

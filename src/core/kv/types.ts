@@ -6,7 +6,7 @@
 import type { Hlc } from '../clock/hlc';
 import { approxEncodedSize } from '../data-protocol';
 import type { ClusterView, Effect, ReplyEffect } from '../protocol';
-import type { NodeId } from '../types';
+import type { NodeId, Seal } from '../types';
 import type { KvMessage } from './messages';
 
 export interface KvConfig {
@@ -65,6 +65,14 @@ export interface KvConfig {
    * leaves it off (every input flushes).
    */
   deferFlush: boolean;
+  /**
+   * Writes this node coordinates are sealed before they go anywhere: the store asks for
+   * the new entry to be signed (event `sealEntry`) and starts the write (local copy,
+   * replica writes) once the `sealed` input brings the seal, which the entry then carries
+   * wherever it is stored or sent (docs/security.md, "Signed entries"). On in the browser
+   * runtime; off in the simulator and the core's tests.
+   */
+  sealWrites: boolean;
   /** Encoded size of a value in bytes (the runtime passes msgpack's). May throw for unencodable values. */
   sizeOf: (value: unknown) => number;
 }
@@ -89,6 +97,7 @@ export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = Object.freeze({
   maxKeys: 200_000,
   maxListKeys: 100_000,
   deferFlush: false,
+  sealWrites: false,
   sizeOf: approxEncodedSize,
 });
 
@@ -106,6 +115,11 @@ export interface Entry {
   version: Version;
   /** A tombstone: the key was deleted at `version`. */
   deleted: boolean;
+  /**
+   * The writer's signature over (key, version, deleted, value), made by the runtime
+   * (KvConfig.sealWrites); opaque to the core, kept and sent with the entry.
+   */
+  seal?: Seal;
 }
 
 /** Where an entry is stored (the `remove` list of a persist effect holds these). */
@@ -145,6 +159,8 @@ export type KvIn =
   | { type: 'keys'; req: number; prefix: string }
   /** End of the runtime's turn: send what `deferFlush` held back. */
   | { type: 'flush' }
+  /** The answer to a `sealEntry` event: the write `op` starts now, its entry carrying `seal`. */
+  | { type: 'sealed'; op: number; seal: Seal }
   /** This node's watched prefixes, the whole set (watch.ts); at most 16. Replies without a value. */
   | { type: 'watch'; req: number; prefixes: string[] };
 
@@ -167,7 +183,9 @@ export type KvEvent =
    */
   | { type: 'watch'; entry: Entry }
   /** Notifications may have been lost (a watcher too slow, or a notifying member gone): re-list. */
-  | { type: 'watchResync'; reason: 'overflow' | 'member-lost' };
+  | { type: 'watchResync'; reason: 'overflow' | 'member-lost' }
+  /** Sign this entry of a write we coordinate (KvConfig.sealWrites); answer with a `sealed` input for `op`. */
+  | { type: 'sealEntry'; op: number; entry: Entry };
 
 export type KvOut = Effect<KvMessage, KvTimer, KvEvent, Entry>;
 export type KvReply = ReplyEffect;
