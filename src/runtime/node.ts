@@ -11,8 +11,8 @@
  *   Sealer           seals.ts             signs our broadcasts and routed envelopes, verifies others'
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
-import type { CoreQueries, NodeIn, WireMessage } from '../core/node';
-import { LinkOrder, Sealer, stripSealed } from './seals';
+import type { CoreQueries, Entry, NodeIn, WireMessage } from '../core/node';
+import { LinkOrder, Sealer, stripSealed, type EntrySeal } from './seals';
 import type { LinkInfo } from '../net/transport';
 import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { coreApi, type CoreApi } from './core-api';
@@ -32,6 +32,8 @@ export type { NodeOptions } from './node-options';
 
 /** Give the DISCONNECT / LEAVE frames this long on the wire before closing the links. */
 const LEAVE_LINGER_MS = 100;
+/** Longest a signed KV entry waits for the other signatures of its burst (sealEntry). */
+const SEAL_BATCH_MS = 2;
 
 export class P2PNode implements P2PApi {
   readonly id: string;
@@ -60,6 +62,10 @@ export class P2PNode implements P2PApi {
   private readonly outOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
   /** Our broadcasts being sealed, answered to the core in the order it asked. */
   private sealChain: Promise<void> = Promise.resolve();
+  /** Entries of our KV writes being sealed, in the order the core asked (sealEntry). */
+  private readonly entrySeals: { op: number; seal?: EntrySeal; done: boolean }[] = [];
+  private sealBatchTimer: ReturnType<typeof setTimeout> | null = null;
+  private entrySealsPending = 0;
   readonly chat: ChatApi;
   readonly kv: KvApi;
   readonly segments: SegmentsApi;
@@ -68,7 +74,7 @@ export class P2PNode implements P2PApi {
     this.id = opts.identity.id;
     this.nick = opts.nick;
     this.sealer = new Sealer(opts.identity, opts.cluster);
-    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true }, this.stats_, (e) => this.run(e));
+    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true, kv: { ...opts.config?.kv, sealWrites: true } }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
     this.persistence = new Persistence(
@@ -165,6 +171,8 @@ export class P2PNode implements P2PApi {
         return this.send(e.to, e.msg, e.transient === true);
       case 'seal':
         return this.seal(e.id, e.kind, e.data);
+      case 'sealEntry':
+        return this.sealEntry(e.op, e.entry);
       case 'disconnect':
         this.links_.close(e.peer);
         this.emit({ type: 'peers' });
@@ -198,10 +206,10 @@ export class P2PNode implements P2PApi {
   /** A frame from a neighbour: to the core once its signatures are checked (seals.ts), in link order. */
   private receive(from: string, msg: WireMessage): void {
     const sealer = this.sealer;
-    const check = sealer.needsCheck(msg);
+    const check = sealer.needsCheck(msg, from);
     if (!check && !this.inOrder.busy(from)) return this.driver.step({ type: 'frame', from, msg });
     // checks run at once, side by side; deliveries wait their turn
-    const checked = check ? sealer.inbound(msg) : Promise.resolve(msg);
+    const checked = check ? sealer.inbound(msg, from) : Promise.resolve(msg);
     this.inOrder.push(from, checked, (m) => {
       if (this.driver.stopped) return;
       if (m) this.driver.step({ type: 'frame', from, msg: m });
@@ -226,6 +234,47 @@ export class P2PNode implements P2PApi {
       .then(() => sealed)
       .then((seal) => this.driver.step({ type: 'sealed', id, kind, data, seal }))
       .catch((e: unknown) => this.stats_.error('seal', e));
+  }
+
+  /**
+   * The core's `sealEntry` effect: sign the entry of a KV write we coordinate and hand the
+   * seal back (`entrySealed`), in the order asked. The seals that are ready go to the core
+   * together, in one turn, so a burst of writes still leaves as one batched replica write
+   * per replica (`kv.puts`) rather than one message each: at once when no other signature
+   * is pending (a lone put waits for nothing), else after SEAL_BATCH_MS. A failed signature
+   * leaves the write to its request timeout.
+   */
+  private sealEntry(op: number, entry: Entry): void {
+    const item: { op: number; seal?: EntrySeal; done: boolean } = { op, done: false };
+    this.entrySeals.push(item);
+    this.entrySealsPending++;
+    this.sealer.sealEntry(entry).then(
+      (seal) => {
+        item.seal = seal;
+        this.entrySealReady(item);
+      },
+      (e: unknown) => {
+        this.stats_.error('sealEntry', e);
+        this.entrySealReady(item);
+      },
+    );
+  }
+
+  private entrySealReady(item: { done: boolean }): void {
+    item.done = true;
+    if (--this.entrySealsPending === 0) return this.stepEntrySeals();
+    this.sealBatchTimer ??= setTimeout(() => this.stepEntrySeals(), SEAL_BATCH_MS);
+  }
+
+  /** The signed head of the queue to the core, in order, in this one turn. */
+  private stepEntrySeals(): void {
+    if (this.sealBatchTimer !== null) clearTimeout(this.sealBatchTimer);
+    this.sealBatchTimer = null;
+    let n = 0;
+    while (n < this.entrySeals.length && this.entrySeals[n]!.done) n++;
+    for (const { op, seal } of this.entrySeals.splice(0, n)) {
+      if (seal && !this.driver.stopped) this.driver.step({ type: 'entrySealed', op, seal });
+    }
   }
 
   private emit(e: NodeEvent): void {
@@ -347,6 +396,11 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.proofsStripped': c.proofsStripped,
     'sig.signUs': c.signUs,
     'sig.verifyUs': c.verifyUs,
+    'sig.entriesSealed': c.entriesSealed,
+    'sig.entriesVerified': c.entriesVerified,
+    'sig.entriesCached': c.entriesCached,
+    'sig.entriesRefused': c.entriesRefused,
+    'sig.entryMessagesDropped': c.entryMessagesDropped,
   };
 }
 

@@ -134,3 +134,77 @@ describe('LinkOrder', () => {
     expect(order.busy('b')).toBe(false);
   });
 });
+
+describe('Sealer: KV entries carry their writer\'s seal', () => {
+  async function sealed(w: { who: Identity; s: Sealer }, key: string, value: unknown, ts = 1000, deleted = false) {
+    const entry = { key, value: deleted ? null : value, version: { ts, node: w.who.id }, deleted };
+    return { ...entry, seal: await w.s.sealEntry(entry) };
+  }
+
+  it('a replica answer holding the writer\'s entry counts; the same entry altered by the replica that serves it is "not found"', async () => {
+    const writer = await node();
+    const replica = await node();
+    const reader = await node();
+    const e = await sealed(writer, 'k', { text: 'honest' });
+    const honest = await reader.s.inbound(wire({ type: 'kv.getReply', op: 1, entry: e }), replica.who.id);
+    expect((honest as unknown as { entry: unknown }).entry).toEqual(e);
+    // same version, same seal, another value: the replica's lie, refused
+    const altered = { ...e, value: { text: 'HACKED' } };
+    const got = await reader.s.inbound(wire({ type: 'kv.getReply', op: 2, entry: altered }), replica.who.id);
+    expect((got as unknown as { entry: unknown }).entry).toBeNull();
+    // no seal, another writer's seal, a tombstone claimed for a live entry
+    const other = await node();
+    const cases = [
+      { ...e, seal: undefined },
+      { ...e, seal: (await sealed(other, 'k', { text: 'honest' })).seal },
+      { ...e, deleted: true, value: null },
+    ];
+    for (const c of cases) {
+      const r = await reader.s.inbound(wire({ type: 'kv.getReplies', items: [[3, c], [4, null]] }), replica.who.id);
+      expect((r as unknown as { items: unknown[][] }).items).toEqual([[3, null], [4, null]]);
+    }
+    expect(reader.s.counters.entriesRefused).toBe(1 + cases.length);
+  });
+
+  it('the same entry answered again costs no second verification, the same signature on other bytes is checked afresh', async () => {
+    const writer = await node();
+    const reader = await node();
+    const e = await sealed(writer, 'k', 'v');
+    for (let i = 0; i < 3; i++) await reader.s.inbound(wire({ type: 'kv.getReply', op: i, entry: e }), 'someone');
+    expect(reader.s.counters.entriesVerified).toBe(1);
+    expect(reader.s.counters.entriesCached).toBe(2);
+    const r = await reader.s.inbound(wire({ type: 'kv.getReply', op: 9, entry: { ...e, value: 'w' } }), 'someone');
+    expect((r as unknown as { entry: unknown }).entry).toBeNull();
+  });
+
+  it('what the writer sends itself needs no seal check; a handoff push with one altered entry is dropped whole, so it is not acknowledged', async () => {
+    const writer = await node();
+    const standIn = await node();
+    const owner = await node();
+    const a = await sealed(writer, 'a', 1);
+    const b = await sealed(writer, 'b', 2);
+    const put = wire({ type: 'kv.puts', items: [[1, 'a', 1, 1000, writer.who.id, 0, null, a.seal]] });
+    expect(owner.s.needsCheck(put, writer.who.id)).toBe(false);
+    expect(owner.s.needsCheck(put, standIn.who.id)).toBe(true);
+    // a stand-in passing the writer's puts on: the altered item is removed, the honest one kept
+    const relayed = wire({ type: 'kv.puts', items: [[1, 'a', 1, 1000, writer.who.id, 0, null, a.seal], [2, 'b', 666, 1000, writer.who.id, 0, null, b.seal]] });
+    const kept = (await owner.s.inbound(relayed, standIn.who.id)) as unknown as { items: unknown[][] };
+    expect(kept.items.map((it) => it[1])).toEqual(['a']);
+    expect(await owner.s.inbound(wire({ type: 'kv.push', op: 1, entries: [a, { ...b, value: 666 }] }), standIn.who.id)).toBeNull();
+    const ok = (await owner.s.inbound(wire({ type: 'kv.push', op: 2, entries: [a, b] }), standIn.who.id)) as unknown as { entries: unknown[] };
+    expect(ok.entries).toHaveLength(2);
+  });
+
+  it('checks the entries inside a routed envelope against its proven source', async () => {
+    const writer = await node();
+    const src = await node();
+    const dst = await node();
+    const e = await sealed(writer, 'k', 'v');
+    const send = async (entry: unknown) => {
+      const env = wire(await src.s.outbound({ type: 'rt.route', src: src.who.id, dst: dst.who.id, ttl: 8, msg: { type: 'kv.getReply', op: 1, entry } } as unknown as WireMessage));
+      return (await dst.s.inbound(env, 'hop')) as unknown as { msg: { entry: unknown } };
+    };
+    expect((await send(e)).msg.entry).toEqual(e);
+    expect((await send({ ...e, value: 'x' })).msg.entry).toBeNull();
+  });
+});

@@ -16,6 +16,15 @@
  * - Proofs inside direct messages (membership sync rows, chat history entries) are
  *   broadcast seals too: one that fails is removed (the row is then hearsay, the history
  *   entry refused by the core).
+ * - Entry seal `{s, k}` on a KV entry: its writer's (`version.node`) signature over
+ *   entryTranscript(cluster, key, ts, node, deleted, encoded value). An entry that arrives
+ *   from anyone but its writer (a read answer, a handoff or anti-entropy push, a read
+ *   repair, a watch note) counts only with a valid seal: otherwise it is removed from the
+ *   message (a read answer becomes "not found"), and a message that would be acknowledged
+ *   for entries it no longer holds (`kv.put`, `kv.push`) is dropped whole. What the writer
+ *   sends itself is proven by the link or the route seal already. Checked entries are
+ *   remembered by signature with their exact bytes (`EntrySeals`), so the same entry
+ *   answered by three replicas costs one verification.
  */
 import type { WireMessage } from '../core/node';
 import { validateWire } from '../core/node';
@@ -24,7 +33,8 @@ import { MEMBER_KIND } from '../core/membership';
 import { CHAT_KIND } from '../core/chat';
 import { decode, encode } from '../wire/codec';
 import type { NodeIdentity } from './node-identity';
-import { broadcastTranscript, routeTranscript } from '../trust/transcripts';
+import { broadcastTranscript, entryTranscript, routeTranscript } from '../trust/transcripts';
+import type { Entry } from '../core/node';
 
 /** A routed envelope older or newer than this (by the source's clock) is refused. */
 export const ROUTE_SKEW_MS = 120_000;
@@ -50,6 +60,101 @@ function asBroadcastSeal(v: unknown): BroadcastSeal | null {
   return isBytes(s.b) && isBytes(s.s) && isBytes(s.k) ? (s as BroadcastSeal) : null;
 }
 
+export interface EntrySeal {
+  s: Uint8Array;
+  k: Uint8Array;
+}
+
+function asEntrySeal(v: unknown): EntrySeal | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const s = v as Partial<EntrySeal>;
+  return isBytes(s.s) && isBytes(s.k) ? (s as EntrySeal) : null;
+}
+
+/** An entry as received, before the core's validation: only what the seal check reads. */
+interface RawEntry {
+  key: string;
+  value: unknown;
+  version: { ts: number; node: string };
+  deleted: boolean;
+  seal?: unknown;
+}
+
+/** Enough of an entry's shape to check its seal; anything else is left to the core's validation (which drops the message). */
+function asRawEntry(v: unknown): RawEntry | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const e = v as Partial<RawEntry>;
+  const ver = e.version as Partial<RawEntry['version']> | undefined;
+  return typeof e.key === 'string' && typeof e.deleted === 'boolean' && typeof ver === 'object' && ver !== null && typeof ver.ts === 'number' && typeof ver.node === 'string' ? (e as RawEntry) : null;
+}
+
+const NO_VALUE = new Uint8Array(0);
+
+/**
+ * Entry seals already checked, by signature, with the exact transcript and key they were
+ * checked against: a later copy of the same entry (another replica's answer, a repair)
+ * needs no verification, while the same signature on other bytes is checked afresh.
+ * Bounded by entries and bytes (oldest dropped).
+ */
+class EntrySeals {
+  private readonly ok = new Map<string, { t: Uint8Array; k: Uint8Array }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEntries = 8192,
+    private readonly maxBytes = 4 * 1024 * 1024,
+  ) {}
+
+  has(sig: string, t: Uint8Array, k: Uint8Array): boolean {
+    const c = this.ok.get(sig);
+    return c !== undefined && sameBytes(c.t, t) && sameBytes(c.k, k);
+  }
+
+  add(sig: string, t: Uint8Array, k: Uint8Array): void {
+    if (this.ok.has(sig)) return;
+    this.ok.set(sig, { t, k });
+    this.bytes += t.byteLength;
+    while (this.ok.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const [first, c] = this.ok.entries().next().value as [string, { t: Uint8Array }];
+      this.ok.delete(first);
+      this.bytes -= c.t.byteLength;
+    }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sigKey(s: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < s.byteLength; i++) out += String.fromCharCode(s[i]!);
+  return out;
+}
+
+/** KV messages that carry entries, and where. */
+const ENTRY_CARRIERS = new Set(['kv.put', 'kv.puts', 'kv.getReply', 'kv.getReplies', 'kv.push', 'kv.pullReply', 'kv.note', 'kv.watchSyncReply']);
+
+/** The entries of a KV message (kv.puts items as entries), for needsCheck's scan. */
+function* entriesOf(m: Record<string, unknown>): Generator<unknown> {
+  switch (m.type) {
+    case 'kv.put':
+    case 'kv.getReply':
+      if (m.entry) yield m.entry;
+      return;
+    case 'kv.puts':
+      if (Array.isArray(m.items)) for (const it of m.items) if (Array.isArray(it)) yield { version: { node: it[4] } };
+      return;
+    case 'kv.getReplies':
+      if (Array.isArray(m.items)) for (const it of m.items) if (Array.isArray(it) && it[1]) yield it[1];
+      return;
+    default:
+      if (Array.isArray(m.entries)) yield* m.entries;
+  }
+}
+
 function asRouteSeal(v: unknown): RouteSeal | null {
   if (typeof v !== 'object' || v === null) return null;
   const s = v as Partial<RouteSeal>;
@@ -60,7 +165,11 @@ function asRouteSeal(v: unknown): RouteSeal | null {
 const anyValue = () => null;
 
 export class Sealer {
-  readonly counters = { sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0 };
+  readonly counters = {
+    sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0,
+    entriesSealed: 0, entriesVerified: 0, entriesCached: 0, entriesRefused: 0, entryMessagesDropped: 0,
+  };
+  private readonly entrySeals = new EntrySeals();
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -104,6 +213,101 @@ export class Sealer {
     return { data: d.msg, seal: s };
   }
 
+  /** Signs an entry of a write we coordinate (the core's `sealEntry` effect). */
+  async sealEntry(e: Entry): Promise<EntrySeal> {
+    const t0 = performance.now();
+    const s = await this.identity.sign(entryTranscript(this.cluster, e.key, e.version.ts, e.version.node, e.deleted, e.deleted ? NO_VALUE : encode(e.value)));
+    this.counters.signUs += Math.round((performance.now() - t0) * 1000);
+    this.counters.entriesSealed++;
+    return { s, k: this.identity.pub };
+  }
+
+  /**
+   * Does this entry, received from `from`, count? Its writer's own word does (the link or
+   * route proved `from`); anyone else's copy needs the writer's valid seal. An entry too
+   * malformed to check counts here: the core's validation drops its message.
+   */
+  private async entryOk(v: unknown, from: string | undefined): Promise<boolean> {
+    const e = asRawEntry(v);
+    if (!e || e.version.node === from) return true;
+    const seal = asEntrySeal(e.seal);
+    if (!seal) return this.refuseEntry();
+    let value: Uint8Array = NO_VALUE;
+    if (!e.deleted) {
+      try {
+        value = encode(e.value);
+      } catch {
+        return true; // not encodable: the core's validation refuses it
+      }
+    }
+    const t = entryTranscript(this.cluster, e.key, e.version.ts, e.version.node, e.deleted, value);
+    const key = sigKey(seal.s);
+    if (this.entrySeals.has(key, t, seal.k)) {
+      this.counters.entriesCached++;
+      return true;
+    }
+    const t0 = performance.now();
+    const r = await this.keys.verify(e.version.node, seal.k, seal.s, t);
+    this.counters.verifyUs += Math.round((performance.now() - t0) * 1000);
+    if (r !== null) return this.refuseEntry();
+    this.entrySeals.add(key, t, seal.k);
+    this.counters.entriesVerified++;
+    return true;
+  }
+
+  private refuseEntry(): false {
+    this.counters.entriesRefused++;
+    return false;
+  }
+
+  /**
+   * A KV message with the entries that do not count (entryOk) removed; null when it must
+   * be dropped whole (a `kv.put` or `kv.push` would be acknowledged for what it no longer holds).
+   */
+  private async checkEntries(m: Record<string, unknown> & { type: string }, from: string | undefined): Promise<WireMessage | null> {
+    const ok = (e: unknown) => this.entryOk(e, from);
+    const drop = (): null => {
+      this.counters.entryMessagesDropped++;
+      return null;
+    };
+    switch (m.type) {
+      case 'kv.put':
+        return (await ok(m.entry)) ? (m as unknown as WireMessage) : drop();
+      case 'kv.getReply':
+        return m.entry && !(await ok(m.entry)) ? ({ ...m, entry: null } as unknown as WireMessage) : (m as unknown as WireMessage);
+      case 'kv.puts': {
+        if (!Array.isArray(m.items)) return m as unknown as WireMessage;
+        const items = m.items as unknown[][];
+        const keep = await Promise.all(items.map((it) => (Array.isArray(it) ? ok({ key: it[1], value: it[2], version: { ts: it[3], node: it[4] }, deleted: it[5] === 1, seal: it[7] }) : true)));
+        return { ...m, items: items.filter((_, i) => keep[i]) } as unknown as WireMessage;
+      }
+      case 'kv.getReplies': {
+        if (!Array.isArray(m.items)) return m as unknown as WireMessage;
+        const items = m.items as unknown[][];
+        const keep = await Promise.all(items.map((it) => (Array.isArray(it) && it[1] ? ok(it[1]) : true)));
+        return { ...m, items: items.map((it, i) => (keep[i] ? it : [it[0], null])) } as unknown as WireMessage;
+      }
+      default: {
+        if (!Array.isArray(m.entries)) return m as unknown as WireMessage;
+        const entries = m.entries as unknown[];
+        const keep = await Promise.all(entries.map(ok));
+        if (keep.every(Boolean)) return m as unknown as WireMessage;
+        if (m.type === 'kv.push') return drop();
+        return { ...m, entries: entries.filter((_, i) => keep[i]) } as unknown as WireMessage;
+      }
+    }
+  }
+
+  /** Does this KV message hold an entry that its sender did not write (so its seal must be checked)? */
+  private holdsOthersEntries(m: Record<string, unknown>, from: string | undefined): boolean {
+    if (!ENTRY_CARRIERS.has(m.type as string)) return false;
+    for (const e of entriesOf(m)) {
+      const node = (e as { version?: { node?: unknown } } | null)?.version?.node;
+      if (node !== from) return true;
+    }
+    return false;
+  }
+
   /** Our routed envelope as it goes out: the inner message as signed bytes. */
   async sealRoute(env: { src: string; dst: string; ttl: number; msg: unknown }): Promise<WireMessage> {
     const m = encode(env.msg);
@@ -125,7 +329,13 @@ export class Sealer {
     if (r !== null) return this.refuse();
     const d = decode<unknown>(s.m, anyValue);
     if (!d.ok) return this.refuse();
-    const opened = { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, msg: d.msg };
+    let inner = d.msg as Record<string, unknown> & { type: string };
+    if (typeof inner === 'object' && inner !== null && this.holdsOthersEntries(inner, env.src)) {
+      const checked = await this.checkEntries(inner, env.src);
+      if (!checked) return null;
+      inner = checked as unknown as Record<string, unknown> & { type: string };
+    }
+    const opened = { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, msg: inner };
     if (validateWire(opened) !== null) return this.refuse();
     this.counters.verified++;
     return opened as unknown as WireMessage;
@@ -136,8 +346,9 @@ export class Sealer {
    * envelope for us opened, proofs in sync rows and history verified (failing ones
    * removed); null when it must be dropped.
    */
-  async inbound(msg: WireMessage): Promise<WireMessage | null> {
+  async inbound(msg: WireMessage, from?: string): Promise<WireMessage | null> {
     const m = msg as unknown as Record<string, unknown> & { type: string };
+    if (this.holdsOthersEntries(m, from)) return this.checkEntries(m, from);
     switch (m.type) {
       case 'pt.gossip': {
         const o = await this.openBroadcast(m.id as string, m.origin as string, m.kind as string, m.seal);
@@ -189,10 +400,16 @@ export class Sealer {
     return m.type === 'rt.route' && m.src === this.identity.id && m.msg !== undefined && m.seal === undefined;
   }
 
-  /** Does this incoming message need an asynchronous check? */
-  needsCheck(msg: WireMessage): boolean {
+  /** Does this incoming message (from the neighbour `from`) need an asynchronous check? */
+  needsCheck(msg: WireMessage, from?: string): boolean {
     const t = (msg as { type: string }).type;
-    return t === 'pt.gossip' || t === 'mem.sync' || t === 'chat.history' || (t === 'rt.route' && (msg as { dst?: string }).dst === this.identity.id);
+    return (
+      t === 'pt.gossip' ||
+      t === 'mem.sync' ||
+      t === 'chat.history' ||
+      (t === 'rt.route' && (msg as { dst?: string }).dst === this.identity.id) ||
+      this.holdsOthersEntries(msg as unknown as Record<string, unknown>, from)
+    );
   }
 
   private refuse(): null {

@@ -9,6 +9,7 @@ export const LINK_LABEL = 'p2p-link/1';
 export const SIGNAL_LABEL = 'p2p-signal/1';
 export const ROUTE_LABEL = 'p2p-route/1';
 export const BROADCAST_LABEL = 'p2p-bcast/1';
+export const ENTRY_LABEL = 'p2p-kv-entry/1';
 
 /**
  * A WebRTC link: both node ids and both DTLS certificate fingerprints, ordered by id so
@@ -38,6 +39,15 @@ export function routeTranscript(cluster: string, src: string, dst: string, t: nu
 /** A broadcast: its Plumtree id (which names the origin), kind and payload bytes. */
 export function broadcastTranscript(cluster: string, id: string, origin: string, kind: string, data: Uint8Array): Uint8Array {
   return transcript(BROADCAST_LABEL, cluster, id, origin, kind, data);
+}
+
+/**
+ * A KV entry as its writer made it: key, version (HLC timestamp and writer id), tombstone
+ * flag and the value's encoded bytes (empty for a tombstone). Whoever stores, forwards or
+ * serves the entry can then only pass it on as written.
+ */
+export function entryTranscript(cluster: string, key: string, ts: number, node: string, deleted: boolean, value: Uint8Array): Uint8Array {
+  return transcript(ENTRY_LABEL, cluster, key, ts, node, deleted ? 1 : 0, value);
 }
 
 /**
