@@ -35,9 +35,13 @@ export interface TabOptions {
   context?: BrowserContext;
   /** wait for window.p2p.ready (default true) */
   ready?: boolean;
+  /** `?replicas=`: the KV replica count this tab asks the cluster for */
+  replicas?: number;
 }
 
 export interface ClusterOptions {
+  /** `?replicas=` of every tab */
+  replicas?: number;
   /** nick of tab i (default `t${i}`) */
   nicks?: string[];
   server?: Server;
@@ -102,7 +106,7 @@ export const test = base.extend<NodeFixtures, WorkerFixtures>({
     await use(async (o) => {
       const s = o.server ?? server;
       const context = o.context ?? (await newContext(browser, openContexts));
-      return openTab(browser, s.url, { cluster: o.cluster, signaling: o.signaling ?? s.ws, nick: o.nick, ready: o.ready }, context);
+      return openTab(browser, s.url, { cluster: o.cluster, signaling: o.signaling ?? s.ws, nick: o.nick, ready: o.ready, replicas: o.replicas }, context);
     });
   },
   cluster: async ({ open }, use) => {
@@ -110,7 +114,7 @@ export const test = base.extend<NodeFixtures, WorkerFixtures>({
       const c = uniqueCluster(name);
       const tabs: Tab[] = [];
       for (let i = 0; i < n; i++) {
-        tabs.push(await open({ cluster: c, nick: o.nicks?.[i] ?? `t${i}`, server: o.server, signaling: o.signaling, context: o.context }));
+        tabs.push(await open({ cluster: c, nick: o.nicks?.[i] ?? `t${i}`, server: o.server, signaling: o.signaling, context: o.context, replicas: o.replicas }));
       }
       if (o.formed !== false) await waitMembers(tabs, 60_000);
       return { name: c, tabs };

@@ -92,6 +92,8 @@ export interface OpenOptions {
   nick?: string;
   /** wait for window.p2p.ready (default true) */
   ready?: boolean;
+  /** `?replicas=` */
+  replicas?: number;
 }
 
 /** Opens one node in its own browser context. */
@@ -102,6 +104,7 @@ export async function openTab(browser: Browser, appUrl: string, o: OpenOptions, 
   const q = new URLSearchParams({ cluster: o.cluster });
   if (o.signaling) q.set('signaling', o.signaling);
   if (o.nick) q.set('nick', o.nick);
+  if (o.replicas !== undefined) q.set('replicas', String(o.replicas));
   await page.goto(`${appUrl}?${q}`);
   if (o.signaling && isForeignSignaling(o.signaling, appUrl)) await acceptSignalingConsent(page);
   await page.waitForFunction(() => (window as unknown as { p2p?: unknown }).p2p !== undefined);

@@ -13,10 +13,9 @@
  * honest users keep: no page error and no caught error, their links to each other, every
  * acknowledged key's honest value, chat that reaches everyone exactly once, and a bounded heap.
  *
- * Not covered here: a replica's own answers. The tamper test alters only what the attacker
- * forwards (signed payloads); a member that replicates a key can still serve it altered
- * under its honest version, since KV entries carry no signature of their coordinator
- * (docs/security.md, "Signatures", "Open").
+ * The tamper test alters what the attacker forwards (signed payloads); the serve test has
+ * it alter everything it sends, its own replica answers included (KV entries carry their
+ * writer's seal: docs/security.md, "Signed entries").
  */
 import type { CDPSession } from '@playwright/test';
 import { test, expect, type NodeFixtures } from './fixtures';
@@ -33,7 +32,7 @@ interface EvilControl {
    * binaries (the signed payloads it forwards) replaced by `to` (same length), and every
    * message received with `from` in its binaries is sent on, altered so, to every peer.
    */
-  tamper(from: string, to: string): void;
+  tamper(from: string, to: string, everywhere?: boolean): void;
   /** Frames and messages sent altered. */
   tampered(): number;
   /** Start (true) or stop (false) keeping copies of the frames received on every channel. */
@@ -61,6 +60,8 @@ function evilHooks(): void {
   const recorded: Uint8Array[] = [];
   let recordedBytes = 0;
   let swap: { from: Uint8Array; to: Uint8Array } | null = null;
+  /** Swap in every byte this tab sends (its own messages too), not only inside binaries. */
+  let everywhere = false;
   let tampered = 0;
   const nativeSend = RTCDataChannel.prototype.send as (this: RTCDataChannel, data: unknown) => void;
   const bytesOf = (d: unknown): Uint8Array | null =>
@@ -152,6 +153,7 @@ function evilHooks(): void {
     const msgs = swap ? messages(b) : null;
     if (!msgs) return null;
     const out = b.slice();
+    if (everywhere) return msgs.reduce((n, m) => n + swapInBinaries(out, [[m.start, m.end]]), 0) > 0 ? out : null;
     return msgs.reduce((n, m) => n + swapInBinaries(out, m.bins), 0) > 0 ? out : null;
   }
 
@@ -247,10 +249,11 @@ function evilHooks(): void {
       }
       return out;
     },
-    tamper(from, to) {
+    tamper(from, to, all = false) {
       const enc = new TextEncoder();
       if (enc.encode(from).length !== enc.encode(to).length) throw new Error('tamper: from and to must have the same length');
       swap = { from: enc.encode(from), to: enc.encode(to) };
+      everywhere = all;
     },
     tampered: () => tampered,
     record(on) {
@@ -284,13 +287,14 @@ async function openLinks(t: Tab): Promise<Record<string, number>> {
 async function honestAndEvil(
   { cluster, open, browserProfile }: Pick<NodeFixtures, 'cluster' | 'open' | 'browserProfile'>,
   name: string,
+  o: { replicas?: number } = {},
 ): Promise<{ honest: Tab[]; evil: Tab; errors: string[] }> {
-  const { name: c, tabs: honest } = await cluster(3, name);
+  const { name: c, tabs: honest } = await cluster(3, name, { replicas: o.replicas });
   const errors: string[] = [];
   for (const t of honest) t.page.on('pageerror', (e) => errors.push(`${t.id}: ${e.message}`));
   const context = await browserProfile();
   await context.addInitScript(evilHooks);
-  const evil = await open({ cluster: c, nick: 'evil', context });
+  const evil = await open({ cluster: c, nick: 'evil', context, replicas: o.replicas });
   const all = [...honest, evil];
   await waitMembers(all, 60_000);
   for (const t of all) await waitFor(() => t.page.evaluate(() => window.p2p.peers().length), (n) => n === 3, 60_000, `${t.id} linked to the 3 others`);
@@ -427,6 +431,60 @@ test.describe('hostile: a member tab running modified code', () => {
       for (const o of honest) if (o !== t) expect(linksAfter[i]![o.id], `${t.id} → ${o.id}`).toBe(linksBefore[i]![o.id]);
     });
     expect(await Promise.all(honest.map((t) => stat(t, 'errors')))).toEqual(errorsBefore);
+    expect(errors).toEqual([]);
+  });
+
+  test('a replica that alters what it serves: no honest read returns an altered value', async ({ cluster, open, browserProfile }) => {
+    // 2 copies per key (every tab asks ?replicas=2): a reader that holds no copy of a key
+    // takes the first of its 2 replicas' answers at the same version, one of them the
+    // attacker's; on the code before entry seals about half of those reads were altered
+    const { honest, evil, errors } = await honestAndEvil({ cluster, open, browserProfile }, 'hostile-serve', { replicas: 2 });
+    expect(await honest[0]!.page.evaluate(() => window.p2p.kv.replication().n)).toBe(2);
+    const value = (i: number) => ({ text: `honest value ${i}` });
+    await honest[0]!.page.evaluate(async () => {
+      for (let i = 0; i < 40; i++) await window.p2p.kv.put(`serve/${i}`, { text: `honest value ${i}` });
+    });
+    // reads by an honest tab holding no copy, of keys the attacker holds
+    const reads: { reader: Tab; keys: string[] }[] = [];
+    for (const t of honest) {
+      const keys = await t.page.evaluate((evilId) => {
+        const out: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          const r = window.p2p.kv.replicas(`serve/${i}`);
+          if (r.includes(evilId) && !r.includes(window.p2p.id)) out.push(`serve/${i}`);
+        }
+        return out;
+      }, evil.id);
+      if (keys.length > 0) reads.push({ reader: t, keys });
+    }
+    expect(reads.reduce((n, r) => n + r.keys.length, 0)).toBeGreaterThanOrEqual(5);
+    const all = reads.flatMap((r) => r.keys);
+    await waitFor(() => evil.page.evaluate((keys) => keys.filter((k) => window.p2p.kv.localKeys().includes(k)).length, all), (n) => n === all.length, 30_000, 'the attacker to hold its keys');
+    const refusedBefore = await Promise.all(reads.map((r) => stat(r.reader, 'sig.entriesRefused')));
+    // from now on every frame the attacker sends says "HACKED" where it said "honest":
+    // its read answers, repairs and handoffs included (same version, same seal)
+    await evil.page.evaluate(() => window.__evil.tamper('honest', 'HACKED', true));
+    const expected = (keys: string[]) => keys.map((k) => value(Number(k.slice('serve/'.length))));
+    for (let round = 0; round < 5; round++) {
+      for (const { reader, keys } of reads) {
+        const got = await reader.page.evaluate((keys) => Promise.all(keys.map((k) => window.p2p.kv.get(k))), keys);
+        expect(got, `round ${round}, ${reader.id}: get`).toEqual(expected(keys));
+        const many = await reader.page.evaluate((keys) => window.p2p.kv.getMany(keys), keys);
+        expect(many.map((r) => r.value), `round ${round}, ${reader.id}: getMany`).toEqual(expected(keys));
+      }
+    }
+    const tampered = await evil.page.evaluate(() => window.__evil.tampered());
+    const refused = await Promise.all(reads.map((r, i) => stat(r.reader, 'sig.entriesRefused').then((n) => n - refusedBefore[i]!)));
+    console.log(`[serve] frames altered by the attacker ${tampered}; altered entries refused per reading tab ${refused.join(', ')}`);
+    // the attacker answered, altered, and every reader refused its answers
+    expect(tampered).toBeGreaterThan(0);
+    for (const r of refused) expect(r).toBeGreaterThan(0);
+    // nothing it sent got into an honest tab's own copies
+    for (const t of honest) {
+      const local = await t.page.evaluate(() => window.p2p.kv.localKeys().filter((k) => k.startsWith('serve/')));
+      const got = await t.page.evaluate((keys) => Promise.all(keys.map((k) => window.p2p.kv.get(k))), local);
+      expect(got).toEqual(expected(local));
+    }
     expect(errors).toEqual([]);
   });
 
