@@ -73,7 +73,7 @@ export class P2PNode implements P2PApi {
   constructor(private readonly opts: NodeOptions) {
     this.id = opts.identity.id;
     this.nick = opts.nick;
-    this.sealer = new Sealer(opts.identity, opts.cluster);
+    this.sealer = new Sealer(opts.identity, opts.cluster, Date.now, (key) => this.query.kv.localEntry(key));
     this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true, kv: { ...opts.config?.kv, sealWrites: true } }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
@@ -399,6 +399,7 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.entriesSealed': c.entriesSealed,
     'sig.entriesVerified': c.entriesVerified,
     'sig.entriesCached': c.entriesCached,
+    'sig.entriesHeld': c.entriesHeld,
     'sig.entriesRefused': c.entriesRefused,
     'sig.entryMessagesDropped': c.entryMessagesDropped,
   };

@@ -177,6 +177,19 @@ describe('Sealer: KV entries carry their writer\'s seal', () => {
     expect((r as unknown as { entry: unknown }).entry).toBeNull();
   });
 
+  it('an entry equal to the copy this node holds needs no verification; one that differs from it in any byte is checked', async () => {
+    const writer = await node();
+    const e = await sealed(writer, 'k', { text: 'v' });
+    const who = await generateIdentity();
+    const holder = new Sealer(nodeIdentity(who), CLUSTER, Date.now, (key) => (key === 'k' ? (e as never) : undefined));
+    const same = await holder.inbound(wire({ type: 'kv.getReply', op: 1, entry: e }), 'replica');
+    expect((same as unknown as { entry: unknown }).entry).toEqual(e);
+    expect(holder.counters).toMatchObject({ entriesHeld: 1, entriesVerified: 0 });
+    const other = await holder.inbound(wire({ type: 'kv.getReply', op: 2, entry: { ...e, value: { text: 'w' } } }), 'replica');
+    expect((other as unknown as { entry: unknown }).entry).toBeNull();
+    expect(holder.counters).toMatchObject({ entriesHeld: 1, entriesRefused: 1 });
+  });
+
   it('what the writer sends itself needs no seal check; a handoff push with one altered entry is dropped whole, so it is not acknowledged', async () => {
     const writer = await node();
     const standIn = await node();

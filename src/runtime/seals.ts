@@ -167,7 +167,7 @@ const anyValue = () => null;
 export class Sealer {
   readonly counters = {
     sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0,
-    entriesSealed: 0, entriesVerified: 0, entriesCached: 0, entriesRefused: 0, entryMessagesDropped: 0,
+    entriesSealed: 0, entriesVerified: 0, entriesCached: 0, entriesHeld: 0, entriesRefused: 0, entryMessagesDropped: 0,
   };
   private readonly entrySeals = new EntrySeals();
 
@@ -175,6 +175,8 @@ export class Sealer {
     private readonly identity: NodeIdentity,
     private readonly cluster: string,
     private readonly now: () => number = Date.now,
+    /** This node's own copy of a key (the KV store's), if any: an entry equal to it needs no check. */
+    private readonly localEntry: (key: string) => Entry | undefined = () => undefined,
   ) {}
 
   /** Public keys checked against their ids, shared with the link hellos and signaling. */
@@ -240,6 +242,12 @@ export class Sealer {
         return true; // not encodable: the core's validation refuses it
       }
     }
+    // the very entry this node already holds (a replica answering what we hold too, a
+    // push or repair of our own version) adds nothing: no need to check it
+    if (this.holds(e, seal, value)) {
+      this.counters.entriesHeld++;
+      return true;
+    }
     const t = entryTranscript(this.cluster, e.key, e.version.ts, e.version.node, e.deleted, value);
     const key = sigKey(seal.s);
     if (this.entrySeals.has(key, t, seal.k)) {
@@ -253,6 +261,19 @@ export class Sealer {
     this.entrySeals.add(key, t, seal.k);
     this.counters.entriesVerified++;
     return true;
+  }
+
+  /** Does this node hold exactly this entry (version, tombstone flag, seal and value bytes)? */
+  private holds(e: RawEntry, seal: EntrySeal, value: Uint8Array): boolean {
+    const l = this.localEntry(e.key);
+    if (!l || l.version.ts !== e.version.ts || l.version.node !== e.version.node || l.deleted !== e.deleted) return false;
+    const ls = asEntrySeal(l.seal);
+    if (!ls || !sameBytes(ls.s, seal.s) || !sameBytes(ls.k, seal.k)) return false;
+    try {
+      return sameBytes(l.deleted ? NO_VALUE : encode(l.value), value);
+    } catch {
+      return false;
+    }
   }
 
   private refuseEntry(): false {
