@@ -101,8 +101,8 @@ class EntrySeals {
   private bytes = 0;
 
   constructor(
-    private readonly maxEntries = 8192,
-    private readonly maxBytes = 4 * 1024 * 1024,
+    private readonly maxEntries = 16_384,
+    private readonly maxBytes = 8 * 1024 * 1024,
   ) {}
 
   has(sig: string, t: Uint8Array, k: Uint8Array): boolean {
