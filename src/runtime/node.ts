@@ -35,6 +35,13 @@ const LEAVE_LINGER_MS = 100;
 /** Longest a signed KV entry waits for the other signatures of its burst (sealEntry). */
 const SEAL_BATCH_MS = 2;
 
+/** A KV write's entry being signed: `done` once the signature came (or failed, without `seal`). */
+interface PendingEntrySeal {
+  op: number;
+  seal?: EntrySeal;
+  done: boolean;
+}
+
 export class P2PNode implements P2PApi {
   readonly id: string;
   readonly ready: Promise<void>;
@@ -63,7 +70,7 @@ export class P2PNode implements P2PApi {
   /** Our broadcasts being sealed, answered to the core in the order it asked. */
   private sealChain: Promise<void> = Promise.resolve();
   /** Entries of our KV writes being sealed, in the order the core asked (sealEntry). */
-  private readonly entrySeals: { op: number; seal?: EntrySeal; done: boolean }[] = [];
+  private readonly entrySeals: PendingEntrySeal[] = [];
   private sealBatchTimer: ReturnType<typeof setTimeout> | null = null;
   private entrySealsPending = 0;
   readonly chat: ChatApi;
@@ -245,7 +252,7 @@ export class P2PNode implements P2PApi {
    * leaves the write to its request timeout.
    */
   private sealEntry(op: number, entry: Entry): void {
-    const item: { op: number; seal?: EntrySeal; done: boolean } = { op, done: false };
+    const item: PendingEntrySeal = { op, done: false };
     this.entrySeals.push(item);
     this.entrySealsPending++;
     this.sealer.sealEntry(entry).then(
@@ -260,7 +267,7 @@ export class P2PNode implements P2PApi {
     );
   }
 
-  private entrySealReady(item: { done: boolean }): void {
+  private entrySealReady(item: PendingEntrySeal): void {
     item.done = true;
     if (--this.entrySealsPending === 0) return this.stepEntrySeals();
     this.sealBatchTimer ??= setTimeout(() => this.stepEntrySeals(), SEAL_BATCH_MS);

@@ -26,7 +26,7 @@
  *   remembered by signature with their exact bytes (`EntrySeals`), so the same entry
  *   answered by three replicas costs one verification.
  */
-import type { WireMessage } from '../core/node';
+import type { Entry, WireMessage } from '../core/node';
 import { validateWire } from '../core/node';
 import { originOf } from '../core/plumtree/messages';
 import { MEMBER_KIND } from '../core/membership';
@@ -34,7 +34,7 @@ import { CHAT_KIND } from '../core/chat';
 import { decode, encode } from '../wire/codec';
 import type { NodeIdentity } from './node-identity';
 import { broadcastTranscript, entryTranscript, routeTranscript } from '../trust/transcripts';
-import type { Entry } from '../core/node';
+import { equalBytes } from '../trust/bytes';
 
 /** A routed envelope older or newer than this (by the source's clock) is refused. */
 export const ROUTE_SKEW_MS = 120_000;
@@ -107,7 +107,7 @@ class EntrySeals {
 
   has(sig: string, t: Uint8Array, k: Uint8Array): boolean {
     const c = this.ok.get(sig);
-    return c !== undefined && sameBytes(c.t, t) && sameBytes(c.k, k);
+    return c !== undefined && equalBytes(c.t, t) && equalBytes(c.k, k);
   }
 
   add(sig: string, t: Uint8Array, k: Uint8Array): void {
@@ -120,12 +120,6 @@ class EntrySeals {
       this.bytes -= c.t.byteLength;
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function sigKey(s: Uint8Array): string {
@@ -268,9 +262,9 @@ export class Sealer {
     const l = this.localEntry(e.key);
     if (!l || l.version.ts !== e.version.ts || l.version.node !== e.version.node || l.deleted !== e.deleted) return false;
     const ls = asEntrySeal(l.seal);
-    if (!ls || !sameBytes(ls.s, seal.s) || !sameBytes(ls.k, seal.k)) return false;
+    if (!ls || !equalBytes(ls.s, seal.s) || !equalBytes(ls.k, seal.k)) return false;
     try {
-      return sameBytes(l.deleted ? NO_VALUE : encode(l.value), value);
+      return equalBytes(l.deleted ? NO_VALUE : encode(l.value), value);
     } catch {
       return false;
     }

@@ -104,7 +104,6 @@ export const tupleBytes = (key: string): number => key.length * 3 + 48;
 
 export const sameVersion = (a: Version, b: Version): boolean => a.ts === b.ts && a.node === b.node;
 export const tupleOf = (e: Entry): VersionTuple => [e.key, e.version.ts, e.version.node];
-/** A key as error messages quote it (long keys cut). */
 /**
  * Cuts `items` (with their sizes `bytes`) into runs of at most `maxItems` items and
  * `maxBytes` bytes, in order; one oversized item goes alone. Batched messages use it.
@@ -124,4 +123,5 @@ export function chunkRuns<T>(items: readonly T[], bytes: readonly number[], maxI
   }
 }
 
+/** A key as error messages quote it (long keys cut). */
 export const showKey = (key: string): string => `'${key.length > 60 ? `${key.slice(0, 60)}…` : key}'`;
