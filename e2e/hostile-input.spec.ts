@@ -15,7 +15,8 @@
  *
  * The tamper test alters what the attacker forwards (signed payloads); the serve test has
  * it alter everything it sends, its own replica answers included (KV entries carry their
- * writer's seal: docs/security.md, "Signed entries").
+ * writer's seal: docs/security.md, "Signed entries"), and the queue test the items of
+ * the queues it owns (queue items carry their writer's seal too: "Signed queue items").
  */
 import type { CDPSession } from '@playwright/test';
 import { test, expect, type NodeFixtures } from './fixtures';
@@ -486,6 +487,60 @@ test.describe('hostile: a member tab running modified code', () => {
       const local = await t.page.evaluate(() => window.p2p.kv.localKeys().filter((k) => k.startsWith('serve/')));
       const got = await t.page.evaluate((keys) => Promise.all(keys.map((k) => window.p2p.kv.get(k))), local);
       expect(got).toEqual(expected(local));
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('a queue owner that alters the items it serves: takers refuse them, and queues it only replicates stay honest', async ({ cluster, open, browserProfile }) => {
+    const { honest, evil, errors } = await honestAndEvil({ cluster, open, browserProfile }, 'hostile-queue');
+    const [a, b] = honest as [Tab, Tab, Tab];
+    // queues the attacker owns, and queues an honest tab owns with the attacker as a replica
+    const { owned, replicated } = await a.page.evaluate((evilId) => {
+      const owned: string[] = [];
+      const replicated: string[] = [];
+      for (let i = 0; i < 500 && (owned.length < 3 || replicated.length < 3); i++) {
+        const r = window.p2p.segments.replicas(`q/${i}`);
+        if (r[0] === evilId) owned.length < 3 && owned.push(`q/${i}`);
+        else if (r.includes(evilId)) replicated.length < 3 && replicated.push(`q/${i}`);
+      }
+      return { owned, replicated };
+    }, evil.id);
+    expect(owned).toHaveLength(3);
+    expect(replicated).toHaveLength(3);
+    const keys = [...owned, ...replicated];
+    await a.page.evaluate(async (keys) => {
+      for (const k of keys) for (let i = 0; i < 4; i++) await window.p2p.segments.put(k, { text: `honest item ${i}` });
+    }, keys);
+    const refusedBefore = await stat(b, 'sig.itemsRefused');
+    // from now on every frame the attacker sends says "HACKED" where it said "honest":
+    // the items it serves as owner included (their signatures unchanged)
+    await evil.page.evaluate(() => window.__evil.tamper('honest', 'HACKED', true));
+    const taken = await b.page.evaluate(async (keys) => {
+      const out: { key: string; value?: unknown; error?: string }[] = [];
+      for (const key of keys) {
+        for (let i = 0; i < 4; i++) {
+          try {
+            out.push({ key, value: (await window.p2p.segments.take(key, 0, { timeoutMs: 5_000 })).value });
+          } catch (e) {
+            out.push({ key, error: e instanceof Error ? e.message : String(e) });
+          }
+        }
+      }
+      return out;
+    }, keys);
+    const tampered = await evil.page.evaluate(() => window.__evil.tampered());
+    const refused = (await stat(b, 'sig.itemsRefused')) - refusedBefore;
+    console.log(`[queue] frames altered by the attacker ${tampered}; items refused by the taker ${refused}`);
+    expect(tampered).toBeGreaterThan(0);
+    // no take returned an altered value: from the attacker's queues each one was refused, naming why
+    for (const r of taken.filter((r) => owned.includes(r.key))) {
+      expect(r.value, r.key).toBeUndefined();
+      expect(r.error, r.key).toMatch(/is not as its writer .* put it/);
+    }
+    expect(refused).toBeGreaterThanOrEqual(owned.length * 4);
+    // the queues the attacker only replicates hand out every honest item, in order
+    for (const key of replicated) {
+      expect(taken.filter((r) => r.key === key)).toEqual([0, 1, 2, 3].map((i) => ({ key, value: { text: `honest item ${i}` } })));
     }
     expect(errors).toEqual([]);
   });

@@ -114,6 +114,8 @@ export interface SegmentsApi {
   update(key: string, value: unknown): Promise<number>;
   peek(key: string, afterId?: number, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ id: number; value: unknown }>;
   take(key: string, afterId?: number, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ id: number; value: unknown }>;
+  /** The queue's preference list in this tab's view: its owner first, then its replicas. */
+  replicas(key: string): string[];
 }
 
 export interface MemberView {

@@ -8,11 +8,13 @@
  *   Persistence      persistence.ts       IndexedDB: load, persist effects, orphans
  *   RequestTracker   requests.ts          API calls as core requests and their replies
  *   JoinState        join.ts              joining / joined / alone / left, contacts
- *   Sealer           seals.ts             signs our broadcasts and routed envelopes, verifies others'
+ *   Sealer           seals.ts             signs our broadcasts, routed envelopes, KV entries and queue items, verifies others'
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
 import type { CoreQueries, Entry, NodeIn, WireMessage } from '../core/node';
 import { LinkOrder, Sealer, stripSealed, type EntrySeal } from './seals';
+import { SEALED_ITEM_OVERHEAD, sealedSegments } from './seg-seals';
+import { DEFAULT_SEGMENTS_CONFIG } from '../core/segments';
 import type { LinkInfo } from '../net/transport';
 import type { ChatApi, KvApi, MemberView, NodeEvent, NodeInfo, P2PApi, SegmentsApi } from './api';
 import { coreApi, type CoreApi } from './core-api';
@@ -81,7 +83,10 @@ export class P2PNode implements P2PApi {
     this.id = opts.identity.id;
     this.nick = opts.nick;
     this.sealer = new Sealer(opts.identity, opts.cluster, Date.now, (key) => this.query.kv.localEntry(key));
-    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true, kv: { ...opts.config?.kv, sealWrites: true } }, this.stats_, (e) => this.run(e));
+    // queue items are signed by their writer (seg-seals.ts): the core's value limit makes room for the seal
+    const seg = { ...DEFAULT_SEGMENTS_CONFIG, ...opts.config?.segments };
+    const segments = { ...opts.config?.segments, maxValueBytes: seg.maxValueBytes + SEALED_ITEM_OVERHEAD };
+    this.driver = new CoreDriver(this.id, { ...opts.config, sealBroadcasts: true, kv: { ...opts.config?.kv, sealWrites: true }, segments }, this.stats_, (e) => this.run(e));
     this.query = this.driver.query;
     const step = (input: NodeIn) => this.driver.step(input);
     this.persistence = new Persistence(
@@ -147,7 +152,7 @@ export class P2PNode implements P2PApi {
     });
     this.chat = this.api.chat;
     this.kv = this.api.kv;
-    this.segments = this.api.segments;
+    this.segments = sealedSegments(this.api.segments, this.sealer.segItems, seg);
   }
 
   /** Loads persisted state, then joins. */
@@ -409,6 +414,11 @@ function sealerCounters(s: Sealer): Record<string, number> {
     'sig.entriesHeld': c.entriesHeld,
     'sig.entriesRefused': c.entriesRefused,
     'sig.entryMessagesDropped': c.entryMessagesDropped,
+    'sig.itemsSealed': s.segItems.counters.sealed,
+    'sig.itemsVerified': s.segItems.counters.verified,
+    'sig.itemsCached': s.segItems.counters.cached,
+    'sig.itemsRefused': s.segItems.counters.refused,
+    'sig.itemMessagesDropped': s.segItems.counters.messagesDropped,
   };
 }
 

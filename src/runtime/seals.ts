@@ -23,8 +23,10 @@
  *   message (a read answer becomes "not found"), and a message that would be acknowledged
  *   for entries it no longer holds (`kv.put`, `kv.push`) is dropped whole. What the writer
  *   sends itself is proven by the link or the route seal already. Checked entries are
- *   remembered by signature with their exact bytes (`EntrySeals`), so the same entry
+ *   remembered by signature with their exact bytes (`CheckedSeals`), so the same entry
  *   answered by three replicas costs one verification.
+ * - Queue item seals (seg-seals.ts, `segItems`): every item value of a segment message
+ *   must be signed by the node that put it; a message with one that is not is dropped.
  */
 import type { Entry, WireMessage } from '../core/node';
 import { validateWire } from '../core/node';
@@ -35,6 +37,8 @@ import { decode, encode } from '../wire/codec';
 import type { NodeIdentity } from './node-identity';
 import { broadcastTranscript, entryTranscript, routeTranscript } from '../trust/transcripts';
 import { equalBytes } from '../trust/bytes';
+import { CheckedSeals, sigKey } from './checked-seals';
+import { SegItemSeals } from './seg-seals';
 
 /** A routed envelope older or newer than this (by the source's clock) is refused. */
 export const ROUTE_SKEW_MS = 120_000;
@@ -90,44 +94,6 @@ function asRawEntry(v: unknown): RawEntry | null {
 
 const NO_VALUE = new Uint8Array(0);
 
-/**
- * Entry seals already checked, by signature, with the exact transcript and key they were
- * checked against: a later copy of the same entry (another replica's answer, a repair)
- * needs no verification, while the same signature on other bytes is checked afresh.
- * Bounded by entries and bytes (oldest dropped).
- */
-class EntrySeals {
-  private readonly ok = new Map<string, { t: Uint8Array; k: Uint8Array }>();
-  private bytes = 0;
-
-  constructor(
-    private readonly maxEntries = 16_384,
-    private readonly maxBytes = 8 * 1024 * 1024,
-  ) {}
-
-  has(sig: string, t: Uint8Array, k: Uint8Array): boolean {
-    const c = this.ok.get(sig);
-    return c !== undefined && equalBytes(c.t, t) && equalBytes(c.k, k);
-  }
-
-  add(sig: string, t: Uint8Array, k: Uint8Array): void {
-    if (this.ok.has(sig)) return;
-    this.ok.set(sig, { t, k });
-    this.bytes += t.byteLength;
-    while (this.ok.size > this.maxEntries || this.bytes > this.maxBytes) {
-      const [first, c] = this.ok.entries().next().value as [string, { t: Uint8Array }];
-      this.ok.delete(first);
-      this.bytes -= c.t.byteLength;
-    }
-  }
-}
-
-function sigKey(s: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < s.byteLength; i++) out += String.fromCharCode(s[i]!);
-  return out;
-}
-
 /** KV messages that carry entries, and where. */
 const ENTRY_CARRIERS = new Set(['kv.put', 'kv.puts', 'kv.getReply', 'kv.getReplies', 'kv.push', 'kv.pullReply', 'kv.note', 'kv.watchSyncReply']);
 
@@ -163,7 +129,9 @@ export class Sealer {
     sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0,
     entriesSealed: 0, entriesVerified: 0, entriesCached: 0, entriesHeld: 0, entriesRefused: 0, entryMessagesDropped: 0,
   };
-  private readonly entrySeals = new EntrySeals();
+  private readonly entrySeals = new CheckedSeals();
+  /** Signs this tab's queue items and checks everyone else's (seg-seals.ts). */
+  readonly segItems: SegItemSeals;
 
   constructor(
     private readonly identity: NodeIdentity,
@@ -171,7 +139,9 @@ export class Sealer {
     private readonly now: () => number = Date.now,
     /** This node's own copy of a key (the KV store's), if any: an entry equal to it needs no check. */
     private readonly localEntry: (key: string) => Entry | undefined = () => undefined,
-  ) {}
+  ) {
+    this.segItems = new SegItemSeals(identity, cluster);
+  }
 
   /** Public keys checked against their ids, shared with the link hellos and signaling. */
   get keys() {
@@ -350,6 +320,7 @@ export class Sealer {
       if (!checked) return null;
       inner = checked as unknown as Record<string, unknown> & { type: string };
     }
+    if (typeof inner === 'object' && inner !== null && this.segItems.carries(inner) && !(await this.segItems.check(inner, env.src))) return null;
     const opened = { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, msg: inner };
     if (validateWire(opened) !== null) return this.refuse();
     this.counters.verified++;
@@ -364,6 +335,7 @@ export class Sealer {
   async inbound(msg: WireMessage, from?: string): Promise<WireMessage | null> {
     const m = msg as unknown as Record<string, unknown> & { type: string };
     if (this.holdsOthersEntries(m, from)) return this.checkEntries(m, from);
+    if (this.segItems.carries(m)) return this.segItems.check(msg, from);
     switch (m.type) {
       case 'pt.gossip': {
         const o = await this.openBroadcast(m.id as string, m.origin as string, m.kind as string, m.seal);
@@ -423,6 +395,7 @@ export class Sealer {
       t === 'mem.sync' ||
       t === 'chat.history' ||
       (t === 'rt.route' && (msg as { dst?: string }).dst === this.identity.id) ||
+      this.segItems.carries(msg) ||
       this.holdsOthersEntries(msg as unknown as Record<string, unknown>, from)
     );
   }

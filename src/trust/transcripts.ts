@@ -10,6 +10,7 @@ export const SIGNAL_LABEL = 'p2p-signal/1';
 export const ROUTE_LABEL = 'p2p-route/1';
 export const BROADCAST_LABEL = 'p2p-bcast/1';
 export const ENTRY_LABEL = 'p2p-kv-entry/1';
+export const SEG_ITEM_LABEL = 'p2p-seg-item/1';
 
 /**
  * A WebRTC link: both node ids and both DTLS certificate fingerprints, ordered by id so
@@ -48,6 +49,16 @@ export function broadcastTranscript(cluster: string, id: string, origin: string,
  */
 export function entryTranscript(cluster: string, key: string, ts: number, node: string, deleted: boolean, value: Uint8Array): Uint8Array {
   return transcript(ENTRY_LABEL, cluster, key, ts, node, deleted ? 1 : 0, value);
+}
+
+/**
+ * A data-segment item as the node that put it made it: the queue's key, the writer's id
+ * and the value's encoded bytes. The owner that sequences the item, the replicas that
+ * copy it and the node that hands a copy on in a takeover can then only pass it on as
+ * written (and not into another queue).
+ */
+export function segItemTranscript(cluster: string, key: string, writer: string, value: Uint8Array): Uint8Array {
+  return transcript(SEG_ITEM_LABEL, cluster, key, writer, value);
 }
 
 /**

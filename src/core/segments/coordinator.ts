@@ -11,6 +11,19 @@ import { cloneValue } from './copy';
 import type { SegMessage } from './messages';
 import type { Call, ReqMsg, SegState } from './state';
 
+/**
+ * What is wrong with `value` as the value of segment `key` (null when it is fine), in the
+ * words of the API's errors. Exported for a runtime that wraps values before they reach
+ * the core (signed queue items) and must check what the caller gave.
+ */
+export function segmentValueError(key: string, value: unknown, sizeOf: (value: unknown) => number, max: number): string | null {
+  const v = checkValue(value, sizeOf, max);
+  if (v.ok) return null;
+  if (v.problem === 'undefined') return `value for segment '${key}' is undefined (use null)`;
+  if (v.problem === 'unstorable') return `value for segment '${key}' cannot be stored: ${v.reason}`;
+  return `value of ${v.bytes} bytes for segment '${key}' exceeds the ${max}-byte limit`;
+}
+
 export class Coordinator {
   constructor(private readonly s: SegState) {}
 
@@ -21,12 +34,7 @@ export class Coordinator {
   }
 
   private valueError(key: string, value: unknown): string | null {
-    const max = this.s.config.maxValueBytes;
-    const v = checkValue(value, this.s.config.sizeOf, max);
-    if (v.ok) return null;
-    if (v.problem === 'undefined') return `value for segment '${key}' is undefined (use null)`;
-    if (v.problem === 'unstorable') return `value for segment '${key}' cannot be stored: ${v.reason}`;
-    return `value of ${v.bytes} bytes for segment '${key}' exceeds the ${max}-byte limit`;
+    return segmentValueError(key, value, this.s.config.sizeOf, this.s.config.maxValueBytes);
   }
 
   write(kind: 'put' | 'update', req: number, key: string, value: unknown): void {

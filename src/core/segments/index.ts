@@ -1,4 +1,5 @@
 export { Segments, compareBallots } from './segments';
+export { segmentValueError } from './coordinator';
 export {
   isSegMessage,
   storageKey,
