@@ -1,7 +1,20 @@
-/** Subscribe to node events and poll cheap getters; returns one dispose function. */
+/**
+ * Subscribe to node events and poll cheap getters; returns one dispose function.
+ *
+ * Polls run only while the page is visible (`document.visibilityState`): a tab in the
+ * background renders nothing, so re-reading the node for it every second is CPU spent for
+ * no one (an idle tab's main thread is mostly this UI's polling: docs/benchmarks.md, "What
+ * an idle cluster costs"). When the page becomes visible again the poll runs at once, so
+ * the views are current the moment they are seen. Events are always delivered.
+ */
 import type { NodeEvent, P2PApi } from '../../runtime/api';
 
 export const POLL_MS = 1000;
+
+/** Is the page on screen? (true where there is no document: tests, workers) */
+export function pageVisible(): boolean {
+  return typeof document === 'undefined' || document.visibilityState !== 'hidden';
+}
 
 export function subscribe(
   node: P2PApi,
@@ -10,10 +23,19 @@ export function subscribe(
   pollMs = POLL_MS,
 ): () => void {
   const off = onEvent ? node.on(onEvent) : () => {};
-  const timer = onPoll ? setInterval(onPoll, pollMs) : undefined;
+  if (!onPoll) return off;
+  const tick = () => {
+    if (pageVisible()) onPoll();
+  };
+  const timer = setInterval(tick, pollMs);
+  const shown = () => {
+    if (pageVisible()) onPoll();
+  };
+  if (typeof document !== 'undefined') document.addEventListener('visibilitychange', shown);
   return () => {
     off();
-    if (timer !== undefined) clearInterval(timer);
+    clearInterval(timer);
+    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', shown);
   };
 }
 

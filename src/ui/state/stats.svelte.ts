@@ -33,6 +33,10 @@ export class StatsState {
   view = $state.raw<StatsView>({ msgsIn: empty(), msgsOut: empty(), bytesIn: empty(), bytesOut: empty(), drops: empty(), byType: [], dropKinds: [], other: [] });
   error = $state<string | null>(null);
 
+  private shown = true;
+  /** Samples taken while off screen, not yet in `view`. */
+  private pending = false;
+  private last: { agg: Record<string, [number, number]>; types: Map<string, { in: [number, number]; out: [number, number] }>; dropKinds: { type: string; total: number }[]; other: { key: string; value: number }[] } | null = null;
   private prev: Record<string, number> | null = null;
   private prevAt = 0;
   private series = new Map<string, number[]>();
@@ -46,6 +50,17 @@ export class StatsState {
 
   connect(): () => void {
     return subscribe(this.node, null, () => this.sample());
+  }
+
+  /**
+   * Whether the traffic view is on screen (the panel sets it from an IntersectionObserver).
+   * Off screen the samples are still taken, so rates and history stay right, but `view`
+   * (and with it every tile and sparkline) is only rebuilt while someone can see it.
+   */
+  setShown(shown: boolean): void {
+    if (shown === this.shown) return;
+    this.shown = shown;
+    if (shown && this.pending) this.publish();
   }
 
   sample(): void {
@@ -98,6 +113,18 @@ export class StatsState {
         push(`out:${type}`, t.out[0]);
       }
     }
+    this.last = { agg, types, dropKinds, other };
+    this.prev = raw;
+    this.prevAt = now;
+    if (this.shown) this.publish();
+    else this.pending = true;
+  }
+
+  /** Builds `view` from the latest sample and the history. */
+  private publish(): void {
+    if (!this.last) return;
+    this.pending = false;
+    const { agg, types, dropKinds, other } = this.last;
     const series = (name: string, total: number): Series => ({ rates: [...(this.series.get(name) ?? [])], total });
     this.view = {
       msgsIn: series('msgIn', agg.msgIn![1]),
@@ -111,8 +138,6 @@ export class StatsState {
       dropKinds: dropKinds.sort((a, b) => b.total - a.total),
       other: other.sort((a, b) => a.key.localeCompare(b.key)),
     };
-    this.prev = raw;
-    this.prevAt = now;
   }
 }
 
