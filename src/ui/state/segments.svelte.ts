@@ -41,6 +41,8 @@ export class SegmentsState {
   /** The last few put/update/peek/take results, newest first. */
   log = $state.raw<OpRecord[]>([]);
   error = $state<string | null>(null);
+  /** The open queue's owner, then its replicas, in this tab's view (`segments.replicas`). */
+  placement = $state.raw<string[]>([]);
 
   private readonly node: P2PApi;
   private listSeq = 0;
@@ -56,6 +58,7 @@ export class SegmentsState {
     const off = subscribe(
       this.node,
       (e) => {
+        if (e.type === 'members') return this.refreshPlacement();
         if (e.type !== 'segments') return;
         this.remember(e.key);
         if (e.key === this.selected) this.scheduleList();
@@ -83,8 +86,22 @@ export class SegmentsState {
       this.items = [];
     }
     this.error = null;
+    this.refreshPlacement();
     void this.list();
     return true;
+  }
+
+  private refreshPlacement(): void {
+    const key = this.selected;
+    let next: string[] = [];
+    if (key !== null) {
+      try {
+        next = this.node.segments.replicas(key);
+      } catch {
+        next = [];
+      }
+    }
+    if (next.join() !== this.placement.join()) this.placement = next;
   }
 
   async put(value: unknown, op: 'put' | 'update' = 'put'): Promise<boolean> {
