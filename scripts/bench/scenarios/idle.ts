@@ -1,6 +1,7 @@
 /**
  * idle (every run, after join): on the formed, quiet cluster, the WebRTC connections per
- * tab, the bytes all tabs send per second and the main-thread busy time over 3 s. The
+ * tab, the bytes all tabs send per second and the main-thread busy time over 3 s right
+ * after the join, and again over 5 s once the cluster was left alone 10 s more. The
  * heap figures of the same result are measured around the kv bulk load (run.ts).
  */
 import { mean, round, sleep } from '../stats';
@@ -11,6 +12,9 @@ export interface ResourceResult {
   cpuIdlePct: number | null;
   /** transport bytes/s sent by all tabs together in that idle window */
   idleBytesPerSec: number | null;
+  /** the same two figures over SETTLED_WINDOW_MS once the cluster had SETTLE_MS more to settle (links, views and trees done changing) */
+  cpuSettledPct: number | null;
+  settledBytesPerSec: number | null;
   connectionsMean: number | null;
   connectionsMax: number | null;
   /** RTCPeerConnections ever created, summed over tabs */
@@ -25,6 +29,8 @@ export function emptyResources(): ResourceResult {
   return {
     cpuIdlePct: null,
     idleBytesPerSec: null,
+    cpuSettledPct: null,
+    settledBytesPerSec: null,
     connectionsMean: null,
     connectionsMax: null,
     connectionsCreated: 0,
@@ -46,4 +52,18 @@ export async function idle(tabs: BenchTab[], res: ResourceResult): Promise<void>
   const b1 = await rtcBytes(tabs);
   res.cpuIdlePct = cpu;
   res.idleBytesPerSec = round((b1.transport - b0.transport) / ((Date.now() - t0) / 1000), 0);
+  // the window above starts as the last tab completes its join, while links, views and
+  // the broadcast tree are still settling (its figures moved 1-16 % between runs of one
+  // build); the cluster left alone a while longer shows what idling itself costs
+  await sleep(SETTLE_MS);
+  const s0 = await rtcBytes(tabs);
+  const u0 = Date.now();
+  const [, settled] = await busy(tabs, () => sleep(SETTLED_WINDOW_MS));
+  const s1 = await rtcBytes(tabs);
+  res.cpuSettledPct = settled;
+  res.settledBytesPerSec = round((s1.transport - s0.transport) / ((Date.now() - u0) / 1000), 0);
 }
+
+/** How long the cluster is left alone after the first idle window, and the second window's length. */
+export const SETTLE_MS = 10_000;
+export const SETTLED_WINDOW_MS = 5_000;
