@@ -12,7 +12,8 @@
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
 import type { CoreQueries, Entry, NodeIn, WireMessage } from '../core/node';
-import { LinkOrder, Sealer, stripSealed, type EntrySeal } from './seals';
+import { LinkOrder, Sealer, stripSealed } from './seals';
+import { SigningBatch } from './signing-batch';
 import { SEALED_ITEM_OVERHEAD, sealedSegments } from './seg-seals';
 import { DEFAULT_SEGMENTS_CONFIG } from '../core/segments';
 import type { LinkInfo } from '../net/transport';
@@ -37,12 +38,6 @@ const LEAVE_LINGER_MS = 100;
 /** Longest a signed KV entry waits for the other signatures of its burst (sealEntry). */
 const SEAL_BATCH_MS = 2;
 
-/** A KV write's entry being signed: `done` once the signature came (or failed, without `seal`). */
-interface PendingEntrySeal {
-  op: number;
-  seal?: EntrySeal;
-  done: boolean;
-}
 
 export class P2PNode implements P2PApi {
   readonly id: string;
@@ -71,10 +66,8 @@ export class P2PNode implements P2PApi {
   private readonly outOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
   /** Our broadcasts being sealed, answered to the core in the order it asked. */
   private sealChain: Promise<void> = Promise.resolve();
-  /** Entries of our KV writes being sealed, in the order the core asked (sealEntry). */
-  private readonly entrySeals: PendingEntrySeal[] = [];
-  private sealBatchTimer: ReturnType<typeof setTimeout> | null = null;
-  private entrySealsPending = 0;
+  /** Entries of our KV writes being sealed, handed to the core in the order it asked (sealEntry). */
+  private readonly entrySeals = new SigningBatch(SEAL_BATCH_MS);
   readonly chat: ChatApi;
   readonly kv: KvApi;
   readonly segments: SegmentsApi;
@@ -257,36 +250,13 @@ export class P2PNode implements P2PApi {
    * leaves the write to its request timeout.
    */
   private sealEntry(op: number, entry: Entry): void {
-    const item: PendingEntrySeal = { op, done: false };
-    this.entrySeals.push(item);
-    this.entrySealsPending++;
-    this.sealer.sealEntry(entry).then(
-      (seal) => {
-        item.seal = seal;
-        this.entrySealReady(item);
-      },
-      (e: unknown) => {
-        this.stats_.error('sealEntry', e);
-        this.entrySealReady(item);
+    this.entrySeals.add(
+      () => this.sealer.sealEntry(entry),
+      (r) => {
+        if (!r.ok) return this.stats_.error('sealEntry', r.error);
+        if (!this.driver.stopped) this.driver.step({ type: 'entrySealed', op, seal: r.value });
       },
     );
-  }
-
-  private entrySealReady(item: PendingEntrySeal): void {
-    item.done = true;
-    if (--this.entrySealsPending === 0) return this.stepEntrySeals();
-    this.sealBatchTimer ??= setTimeout(() => this.stepEntrySeals(), SEAL_BATCH_MS);
-  }
-
-  /** The signed head of the queue to the core, in order, in this one turn. */
-  private stepEntrySeals(): void {
-    if (this.sealBatchTimer !== null) clearTimeout(this.sealBatchTimer);
-    this.sealBatchTimer = null;
-    let n = 0;
-    while (n < this.entrySeals.length && this.entrySeals[n]!.done) n++;
-    for (const { op, seal } of this.entrySeals.splice(0, n)) {
-      if (seal && !this.driver.stopped) this.driver.step({ type: 'entrySealed', op, seal });
-    }
   }
 
   private emit(e: NodeEvent): void {

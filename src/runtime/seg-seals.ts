@@ -32,6 +32,7 @@ import { decode, encode } from '../wire/codec';
 import { segItemTranscript } from '../trust/transcripts';
 import type { NodeIdentity } from './node-identity';
 import { CheckedSeals, sigKey } from './checked-seals';
+import { SigningBatch } from './signing-batch';
 
 /** A queue item as its writer sealed it (the parts of the bytes the core holds: `packItem`). */
 export interface SealedItem {
@@ -147,9 +148,13 @@ export class SegItemSeals {
     return true;
   }
 
-  /** Does this message (validated or not) carry item values that `check` must see? */
+  /**
+   * Does this message (validated or not) carry item values that `check` must see? A peek,
+   * a take or a batch of take operations carries none and goes to the core without the
+   * asynchronous step.
+   */
   carries(m: { type: string }): boolean {
-    return CARRIERS.has(m.type);
+    return CARRIERS.has(m.type) && !valuesOf(m as unknown as Record<string, unknown>).next().done;
   }
 
   /**
@@ -197,63 +202,27 @@ export interface SegLimits {
 /** Longest a sealed item waits for the other signatures of its burst before it goes to the core. */
 const SEAL_BATCH_MS = 2;
 
-/** A put/update whose item is being signed. */
-interface PendingWrite {
-  kind: 'put' | 'update';
-  key: string;
-  /** Set once the signature came (or failed: `error`). */
-  item?: Uint8Array;
-  error?: unknown;
-  done: boolean;
-  settle: (p: Promise<number>) => void;
-}
-
 /**
  * The segments API with signed items: `put`/`update` check the caller's value against
  * the API's limits, seal it and hand the core the sealed item, in the order they were
  * called; `peek`/`take` answer the caller's value of an item that verifies (`open`).
  * A key the core would refuse goes to it unsealed, for its error. The items of a burst
- * reach the core in one turn (once every signature under way is ready, or after
- * SEAL_BATCH_MS), so the owner gets them batched, as it did unsigned.
+ * reach the core in one turn (SigningBatch), so the owner gets them batched, as it did
+ * unsigned.
  */
 export function sealedSegments(api: SegmentsApi, seals: SegItemSeals, limits: SegLimits): SegmentsApi {
-  const pending: PendingWrite[] = [];
-  let signing = 0;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const flush = () => {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
-    let n = 0;
-    while (n < pending.length && pending[n]!.done) n++;
-    for (const w of pending.splice(0, n)) w.settle(w.item ? api[w.kind](w.key, w.item) : Promise.reject(w.error));
-  };
-  const signed = (w: PendingWrite) => {
-    w.done = true;
-    if (--signing === 0) return flush();
-    timer ??= setTimeout(flush, SEAL_BATCH_MS);
-  };
+  const batch = new SigningBatch(SEAL_BATCH_MS);
   const write = (kind: 'put' | 'update', key: string, value: unknown): Promise<number> => {
     if (keyProblem(key, limits.maxKeyLength)) return api[kind](key, value);
     const err = segmentValueError(key, value, limits.sizeOf, limits.maxValueBytes);
     if (err) return Promise.reject(new Error(err));
     return new Promise<number>((resolve) => {
-      const w: PendingWrite = { kind, key, done: false, settle: resolve };
-      pending.push(w);
-      signing++;
-      const failed = (e: unknown) => {
-        w.error = e;
-        signed(w);
-      };
-      let sealing: Promise<Uint8Array>;
-      try {
-        sealing = seals.seal(key, value);
-      } catch (e) {
-        return failed(e); // not encodable after all: that call fails, the others go on
-      }
-      sealing.then((item) => {
-        w.item = item;
-        signed(w);
-      }, failed);
+      // the value is encoded at once (seal), so later changes by the caller do not count;
+      // a value that cannot be encoded after all fails that call only
+      batch.add(
+        () => seals.seal(key, value),
+        (r) => resolve(r.ok ? api[kind](key, r.value) : Promise.reject(r.error)),
+      );
     });
   };
   const read = async (p: Promise<{ id: number; value: unknown }>, key: string) => {

@@ -24,13 +24,11 @@ export function subscribe(
 ): () => void {
   const off = onEvent ? node.on(onEvent) : () => {};
   if (!onPoll) return off;
-  const tick = () => {
-    if (pageVisible()) onPoll();
-  };
-  const timer = setInterval(tick, pollMs);
+  // every tick, and the moment the page is shown again
   const shown = () => {
     if (pageVisible()) onPoll();
   };
+  const timer = setInterval(shown, pollMs);
   if (typeof document !== 'undefined') document.addEventListener('visibilitychange', shown);
   return () => {
     off();
