@@ -19,7 +19,7 @@
  * with --trace, its main-thread trace in 100 ms steps; --peer: profile or trace tab 0 instead),
  * --idle (CPU of the tabs for 5 s once the puts are done and --settle-reload ms passed).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
@@ -320,6 +320,9 @@ async function main(): Promise<void> {
       await sessions[TRACE_TAB]!.send('Tracing.end');
       await traced;
       const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+      // --trace-out FILE: the raw trace events, for a closer look (chrome://tracing or a script)
+      const out = process.argv.indexOf('--trace-out');
+      if (out >= 0) writeFileSync(process.argv[out + 1]!, JSON.stringify(events));
       const byName = new Map<string, { us: number; n: number }>();
       for (const e of events) {
         if (!main || e.tid !== main.tid || e.pid !== main.pid || e.ph !== 'X' || !e.dur) continue;
@@ -376,6 +379,9 @@ async function main(): Promise<void> {
       const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
       summarise('writer', profiles[0]!.profile as unknown as Profile);
       summarise('replica', profiles[1]!.profile as unknown as Profile);
+      // --profile-out PREFIX: PREFIX-writer.cpuprofile and PREFIX-replica.cpuprofile (DevTools opens them)
+      const out = process.argv.indexOf('--profile-out');
+      if (out >= 0) for (const [i, name] of ['writer', 'replica'].entries()) writeFileSync(`${process.argv[out + 1]}-${name}.cpuprofile`, JSON.stringify(profiles[i]!.profile));
     }
   } finally {
     await browser.close();

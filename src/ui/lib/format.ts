@@ -15,12 +15,20 @@ export function hlcToDate(ts: number): Date {
   return new Date(hlcWall(ts));
 }
 
+// One formatter each, made on first use: Date#toLocale*String with options builds a new
+// Intl.DateTimeFormat per call (about 0.3 ms here), once per chat row rendered.
+let clockFormat: Intl.DateTimeFormat | undefined;
+let dateTimeFormat: Intl.DateTimeFormat | undefined;
+
 export function formatClock(d: Date): string {
-  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  clockFormat ??= new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return clockFormat.format(d);
 }
 
+/** Date and time, numeric, 24 h (what `toLocaleString(undefined, { hour12: false })` shows). */
 export function formatDateTime(d: Date): string {
-  return d.toLocaleString(undefined, { hour12: false });
+  dateTimeFormat ??= new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hour12: false });
+  return dateTimeFormat.format(d);
 }
 
 /** Compact number: 0, 12, 3.4k, 1.2M. */

@@ -3,7 +3,7 @@ import { hlcToDate } from '../lib/format';
 import type { ChatMessage, NodeId, P2PApi } from '../../runtime/api';
 import { parseInput as parseChatInput } from '../../core/chat/commands';
 import { errorMessage } from '../lib/format';
-import { same, subscribe } from './poll';
+import { pageVisible, same, subscribe } from './poll';
 
 export const DEFAULT_ROOM = 'lobby';
 
@@ -19,8 +19,11 @@ export type ChatLine =
   | { kind: 'message'; id: string; at: number; message: ChatMessage; mine: boolean; direct: boolean }
   | { kind: 'notice'; id: string; at: number; text: string };
 
-/** New messages in the open room are shown within this delay (see scheduleRefresh). */
-export const REFRESH_MS = 100;
+/**
+ * The open room's log is re-rendered at most once per REFRESH_MS (see scheduleRefresh): the
+ * first message after a quiet spell is shown at once, a busy room's at most this late.
+ */
+export const REFRESH_MS = 250;
 
 export class ChatState {
   current = $state(DEFAULT_ROOM);
@@ -50,6 +53,8 @@ export class ChatState {
    */
   private readonly lineOf = new WeakMap<ChatMessage, ChatLine>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Date.now() of the last re-render of the open room's messages. */
+  private refreshedAt = -Infinity;
 
   readonly lines = $derived.by((): ChatLine[] => {
     const me = this.node.id;
@@ -182,15 +187,20 @@ export class ChatState {
   }
 
   /**
-   * Messages arriving in a burst are shown together, at most every REFRESH_MS: reading the
-   * room's history and re-rendering the log per message made a busy room the main CPU
-   * cost of every tab.
+   * Messages arriving in a burst are shown together, at most once per REFRESH_MS; the first
+   * after a quiet spell at once (in a task of its own, so the messages of one network task
+   * are one render). Each render costs the tab about the same whatever it adds (the log's
+   * style, layout and paint, measured in docs/benchmarks.md "The chat log's rendering"), so
+   * in a busy room the rate of renders, not of messages, is the tab's cost. A hidden tab
+   * renders nothing: the poll re-reads the room the moment the page is shown again.
    */
   private scheduleRefresh(): void {
-    this.refreshTimer ??= setTimeout(() => {
+    if (this.refreshTimer !== undefined) return;
+    const wait = Math.max(0, this.refreshedAt + REFRESH_MS - Date.now());
+    this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.refreshRoom();
-    }, REFRESH_MS);
+      if (pageVisible()) this.refreshRoom();
+    }, wait);
   }
 
   private notice(text: string): void {
@@ -198,6 +208,7 @@ export class ChatState {
   }
 
   private refreshRoom(): void {
+    this.refreshedAt = Date.now();
     try {
       const history = this.node.chat.history(this.current);
       const last = (h: ChatMessage[]) => h[h.length - 1]?.id;
