@@ -57,6 +57,22 @@ export function toWire(msg: { type: string }): unknown {
   return msg;
 }
 
+/**
+ * The form of a broadcast payload that its author signs (runtime/seals.ts): a chat
+ * message as its compact form, what the author's id and the timestamp already say left
+ * out (186 → 28 bytes for a short message; the signed body travels in every copy). The
+ * transcript binds the origin, so `expandSigned` rebuilds the same message a receiver
+ * would have been sent in full. Other payloads are signed as they are.
+ */
+export function compactSigned(kind: string, data: unknown, origin: string): unknown {
+  return kind === CHAT_KIND ? compactChat(data, origin) : data;
+}
+
+/** The payload a signed body stands for: the inverse of compactSigned (a full-form body, as older tabs signed, is returned as it is). */
+export function expandSigned(kind: string, data: unknown, origin: string): unknown {
+  return kind === CHAT_KIND ? expandChat(data, origin) : data;
+}
+
 function compactChat(data: unknown, origin: string): unknown {
   if (!isObj(data) || data.type !== 'chat.message' || !isObj(data.message)) return data;
   const c = data.message;

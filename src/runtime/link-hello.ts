@@ -29,9 +29,11 @@ const MAC_BYTES = 32;
  * hello is refused with the reason), rather than misread each other. A tab left open
  * across a deploy runs the previous bundle until it is reloaded. Raised on every change
  * that tabs of the previous version would misread; 2: membership heartbeats whose period
- * grows with the cluster (a version-1 tab would expire the others after 20 s of silence).
+ * grows with the cluster (a version-1 tab would expire the others after 20 s of silence);
+ * 3: a sealed chat broadcast signs the message's compact form (core/wire.ts compactSigned),
+ * which a version-2 tab would refuse as malformed.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 interface Hello {
   t: 'hello';

@@ -4,6 +4,7 @@ import { decodeAll, encode } from '../wire/codec';
 import { validateWire, type WireMessage } from '../core/node';
 import { generateIdentity, type Identity } from '../trust/keys';
 import { LinkOrder, ROUTE_SKEW_MS, Sealer, stripSealed } from './seals';
+import { broadcastTranscript } from '../trust/transcripts';
 
 const CLUSTER = 'c1';
 
@@ -36,6 +37,30 @@ describe('Sealer: broadcasts', () => {
     const got = await b.s.inbound(sent);
     expect((got as { data: unknown }).data).toEqual(data);
     expect(b.s.counters.verified).toBe(1);
+  });
+
+  it('a chat message is signed in its compact form, opens to the full message, and cannot be replayed as another author\'s', async () => {
+    const a = await node();
+    const b = await node();
+    const evil = await node();
+    const ts = 1_700_000_000_000 * 1024;
+    const message = { id: `${a.who.id}:${ts.toString(36)}`, room: 'lobby', from: a.who.id, nick: 'ann', text: 'hello', ts };
+    const data = { type: 'chat.message', message };
+    const id = `${a.who.id}:c:1`;
+    const seal = await a.s.sealBroadcast(id, 'chat', data);
+    // the author's id, the message id and the field names are not in the signed body
+    expect(seal.b.byteLength).toBeLessThan(encode(data).byteLength / 4);
+    const gossip = { type: 'pt.gossip', id, origin: a.who.id, round: 1, kind: 'chat', data, seal };
+    const got = await b.s.inbound(wire(await a.s.outbound(gossip as unknown as WireMessage)));
+    expect((got as { data: unknown }).data).toEqual(data);
+    // the same signed body under another origin does not verify: from is the signer
+    const moved = { ...gossip, id: `${evil.who.id}:c:1`, origin: evil.who.id, data: null };
+    expect(await b.s.inbound(wire(moved))).toBeNull();
+    // a body signed in full, as version-2 tabs did (history stored before the change), still opens
+    const full = encode(data);
+    const fullSeal = { b: full, k: a.who.pub, s: await nodeIdentity(a.who).sign(broadcastTranscript(CLUSTER, `${a.who.id}:c:2`, a.who.id, 'chat', full)) };
+    const old = await b.s.inbound(wire({ ...gossip, id: `${a.who.id}:c:2`, data: null, seal: fullSeal }));
+    expect((old as { data: unknown }).data).toEqual(data);
   });
 
   it('refuses a gossip whose payload, origin, kind or key was changed, or that has no seal', async () => {

@@ -34,6 +34,7 @@ import { originOf } from '../core/plumtree/messages';
 import { MEMBER_KIND } from '../core/membership';
 import { CHAT_KIND } from '../core/chat';
 import { decode, encode } from '../wire/codec';
+import { compactSigned, expandSigned } from '../core/wire';
 import type { NodeIdentity } from './node-identity';
 import { broadcastTranscript, entryTranscript, routeTranscript } from '../trust/transcripts';
 import { equalBytes } from '../trust/bytes';
@@ -154,7 +155,7 @@ export class Sealer {
 
   /** Signs our broadcast `id` of `kind` (the core's `seal` effect). */
   async sealBroadcast(id: string, kind: string, data: unknown): Promise<BroadcastSeal> {
-    const b = encode(data);
+    const b = encode(compactSigned(kind, data, this.identity.id));
     const t0 = performance.now();
     const s = await this.identity.sign(broadcastTranscript(this.cluster, id, this.identity.id, kind, b));
     this.counters.signUs += Math.round((performance.now() - t0) * 1000);
@@ -176,7 +177,7 @@ export class Sealer {
     const d = decode<unknown>(s.b, anyValue);
     if (!d.ok) return this.refuse();
     this.counters.verified++;
-    return { data: d.msg, seal: s };
+    return { data: expandSigned(kind, d.msg, origin), seal: s };
   }
 
   /** Signs an entry of a write we coordinate (the core's `sealEntry` effect). */
