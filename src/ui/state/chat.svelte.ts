@@ -190,7 +190,7 @@ export class ChatState {
    * Messages arriving in a burst are shown together, at most once per REFRESH_MS; the first
    * after a quiet spell at once (in a task of its own, so the messages of one network task
    * are one render). Each render costs the tab about the same whatever it adds (the log's
-   * style, layout and paint, measured in docs/benchmarks.md "The chat log's rendering"), so
+   * style, layout and paint, measured in docs/benchmarks.md "A tab's main thread during chat"), so
    * in a busy room the rate of renders, not of messages, is the tab's cost. A hidden tab
    * renders nothing: the poll re-reads the room the moment the page is shown again.
    */
