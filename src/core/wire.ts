@@ -14,7 +14,8 @@
  * - chat payload `{type:'chat.message', message:{id, room, from, nick, text, ts}}` of a
  *   gossip whose origin is the author → `[room, nick, text, ts]`: from = origin, and the id
  *   is `chatMessageId(from, ts)` (how Chat names its messages). Any other payload is sent
- *   as it is.
+ *   as it is. A sealed copy carries its payload in the seal's signed body instead, which
+ *   is this same compact form (compactSigned).
  * - IHAVE `{type:'pt.ihave', entries:[[id, round], …]}` → `['i', prefix, counter, round,
  *   counter, round, prefix, …]`: ids are `${origin}:${tag}:${counter}` with the counter in
  *   base 36, so entries are grouped under their prefix (`${origin}:${tag}:`, a string
