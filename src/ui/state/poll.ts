@@ -4,7 +4,7 @@
  * Polls run only while the page is visible (`document.visibilityState`): a tab in the
  * background renders nothing, so re-reading the node for it every second is CPU spent for
  * no one (an idle tab's main thread is mostly this UI's polling: docs/benchmarks.md, "What
- * an idle cluster costs"). When the page becomes visible again the poll runs at once, so
+ * an idle tab's main thread does"). When the page becomes visible again the poll runs at once, so
  * the views are current the moment they are seen. Events are always delivered.
  */
 import type { NodeEvent, P2PApi } from '../../runtime/api';
