@@ -42,6 +42,10 @@ export async function loadTls(files: TlsFiles): Promise<TlsMaterial> {
     if (!data.includes('-----BEGIN ')) throw new Error(`${name}: ${path} is not a PEM file`);
     return data;
   };
-  const [cert, key] = await Promise.all([read(files.certPath, 'TLS_CERT'), read(files.keyPath, 'TLS_KEY')]);
-  return { cert, key };
+  // both read at once, but a failure is reported in the variables' order (TLS_CERT first),
+  // not by which read happened to fail first
+  const [cert, key] = await Promise.allSettled([read(files.certPath, 'TLS_CERT'), read(files.keyPath, 'TLS_KEY')]);
+  if (cert.status === 'rejected') throw cert.reason;
+  if (key.status === 'rejected') throw key.reason;
+  return { cert: cert.value, key: key.value };
 }
