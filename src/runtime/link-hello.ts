@@ -31,9 +31,9 @@ const MAC_BYTES = 32;
  * that tabs of the previous version would misread; 2: membership heartbeats whose period
  * grows with the cluster (a version-1 tab would expire the others after 20 s of silence);
  * 3: a sealed chat broadcast signs the message's compact form (core/wire.ts compactSigned),
- * which a version-2 tab would refuse as malformed.
+ * which a version-2 tab would refuse as malformed; 4: digest reads (`kv.heads`, `kv.headReplies`).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 interface Hello {
   t: 'hello';

@@ -453,7 +453,7 @@ describe('KvStore on a simulated cluster', () => {
     const acked = writeKeys(net, seed, 200, 'rb/');
     expect(net.runUntilTrue(() => fullyReplicated(net, versionsOf(acked)), 30_000, 100)).toBe(true);
     const sent = (type: KvMessage['type']) => net.liveIds().reduce((a, id) => a + (net.store(id).stats().sent[type] ?? 0), 0);
-    const before = { gets: sent('kv.gets'), get: sent('kv.get'), replies: sent('kv.getReplies'), reply: sent('kv.getReply') };
+    const before = { gets: sent('kv.gets'), get: sent('kv.get'), replies: sent('kv.getReplies'), reply: sent('kv.getReply'), heads: sent('kv.heads'), headReplies: sent('kv.headReplies') };
     const reqs = [...acked.keys()].map((key) => net.request('n0', { type: 'get', key }));
     expect(net.runUntilTrue(() => reqs.every((r) => net.reply('n0', r) !== undefined), 10_000)).toBe(true);
     [...acked.values()].forEach(({ value }, i) => {
@@ -461,10 +461,15 @@ describe('KvStore on a simulated cluster', () => {
       expectOk(r, 'pipelined get', seed);
       expect(r.value).toEqual(value);
     });
-    // 200 reads to 3 replicas each: one kv.gets per other node (5) and one kv.getReplies back, not ~1,000 messages
+    // 200 reads to 3 replicas each: one kv.gets (entries) and one kv.heads (versions) per
+    // other node (5) and one answer to each back, not ~1,000 messages
     expect(sent('kv.gets') - before.gets).toBeLessThanOrEqual(5);
     expect(sent('kv.getReplies') - before.replies).toBeLessThanOrEqual(5);
+    expect(sent('kv.heads') - before.heads).toBeLessThanOrEqual(5);
+    expect(sent('kv.headReplies') - before.headReplies).toBeLessThanOrEqual(5);
     expect(sent('kv.get') - before.get + sent('kv.getReply') - before.reply).toBe(0);
+    // no entry was newer than the one asked for: nothing fetched after a head
+    expect(net.store('n0').counters().headFetches).toBe(0);
   });
 
   it('a batch larger than the message limits is split', () => {

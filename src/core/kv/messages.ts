@@ -22,6 +22,8 @@ export type VersionTuple = [key: string, ts: number, node: NodeId];
  * 1 for a tombstone else 0, intended owner when this node stands in for it (hinted) or null].
  */
 export type PutItem = [op: number, key: string, value: unknown, ts: number, node: NodeId, deleted: 0 | 1, hint: NodeId | null, seal?: Seal];
+/** A replica's answer to a head read: [op, [HLC timestamp, writer, 1 for a tombstone else 0] or null]. */
+export type HeadItem = [op: number, head: [ts: number, node: NodeId, deleted: 0 | 1] | null];
 /** [key, HLC timestamp, writer node, 1 for a tombstone else 0]. */
 export type ListItem = [key: string, ts: number, node: NodeId, deleted: 0 | 1];
 
@@ -42,6 +44,13 @@ export type KvMessage =
   | { type: 'kv.gets'; items: [op: number, key: string][] }
   /** Their answers, batched the same way: [op, entry or null] each. */
   | { type: 'kv.getReplies'; items: [op: number, entry: Entry | null][] }
+  /**
+   * Reads that need only the replica's version of the key (the reader holds a copy, or
+   * another replica sends the entry): [op, key] each, batched per replica and turn.
+   */
+  | { type: 'kv.heads'; items: [op: number, key: string][] }
+  /** Their answers: [op, [HLC timestamp, writer, 1 for a tombstone else 0] or null (not held)] each. */
+  | { type: 'kv.headReplies'; items: HeadItem[] }
   /** One page of a node's keys with `prefix`, after `after` (exclusive) in key order. */
   | { type: 'kv.list'; op: number; prefix: string; after?: string | null }
   | { type: 'kv.listReply'; op: number; items: ListItem[]; more: boolean }
@@ -105,6 +114,8 @@ const check = union({
   'kv.getReply': { op: opId, entry: optional(entry) },
   'kv.gets': { items: arrayOf(tuple(opId, key), MAX_WIRE_ITEMS) },
   'kv.getReplies': { items: arrayOf(tuple(opId, optional(entry)), MAX_WIRE_ITEMS) },
+  'kv.heads': { items: arrayOf(tuple(opId, key), MAX_WIRE_ITEMS) },
+  'kv.headReplies': { items: arrayOf(tuple(opId, optional(tuple(ts, nodeId, oneOf(0, 1)))), MAX_WIRE_ITEMS) },
   'kv.list': { op: opId, prefix: str(MAX_WIRE_KEY_LENGTH), after: optional(str(MAX_WIRE_KEY_LENGTH)) },
   'kv.listReply': { op: opId, items: arrayOf(tuple(key, ts, nodeId, oneOf(0, 1)), MAX_WIRE_ITEMS), more: bool },
   'kv.offer': { op: opId, items: versionTuples },

@@ -36,7 +36,12 @@ export interface ReadOp {
   /** The preference list and, once replicas were late, the next nodes on the ring. */
   asked: Set<NodeId>;
   quorum: number;
-  answers: Map<NodeId, Entry | null>;
+  /** Each answer: the replica's entry, only its version (a head read), or null (not held). */
+  answers: Map<NodeId, Entry | Head | null>;
+  /** The replica asked for the entry at the start (the others for heads); undefined when this node holds a copy. */
+  full: NodeId | undefined;
+  /** Nodes that answered with a head newer than every entry in hand, asked for the entry since. */
+  fetching: Set<NodeId>;
   started: number;
   /** Replicas are late (`lateAfter()`): one copy of the key in hand will do. */
   late: boolean;
@@ -48,6 +53,15 @@ export interface ReadOp {
   hedged: boolean;
   replied: boolean;
 }
+
+/** A replica's answer to a head read: the version it holds, without the value. */
+export interface Head {
+  head: true;
+  version: Version;
+  deleted: boolean;
+}
+
+export const isHead = (a: Entry | Head): a is Head => 'head' in a;
 
 export interface ListOp {
   kind: 'list';

@@ -5,7 +5,7 @@
  * operation started in the turn). Without `deferFlush` the store flushes after every input.
  */
 import type { NodeId } from '../types';
-import type { KvMessage, PutItem } from './messages';
+import type { HeadItem, KvMessage, PutItem } from './messages';
 import { chunkRuns } from './ops';
 import type { KvEffects } from './state';
 import type { Entry, KvConfig, KvTimer } from './types';
@@ -17,6 +17,8 @@ export class Outbox {
   private readonly acks = new Map<NodeId, number[]>();
   private readonly gets = new Map<NodeId, [number, string][]>();
   private readonly getReplies = new Map<NodeId, { items: [number, Entry | null][]; bytes: number[] }>();
+  private readonly heads = new Map<NodeId, [number, string][]>();
+  private readonly headReplies = new Map<NodeId, HeadItem[]>();
   private readonly timers = new Map<string, { delayMs: number; timer: OpTimer }>();
 
   constructor(
@@ -27,7 +29,7 @@ export class Outbox {
 
   /** Something is held for the next flush. */
   holds(): boolean {
-    return this.puts.size > 0 || this.acks.size > 0 || this.timers.size > 0 || this.gets.size > 0 || this.getReplies.size > 0;
+    return this.puts.size > 0 || this.acks.size > 0 || this.timers.size > 0 || this.gets.size > 0 || this.getReplies.size > 0 || this.heads.size > 0 || this.headReplies.size > 0;
   }
 
   /** A replica read, sent at the next flush together with the others for `to`. */
@@ -43,6 +45,20 @@ export class Outbox {
     if (!b) this.getReplies.set(to, (b = { items: [], bytes: [] }));
     b.items.push([op, entry]);
     b.bytes.push(bytes);
+  }
+
+  /** A head read (the replica's version of `key` only), sent at the next flush with the others for `to`. */
+  head(to: NodeId, op: number, key: string): void {
+    const h = this.heads.get(to);
+    if (h) h.push([op, key]);
+    else this.heads.set(to, [[op, key]]);
+  }
+
+  /** A replica's answer to a head read, sent at the next flush with the others for `to`. */
+  headReply(to: NodeId, item: HeadItem): void {
+    const h = this.headReplies.get(to);
+    if (h) h.push(item);
+    else this.headReplies.set(to, [item]);
   }
 
   /** A replica write, sent at the next flush together with the others for `to`. */
@@ -102,6 +118,11 @@ export class Outbox {
       });
     }
     this.getReplies.clear();
+    const n = this.config.handoffBatch;
+    for (const [to, items] of this.heads) for (let i = 0; i < items.length; i += n) this.send(to, { type: 'kv.heads', items: items.slice(i, i + n) });
+    this.heads.clear();
+    for (const [to, items] of this.headReplies) for (let i = 0; i < items.length; i += n) this.send(to, { type: 'kv.headReplies', items: items.slice(i, i + n) });
+    this.headReplies.clear();
     for (const t of this.timers.values()) this.io.setTimer(t.delayMs, t.timer);
     this.timers.clear();
   }

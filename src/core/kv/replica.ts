@@ -44,6 +44,12 @@ export class Replica {
     this.s.outbox.getReply(from, op, e, e ? this.s.valueSize(e) : tupleBytes(key));
   }
 
+  /** A head read: the version of `key` held here, without the value. */
+  onHead(from: NodeId, op: number, key: string): void {
+    const e = this.s.data.get(key);
+    this.s.outbox.headReply(from, [op, e ? [e.version.ts, e.version.node, e.deleted ? 1 : 0] : null]);
+  }
+
   /** One page of the local keys with `prefix`, after `after` in key order. */
   onList(from: NodeId, op: number, prefix: string, after: string | null): void {
     const s = this.s;

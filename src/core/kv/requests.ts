@@ -7,7 +7,7 @@
 import { checkValue, keyProblem } from '../data-protocol';
 import type { NodeId, Seal } from '../types';
 import type { ListItem } from './messages';
-import { showKey, tupleBytes, type ListOp, type ReadOp, type WriteOp } from './ops';
+import { isHead, showKey, tupleBytes, type Head, type ListOp, type ReadOp, type WriteOp } from './ops';
 import type { KvState } from './state';
 import { compareVersions, type Entry, type KvInspected } from './types';
 
@@ -150,11 +150,22 @@ export class Requests {
     const w = s.ops.get(op);
     if (w?.kind === 'read') {
       const patience = Math.min(s.config.hintAfterMs, s.config.requestTimeoutMs);
+      const waited = s.now - w.started;
+      // a silent replica that answered other requests since this read started, and within
+      // lateAfter(), is alive and busy (a bulk read queues thousands of keys at each replica):
+      // look again later rather than re-ask it and others, which only adds work where there
+      // is too much already
+      const lateAfter = s.lateAfter();
+      const busy = (p: NodeId) => p !== s.me && !w.answers.has(p) && !s.placement.isAway(p) && s.heardSince(p, Math.max(w.started + 1, s.now - lateAfter));
+      if (!w.late && !w.replied && waited < patience && w.pref.some(busy)) {
+        s.counters.add('readsWaitedForBusy');
+        s.outbox.arm('kv.hint', Math.min(lateAfter, patience - waited), op);
+        return this.checkRead(op, w);
+      }
       if (!w.late) {
         w.late = true;
         if (!w.replied) this.askFurther(op, w);
       }
-      const waited = s.now - w.started;
       if (waited >= patience) w.patienceOver = true;
       else if (!w.patienceArmed) {
         w.patienceArmed = true;
@@ -189,11 +200,33 @@ export class Requests {
     if (keyError) return this.fail(req, keyError);
     const pref = s.prefOf(key);
     const quorum = s.placement.quorum(s.quorums.r, pref);
-    const r: ReadOp = { kind: 'read', req, inspect, key, pref, asked: new Set(pref), quorum, answers: new Map(), started: s.now, late: false, patienceOver: false, patienceArmed: false, hedged: false, replied: false };
+    const r: ReadOp = {
+      kind: 'read',
+      req,
+      inspect,
+      key,
+      pref,
+      asked: new Set(pref),
+      quorum,
+      answers: new Map(),
+      full: undefined,
+      fetching: new Set(),
+      started: s.now,
+      late: false,
+      patienceOver: false,
+      patienceArmed: false,
+      hedged: false,
+      replied: false,
+    };
     const op = s.newOp(r);
+    // digest reads: the entry from one replica (none when this node holds a copy), only the
+    // version from the others; checkRead fetches the entry from whoever shows a newer one
+    const local = pref.includes(s.me) ? s.data.get(key) : undefined;
+    if (!local) r.full = pref.find((p) => p !== s.me && !s.placement.isAway(p)) ?? pref.find((p) => p !== s.me);
     for (const p of pref) {
-      if (p === s.me) r.answers.set(p, s.data.get(key) ?? null);
-      else s.outbox.get(p, op, key);
+      if (p === s.me) r.answers.set(p, local ?? null);
+      else if (p === r.full || !s.config.headReads) s.outbox.get(p, op, key);
+      else s.outbox.head(p, op, key);
     }
     if (pref.length > 1) s.outbox.arm('kv.hint', Math.min(s.lateAfter(), s.config.requestTimeoutMs), op);
     this.checkRead(op, r);
@@ -206,6 +239,8 @@ export class Requests {
    */
   private askFurther(op: number, r: ReadOp): void {
     const s = this.s;
+    // the newest entry was asked for and is late: ask the other replicas that showed it too
+    if (r.fetching.size > 0) for (const g of missingNewest(r)) if (!r.fetching.has(g)) this.fetch(op, r, g);
     // once more to the silent replicas: the first request may have been lost on a route
     // through a tab that has just crashed
     for (const p of r.pref) {
@@ -235,8 +270,24 @@ export class Requests {
   }
 
   onGetReply(from: NodeId, op: number, r: ReadOp, entry: Entry | null): boolean {
-    if (!r.asked.has(from) || r.answers.has(from)) return false;
     if (entry && entry.key !== r.key) return false;
+    // the entry of a replica that answered a head read with a newer version (checkRead)
+    if (r.fetching.delete(from)) {
+      if (entry && !this.s.acceptable(entry.version.ts)) entry = null;
+      r.answers.set(from, entry);
+      this.checkRead(op, r);
+      return true;
+    }
+    return this.answered(from, op, r, entry);
+  }
+
+  /** A replica's version of the key (a head read), or null when it does not hold it. */
+  onHeadReply(from: NodeId, op: number, r: ReadOp, head: Head | null): boolean {
+    return this.answered(from, op, r, head);
+  }
+
+  private answered(from: NodeId, op: number, r: ReadOp, entry: Entry | Head | null): boolean {
+    if (!r.asked.has(from) || r.answers.has(from)) return false;
     const elapsed = this.s.now - r.started;
     if (r.pref.includes(from)) this.s.noteAnswer(elapsed);
     // a far-future answer counts as "not found": it must not be returned nor read-repaired
@@ -269,15 +320,29 @@ export class Requests {
     for (const p of r.pref) if (!this.s.placement.isAway(p) || r.answers.has(p)) there++;
     const enough = found >= r.quorum || prefAnswers >= there || (r.late && found > 0) || (r.patienceOver && prefAnswers >= r.quorum);
     if (!r.replied && enough) {
-      if (found < r.quorum && prefAnswers < there) this.s.counters.add('readsWithoutQuorum');
-      this.replyNewest(r);
+      // the newest version is known only from a head: its entry first (once the replica
+      // asked for the entry has answered, or is late: it usually sends that very version)
+      const gap = missingNewest(r);
+      const awaited = r.full !== undefined && !r.answers.has(r.full) && !r.late;
+      if (gap.length === 0) {
+        if (found < r.quorum && prefAnswers < there) this.s.counters.add('readsWithoutQuorum');
+        this.replyNewest(r);
+      } else if (!awaited && ![...r.fetching].some((f) => gap.includes(f))) this.fetch(op, r, gap[0]!);
     }
-    if (r.answers.size >= r.asked.size) {
+    if (r.answers.size >= r.asked.size && r.fetching.size === 0) {
       this.readRepair(r);
       this.s.ops.delete(op);
     }
   }
 
+  /** Ask `node`, which answered a head read with a version newer than every entry in hand, for its entry. */
+  private fetch(op: number, r: ReadOp, node: NodeId): void {
+    r.fetching.add(node);
+    this.s.counters.add('headFetches');
+    this.s.outbox.get(node, op, r.key);
+  }
+
+  /** Replies with the newest entry in hand (checkRead made sure no head is newer). */
   private replyNewest(r: ReadOp): void {
     r.replied = true;
     const newest = newestOf(r.answers.values());
@@ -293,6 +358,7 @@ export class Requests {
     const newest = newestOf(r.answers.values());
     if (!newest) return;
     for (const [node, e] of r.answers) {
+      // a head as new as the entry holds it too; one newer (its entry never came) needs nothing
       if (e && compareVersions(e.version, newest.version) >= 0) continue;
       // a node asked beyond the preference list does not own the key: nothing to repair there
       if (!r.pref.includes(node)) continue;
@@ -378,7 +444,9 @@ export class Requests {
         // simply not have the key yet: their "not found" must not make an absent answer)
         if (!op.replied) {
           const { found, prefAnswers } = tally(op);
-          if (found > 0 || prefAnswers >= op.quorum) this.replyNewest(op);
+          const gap = missingNewest(op);
+          if (gap.length > 0) this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: ${gap[0]} holds a newer version than the copies received, and did not send it within ${t} ms ${liveNote}`);
+          else if (found > 0 || prefAnswers >= op.quorum) this.replyNewest(op);
           else this.fail(op.req, `${op.inspect ? 'inspect' : 'get'} ${showKey(op.key)}: only ${prefAnswers} of ${op.quorum} required replicas answered within ${t} ms ${liveNote}`);
         }
         this.readRepair(op);
@@ -404,8 +472,20 @@ function tally(r: ReadOp): { found: number; prefAnswers: number } {
   return { found, prefAnswers };
 }
 
-function newestOf(answers: Iterable<Entry | null>): Entry | null {
+/** The newest entry among the answers (heads left out). */
+function newestOf(answers: Iterable<Entry | Head | null>): Entry | null {
   let best: Entry | null = null;
-  for (const e of answers) if (e && (!best || compareVersions(best.version, e.version) < 0)) best = e;
+  for (const e of answers) if (e && !isHead(e) && (!best || compareVersions(best.version, e.version) < 0)) best = e;
   return best;
+}
+
+/** The nodes whose head is newer than every entry among the answers (they hold the newest version); empty when none. */
+function missingNewest(r: ReadOp): NodeId[] {
+  const entry = newestOf(r.answers.values());
+  let top: Head | null = null;
+  for (const a of r.answers.values()) if (a && isHead(a) && (!entry || compareVersions(entry.version, a.version) < 0) && (!top || compareVersions(top.version, a.version) < 0)) top = a;
+  if (!top) return [];
+  const out: NodeId[] = [];
+  for (const [node, a] of r.answers) if (a && isHead(a) && compareVersions(a.version, top.version) === 0) out.push(node);
+  return out;
 }

@@ -49,6 +49,13 @@ export class KvState {
    * its keys' new owners may not have them yet). A read that found no copy asks them too.
    */
   suspects: readonly NodeId[] = [];
+  /**
+   * When each member last sent this node a KV message: a replica that is answering other
+   * requests is alive and working through its queue, so a read does not give up on it
+   * (a bulk read's answers come in order, and re-asking a busy replica only adds work).
+   * Only members of the latest view are kept.
+   */
+  readonly heardAt = new Map<NodeId, number>();
   /** Decaying high-water mark of replica answer times (ms): what "a replica is late" means now. */
   private answerHigh = 0;
 
@@ -88,6 +95,12 @@ export class KvState {
   lateAfter(): number {
     const c = this.config;
     return Math.round(Math.min(c.hintAfterMs, Math.max(c.speculateMinMs, 2 * this.answerHigh)));
+  }
+
+  /** `node` sent this node a KV message at or after `t` (ms). */
+  heardSince(node: NodeId, t: number): boolean {
+    const at = this.heardAt.get(node);
+    return at !== undefined && at >= t;
   }
 
   /** Opens an operation under a fresh op id, with its `requestTimeoutMs` timer. */

@@ -317,6 +317,9 @@ function clocked(seed: number) {
 }
 
 const gets = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.get' ? [{ to: e.to, op: e.msg.op }] : []));
+/** Head reads among effects: one per (node, op). */
+const heads = (out: KvOut[]) => out.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.heads' ? e.msg.items.map(([op]) => ({ to: e.to, op })) : []));
+const replyOf = (out: KvOut[], req: number) => out.find((e) => e.type === 'reply' && e.req === req);
 
 describe('KvStore reads during a failure', () => {
   it('"not found" from nodes asked beyond the preference list never makes an absent answer: silent replicas end in an error', () => {
@@ -349,11 +352,14 @@ describe('KvStore reads during a failure', () => {
     const key = [...Array(200).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
     const pref = store.replicas(key);
     const first = step({ type: 'get', req: 1, key });
-    expect(gets(first).map((g) => g.to).sort()).toEqual([...pref].sort());
+    // not a replica: the entry from one replica, the version only from the others
+    expect(gets(first).length).toBe(1);
+    expect([...gets(first), ...heads(first)].map((g) => g.to).sort()).toEqual([...pref].sort());
     const op = gets(first)[0]!.op;
-    // one replica crashed unnoticed, the other two are new owners without the key
+    // one replica crashed unnoticed (the one asked for the entry), the other two are new owners without the key
+    const crashed = gets(first)[0]!.to;
     later(5);
-    for (const p of pref.slice(1)) step({ type: 'message', from: p, msg: { type: 'kv.getReply', op, entry: null } });
+    for (const p of pref.filter((x) => x !== crashed)) step({ type: 'message', from: p, msg: { type: 'kv.headReplies', items: [[op, null]] } });
     later(200);
     const late = step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } });
     expect(gets(late).map((g) => g.to)).toContain('sus');
@@ -361,6 +367,144 @@ describe('KvStore reads during a failure', () => {
     later(5);
     const answered = step({ type: 'message', from: 'sus', msg: { type: 'kv.getReply', op, entry } });
     expect(answered).toContainEqual({ type: 'reply', req: 1, ok: true, value: 'kept' });
+  });
+});
+
+describe('digest reads (a read takes one entry; the other replicas send only their version)', () => {
+  const ids = ['me', 'a', 'b', 'c', 'd'];
+  const setup = (config = {}) => {
+    const store = new KvStore('me', { n: 3, r: 2, w: 2, ...config }, new SeededRng(5));
+    let now = 1000;
+    const step = (input: KvIn) => {
+      const out: KvOut[] = [];
+      store.handle(input, (now += 1), out);
+      return out;
+    };
+    step({ type: 'members', view: viewOf(ids) });
+    const keys = [...Array(400).keys()].map((i) => `k${i}`);
+    return { store, step, mine: keys.find((k) => store.replicas(k).includes('me'))!, theirs: keys.find((k) => !store.replicas(k).includes('me'))! };
+  };
+  const entry = (key: string, value: string, ms: number, node = 'a') => ({ key, value, version: { ts: makeHlc(ms, 0), node }, deleted: false });
+  /** The message that puts `e` on this node as a replica write from its writer. */
+  const held = (e: ReturnType<typeof entry>): KvIn => ({ type: 'message', from: e.version.node, msg: { type: 'kv.put', op: 9, entry: e } });
+  const sentEntries = (out: KvOut[]) => out.filter((e) => e.type === 'send' && (e.msg.type === 'kv.getReply' || e.msg.type === 'kv.getReplies')).length;
+
+  it('a replica holding the key asks the others for their version only, and answers from its copy when they agree', () => {
+    const { store, step, mine } = setup();
+    const e = entry(mine, 'v1', 900);
+    step(held(e));
+    const out = step({ type: 'get', req: 1, key: mine });
+    const others = store.replicas(mine).filter((p) => p !== 'me');
+    expect(gets(out)).toEqual([]);
+    expect(heads(out).map((h) => h.to).sort()).toEqual([...others].sort());
+    const op = heads(out)[0]!.op;
+    const r = step({ type: 'message', from: others[0]!, msg: { type: 'kv.headReplies', items: [[op, [e.version.ts, 'a', 0]]] } });
+    expect(replyOf(r, 1)).toMatchObject({ ok: true, value: 'v1' });
+  });
+
+  it('a replica answers a head read with its version, or null, and never with the value', () => {
+    const { step, mine } = setup();
+    const e = entry(mine, 'secret-sized value', 900);
+    step(held(e));
+    const out = step({ type: 'message', from: 'b', msg: { type: 'kv.heads', items: [[4, mine], [5, 'absent']] } });
+    const sent = out.flatMap((x) => (x.type === 'send' ? [x.msg] : []));
+    expect(sent).toEqual([{ type: 'kv.headReplies', items: [[4, [e.version.ts, 'a', 0]], [5, null]] }]);
+    expect(sentEntries(out)).toBe(0);
+  });
+
+  it('a head newer than the local copy: the entry is fetched from that replica, returned, and repairs the local copy', () => {
+    const { store, step, mine } = setup();
+    step(held(entry(mine, 'old', 900)));
+    const out = step({ type: 'get', req: 1, key: mine });
+    const [h1, h2] = heads(out);
+    const newer = entry(mine, 'new', 950, 'b');
+    const r1 = step({ type: 'message', from: h1!.to, msg: { type: 'kv.headReplies', items: [[h1!.op, [newer.version.ts, 'b', 0]]] } });
+    // quorum reached (2 of 3), but the newest version is known only from a head: no reply yet, its entry is asked for
+    expect(replyOf(r1, 1)).toBeUndefined();
+    expect(gets(r1)).toEqual([{ to: h1!.to, op: h1!.op }]);
+    const r2 = step({ type: 'message', from: h1!.to, msg: { type: 'kv.getReply', op: h1!.op, entry: newer } });
+    expect(replyOf(r2, 1)).toMatchObject({ ok: true, value: 'new' });
+    step({ type: 'message', from: h2!.to, msg: { type: 'kv.headReplies', items: [[h2!.op, [newer.version.ts, 'b', 0]]] } });
+    expect(store.localEntry(mine)?.value).toBe('new');
+    expect(store.counters().headFetches).toBe(1);
+  });
+
+  it('not a replica: one replica sends the entry; if it is silent, the entry comes from a replica that showed the newest version', () => {
+    const { store, step, theirs } = setup();
+    const out = step({ type: 'get', req: 1, key: theirs });
+    expect(gets(out).length).toBe(1);
+    const silent = gets(out)[0]!.to;
+    const e = entry(theirs, 'v', 900);
+    const others = heads(out);
+    expect(others.map((h) => h.to).sort()).toEqual(store.replicas(theirs).filter((p) => p !== silent).sort());
+    let last: KvOut[] = [];
+    for (const h of others) last = step({ type: 'message', from: h.to, msg: { type: 'kv.headReplies', items: [[h.op, [e.version.ts, 'a', 0]]] } });
+    // the replica asked for the entry usually sends that very version: it is waited for until late
+    expect(gets(last)).toEqual([]);
+    const late = step({ type: 'timer', timer: { type: 'kv.hint', ops: [others[0]!.op] } });
+    // then the entry is asked for from a replica that showed it (and once more from the silent one)
+    const fetched = gets(late).filter((g) => g.to !== silent);
+    expect(fetched.length).toBe(1);
+    const done = step({ type: 'message', from: fetched[0]!.to, msg: { type: 'kv.getReply', op: fetched[0]!.op, entry: e } });
+    expect(replyOf(done, 1)).toMatchObject({ ok: true, value: 'v' });
+  });
+
+  it('a newest version whose entry never comes ends in a clear error, not in an older value', () => {
+    const { step, mine } = setup({ requestTimeoutMs: 1000 });
+    step(held(entry(mine, 'old', 900)));
+    const out = step({ type: 'get', req: 1, key: mine });
+    const op = heads(out)[0]!.op;
+    for (const h of heads(out)) step({ type: 'message', from: h.to, msg: { type: 'kv.headReplies', items: [[h.op, [makeHlc(950, 0), 'b', 0]]] } });
+    const end = step({ type: 'timer', timer: { type: 'kv.opTimeout', ops: [op] } });
+    expect(replyOf(end, 1)).toMatchObject({ ok: false, error: expect.stringMatching(/holds a newer version than the copies received/) });
+  });
+
+  it('a head claiming a newer version that its replica then does not hold: the newest entry in hand is returned', () => {
+    const { step, mine } = setup();
+    step(held(entry(mine, 'real', 900)));
+    const out = step({ type: 'get', req: 1, key: mine });
+    const [h1, h2] = heads(out);
+    const r1 = step({ type: 'message', from: h1!.to, msg: { type: 'kv.headReplies', items: [[h1!.op, [makeHlc(990, 0), 'b', 0]]] } });
+    expect(gets(r1).length).toBe(1);
+    // the liar (or a replica whose copy was collected meanwhile) sends nothing for it
+    const r2 = step({ type: 'message', from: h1!.to, msg: { type: 'kv.getReply', op: h1!.op, entry: null } });
+    const r3 = step({ type: 'message', from: h2!.to, msg: { type: 'kv.headReplies', items: [[h2!.op, [makeHlc(900, 0), 'a', 0]]] } });
+    expect(replyOf([...r2, ...r3], 1)).toMatchObject({ ok: true, value: 'real' });
+  });
+
+  it('a silent replica that keeps answering other requests is waited for, not re-asked; once it falls silent, the read moves on', () => {
+    const { store, step, later } = clocked(6);
+    step({ type: 'members', view: viewOf(ids) });
+    const key = [...Array(400).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
+    const out = step({ type: 'get', req: 1, key });
+    const full = gets(out)[0]!;
+    const [h1] = heads(out);
+    const e = entry(key, 'v', 900);
+    later(20);
+    step({ type: 'message', from: h1!.to, msg: { type: 'kv.headReplies', items: [[h1!.op, [e.version.ts, 'a', 0]]] } });
+    // the replica asked for the entry answers something else (its queue is long): alive and busy
+    later(30);
+    step({ type: 'message', from: full.to, msg: { type: 'kv.headReplies', items: [[777, null]] } });
+    later(60);
+    const waited = step({ type: 'timer', timer: { type: 'kv.hint', ops: [full.op] } });
+    expect(gets(waited)).toEqual([]);
+    expect(heads(waited)).toEqual([]);
+    expect(store.counters().readsWaitedForBusy).toBe(1);
+    expect(waited.some((x) => x.type === 'timer' && x.timer.type === 'kv.hint')).toBe(true);
+    // now it says nothing more (crashed): the next look gives up on it and fetches the entry from h1
+    later(400);
+    const moved = step({ type: 'timer', timer: { type: 'kv.hint', ops: [full.op] } });
+    expect(gets(moved).map((g) => g.to)).toContain(h1!.to);
+    const done = step({ type: 'message', from: h1!.to, msg: { type: 'kv.getReply', op: full.op, entry: e } });
+    expect(replyOf(done, 1)).toMatchObject({ ok: true, value: 'v' });
+  });
+
+  it('headReads off: every replica sends its entry', () => {
+    const { store, step, mine } = setup({ headReads: false });
+    step(held(entry(mine, 'v1', 900)));
+    const out = step({ type: 'get', req: 1, key: mine });
+    expect(heads(out)).toEqual([]);
+    expect(gets(out).map((g) => g.to).sort()).toEqual(store.replicas(mine).filter((p) => p !== 'me').sort());
   });
 });
 

@@ -20,7 +20,7 @@ import { Protocol } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import { AntiEntropy } from './anti-entropy';
 import { MAX_WIRE_BUCKETS, MAX_WIRE_ITEMS, validateKvMessage, type KvMessage } from './messages';
-import type { ReplyMessage } from './ops';
+import type { Head, ReplyMessage } from './ops';
 import { Replica } from './replica';
 import { Requests } from './requests';
 import { Rereplication } from './rereplication';
@@ -91,6 +91,8 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
           .map((m) => m?.id)
           .filter((id): id is string => typeof id === 'string' && id !== this.s.me && !placed.has(id))
           .slice(0, MAX_SUSPECTS_ASKED);
+        const members = new Set(live.map((m) => m?.id));
+        for (const id of this.s.heardAt.keys()) if (!members.has(id)) this.s.heardAt.delete(id);
         const away = new Set(input.view.away);
         this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)), input.view.placement);
         this.antiEntropy.wake();
@@ -238,6 +240,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       return;
     }
     s.received.add(msg.type);
+    s.heardAt.set(s.intern(from), s.now);
     switch (msg.type) {
       // a replica write: the replicas may diverge again, so anti-entropy goes back to its base period
       case 'kv.put':
@@ -256,6 +259,12 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
         return;
       case 'kv.getReplies':
         for (const [op, entry] of msg.items) this.onReply(from, { type: 'kv.getReply', op, entry: entry ?? null });
+        return;
+      case 'kv.heads':
+        for (const [op, key] of msg.items) this.replica.onHead(from, op, key);
+        return;
+      case 'kv.headReplies':
+        for (const [op, h] of msg.items) this.onHeadReply(from, op, h ? { head: true, version: { ts: h[0], node: h[1] }, deleted: h[2] === 1 } : null);
         return;
       case 'kv.list':
         return this.replica.onList(from, msg.op, msg.prefix, msg.after ?? null);
@@ -282,6 +291,13 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
       default:
         return this.onReply(from, msg);
     }
+  }
+
+  /** A replica's answer to a head read of one of this node's reads. */
+  private onHeadReply(from: NodeId, id: number, head: Head | null): void {
+    const op = this.s.ops.get(id);
+    if (!op) return this.s.counters.add('lateReplies');
+    if (!(op.kind === 'read' && this.requests.onHeadReply(from, id, op, head))) this.s.counters.add('unexpectedReplies');
   }
 
   /** An answer to one of this node's operations: to the part that opened it. */

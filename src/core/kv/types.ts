@@ -73,6 +73,13 @@ export interface KvConfig {
    * runtime; off in the simulator and the core's tests.
    */
   sealWrites: boolean;
+  /**
+   * Digest reads: a read asks one replica for the entry and the others only for their
+   * version (`kv.heads`), or only versions when this node holds a copy; the entry is fetched
+   * from a replica whose version is newer than every entry in hand. Off: every replica sends
+   * its entry (for comparison in tests and benchmarks).
+   */
+  headReads: boolean;
   /** Encoded size of a value in bytes (the runtime passes msgpack's). May throw for unencodable values. */
   sizeOf: (value: unknown) => number;
 }
@@ -98,6 +105,7 @@ export const DEFAULT_KV_CONFIG: Readonly<KvConfig> = Object.freeze({
   maxListKeys: 100_000,
   deferFlush: false,
   sealWrites: false,
+  headReads: true,
   sizeOf: approxEncodedSize,
 });
 
@@ -197,6 +205,10 @@ export const KV_COUNTERS = [
   'readRepairs',
   'speculativeReads',
   'readRetries',
+  /** Reads whose newest version came as a head only, so its entry was asked for (digest reads). */
+  'headFetches',
+  /** Read timers that found a silent replica still answering other requests, so waited on (see Requests.onHint). */
+  'readsWaitedForBusy',
   'readsWithoutQuorum',
   'replicaCountChanges',
   'hintedWrites',
