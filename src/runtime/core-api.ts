@@ -8,6 +8,11 @@ import { nickError } from '../core/chat';
 import { MAX_GET_MANY, type ChatApi, type ChatMessage, type KvApi, type KvGetResult, type MemberView, type NodeEvent, type P2PApi, type SegmentsApi } from './api';
 import { KvWatches } from './kv-watch';
 
+/** Keys of one kv.getMany call read together (one batch per replica). */
+const GET_MANY_WINDOW = 200;
+/** Windows of one kv.getMany call in flight at once. */
+const GET_MANY_WINDOWS = 2;
+
 export interface CoreApiDeps {
   query: CoreQueries;
   /** One request to the core; `timeout`: see RequestTracker.call (absent: the node's API timeout). */
@@ -62,14 +67,24 @@ export function coreApi(d: CoreApiDeps): CoreApi {
       if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new Error('getMany: keys must be an array of strings');
       const distinct = [...new Set(keys)];
       if (distinct.length > MAX_GET_MANY) throw new Error(`getMany: at most ${MAX_GET_MANY} distinct keys per call (got ${distinct.length})`);
-      // all in this turn: the core batches them per replica (kv.gets) at the turn's end
-      const reads = distinct.map((key) =>
+      const read = (key: string): Promise<KvGetResult> =>
         call<unknown>({ type: 'kv.get', key }).then(
           (value): KvGetResult => ({ key, value }),
           (e: unknown): KvGetResult => ({ key, error: e instanceof Error ? e.message : String(e) }),
-        ),
-      );
-      const byKey = new Map((await Promise.all(reads)).map((r) => [r.key, r]));
+        );
+      // windows of GET_MANY_WINDOW keys, GET_MANY_WINDOWS in flight: each window's reads start
+      // in one turn (the core batches them per replica, kv.gets / kv.heads), and the replicas
+      // never hold more of this call than that, so none looks late for a request still queued
+      // behind thousands of others (a late replica is re-asked: work added to a busy cluster)
+      const byKey = new Map<string, KvGetResult>();
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < distinct.length) {
+          const window = distinct.slice(next, (next += GET_MANY_WINDOW));
+          for (const r of await Promise.all(window.map(read))) byKey.set(r.key, r);
+        }
+      };
+      await Promise.all(Array.from({ length: GET_MANY_WINDOWS }, lane));
       return keys.map((k) => byKey.get(k)!);
     },
     delete: (key: string): Promise<void> => call<void>({ type: 'kv.delete', key }),
