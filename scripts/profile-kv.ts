@@ -17,6 +17,7 @@
  * --no-profile (throughput and main-thread metrics only), --reload (after the puts, profile
  * tab 1 while it reloads until `ready`: its main thread's functions and the reload's marks;
  * with --trace, its main-thread trace in 100 ms steps; --peer: profile or trace tab 0 instead),
+ * --read-all K (after the puts, K tabs read every key with kv.getMany; profiles cover the reads),
  * --idle (CPU of the tabs for 5 s once the puts are done and --settle-reload ms passed).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,8 @@ const TRACE_TAB = arg('trace-tab', 0);
 /** --no-profile: only the throughput and the main-thread metrics (the sampling profiler slows tabs down a lot) */
 const RELOAD = process.argv.includes('--reload');
 const PROFILE = !process.argv.includes('--no-profile') && !RELOAD;
+/** --read-all K: after the puts, K tabs each read every key (getMany); the profiles cover the reads only */
+const READ_ALL = arg('read-all', 0);
 
 /**
  * CPU seconds used so far by every Chromium process on this machine (Linux /proc), all
@@ -307,6 +310,33 @@ async function main(): Promise<void> {
       { n: KEYS, win: WIN },
     );
     if (CHAT === 0) console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
+    if (READ_ALL > 0) {
+      // --read-all K: the profiles cover only the reads: K tabs (from tab 0) each read every
+      // key with kv.getMany, 1,000 keys a call, as the bench's failure step does (no crash)
+      if (PROFILE) for (const s of sessions) { await s.send('Profiler.stop'); await s.send('Profiler.start'); }
+      const counts = async (): Promise<Map<string, number>> => {
+        const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
+        const m = new Map<string, number>();
+        for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.kv\.|sig\.|kv\.(read|spec|head))/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
+        return m;
+      };
+      const s0 = await counts();
+      const c0 = chromiumCpu();
+      const t0 = Date.now();
+      const per = await Promise.all(tabs.slice(0, READ_ALL).map((t) => t.page.evaluate(async (n) => {
+        const t1 = performance.now();
+        let bad = 0;
+        for (let from = 0; from < n; from += 1000) {
+          const keys = Array.from({ length: Math.min(1000, n - from) }, (_, j) => `p/${from + j}`);
+          for (const r of await window.p2p.kv.getMany(keys)) if (r.value !== `v${r.key.slice(2)}:`.padEnd(100, '.')) bad++;
+        }
+        return { ms: performance.now() - t1, bad };
+      }, KEYS)));
+      const c1 = chromiumCpu();
+      const s1 = await counts();
+      console.log(`read-all, counters summed over tabs (per key read): ${[...s1].filter(([k, v]) => v - (s0.get(k) ?? 0) > 0).map(([k, v]) => `${k} ${((v - (s0.get(k) ?? 0)) / (KEYS * READ_ALL)).toFixed(3)}`).join(', ')}`);
+      console.log(`read-all: ${READ_ALL} tabs each read ${KEYS} keys (getMany, 1,000 a call): all done in ${Date.now() - t0} ms; per tab ${per.map((x) => x.ms.toFixed(0)).join(', ')} ms; wrong or failed ${per.reduce((a, x) => a + x.bad, 0)}; CPU per key read (µs): renderers ${(((c1.renderers - c0.renderers) / (KEYS * READ_ALL)) * 1e6).toFixed(0)} (main threads ${(((c1.rendererMain - c0.rendererMain) / (KEYS * READ_ALL)) * 1e6).toFixed(0)})`);
+    }
     const cpu1 = chromiumCpu();
     const m1 = await metrics();
     const tr1 = await traffic();

@@ -12,6 +12,7 @@
  * The views, chat, KV and segments of the API are core-api.ts's, shared with the UI's mock.
  */
 import type { CoreQueries, Entry, NodeIn, WireMessage } from '../core/node';
+import type { KvCounters } from '../core/kv/types';
 import { LinkOrder, Sealer, stripSealed } from './seals';
 import { SigningBatch } from './signing-batch';
 import { SEALED_ITEM_OVERHEAD, sealedSegments } from './seg-seals';
@@ -314,6 +315,7 @@ export class P2PNode implements P2PApi {
       'kv.localKeys': this.query.kv.localCount(),
       // how often the KVS's placement changed (each one re-checks every local key's owners)
       'kv.placementChanges': this.query.stats.kvCounters().placementChanges,
+      ...readCounters(this.query.stats.kvCounters()),
       ...this.persistence.counters(),
       'kv.acksHeld': this.acks.counters.held,
       'kv.acksDropped': this.acks.counters.dropped,
@@ -428,4 +430,11 @@ function limitCounters(q: CoreQueries): Record<string, number> {
     'limit.segBallotAhead': q.stats.segments().ballotsAheadRefused,
     'limit.segKeyCap': q.stats.segments().keyCapRefused,
   };
+}
+
+/** How this tab's reads went: repairs, retries, reads past the preference list, entries fetched after a newer head. */
+function readCounters(c: KvCounters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of ['readRepairs', 'readRetries', 'speculativeReads', 'headFetches', 'readsWithoutQuorum', 'readsWaitedForBusy'] as const) out[`kv.${k}`] = c[k];
+  return out;
 }
