@@ -17,7 +17,8 @@
  * --no-profile (throughput and main-thread metrics only), --reload (after the puts, profile
  * tab 1 while it reloads until `ready`: its main thread's functions and the reload's marks;
  * with --trace, its main-thread trace in 100 ms steps; --peer: profile or trace tab 0 instead),
- * --read-all K (after the puts, K tabs read every key with kv.getMany; profiles cover the reads),
+ * --read-all K (after the puts, K tabs read every key with kv.getMany; profiles cover the reads;
+ * --crash C: C tabs crash at once first),
  * --idle (CPU of the tabs for 5 s once the puts are done and --settle-reload ms passed).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -320,6 +321,21 @@ async function main(): Promise<void> {
         for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.kv\.|sig\.|kv\.(read|spec|head))/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
         return m;
       };
+      // --crash K: first crash K tabs at once (the last ones; tabs 0 and 1, profiled, survive)
+      const CRASH = arg('crash', 0);
+      if (CRASH > 0) {
+        await Promise.all(
+          tabs.slice(-CRASH).map(async (t) => {
+            const cdp = await t.context.newCDPSession(t.page);
+            const crashed = new Promise<void>((r) => t.page.once('crash', () => r()));
+            void cdp.send('Page.crash').catch(() => undefined);
+            await Promise.race([crashed, new Promise((r) => setTimeout(r, 5000))]);
+            await t.context.close().catch(() => undefined);
+          }),
+        );
+        tabs.splice(-CRASH);
+        console.log(`crashed ${CRASH} tabs; the reads start now`);
+      }
       const s0 = await counts();
       const c0 = chromiumCpu();
       const t0 = Date.now();

@@ -222,7 +222,9 @@ export class Requests {
     // digest reads: the entry from one replica (none when this node holds a copy), only the
     // version from the others; checkRead fetches the entry from whoever shows a newer one
     const local = pref.includes(s.me) ? s.data.get(key) : undefined;
-    if (!local) r.full = pref.find((p) => p !== s.me && !s.placement.isAway(p)) ?? pref.find((p) => p !== s.me);
+    // the entry from the replica heard from last (a crashed one is not, and is not known dead for seconds)
+    if (!local) for (const p of pref) if (p !== s.me && !s.placement.isAway(p) && (r.full === undefined || (s.heardAt.get(p) ?? -1) > (s.heardAt.get(r.full) ?? -1))) r.full = p;
+    if (!local && r.full === undefined) r.full = pref.find((p) => p !== s.me);
     for (const p of pref) {
       if (p === s.me) r.answers.set(p, local ?? null);
       else if (p === r.full || !s.config.headReads) s.outbox.get(p, op, key);

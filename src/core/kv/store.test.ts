@@ -499,6 +499,20 @@ describe('digest reads (a read takes one entry; the other replicas send only the
     expect(replyOf(done, 1)).toMatchObject({ ok: true, value: 'v' });
   });
 
+  it('not a replica: the entry is asked of the replica heard from last (a crashed one falls silent)', () => {
+    const { store, step, later } = clocked(7);
+    step({ type: 'members', view: viewOf(ids) });
+    const key = [...Array(400).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
+    const pref = store.replicas(key);
+    // every replica was heard from; the last one in preference order most recently
+    for (const p of pref) {
+      later(10);
+      step({ type: 'message', from: p, msg: { type: 'kv.headReplies', items: [[999, null]] } });
+    }
+    const out = step({ type: 'get', req: 1, key });
+    expect(gets(out)).toEqual([{ to: pref[pref.length - 1], op: expect.any(Number) }]);
+  });
+
   it('headReads off: every replica sends its entry', () => {
     const { store, step, mine } = setup({ headReads: false });
     step(held(entry(mine, 'v1', 900)));
