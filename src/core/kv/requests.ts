@@ -165,7 +165,7 @@ export class Requests {
       if (!w.late) {
         w.late = true;
         if (!w.replied) this.askFurther(op, w);
-      }
+      } else if (!w.replied) this.refetch(op, w);
       if (waited >= patience) w.patienceOver = true;
       else if (!w.patienceArmed) {
         w.patienceArmed = true;
@@ -223,8 +223,11 @@ export class Requests {
     // version from the others; checkRead fetches the entry from whoever shows a newer one
     const local = pref.includes(s.me) ? s.data.get(key) : undefined;
     // the entry from the replica heard from last (a crashed one is not, and is not known dead for seconds)
-    if (!local) for (const p of pref) if (p !== s.me && !s.placement.isAway(p) && (r.full === undefined || (s.heardAt.get(p) ?? -1) > (s.heardAt.get(r.full) ?? -1))) r.full = p;
-    if (!local && r.full === undefined) r.full = pref.find((p) => p !== s.me);
+    if (!local) {
+      const others = pref.filter((p) => p !== s.me);
+      const there = others.filter((p) => !s.placement.isAway(p));
+      if (others.length > 0) r.full = this.heardLast(there.length > 0 ? there : others);
+    }
     for (const p of pref) {
       if (p === s.me) r.answers.set(p, local ?? null);
       else if (p === r.full || !s.config.headReads) s.outbox.get(p, op, key);
@@ -241,8 +244,7 @@ export class Requests {
    */
   private askFurther(op: number, r: ReadOp): void {
     const s = this.s;
-    // the newest entry was asked for and is late: ask the other replicas that showed it too
-    if (r.fetching.size > 0) for (const g of missingNewest(r)) if (!r.fetching.has(g)) this.fetch(op, r, g);
+    this.refetch(op, r);
     // once more to the silent replicas: the first request may have been lost on a route
     // through a tab that has just crashed
     for (const p of r.pref) {
@@ -329,7 +331,7 @@ export class Requests {
       if (gap.length === 0) {
         if (found < r.quorum && prefAnswers < there) this.s.counters.add('readsWithoutQuorum');
         this.replyNewest(r);
-      } else if (!awaited && ![...r.fetching].some((f) => gap.includes(f))) this.fetch(op, r, gap[0]!);
+      } else if (!awaited && ![...r.fetching].some((f) => gap.includes(f))) this.fetch(op, r, this.heardLast(gap));
     }
     if (r.answers.size >= r.asked.size && r.fetching.size === 0) {
       this.readRepair(r);
@@ -337,11 +339,28 @@ export class Requests {
     }
   }
 
-  /** Ask `node`, which answered a head read with a version newer than every entry in hand, for its entry. */
+  /**
+   * Ask `node`, which answered a head read with a version newer than every entry in hand,
+   * for its entry; if it stays silent past lateAfter(), the read's timer asks the others
+   * that showed that version (refetch).
+   */
   private fetch(op: number, r: ReadOp, node: NodeId): void {
     r.fetching.add(node);
     this.s.counters.add('headFetches');
     this.s.outbox.get(node, op, r.key);
+    this.s.outbox.arm('kv.hint', this.s.lateAfter(), op);
+  }
+
+  /** The newest entry was asked for and is late: ask the other replicas that showed it too. */
+  private refetch(op: number, r: ReadOp): void {
+    if (r.fetching.size > 0) for (const g of missingNewest(r)) if (!r.fetching.has(g)) this.fetch(op, r, g);
+  }
+
+  /** The node of `nodes` (not empty) that sent this node a KV message last; the first when none did. */
+  private heardLast(nodes: readonly NodeId[]): NodeId {
+    let best = nodes[0]!;
+    for (const n of nodes) if ((this.s.heardAt.get(n) ?? -1) > (this.s.heardAt.get(best) ?? -1)) best = n;
+    return best;
   }
 
   /** Replies with the newest entry in hand (checkRead made sure no head is newer). */

@@ -513,6 +513,31 @@ describe('digest reads (a read takes one entry; the other replicas send only the
     expect(gets(out)).toEqual([{ to: pref[pref.length - 1], op: expect.any(Number) }]);
   });
 
+  it('an entry asked for after the read went late, from a replica that then falls silent, is asked of another that showed it', () => {
+    const { store, step, later } = clocked(8);
+    step({ type: 'members', view: viewOf(ids) });
+    const key = [...Array(400).keys()].map((i) => `k${i}`).find((k) => !store.replicas(k).includes('me'))!;
+    const out = step({ type: 'get', req: 1, key });
+    const [h1, h2] = heads(out);
+    const op = h1!.op;
+    const e = entry(key, 'v', 900);
+    const head = (h: { to: string }) => ({ type: 'message' as const, from: h.to, msg: { type: 'kv.headReplies' as const, items: [[op, [e.version.ts, 'a', 0]]] as [number, [number, string, 0]][] } });
+    // the replica asked for the entry crashed; h1 shows the version, the read goes late and fetches from h1
+    later(10);
+    step(head(h1!));
+    later(200);
+    const late = step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } });
+    expect(gets(late).map((g) => g.to)).toContain(h1!.to);
+    // h1 crashes too; h2's head comes in late; the next look asks h2 for the entry
+    later(10);
+    step(head(h2!));
+    later(300);
+    const again = step({ type: 'timer', timer: { type: 'kv.hint', ops: [op] } });
+    expect(gets(again).map((g) => g.to)).toContain(h2!.to);
+    const done = step({ type: 'message', from: h2!.to, msg: { type: 'kv.getReply', op, entry: e } });
+    expect(replyOf(done, 1)).toMatchObject({ ok: true, value: 'v' });
+  });
+
   it('headReads off: every replica sends its entry', () => {
     const { store, step, mine } = setup({ headReads: false });
     step(held(entry(mine, 'v1', 900)));
