@@ -131,6 +131,9 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
     add('keys lost: every copy was on a crashed tab (count)', o?.failure?.lostKeys, y?.failure?.lostKeys, 0, false);
     add('survivors see exactly the survivors', o?.failure?.membersMs, y?.failure?.membersMs, 0);
     add('every survivor has read every other key (kv.getMany, 1,000 keys a call)', o?.failure?.readableMs, y?.failure?.readableMs, 0);
+    add('  the first getMany pass: ms (all survivors at once)', o?.failure?.firstPassMs, y?.failure?.firstPassMs, 0, false);
+    add('  the first getMany pass: keys whose read failed, all survivors (read again)', o?.failure?.firstPassFailed, y?.failure?.firstPassFailed, 0, false);
+    add('  getMany passes until every key was read', o?.failure?.passes, y?.failure?.passes, 0, false);
     add('  then a second full pass, one get per key, 50 in flight per survivor: ms', o?.failure?.verifyMs, y?.failure?.verifyMs, 0, false);
     add('  that pass (≤ 30 s): reads that failed, all survivors', o?.failure?.verifyFailures, y?.failure?.verifyFailures, 0, false);
     add('  keys that pass did not reach in 30 s, all survivors', o?.failure?.verifyUntried, y?.failure?.verifyUntried, 0, false);

@@ -19,6 +19,12 @@ export interface FailureResult {
    * its local map), retrying the keys whose read failed
    */
   readableMs: number | null;
+  /** the first getMany pass: keys whose read failed or read wrong, summed over survivors (retried until read) */
+  firstPassFailed: number | null;
+  /** getMany passes it took the slowest survivor to read every key */
+  passes: number | null;
+  /** the first getMany pass (all survivors at once): how long it took, ms */
+  firstPassMs: number | null;
   /** the next full pass, one get per key with 50 in flight per survivor (at most 30 s): how long it took (all survivors at once) */
   verifyMs: number | null;
   /** that pass: reads that failed or read wrong, summed over survivors */
@@ -98,6 +104,9 @@ export async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Pro
       },
       { idx, chunk: 1_000 },
     );
+  let firstPassFailed: number | null = null;
+  let passes: number | null = null;
+  let firstPassMs: number | null = null;
   let verifyMs: number | null = null;
   let verifyFailures: number | null = null;
   let verifyUntried: number | null = null;
@@ -115,6 +124,11 @@ export async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Pro
           pending[j] = await bulkCheck(t, pending[j]!);
         }),
       );
+      passes = (passes ?? 0) + 1;
+      if (passes === 1) {
+        firstPassFailed = pending.reduce((a, p) => a + p.length, 0);
+        firstPassMs = since();
+      }
     }
     const at = since();
     const v0 = Date.now();
@@ -167,6 +181,9 @@ export async function failure(tabs: BenchTab[], o: BenchOptions, n: number): Pro
     lostKeys: n - keep.length,
     membersMs,
     readableMs,
+    firstPassFailed,
+    passes,
+    firstPassMs,
     verifyMs,
     verifyFailures,
     verifyUntried,
