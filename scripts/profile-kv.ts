@@ -339,15 +339,35 @@ async function main(): Promise<void> {
       const s0 = await counts();
       const c0 = chromiumCpu();
       const t0 = Date.now();
-      const per = await Promise.all(tabs.slice(0, READ_ALL).map((t) => t.page.evaluate(async (n) => {
+      // meanwhile: when tab 0 first lists only the survivors (the crash detected)
+      let reading = true;
+      let detectedMs: number | null = null;
+      const watch = (async () => {
+        while (reading && detectedMs === null) {
+          const n = await tabs[0]!.page.evaluate(() => window.p2p.members().length).catch(() => -1);
+          if (n === tabs.length) detectedMs = Date.now() - t0;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const per = await Promise.all(tabs.slice(0, READ_ALL).map((t) => t.page.evaluate(async ({ n, at }) => {
         const t1 = performance.now();
         let bad = 0;
+        // when each 1,000-key call ended, in ms since the reads started (wall clock)
+        const ends: number[] = [];
         for (let from = 0; from < n; from += 1000) {
           const keys = Array.from({ length: Math.min(1000, n - from) }, (_, j) => `p/${from + j}`);
           for (const r of await window.p2p.kv.getMany(keys)) if (r.value !== `v${r.key.slice(2)}:`.padEnd(100, '.')) bad++;
+          ends.push(Date.now() - at);
         }
-        return { ms: performance.now() - t1, bad };
-      }, KEYS)));
+        return { ms: performance.now() - t1, bad, ends };
+      }, { n: KEYS, at: t0 })));
+      reading = false;
+      await watch;
+      if (CRASH > 0) {
+        const ends = per.flatMap((x) => x.ends).sort((a, b) => a - b);
+        const before = detectedMs === null ? ends.length : ends.filter((e) => e <= detectedMs!).length;
+        console.log(`read-all: tab 0 listed only the survivors ${detectedMs === null ? 'not before the reads ended' : `at ${detectedMs} ms`}; 1,000-key calls done by then ${before} of ${ends.length}; call ends (ms): ${ends.join(' ')}`);
+      }
       const c1 = chromiumCpu();
       const s1 = await counts();
       console.log(`read-all, counters summed over tabs (per key read): ${[...s1].filter(([k, v]) => v - (s0.get(k) ?? 0) > 0).map(([k, v]) => `${k} ${((v - (s0.get(k) ?? 0)) / (KEYS * READ_ALL)).toFixed(3)}`).join(', ')}`);

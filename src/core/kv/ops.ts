@@ -38,6 +38,11 @@ export interface ReadOp {
   quorum: number;
   /** Each answer: the replica's entry, only its version (a head read), or null (not held). */
   answers: Map<NodeId, Entry | Head | null>;
+  /**
+   * Replicas unresponsive when the read started (KvState.unresponsive): asked all the same,
+   * but the read does not wait for them, as for members known to be away.
+   */
+  gone: ReadonlySet<NodeId>;
   /** The replica asked for the entry at the start (the others for heads); undefined when this node holds a copy. */
   full: NodeId | undefined;
   /** Nodes that answered with a head newer than every entry in hand, asked for the entry since. */

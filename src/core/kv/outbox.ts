@@ -25,6 +25,8 @@ export class Outbox {
     private readonly config: Readonly<KvConfig>,
     private readonly io: KvEffects,
     private readonly send: (to: NodeId, msg: KvMessage) => void,
+    /** A read request is queued for `to` (KvState.asked). */
+    private readonly asked: (to: NodeId) => void = () => {},
   ) {}
 
   /** Something is held for the next flush. */
@@ -34,6 +36,7 @@ export class Outbox {
 
   /** A replica read, sent at the next flush together with the others for `to`. */
   get(to: NodeId, op: number, key: string): void {
+    this.asked(to);
     const g = this.gets.get(to);
     if (g) g.push([op, key]);
     else this.gets.set(to, [[op, key]]);
@@ -49,6 +52,7 @@ export class Outbox {
 
   /** A head read (the replica's version of `key` only), sent at the next flush with the others for `to`. */
   head(to: NodeId, op: number, key: string): void {
+    this.asked(to);
     const h = this.heads.get(to);
     if (h) h.push([op, key]);
     else this.heads.set(to, [[op, key]]);

@@ -209,6 +209,7 @@ export class Requests {
       asked: new Set(pref),
       quorum,
       answers: new Map(),
+      gone: new Set(pref.filter((p) => p !== s.me && !s.placement.isAway(p) && s.unresponsive(p))),
       full: undefined,
       fetching: new Set(),
       started: s.now,
@@ -225,7 +226,7 @@ export class Requests {
     // the entry from the replica heard from last (a crashed one is not, and is not known dead for seconds)
     if (!local) {
       const others = pref.filter((p) => p !== s.me);
-      const there = others.filter((p) => !s.placement.isAway(p));
+      const there = others.filter((p) => !s.placement.isAway(p) && !r.gone.has(p));
       if (others.length > 0) r.full = this.heardLast(there.length > 0 ? there : others);
     }
     for (const p of pref) {
@@ -320,9 +321,17 @@ export class Requests {
    */
   private checkRead(op: number, r: ReadOp): void {
     const { found, prefAnswers } = tally(r);
+    // `there`: replicas not known to be away; `reachable`: of those, not unresponsive at the
+    // start. With a copy in hand, answers from every reachable replica will do (a read does
+    // not wait on the dead); an absent key still needs every replica there, or patience.
     let there = 0;
-    for (const p of r.pref) if (!this.s.placement.isAway(p) || r.answers.has(p)) there++;
-    const enough = found >= r.quorum || prefAnswers >= there || (r.late && found > 0) || (r.patienceOver && prefAnswers >= r.quorum);
+    let reachable = 0;
+    for (const p of r.pref) {
+      if (this.s.placement.isAway(p) && !r.answers.has(p)) continue;
+      there++;
+      if (!r.gone.has(p) || r.answers.has(p)) reachable++;
+    }
+    const enough = found >= r.quorum || prefAnswers >= there || (found > 0 && prefAnswers >= reachable) || (r.late && found > 0) || (r.patienceOver && prefAnswers >= r.quorum);
     if (!r.replied && enough) {
       // the newest version is known only from a head: its entry first (once the replica
       // asked for the entry has answered, or is late: it usually sends that very version)

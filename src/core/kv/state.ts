@@ -56,6 +56,13 @@ export class KvState {
    * Only members of the latest view are kept.
    */
   readonly heardAt = new Map<NodeId, number>();
+  /**
+   * Since when each member has had a read request of this node unanswered while sending
+   * it nothing at all (cleared by any KV message from it): a replica silent past lateAfter()
+   * with requests waiting is unresponsive (crashed, or cut off), and new reads do not wait
+   * for it (Requests.read). Only members of the latest view are kept.
+   */
+  readonly silentSince = new Map<NodeId, number>();
   /** Decaying high-water mark of replica answer times (ms): what "a replica is late" means now. */
   private answerHigh = 0;
 
@@ -68,7 +75,7 @@ export class KvState {
     this.placement = new Placement(me, config.vnodes, config.n);
     this.quorums = { w: config.w, r: config.r };
     this.persist = new PersistBuffer<Entry>(io, (key) => this.data.get(key));
-    this.outbox = new Outbox(config, io, (to, msg) => this.send(to, msg));
+    this.outbox = new Outbox(config, io, (to, msg) => this.send(to, msg), (to) => this.asked(to));
     this.opIds = new OpIds(rng);
   }
 
@@ -95,6 +102,17 @@ export class KvState {
   lateAfter(): number {
     const c = this.config;
     return Math.round(Math.min(c.hintAfterMs, Math.max(c.speculateMinMs, 2 * this.answerHigh)));
+  }
+
+  /** A read request went to `node`. */
+  asked(node: NodeId): void {
+    if (!this.silentSince.has(node)) this.silentSince.set(this.intern(node), this.now);
+  }
+
+  /** `node` has left a read request of this node unanswered, and said nothing else, for longer than lateAfter(). */
+  unresponsive(node: NodeId): boolean {
+    const t = this.silentSince.get(node);
+    return t !== undefined && this.now - t > this.lateAfter();
   }
 
   /** `node` sent this node a KV message at or after `t` (ms). */

@@ -538,6 +538,40 @@ describe('digest reads (a read takes one entry; the other replicas send only the
     expect(replyOf(done, 1)).toMatchObject({ ok: true, value: 'v' });
   });
 
+  it('a replica that left a read unanswered past the lateness delay, saying nothing else, is not waited for by new reads, until it speaks again', () => {
+    const store = new KvStore('me', { n: 4, w: 3, r: 3 }, new SeededRng(9));
+    let now = 1000;
+    const step = (input: KvIn) => {
+      const out: KvOut[] = [];
+      store.handle(input, now, out);
+      return out;
+    };
+    step({ type: 'members', view: viewOf([...ids, 'e']) });
+    const key = [...Array(400).keys()].map((i) => `k${i}`).find((k) => store.replicas(k).includes('me'))!;
+    step(held(entry(key, 'v', 900)));
+    const headAt = (to: string, op: number): KvIn => ({ type: 'message', from: to, msg: { type: 'kv.headReplies', items: [[op, [makeHlc(900, 0), 'a', 0]]] } });
+    // a first read: one replica answers, the other two (crashed, not yet known dead) never do
+    const first = heads(step({ type: 'get', req: 1, key }));
+    expect(first.length).toBe(3);
+    const [live, x, y] = first;
+    now += 5;
+    expect(replyOf(step(headAt(live!.to, live!.op)), 1)).toBeUndefined(); // 2 copies of R = 3: it waits
+    // past the lateness delay (100 ms here), a new read does not wait for x and y
+    now += 200;
+    const second = heads(step({ type: 'get', req: 2, key }));
+    now += 5;
+    const without = store.counters().readsWithoutQuorum;
+    expect(replyOf(step(headAt(live!.to, second[0]!.op)), 2)).toMatchObject({ ok: true, value: 'v' });
+    expect(store.counters().readsWithoutQuorum).toBe(without + 1);
+    // x speaks again: the next read waits for it as for any replica
+    step({ type: 'message', from: x!.to, msg: { type: 'kv.headReplies', items: [[x!.op, null]] } });
+    const third = heads(step({ type: 'get', req: 3, key }));
+    now += 5;
+    expect(replyOf(step(headAt(live!.to, third[0]!.op)), 3)).toBeUndefined();
+    expect(replyOf(step(headAt(x!.to, third[0]!.op)), 3)).toMatchObject({ ok: true, value: 'v' });
+    void y;
+  });
+
   it('headReads off: every replica sends its entry', () => {
     const { store, step, mine } = setup({ headReads: false });
     step(held(entry(mine, 'v1', 900)));

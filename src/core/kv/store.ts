@@ -92,7 +92,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
           .filter((id): id is string => typeof id === 'string' && id !== this.s.me && !placed.has(id))
           .slice(0, MAX_SUSPECTS_ASKED);
         const members = new Set(live.map((m) => m?.id));
-        for (const id of this.s.heardAt.keys()) if (!members.has(id)) this.s.heardAt.delete(id);
+        for (const m of [this.s.heardAt, this.s.silentSince]) for (const id of m.keys()) if (!members.has(id)) m.delete(id);
         const away = new Set(input.view.away);
         this.watch.onMembers(input.view.placement.filter((m) => !away.has(m)), input.view.placement);
         this.antiEntropy.wake();
@@ -241,6 +241,7 @@ export class KvStore extends Protocol<KvIn, KvMessage, KvTimer, KvEvent, Entry> 
     }
     s.received.add(msg.type);
     s.heardAt.set(s.intern(from), s.now);
+    s.silentSince.delete(from);
     switch (msg.type) {
       // a replica write: the replicas may diverge again, so anti-entropy goes back to its base period
       case 'kv.put':
