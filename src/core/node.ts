@@ -414,6 +414,8 @@ export class CoreNode {
             if (!this.left || input.type === 'leave') this.broadcast(MEMBER_KIND, e.data);
             return;
           case 'placementChanged':
+            // a member turned suspect (or back): routes avoid suspects as hops (Router)
+            this.router.setTopology([...this.active], () => this.liveMemberInfos());
             return this.placementToKvSeg();
           case 'changed':
             changed = true;

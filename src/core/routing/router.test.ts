@@ -24,6 +24,21 @@ describe('Router', () => {
     expect(r.nextHop('unknown')).toBeNull();
   });
 
+  it('avoids suspect members as hops while another path exists, and goes through them when none does', () => {
+    // a - b - d is shorter than a - c - e - d, but b is suspect (probably crashed); z hangs off b only
+    const r = new Router('a');
+    r.setTopology(['b', 'c'], [
+      { id: 'b', active: ['a', 'd', 'z'], status: 'suspect' },
+      { id: 'c', active: ['a', 'e'], status: 'alive' },
+      { id: 'e', active: ['c', 'd'], status: 'alive' },
+      { id: 'd', active: ['b', 'e'], status: 'alive' },
+      { id: 'z', active: ['b'], status: 'alive' },
+    ]);
+    expect(r.nextHop('d')).toBe('c');
+    expect(r.nextHop('b')).toBe('b');
+    expect(r.nextHop('z')).toBe('b');
+  });
+
   it('never routes through itself even when others list it', () => {
     const r = new Router('a');
     r.setTopology([], [{ id: 'b', active: ['a'] }]);

@@ -36,7 +36,8 @@ export const routeFields: Record<string, Check> = {
   seal: optional((v) => (isObject(v) ? null : 'not a seal')),
 };
 
-type Topology = Iterable<{ id: NodeId; active: readonly NodeId[] }>;
+/** Each member's announced active view; `status` 'suspect' makes it a destination only (see computeFirstHops). */
+type Topology = Iterable<{ id: NodeId; active: readonly NodeId[]; status?: string }>;
 
 export class Router {
   private myActive: NodeId[] = [];
@@ -58,8 +59,9 @@ export class Router {
     this.firstHop = null;
   }
 
-  private adjacency(): Map<NodeId, Set<NodeId>> {
+  private adjacency(): { adj: Map<NodeId, Set<NodeId>>; suspects: Set<NodeId> } {
     const adj = new Map<NodeId, Set<NodeId>>();
+    const suspects = new Set<NodeId>();
     const link = (a: NodeId, b: NodeId) => {
       if (a === b) return;
       let s = adj.get(a);
@@ -70,8 +72,12 @@ export class Router {
       t.add(a);
     };
     const members = typeof this.source === 'function' ? this.source() : this.source;
-    for (const m of members) if (m.id !== this.me) for (const n of m.active) if (n !== this.me) link(m.id, n);
-    return adj;
+    for (const m of members) {
+      if (m.id === this.me) continue;
+      if (m.status === 'suspect') suspects.add(m.id);
+      for (const n of m.active) if (n !== this.me) link(m.id, n);
+    }
+    return { adj, suspects };
   }
 
   /** The neighbour to hand a message for `dst` to, or null when no path is known. */
@@ -81,22 +87,31 @@ export class Router {
     return this.firstHop.get(dst) ?? null;
   }
 
+  /**
+   * Breadth-first from this node's neighbours. A suspect member (probably crashed: its
+   * neighbours' links to it timed out, and the others' views still list it for seconds)
+   * is reached but not gone through, so routes avoid it while any other path exists; the
+   * nodes reachable only through suspects get a route through them afterwards.
+   */
   private computeFirstHops(): Map<NodeId, NodeId> {
-    const adjacency = this.adjacency();
+    const { adj, suspects } = this.adjacency();
     const first = new Map<NodeId, NodeId>();
     const queue: NodeId[] = [];
-    for (const n of this.myActive) {
-      first.set(n, n);
-      queue.push(n);
-    }
-    for (let i = 0; i < queue.length; i++) {
-      const u = queue[i]!;
-      const hop = first.get(u)!;
-      for (const v of adjacency.get(u) ?? []) {
-        if (v === this.me || first.has(v)) continue;
-        first.set(v, hop);
-        queue.push(v);
+    const held: NodeId[] = [];
+    const reach = (v: NodeId, hop: NodeId): void => {
+      first.set(v, hop);
+      (suspects.has(v) ? held : queue).push(v);
+    };
+    for (const n of this.myActive) reach(n, n);
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1) queue.push(...held);
+      for (let i = 0; i < queue.length; i++) {
+        const u = queue[i]!;
+        const hop = first.get(u)!;
+        for (const v of adj.get(u) ?? []) if (v !== this.me && !first.has(v)) reach(v, hop);
       }
+      if (pass === 1) break;
+      queue.length = 0;
     }
     return first;
   }
