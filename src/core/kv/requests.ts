@@ -165,7 +165,7 @@ export class Requests {
       if (!w.late) {
         w.late = true;
         if (!w.replied) this.askFurther(op, w);
-      } else if (!w.replied) this.refetch(op, w);
+      } else if (!w.replied) this.askEntryElsewhere(op, w);
       if (waited >= patience) w.patienceOver = true;
       else if (!w.patienceArmed) {
         w.patienceArmed = true;
@@ -245,7 +245,7 @@ export class Requests {
    */
   private askFurther(op: number, r: ReadOp): void {
     const s = this.s;
-    this.refetch(op, r);
+    this.askEntryElsewhere(op, r);
     // once more to the silent replicas: the first request may have been lost on a route
     // through a tab that has just crashed
     for (const p of r.pref) {
@@ -340,7 +340,7 @@ export class Requests {
       if (gap.length === 0) {
         if (found < r.quorum && prefAnswers < there) this.s.counters.add('readsWithoutQuorum');
         this.replyNewest(r);
-      } else if (!awaited && ![...r.fetching].some((f) => gap.includes(f))) this.fetch(op, r, this.heardLast(gap));
+      } else if (!awaited && ![...r.fetching].some((f) => gap.includes(f))) this.askEntry(op, r, this.heardLast(gap));
     }
     if (r.answers.size >= r.asked.size && r.fetching.size === 0) {
       this.readRepair(r);
@@ -351,9 +351,9 @@ export class Requests {
   /**
    * Ask `node`, which answered a head read with a version newer than every entry in hand,
    * for its entry; if it stays silent past lateAfter(), the read's timer asks the others
-   * that showed that version (refetch).
+   * that showed that version (askEntryElsewhere).
    */
-  private fetch(op: number, r: ReadOp, node: NodeId): void {
+  private askEntry(op: number, r: ReadOp, node: NodeId): void {
     r.fetching.add(node);
     this.s.counters.add('headFetches');
     this.s.outbox.get(node, op, r.key);
@@ -361,8 +361,8 @@ export class Requests {
   }
 
   /** The newest entry was asked for and is late: ask the other replicas that showed it too. */
-  private refetch(op: number, r: ReadOp): void {
-    if (r.fetching.size > 0) for (const g of missingNewest(r)) if (!r.fetching.has(g)) this.fetch(op, r, g);
+  private askEntryElsewhere(op: number, r: ReadOp): void {
+    if (r.fetching.size > 0) for (const g of missingNewest(r)) if (!r.fetching.has(g)) this.askEntry(op, r, g);
   }
 
   /** The node of `nodes` (not empty) that sent this node a KV message last; the first when none did. */

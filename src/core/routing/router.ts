@@ -98,21 +98,20 @@ export class Router {
     const first = new Map<NodeId, NodeId>();
     const queue: NodeId[] = [];
     const held: NodeId[] = [];
+    let avoid = true;
     const reach = (v: NodeId, hop: NodeId): void => {
       first.set(v, hop);
-      (suspects.has(v) ? held : queue).push(v);
+      (avoid && suspects.has(v) ? held : queue).push(v);
+    };
+    const expand = (): void => {
+      for (let i = 0; i < queue.length; i++) for (const v of adj.get(queue[i]!) ?? []) if (v !== this.me && !first.has(v)) reach(v, first.get(queue[i]!)!);
     };
     for (const n of this.myActive) reach(n, n);
-    for (let pass = 0; pass < 2; pass++) {
-      if (pass === 1) queue.push(...held);
-      for (let i = 0; i < queue.length; i++) {
-        const u = queue[i]!;
-        const hop = first.get(u)!;
-        for (const v of adj.get(u) ?? []) if (v !== this.me && !first.has(v)) reach(v, hop);
-      }
-      if (pass === 1) break;
-      queue.length = 0;
-    }
+    expand();
+    // then on through the suspects, for the nodes reachable only that way
+    avoid = false;
+    queue.splice(0, queue.length, ...held);
+    expand();
     return first;
   }
 }
