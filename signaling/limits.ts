@@ -41,6 +41,11 @@ export interface Limits {
    * is depth 1). A y-webrtc signal is 4 deep; re-serialising a 30,000-deep
    * array, which fits in 64 KiB, would overflow the stack. */
   maxJsonDepth: number;
+  /** Largest will frame (bytes of its text). The server holds one will per
+   * connection until it closes, so wills take at most maxConnections × this
+   * (10,000 × 4 KiB = 40 MiB), not × maxFrameBytes (640 MiB). A larger will is
+   * refused and the previous one kept; 0 refuses every will. */
+  maxWillBytes: number;
   /** Open WebSocket connections on the whole server. */
   maxConnections: number;
   /** Open WebSocket connections from one client address (an IPv6 client: its
@@ -74,6 +79,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTopics: 100_000,
   maxTopicLength: 256,
   maxJsonDepth: 32,
+  maxWillBytes: 4096,
   maxConnections: 10_000,
   maxConnectionsPerIp: 64,
   maxTopicsPerIp: 256,

@@ -10,6 +10,10 @@ export type ClientMessage =
   | { type: 'unsubscribe'; topics: string[] }
   /** `body` is the whole parsed frame; it is relayed as is, plus `clients`. */
   | { type: 'publish'; topic: string; body: Record<string, unknown> }
+  /** The connection's last will, published as `body` when it closes; `will`
+   * null (a frame without `topic`) clears it. `body` is the whole frame with
+   * `type` set to "publish", the only type receivers accept. */
+  | { type: 'will'; will: { topic: string; body: Record<string, unknown> } | null }
   | { type: 'ping' };
 
 /** Why a frame or a connection was refused. Each reason is also the key of its
@@ -20,7 +24,8 @@ export const REJECT_REASONS = [
   'unknown-type', // object whose `type` is a string we do not know (ignored, like stock)
   'bad-field', // `type` not a string, `topics` not an array of strings, `topic` not a string
   'bad-topic', // empty or over-long topic name
-  'too-deep', // publish nested deeper than maxJsonDepth
+  'too-deep', // publish or will nested deeper than maxJsonDepth
+  'will-too-large', // will frame over maxWillBytes (the previous will is kept)
   'binary', // binary frame
   'oversized', // frame over maxFrameBytes (ws refuses it while reading the header)
   'protocol-error', // other WebSocket protocol violations (bad UTF-8, bad opcode, unmasked frame)
@@ -45,7 +50,7 @@ export type ParseResult =
   | { ok: true; message: ClientMessage }
   | { ok: false; reason: RejectReason; detail: string };
 
-type FrameLimits = Pick<Limits, 'maxTopicLength' | 'maxTopicsPerConnection' | 'maxJsonDepth'>;
+type FrameLimits = Pick<Limits, 'maxTopicLength' | 'maxTopicsPerConnection' | 'maxJsonDepth' | 'maxWillBytes'>;
 type TopicLimits = Pick<Limits, 'maxTopicLength' | 'maxTopicsPerConnection'>;
 
 function reject(reason: RejectReason, detail: string): ParseResult {
@@ -113,6 +118,19 @@ export function parseClientFrame(text: string, limits: FrameLimits): ParseResult
       // Only relayed bodies are re-serialised, so only they need the bound.
       if (nestedDeeperThan(body, limits.maxJsonDepth)) return reject('too-deep', `nested deeper than ${limits.maxJsonDepth}`);
       return { ok: true, message: { type, topic, body } };
+    }
+    case 'will': {
+      if (body.topic === undefined) return { ok: true, message: { type, will: null } };
+      const topic = body.topic;
+      if (typeof topic !== 'string') return reject('bad-field', '`topic` must be a string');
+      const problem = checkTopicName(topic, limits);
+      if (problem) return reject('bad-topic', problem);
+      // A will is held until its connection closes: one per connection, each this small.
+      const bytes = Buffer.byteLength(text);
+      if (bytes > limits.maxWillBytes) return reject('will-too-large', `${bytes}-byte will, over ${limits.maxWillBytes}`);
+      if (nestedDeeperThan(body, limits.maxJsonDepth)) return reject('too-deep', `nested deeper than ${limits.maxJsonDepth}`);
+      body.type = 'publish';
+      return { ok: true, message: { type, will: { topic, body } } };
     }
     case 'ping':
       return { ok: true, message: { type } };

@@ -180,4 +180,31 @@ describe('two servers sharing one redis-server', () => {
     await crossDelivery(a1, b3, topic);
     expect(lines.some((l) => /redis: connected to/.test(l))).toBe(true);
   });
+
+  it('a will set on one server reaches the subscribers on the other when its connection closes, but not when its server shuts down', async () => {
+    const topic = 'cluster-will';
+    const b1 = await open(b, [topic]);
+    const a1 = await open(a, []);
+    await crossDelivery(a1, b1, topic); // B's subscription to the topic has reached Redis
+    a1.send({ type: 'will', topic, data: { mark: 'will-a1' } });
+    await a1.sync();
+    await a1.close();
+    expect(await b1.next(isPublish(topic, 'will-a1'))).toMatchObject({ type: 'publish', topic, clients: 1 });
+
+    // A third server that shuts down: its bridge says goodbye after its
+    // connections closed, on the same Redis connection, so a will it published
+    // would reach B before B forgets that server.
+    const c = await startSignalingServer({ port: 0, staticDir: null, log: (line) => void lines.push(line), redis: { url: redis.url, heartbeatMs: 500, serverTimeoutMs: 2000 } });
+    await eventually(() => health(c), (h) => h.redis?.state === 'up', 'third bridge up');
+    const c1 = await TestClient.open(wsUrl(c.url));
+    await crossDelivery(c1, b1, topic);
+    await eventually(() => health(b), (h) => h.redis?.servers === 2, 'B sees both other servers');
+    c1.send({ type: 'will', topic, data: { mark: 'will-c1' } });
+    await c1.sync();
+    await c.close();
+    await eventually(() => health(b), (h) => h.redis?.servers === 1, 'B forgot the server that shut down');
+    await b1.sync();
+    expect(b1.inbox.filter(isPublish(topic, 'will-c1'))).toEqual([]);
+    expect(c.stats().willsPublished).toBe(0);
+  });
 });

@@ -72,6 +72,9 @@ export interface ServerStats {
   receivedBytes: number;
   /** Log lines withheld by the log rate limit. */
   logSuppressed: number;
+  /** Connections holding a will, and wills relayed when their connection closed. */
+  wills: number;
+  willsPublished: number;
   /** With REDIS_URL: the bridge's state. */
   redis?: BridgeHealth;
 }
@@ -97,7 +100,7 @@ const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_INTERNAL_ERROR = 1011;
 
 /** Reasons answered with an error frame; the connection stays open. */
-const REPLIED = new Set<RejectReason>(['not-json', 'not-object', 'bad-field', 'bad-topic', 'too-deep', 'too-many-topics', 'ip-topic-limit', 'server-topic-limit']);
+const REPLIED = new Set<RejectReason>(['not-json', 'not-object', 'bad-field', 'bad-topic', 'too-deep', 'will-too-large', 'too-many-topics', 'ip-topic-limit', 'server-topic-limit']);
 
 /** Bytes of a server→client text frame carrying `payload` bytes (RFC 6455 §5.2 header). */
 function wireSize(payload: number): number {
@@ -148,6 +151,8 @@ class Connection {
   closing = false;
   /** Bytes written to `socket` since it was corked in this tick (0 = not corked). */
   corkedBytes = 0;
+  /** Relayed as if this connection published it, the moment it closes. */
+  will: { topic: string; body: Record<string, unknown> } | null = null;
 
   constructor(
     readonly ws: WebSocket,
@@ -193,6 +198,11 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   let published = 0;
   let delivered = 0;
   let receivedBytes = 0;
+  let wills = 0;
+  let willsPublished = 0;
+  /** Cleared when the server shuts down: its going down says nothing about its
+   * clients, and thousands of wills to connections that are all closing are noise. */
+  let publishWills = true;
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
@@ -334,6 +344,10 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       case 'publish':
         relay(message.topic, message.body);
         return;
+      case 'will':
+        wills += (message.will ? 1 : 0) - (conn.will ? 1 : 0);
+        conn.will = message.will;
+        return;
       case 'ping':
         reply(conn, PONG);
         return;
@@ -399,6 +413,18 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
     }
   };
 
+  /** Guarded like a frame: an exception in a 'close' listener would escape into
+   * ws and kill the process. */
+  const publishWill = (conn: Connection, will: { topic: string; body: Record<string, unknown> }): void => {
+    try {
+      relay(will.topic, will.body);
+      willsPublished += 1;
+    } catch (err) {
+      rejected['internal-error'] += 1;
+      sink(`signaling: internal-error conn=${conn.id} ip=${conn.ip} (will): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+  };
+
   /** Drops an address without connections whose byte bucket is full again. */
   const forgetIfIdle = (ipKey: string, now: number): void => {
     const a = addresses.get(ipKey);
@@ -438,6 +464,13 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       connections.delete(conn);
       conn.address.connections -= 1;
       forgetIfIdle(ipKey, performance.now());
+      // Every close ends here (client close, drop, terminate, flood, error), after
+      // the subscriptions are gone: the closing connection is not a receiver.
+      if (conn.will) {
+        wills -= 1;
+        if (publishWills) publishWill(conn, conn.will);
+        conn.will = null;
+      }
     });
   };
 
@@ -568,6 +601,8 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
       delivered,
       receivedBytes,
       logSuppressed: clientLog.suppressedTotal,
+      wills,
+      willsPublished,
       ...(bridge ? { redis: bridge.health() } : {}),
     };
   }
@@ -583,6 +618,7 @@ export async function startSignalingServer(opts: SignalingServerOptions = {}): P
   const url = formatUrl(host, port, opts.tls !== undefined);
 
   const shutdown = async (): Promise<void> => {
+    publishWills = false;
     clearInterval(pingTimer);
     const open = [...connections];
     const allClosed = Promise.all(open.map((c) => new Promise<void>((resolve) => {

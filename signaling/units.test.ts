@@ -10,7 +10,7 @@ import { RateLimitedLog, TokenBucket } from './rate';
 import { safeRequestPath } from './static';
 import { TopicTable } from './topics';
 
-const limits = { maxTopicLength: 8, maxTopicsPerConnection: 3, maxJsonDepth: 3 };
+const limits = { maxTopicLength: 8, maxTopicsPerConnection: 3, maxJsonDepth: 3, maxWillBytes: 64 };
 
 describe('parseClientFrame', () => {
   it('accepts the four message types', () => {
@@ -41,10 +41,25 @@ describe('parseClientFrame', () => {
     ['{"type":"hello"}', 'unknown-type'],
     ['{"type":"publish","topic":"t","data":{"a":[[1]]}}', 'too-deep'],
     ['{"type":"publish","topic":"t","data":[[[]]]}', 'too-deep'],
+    ['{"type":"will","topic":null}', 'bad-field'],
+    ['{"type":"will","topic":7}', 'bad-field'],
+    ['{"type":"will","topic":""}', 'bad-topic'],
+    ['{"type":"will","topic":"123456789"}', 'bad-topic'],
+    ['{"type":"will","topic":"t","data":[[[]]]}', 'too-deep'],
+    [`{"type":"will","topic":"t","pad":"${'p'.repeat(29)}"}`, 'will-too-large'], // 65 bytes
   ])('%s → %s', (text, reason) => {
     const r = parseClientFrame(text, limits);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toBe(reason);
+  });
+
+  it('reads a will as the publish it will become, and a will without topic as a clear', () => {
+    expect(parseClientFrame('{"type":"will","topic":"t","data":{"x":1}}', limits)).toEqual({ ok: true, message: { type: 'will', will: { topic: 't', body: { type: 'publish', topic: 't', data: { x: 1 } } } } });
+    expect(parseClientFrame('{"type":"will"}', limits)).toEqual({ ok: true, message: { type: 'will', will: null } });
+    const exact = `{"type":"will","topic":"t","pad":"${'p'.repeat(28)}"}`; // maxWillBytes, counted in bytes
+    expect(Buffer.byteLength(exact)).toBe(64);
+    expect(parseClientFrame(exact, limits).ok).toBe(true);
+    expect(parseClientFrame(`{"type":"will","topic":"t","pad":"${'é'.repeat(15)}"}`, limits)).toMatchObject({ ok: false, reason: 'will-too-large' }); // 51 chars, 66 bytes
   });
 
   it('allows nesting up to maxJsonDepth (the frame itself is level 1)', () => {
@@ -147,6 +162,8 @@ describe('resolveLimits', () => {
     expect(() => resolveLimits({ maxFrameBytes: 512 * 1024 })).toThrow('rateBytesBurst');
     expect(() => resolveLimits({ rateBytesBurstPerIp: 1000 })).toThrow('rateBytesBurstPerIp');
     expect(resolveLimits({ maxFrameBytes: 512 * 1024, rateBytesBurst: 512 * 1024 }).rateBytesBurst).toBe(512 * 1024);
+    expect(resolveLimits({ maxWillBytes: 0 }).maxWillBytes).toBe(0);
+    expect(() => resolveLimits({ maxWillBytes: -1 })).toThrow('maxWillBytes');
   });
 
   it('has the per-address limits on by default', () => {
