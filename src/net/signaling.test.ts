@@ -144,4 +144,32 @@ describe('SignalingPool', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(got.map((g) => g.data.n)).toEqual([0, 1, 2]);
   });
+
+  it('gives every server its last will, re-arms it after a reconnect, and receivers get it once', async () => {
+    const s1 = await server();
+    const s2 = await server();
+    const urls = [s1.url.replace('http', 'ws'), s2.url.replace('http', 'ws')];
+    const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
+    const a = pool(urls, 'a', got);
+    a.subscribe('t');
+    const sockets: WebSocket[] = [];
+    class Tracked extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        sockets.push(this);
+      }
+    }
+    const b = new SignalingPool(urls, 'b', { WebSocketImpl: Tracked as unknown as WebSocketCtor, onPublish: () => undefined, onState: () => undefined, backoffMinMs: 50, backoffMaxMs: 200 });
+    pools.push(b);
+    b.setWill('t', { n: 'bye' });
+    await until(() => s1.stats().wills === 1 && s2.stats().wills === 1, 'held by both servers');
+    expect(got).toEqual([]);
+    for (const ws of sockets.splice(0)) ws.terminate(); // as a crashed tab's sockets
+    await until(() => got.length >= 1, 'the will');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(got.map((g) => g.data.n)).toEqual(['bye']); // published by both servers, delivered once
+    await until(() => s1.stats().wills === 1 && s2.stats().wills === 1, 're-armed after the reconnect');
+    b.setWill('t', null);
+    await until(() => s1.stats().wills === 0 && s2.stats().wills === 0, 'cleared');
+  });
 });

@@ -21,6 +21,8 @@ export type WebSocketCtor = new (url: string) => WebSocketLike;
 export interface SignalingOptions {
   /** Topics to (re)subscribe on every (re)connect. */
   topics: () => string[];
+  /** The last will frame to (re)send after subscribing on every (re)connect (SignalingPool.setWill). */
+  will?: () => object | null;
   /** `own`: the server echoed one of our own publishes (it relays to every subscriber). */
   onPublish: (topic: string, data: Record<string, unknown>, clients: number, url: string, own?: boolean) => void;
   onState: (url: string, state: SignalingState) => void;
@@ -88,6 +90,8 @@ export class SignalingConnection {
       this.setState('open');
       const topics = this.opts.topics();
       if (topics.length) this.sendRaw({ type: 'subscribe', topics });
+      const will = this.opts.will?.();
+      if (will) this.sendRaw(will);
       this.startPing();
     };
     ws.onmessage = (ev) => {
@@ -205,6 +209,8 @@ const DELIVERED = 2;
 export class SignalingPool {
   readonly connections: SignalingConnection[];
   private readonly topics = new Set<string>();
+  /** The `will` frame every server holds for us (setWill), resent on reconnect. */
+  private will: { type: 'will'; topic: string; data: Record<string, unknown> } | null = null;
   private readonly seen = new Map<string, number>();
   private seq = 0;
 
@@ -220,6 +226,7 @@ export class SignalingPool {
           ...opts,
           preopened: opts.preopened?.get(url),
           topics: () => [...this.topics],
+          will: () => this.will,
           onPublish: (topic, data, clients, u) => {
             const mid = data.mid;
             if (typeof mid === 'string') {
@@ -259,11 +266,27 @@ export class SignalingPool {
 
   /** Publishes on every open server; false when none is open. */
   publish(topic: string, data: Record<string, unknown>): boolean {
-    const mid = `${this.me}:${++this.seq}:${Math.floor(Math.random() * 1e9).toString(36)}`;
-    this.remember(mid, OWN);
+    const mid = this.ownMid();
     let sent = false;
     for (const c of this.connections) sent = c.sendRaw({ type: 'publish', topic, data: { ...data, mid } }) || sent;
     return sent;
+  }
+
+  /**
+   * Our last will: every server holds `data` and publishes it on `topic` when our
+   * connection to it closes (signaling/README.md, the `will` frame; the stock server
+   * ignores it). One message id for all servers, so receivers see it once. Sent now and
+   * after every reconnect; null clears it everywhere.
+   */
+  setWill(topic: string, data: Record<string, unknown> | null): void {
+    this.will = data === null ? null : { type: 'will', topic, data: { ...data, mid: this.ownMid() } };
+    for (const c of this.connections) c.sendRaw(this.will ?? { type: 'will' });
+  }
+
+  private ownMid(): string {
+    const mid = `${this.me}:${++this.seq}:${Math.floor(Math.random() * 1e9).toString(36)}`;
+    this.remember(mid, OWN);
+    return mid;
   }
 
   isOpen(): boolean {

@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Transport, type LinkAuth, type SimplePeerCtor } from './transport';
+import { HEARTBEAT_FRAME, PROBE_FRAME } from '../wire/codec';
 
 type Handler = (...args: unknown[]) => void;
 
@@ -37,7 +38,10 @@ class FakePeer {
   signal(s: unknown): void {
     this.signals.push(s);
   }
-  send(): void {}
+  readonly sent: number[][] = [];
+  send(data: Uint8Array): void {
+    this.sent.push([...data]);
+  }
   destroy(): void {
     this.destroyed = true;
   }
@@ -217,5 +221,78 @@ describe('Transport: frames before simple-peer reports the link connected', () =
     for (let i = 0; i < 1000; i++) p.emit('data', new Uint8Array([1]));
     expect(t.stats.helloFailures).toBe(1);
     expect(p.destroyed).toBe(true);
+  });
+});
+
+describe('Transport: link checks (a peer whose signaling connection closed)', () => {
+  let frames: number[][];
+  let downs: [string, string][];
+  let t: Transport;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakePeer.made = [];
+    frames = [];
+    downs = [];
+    t = new Transport({
+      me: 'a',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: (_peer, data) => frames.push([...data]),
+      onLinkUp: () => undefined,
+      onLinkDown: (peer, reason) => downs.push([peer, reason]),
+      rtcConfig: () => ({ iceServers: [] }),
+    });
+  });
+  afterEach(() => {
+    t.closeAll();
+    vi.useRealTimers();
+  });
+
+  const openLink = async (): Promise<FakePeer> => {
+    t.handleSignal('b', 'b.1.x', offer);
+    const p = FakePeer.made[0]!;
+    p.emit('connect');
+    p.emit('data', HELLO);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.isOpen('b')).toBe(true);
+    return p;
+  };
+
+  it('a silent peer is dropped within the check time, long before the heartbeat deadline', async () => {
+    const p = await openLink();
+    expect(t.check('b', 1000)).toBe(true);
+    expect(p.sent.at(-1)).toEqual([...PROBE_FRAME]);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(downs).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(downs).toEqual([['b', 'no answer to a link check within 1000 ms (its signaling connection closed)']]);
+    expect(t.stats).toMatchObject({ checks: 1, checkTimeouts: 1, heartbeatTimeouts: 0 });
+    expect(p.destroyed).toBe(true);
+  });
+
+  it('a live peer answers and keeps its link', async () => {
+    const p = await openLink();
+    t.check('b', 1000);
+    await vi.advanceTimersByTimeAsync(3);
+    p.emit('data', HEARTBEAT_FRAME); // the answer
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(downs.filter(([, r]) => r.includes('link check'))).toEqual([]);
+    expect(t.stats.checkTimeouts).toBe(0);
+    expect(frames).toEqual([]);
+  });
+
+  it('answers a probe with a heartbeat at once, and hands neither to the node', async () => {
+    const p = await openLink();
+    const before = p.sent.length;
+    p.emit('data', PROBE_FRAME);
+    expect(p.sent.slice(before)).toEqual([[...HEARTBEAT_FRAME]]);
+    p.emit('data', new Uint8Array([9]));
+    expect(frames).toEqual([[9]]);
+  });
+
+  it('no open link: nothing to check', () => {
+    expect(t.check('z', 1000)).toBe(false);
+    expect(t.stats.checks).toBe(0);
   });
 });

@@ -8,6 +8,10 @@
  *   frame (any frame proves liveness); a link silent for `deadAfterMs` (3 s, checked
  *   every half period) is closed and reported down. Browsers do not reliably report a closed
  *   or crashed tab, and a frozen tab reports nothing at all.
+ * - Checks: when something outside the link says the peer may be gone (its signaling
+ *   connection closed: its last will, runtime/signaling-bridge.ts), `check(peer)` sends a
+ *   probe frame, which a live peer answers at once with a heartbeat, and drops the link if
+ *   nothing at all arrives from the peer within `withinMs` (1 s) instead of `deadAfterMs`.
  * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
  *   exactly one onLinkDown for that peer; an explicit close() reports nothing.
  * - Diagnostics (link-stats.ts): an open link's selected candidate pair (host / srflx /
@@ -37,7 +41,7 @@
  *   in total, in count, bytes and age (early-signals.ts; drops counted as `earlyDropped`).
  */
 import type SimplePeerType from 'simple-peer';
-import { concatFrames, HEARTBEAT_FRAME } from '../wire/codec';
+import { concatFrames, HEARTBEAT_FRAME, PROBE_FRAME } from '../wire/codec';
 import { EarlySignals } from './early-signals';
 import { markOnce } from '../runtime/marks';
 import { sdpFingerprint } from '../trust/transcripts';
@@ -178,6 +182,9 @@ export interface LinkStats {
   dials: number;
   dialFailures: number;
   heartbeatTimeouts: number;
+  /** Link checks started (check()), and those that got no answer in time (the link was dropped). */
+  checks: number;
+  checkTimeouts: number;
   queueDrops: number;
   /** Sends refused because the peer was unreachable (held off after failed dials). */
   unreachableDrops: number;
@@ -205,7 +212,7 @@ export class Transport {
   private beats = 0;
   readonly stats: LinkStats = {
     framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
-    heartbeatTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
+    heartbeatTimeouts: 0, checks: 0, checkTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
   };
   private dialTokens = DIAL_BURST;
   private dialTokensAt = Date.now();
@@ -460,7 +467,7 @@ export class Transport {
       if (this.links.get(peer) !== link) return;
       link.lastRx = Date.now();
       if (!link.open) return this.beforeOpen(link, data);
-      if (data.byteLength === 1 && data[0] === HEARTBEAT_FRAME[0]) return;
+      if (this.control(link, data)) return;
       this.stats.framesIn++;
       this.stats.bytesIn += data.byteLength;
       this.opts.onFrame(peer, data);
@@ -557,7 +564,7 @@ export class Transport {
     link.held = [];
     for (const data of held) {
       if (this.links.get(peer) !== link) return;
-      if (data.byteLength === 1 && data[0] === HEARTBEAT_FRAME[0]) continue;
+      if (this.control(link, data)) continue;
       this.stats.framesIn++;
       this.stats.bytesIn += data.byteLength;
       this.opts.onFrame(peer, data);
@@ -636,6 +643,46 @@ export class Transport {
         return;
       }
     }
+  }
+
+  /**
+   * The peer may be gone (its last will came: its signaling connection closed). An open
+   * link asks it for a heartbeat now and is dropped, reported down, if nothing at all
+   * arrives from the peer within `withinMs`; a live peer answers within a round trip, so
+   * a crashed one is found in `withinMs` rather than `deadAfterMs`. False: no open link.
+   */
+  check(peer: string, withinMs: number): boolean {
+    const link = this.links.get(peer);
+    if (!link?.open) return false;
+    const asked = Date.now();
+    this.stats.checks++;
+    try {
+      link.lastTx = asked;
+      link.rtc.send(PROBE_FRAME);
+    } catch (e) {
+      this.drop(link, `probe send failed: ${(e as Error).message}`);
+      return true;
+    }
+    setTimeout(() => {
+      if (this.links.get(peer) !== link || !link.open || link.lastRx > asked) return;
+      this.stats.checkTimeouts++;
+      this.drop(link, `no answer to a link check within ${withinMs} ms (its signaling connection closed)`);
+    }, withinMs);
+    return true;
+  }
+
+  /** A heartbeat or a probe (answered at once): not a frame for the node. */
+  private control(link: Link, data: Uint8Array): boolean {
+    if (data.byteLength === 0 || data.byteLength > 2 || data[0] !== HEARTBEAT_FRAME[0]) return false;
+    if (data.byteLength === 2 && data[1] === PROBE_FRAME[1] && link.open) {
+      try {
+        link.lastTx = Date.now();
+        link.rtc.send(HEARTBEAT_FRAME);
+      } catch (e) {
+        this.drop(link, `heartbeat send failed: ${(e as Error).message}`);
+      }
+    }
+    return true;
   }
 
   private beat(): void {

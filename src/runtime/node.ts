@@ -97,6 +97,7 @@ export class P2PNode implements P2PApi {
         ownAnnounce: (clients) => this.join.onOwnAnnounce(clients),
         signal: (from, conn, signal) => this.links_.handleSignal(from, conn, signal),
         relay: (from, bytes) => this.links_.receive(from, bytes),
+        will: (from) => this.links_.check(from),
         state: () => this.emit({ type: 'signaling' }),
         open: () => this.join.onSignalingOpen(),
       },

@@ -21,6 +21,12 @@ import type { Stats } from './stats';
 
 /** Malformed messages (strikes, decaying at STRIKE_DECAY_PER_SEC, stats.ts) after which a peer's link is closed. */
 export const MAX_STRIKES = 50;
+/**
+ * How long a link whose peer's last will came may stay silent after a check. A live peer
+ * answers within a round trip (plus its main thread's delay); the heartbeat deadline
+ * (deadAfterMs, 3 s) would otherwise find a crashed one.
+ */
+export const WILL_CHECK_MS = 1_000;
 
 export interface PeerLinkOptions {
   identity: NodeIdentity;
@@ -107,6 +113,14 @@ export class PeerLinks {
     }
   }
 
+  /**
+   * `peer`'s last will came (its signaling connection closed): an open link to it is
+   * checked now and dropped if the peer does not answer within WILL_CHECK_MS.
+   */
+  check(peer: string): void {
+    this.transport.check(peer, WILL_CHECK_MS);
+  }
+
   connect(peer: string): void {
     this.transport.connect(peer);
   }
@@ -140,6 +154,8 @@ export class PeerLinks {
       'links.dials': t.dials,
       'links.dialFailures': t.dialFailures,
       'links.heartbeatTimeouts': t.heartbeatTimeouts,
+      'links.checks': t.checks,
+      'links.checkTimeouts': t.checkTimeouts,
       'frames.out': t.framesOut,
       'messages.out': t.messagesOut,
       'frames.in': t.framesIn,

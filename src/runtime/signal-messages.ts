@@ -10,13 +10,17 @@ import type { NodeIdentity } from './node-identity';
  *
  *   { t, from, to?, ts, n, pub, sig, b }
  *
- *   t     'announce' (on `<cluster>`), 'signal' or 'relay' (on `<cluster>/<to>`)
+ *   t     'announce' or 'will' (on `<cluster>`), 'signal' or 'relay' (on `<cluster>/<to>`)
  *   ts    the sender's clock (ms); receivers refuse |now − ts| > MAX_SKEW_MS
  *   n     a nonce, unique per message: a message seen before is refused (replay)
  *   pub   the sender's raw public key (base64), which must hash to `from`
  *   sig   Ed25519 over signalTranscript(cluster, t, from, to ?? '', ts, n, b) (base64)
  *   b     the body, JSON text:
  *           announce  { isolated }
+ *           will      {}                 (the sender's last will, which the server publishes
+ *                                         when the sender's connection closes: "my signaling
+ *                                         connection closed"; signed up to WILL_REFRESH_MS
+ *                                         before, so always within the clock bound)
  *           signal    { conn, signal }   (SDP / ICE for simple-peer)
  *           relay     { frame }          (a base64 wire frame, for transient messages to a
  *                                         node we have no link to)
@@ -41,11 +45,17 @@ const envelope: Check = shape({
 
 const bodies: Record<string, Check> = {
   announce: shape({ isolated: optional(bool) }),
+  will: shape({}),
   signal: shape({ conn: str(128), signal: any }),
   relay: shape({ frame: str(400_000) }),
 };
 
-export type SignalType = 'announce' | 'signal' | 'relay';
+export type SignalType = 'announce' | 'will' | 'signal' | 'relay';
+
+/** Messages published to everyone on `<cluster>` (no recipient); the rest go to one node's inbox. */
+export function isClusterWide(t: SignalType): boolean {
+  return t === 'announce' || t === 'will';
+}
 
 /** A message whose structure is valid (not yet verified). */
 export interface SignedMessage {
@@ -65,12 +75,13 @@ export function parseSignal(data: Record<string, unknown>): SignedMessage | stri
   if (typeof t !== 'string' || !(t in bodies)) return `unknown signaling message ${String(t).slice(0, 30)}`;
   const err = envelope(data);
   if (err) return `${t}: ${err}`;
-  if (t !== 'announce' && typeof data.to !== 'string') return `${t}: no recipient`;
+  const wide = isClusterWide(t as SignalType);
+  if (!wide && typeof data.to !== 'string') return `${t}: no recipient`;
   const pub = fromBase64(data.pub as string);
   const sig = fromBase64(data.sig as string);
   if (!pub || pub.byteLength !== PUBLIC_KEY_BYTES) return `${t}: bad pub`;
   if (!sig || sig.byteLength !== SIGNATURE_BYTES) return `${t}: bad sig`;
-  return { t: t as SignalType, from: data.from as string, to: t === 'announce' ? '' : (data.to as string), ts: data.ts as number, n: data.n as string, pub, sig, b: data.b as string };
+  return { t: t as SignalType, from: data.from as string, to: wide ? '' : (data.to as string), ts: data.ts as number, n: data.n as string, pub, sig, b: data.b as string };
 }
 
 /** The body of a verified message, validated for its type; or why not. */
@@ -108,7 +119,7 @@ export async function signSignal(
   const ts = Math.floor(now);
   const sig = await identity.sign(signalTranscript(cluster, t, identity.id, to, ts, n, b));
   const msg: Record<string, unknown> = { t, from: identity.id, ts, n, pub: toBase64(identity.pub), sig: toBase64(sig), b };
-  if (t !== 'announce') msg.to = to;
+  if (!isClusterWide(t)) msg.to = to;
   return msg;
 }
 

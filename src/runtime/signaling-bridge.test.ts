@@ -21,6 +21,7 @@ interface Got {
   relays: [string, number[]][];
   signals: [string, string, unknown][];
   announces: string[];
+  wills: string[];
 }
 
 const servers: SignalingServer[] = [];
@@ -36,14 +37,24 @@ const until = async (f: () => boolean, what: string) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** ws's WebSocket, keeping every socket opened, so a test can cut one as a crash would. */
+class TrackedSocket extends WebSocket {
+  static made: TrackedSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    TrackedSocket.made.push(this);
+  }
+}
+
 function bridge(url: string, identity: NodeIdentity): { b: SignalingBridge; got: Got; stats: Stats } {
-  const got: Got = { relays: [], signals: [], announces: [] };
+  const got: Got = { relays: [], signals: [], announces: [], wills: [] };
   const stats = new Stats();
-  const b = new SignalingBridge({ identity, cluster: CLUSTER, urls: [url], WebSocketImpl: WebSocket as unknown as WebSocketCtor }, stats, {
+  const b = new SignalingBridge({ identity, cluster: CLUSTER, urls: [url], WebSocketImpl: TrackedSocket as unknown as WebSocketCtor }, stats, {
     announce: (from) => got.announces.push(from),
     ownAnnounce: () => undefined,
     signal: (from, conn, signal) => got.signals.push([from, conn, signal]),
     relay: (from, bytes) => got.relays.push([from, [...bytes]]),
+    will: (from) => got.wills.push(from),
     state: () => undefined,
     open: () => undefined,
   });
@@ -72,6 +83,7 @@ beforeAll(async () => {
 
 describe('signed signaling', () => {
   async function setup() {
+    TrackedSocket.made = [];
     const s = await startSignalingServer({ port: 0, staticDir: null, log: () => undefined });
     servers.push(s);
     const url = s.url.replace('http', 'ws');
@@ -80,9 +92,10 @@ describe('signed signaling', () => {
     const neighbour = bridge(url, neighbourId);
     await until(() => victim.b.isOpen() && neighbour.b.isOpen(), 'bridges open');
     await until(() => s.stats().subscriptions >= 4, 'subscribed');
-    const evil = await attacker(url, [`${CLUSTER}/${victimId.id}`]);
+    const neighbourSocket = TrackedSocket.made[1]!;
+    const evil = await attacker(url, [`${CLUSTER}/${victimId.id}`, CLUSTER]);
     await until(() => s.stats().subscriptions >= 5, 'attacker subscribed');
-    return { victimId, neighbourId, evilId, victim, neighbour, evil, inbox: `${CLUSTER}/${victimId.id}` };
+    return { s, victimId, neighbourId, evilId, victim, neighbour, neighbourSocket, evil, inbox: `${CLUSTER}/${victimId.id}` };
   }
 
   it('delivers a genuine relay, signal and announce as from their signer', async () => {
@@ -134,5 +147,37 @@ describe('signed signaling', () => {
     await until(() => (victim.stats.snapshot()['drop.signaling'] ?? 0) >= 2, 'replays dropped');
     await sleep(50);
     expect(victim.got.signals).toEqual([[neighbourId.id, 'c1', { type: 'offer', sdp: 'v=0' }]]);
+  });
+
+  it('a node\'s last will reaches the others, as from its signer, when its connection drops without a goodbye', async () => {
+    const { s, neighbourId, victim, neighbourSocket } = await setup();
+    await until(() => s.stats().wills === 2, 'both wills held by the server');
+    expect(victim.got.wills).toEqual([]);
+    neighbourSocket.terminate(); // as when its renderer dies: no close frame, no LEAVE
+    await until(() => victim.got.wills.length === 1, 'the will');
+    expect(victim.got.wills).toEqual([neighbourId.id]);
+  });
+
+  it('a graceful close publishes no will', async () => {
+    const { s, victim, neighbour } = await setup();
+    await until(() => s.stats().wills === 2, 'both wills held by the server');
+    neighbour.b.close();
+    await until(() => s.stats().connections === 2, 'closed');
+    await sleep(100);
+    expect(victim.got.wills).toEqual([]);
+    expect(s.stats().willsPublished).toBe(0);
+  });
+
+  it('a will "from" a node that did not sign it, or a stale one, is dropped', async () => {
+    const { victimId, neighbourId, evilId, victim, evil } = await setup();
+    const now = Date.now();
+    evil.publish(CLUSTER, { t: 'will', from: neighbourId.id, ts: now, n: 'x', b: '{}' });
+    evil.publish(CLUSTER, await signSignal({ ...evilId, id: neighbourId.id }, CLUSTER, 'will', '', {}, now));
+    evil.publish(CLUSTER, await signSignal(neighbourId, CLUSTER, 'will', '', {}, now - 121_000));
+    // a genuine will moved to the victim's inbox: wills are only taken from the cluster topic
+    evil.publish(`${CLUSTER}/${victimId.id}`, await signSignal(neighbourId, CLUSTER, 'will', '', {}, now));
+    await until(() => (victim.stats.snapshot()['drop.signaling'] ?? 0) >= 3, 'dropped');
+    await sleep(100);
+    expect(victim.got.wills).toEqual([]);
   });
 });

@@ -11,13 +11,20 @@
  * Signing and verifying are asynchronous: outgoing messages are signed in order on one
  * chain and incoming ones verified in order on another, so a link's offer still goes
  * (and is handled) before its candidates.
+ * Last will: every server holds a `will` message signed by this node ("my signaling
+ * connection closed"), re-signed every WILL_REFRESH_MS so that it is always within the
+ * receivers' clock bound, and publishes it on `<cluster>` the moment our connection to it
+ * closes, which for a crashed or killed tab is at once. Receivers verify it like any
+ * message and take it only as a hint (`will` handler: check the link to that node now);
+ * a live node whose connection merely dropped answers the check. A graceful close clears
+ * it first.
  * With a cluster secret, the layer underneath (signaling-seal.ts) renames the topics and
  * encrypts every signed message as a whole (sign, then seal): a client without the secret
  * sees neither ids nor signatures. This class names topics the same either way.
  */
 import type { WebSocketCtor, WebSocketLike } from '../net/signaling';
 import { fromBase64, toBase64 } from '../wire/codec';
-import { parseBody, parseSignal, signSignal, SignalVerifier, type SignalType } from './signal-messages';
+import { isClusterWide, MAX_SKEW_MS, parseBody, parseSignal, signSignal, SignalVerifier, type SignalType } from './signal-messages';
 import type { NodeIdentity } from './node-identity';
 import { openSignalingChannel, type SecretStatus, type SignalingChannel } from './signaling-seal';
 import type { ClusterSecret } from './cluster-secret';
@@ -46,11 +53,16 @@ export interface SignalingHandlers {
   signal(from: string, conn: string, signal: unknown): void;
   /** A frame relayed to us by `from`. */
   relay(from: string, bytes: Uint8Array): void;
+  /** `from`'s last will: its connection to a signaling server closed (a hint, not a proof it is gone). */
+  will(from: string): void;
   /** A server connection changed state. */
   state(): void;
   /** After a state change: at least one server is open. */
   open(): void;
 }
+
+/** A will is re-signed this often, well within the receivers' clock bound (MAX_SKEW_MS). */
+export const WILL_REFRESH_MS = MAX_SKEW_MS / 2;
 
 export class SignalingBridge {
   private readonly pool: SignalingChannel & { status(): SecretStatus };
@@ -60,6 +72,8 @@ export class SignalingBridge {
   private outChain: Promise<void> = Promise.resolve();
   private inChain: Promise<void> = Promise.resolve();
   private readonly id: string;
+  private readonly willTimer: ReturnType<typeof setInterval>;
+  private closed = false;
 
   constructor(
     private readonly opts: SignalingOptions,
@@ -87,6 +101,8 @@ export class SignalingBridge {
     }, stats);
     this.pool.subscribe(this.clusterTopic);
     this.pool.subscribe(this.selfTopic);
+    this.armWill();
+    this.willTimer = setInterval(() => this.armWill(), WILL_REFRESH_MS);
   }
 
   /** Publishes "I am here" on the cluster topic. */
@@ -119,7 +135,23 @@ export class SignalingBridge {
   }
 
   close(): void {
+    this.closed = true;
+    clearInterval(this.willTimer);
+    // leaving on purpose: nothing for the servers to publish (the LEAVE says it)
+    this.pool.setWill(this.clusterTopic, null);
     this.pool.close();
+  }
+
+  /** Signs a fresh will and hands it to the servers (each replaces the one it holds). */
+  private armWill(): void {
+    this.outChain = this.outChain
+      .then(() => signSignal(this.opts.identity, this.opts.cluster, 'will', '', {}, Date.now()))
+      .then(
+        (msg) => {
+          if (!this.closed) this.pool.setWill(this.clusterTopic, msg);
+        },
+        (e: unknown) => this.stats.error('signing a will', e),
+      );
   }
 
   /** Signs and publishes, in call order. */
@@ -143,7 +175,8 @@ export class SignalingBridge {
     }
     const m = parseSignal(data);
     if (typeof m === 'string') return this.stats.count('drop.signaling', 1, m);
-    if (topic === this.clusterTopic ? m.t !== 'announce' : topic !== this.selfTopic || m.t === 'announce' || m.to !== this.id) return;
+    if (topic === this.clusterTopic ? !isClusterWide(m.t) : topic !== this.selfTopic || isClusterWide(m.t) || m.to !== this.id) return;
+    if (m.t === 'will' && m.from === this.id) return; // ours (or our previous page's), come back
     this.inChain = this.inChain
       .then(() => this.verifier.verify(m, Date.now()))
       .then(
@@ -162,6 +195,9 @@ export class SignalingBridge {
     if (t === 'announce') {
       this.stats.set('signaling.clients', clients);
       this.on.announce(from, clients, body.isolated === true);
+    } else if (t === 'will') {
+      this.stats.count('will.in');
+      this.on.will(from);
     } else if (t === 'signal') {
       markOnce('p2p:signal-in');
       this.on.signal(from, body.conn as string, body.signal);

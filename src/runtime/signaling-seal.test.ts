@@ -53,21 +53,32 @@ interface Heard {
   announces: string[];
   signals: { from: string; conn: string; signal: unknown }[];
   relays: { from: string; bytes: Uint8Array }[];
+  wills: string[];
   ownAnnounces: number;
 }
 
+/** ws's WebSocket, keeping every socket opened, so a test can cut one as a crash would. */
+class TrackedSocket extends WebSocket {
+  static made: TrackedSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    TrackedSocket.made.push(this);
+  }
+}
+
 function bridge(id: string, secret?: ClusterSecret): { b: SignalingBridge; heard: Heard; stats: Stats } {
-  const heard: Heard = { announces: [], signals: [], relays: [], ownAnnounces: 0 };
+  const heard: Heard = { announces: [], signals: [], relays: [], wills: [], ownAnnounces: 0 };
   const stats = new Stats();
   const on: SignalingHandlers = {
     announce: (from) => heard.announces.push(from),
     ownAnnounce: () => heard.ownAnnounces++,
     signal: (from, conn, signal) => heard.signals.push({ from, conn, signal }),
     relay: (from, bytes) => heard.relays.push({ from, bytes }),
+    will: (from) => heard.wills.push(from),
     state: () => undefined,
     open: () => undefined,
   };
-  const b = new SignalingBridge({ identity: ids[id]!, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: WebSocket as unknown as WebSocketCtor, secret }, stats, on);
+  const b = new SignalingBridge({ identity: ids[id]!, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: TrackedSocket as unknown as WebSocketCtor, secret }, stats, on);
   bridges.push(b);
   return { b, heard, stats };
 }
@@ -113,6 +124,20 @@ async function exchange(a: SignalingBridge, b: SignalingBridge): Promise<void> {
 }
 
 describe('signaling with a cluster secret', () => {
+  it('a last will is sealed too: the tab with the secret hears it, a listener on every topic reads no id', async () => {
+    const spy = await eavesdropper(await everyTopicOf(right));
+    TrackedSocket.made = [];
+    const a = bridge(A, right);
+    bridge(B, right);
+    await until(() => server.stats().wills >= 2, 'wills held');
+    TrackedSocket.made[1]!.terminate(); // B's renderer dies: no goodbye
+    await until(() => a.heard.wills.length === 1, 'the will');
+    expect(a.heard.wills).toEqual([B]);
+    await settle();
+    expect(spy.raw()).toContain('"c":');
+    for (const secretText of [A, B, 'will']) expect(spy.raw()).not.toContain(secretText);
+  });
+
   it('tabs with the same secret announce, signal in order and relay; a listener on every topic reads no id, SDP or frame', async () => {
     const spy = await eavesdropper(await everyTopicOf(right));
     const a = bridge(A, right);

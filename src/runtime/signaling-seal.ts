@@ -37,6 +37,8 @@ import type { Stats } from './stats';
 export interface SignalingChannel {
   subscribe(topic: string): void;
   publish(topic: string, data: Record<string, unknown>): void;
+  /** What the servers publish on `topic` when our connection to them closes; null: nothing. */
+  setWill(topic: string, data: Record<string, unknown> | null): void;
   isOpen(): boolean;
   states(): { url: string; state: SignalingState }[];
   close(): void;
@@ -70,6 +72,7 @@ export function openSignalingChannel(o: ChannelOptions, pool: PoolHandlers, stat
     return {
       subscribe: (t) => plain.subscribe(t),
       publish: (t, d) => void plain.publish(t, d),
+      setWill: (t, d) => plain.setWill(t, d),
       isOpen: () => plain.isOpen(),
       states: () => plain.states(),
       close: () => plain.close(),
@@ -96,6 +99,8 @@ export class SealedSignaling implements SignalingChannel {
   private tokens = LOBBY_BURST;
   private refilledAt: number;
   private readonly now: () => number;
+  /** Raised by every setWill: a will still being sealed when a newer call came is not set. */
+  private willEpoch = 0;
 
   constructor(
     private readonly o: ChannelOptions,
@@ -135,6 +140,17 @@ export class SealedSignaling implements SignalingChannel {
       const wire = await this.wireTopic(topic);
       const c = await encryptPayload(this.secret.keys, utf8(JSON.stringify(data)), wire);
       this.pool.publish(wire, { c });
+    });
+  }
+
+  /** Sealed like a publish. Clearing is synchronous (a closing page may not wait for the chain). */
+  setWill(topic: string, data: Record<string, unknown> | null): void {
+    const epoch = ++this.willEpoch;
+    if (data === null) return this.pool.setWill('', null);
+    this.chainOut(async () => {
+      const wire = await this.wireTopic(topic);
+      const c = await encryptPayload(this.secret.keys, utf8(JSON.stringify(data)), wire);
+      if (epoch === this.willEpoch) this.pool.setWill(wire, { c });
     });
   }
 

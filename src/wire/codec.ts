@@ -13,6 +13,8 @@ export const MAX_FRAME_BYTES = 256 * 1024;
 
 /** A frame that is never valid msgpack (0xc1 is "never used"): the link heartbeat. */
 export const HEARTBEAT_FRAME = new Uint8Array([0xc1]);
+/** Never valid msgpack either: "answer with a heartbeat now" (a link check, net/transport.ts). */
+export const PROBE_FRAME = new Uint8Array([0xc1, 0x01]);
 
 const packr = new Packr({
   useRecords: false,
