@@ -47,6 +47,8 @@ export type NodeIn =
   | StartInput
   | { type: 'frame'; from: NodeId; msg: WireMessage }
   | { type: 'linkDown'; peer: NodeId }
+  /** `from`'s last will, verified by the runtime: its signaling connection closed (a hint for membership). */
+  | { type: 'will'; from: NodeId }
   | { type: 'timer'; timer: NodeTimer }
   | { type: 'announce'; from: NodeId; clients: number; isolated: boolean }
   | { type: 'api'; req: number; call: ApiCall }

@@ -241,6 +241,9 @@ export class CoreNode {
         return this.dispatch(input.from, input.msg);
       case 'linkDown':
         return this.toHpv({ type: 'linkDown', peer: input.peer });
+      case 'will':
+        if (input.from === this.id || this.left) return;
+        return this.toMembership({ type: 'will', peer: input.from });
       case 'timer':
         return this.onTimer(input.timer);
       case 'announce':

@@ -97,7 +97,10 @@ export class P2PNode implements P2PApi {
         ownAnnounce: (clients) => this.join.onOwnAnnounce(clients),
         signal: (from, conn, signal) => this.links_.handleSignal(from, conn, signal),
         relay: (from, bytes) => this.links_.receive(from, bytes),
-        will: (from) => this.links_.check(from),
+        will: (from) => {
+          step({ type: 'will', from });
+          this.links_.check(from);
+        },
         state: () => this.emit({ type: 'signaling' }),
         open: () => this.join.onSignalingOpen(),
       },
@@ -401,6 +404,7 @@ function memberCounters(q: CoreQueries): Record<string, number> {
   return {
     'mem.live': m.live,
     'mem.suspicionsRaised': m.suspicionsRaised,
+    'mem.suspectedAfterWill': m.suspectedAfterWill,
     'mem.refutations': m.refutations,
     'mem.expired': m.expired,
     'mem.cutOff': m.cutOff,

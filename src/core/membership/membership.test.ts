@@ -221,6 +221,49 @@ describe('Membership', () => {
     expect(of(d, 'changed')).toEqual([{ type: 'changed', joined: [], left: ['x'] }]);
   });
 
+  it('a neighbour whose link goes down right after its will is suspected at once, without a probe', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    expect(step({ type: 'will', peer: 'x' }, T0 + 100)).toEqual([]); // a hint: nothing yet
+    expect(m.get('x')!.status).toBe('alive');
+    const out = step({ type: 'neighborDown', peer: 'x' }, T0 + 1100);
+    expect(of(out, 'send')).toEqual([]); // no ping: it would be relayed through a connection x no longer has
+    expect(of(out, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'suspect', id: 'x', incarnation: 1, by: 'me' } }]);
+    expect(m.get('x')!.status).toBe('suspect');
+    expect(m.stats().suspectedAfterWill).toBe(1);
+  });
+
+  it('a will long before the link goes down, or from a member that is not a neighbour, changes nothing', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step(deliver(alive('y', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    step({ type: 'will', peer: 'x' }, T0 + 100); // x's connection dropped and came back; it answered the link check
+    expect(step({ type: 'will', peer: 'y' }, T0 + 100)).toEqual([]);
+    const out = step({ type: 'neighborDown', peer: 'x' }, T0 + 100 + 3001);
+    expect(of(out, 'send')).toMatchObject([{ to: 'x', msg: { type: 'mem.ping' } }]);
+    expect(of(out, 'broadcast')).toEqual([]);
+    expect(m.get('x')!.status).toBe('alive');
+    expect(m.get('y')!.status).toBe('alive');
+    expect(m.stats().suspectedAfterWill).toBe(0);
+  });
+
+  it('a will cuts short a probe already waiting for a lost neighbour', () => {
+    const { m, step } = make();
+    step({ type: 'start', nick: 'me' }, T0);
+    step(deliver(alive('x', 1)), T0);
+    step({ type: 'neighborUp', peer: 'x' }, T0);
+    const [probe] = of(step({ type: 'neighborDown', peer: 'x' }, T0 + 100), 'timer');
+    const out = step({ type: 'will', peer: 'x' }, T0 + 300);
+    expect(of(out, 'broadcast')).toEqual([{ type: 'broadcast', data: { type: 'suspect', id: 'x', incarnation: 1, by: 'me' } }]);
+    expect(m.get('x')!.status).toBe('suspect');
+    expect(of(step({ type: 'timer', timer: probe!.timer }, T0 + 1100), 'broadcast')).toEqual([]); // suspected once
+    expect(m.stats().suspicionsRaised).toBe(1);
+  });
+
   it('does not suspect a neighbour whose LEAVE arrived during the probe', () => {
     const { m, step } = make();
     step({ type: 'start', nick: 'me' }, T0);

@@ -92,6 +92,12 @@ export interface MembershipConfig {
   expireAfterMs: number;
   /** Wait for the ping answer of a neighbour that went down before suspecting it. */
   probeTimeoutMs: number;
+  /**
+   * A neighbour whose link goes down this soon after its will came (the runtime checks
+   * the link when a will comes, and drops it after 1 s of silence) is suspected without
+   * a probe.
+   */
+  willTrustMs: number;
   /** Time a suspect has to refute before it is declared dead. */
   suspectTimeoutMs: number;
   /**
@@ -128,6 +134,7 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.free
   aliveJitter: 0.2,
   expireAfterMs: 20_000,
   probeTimeoutMs: 1_000,
+  willTrustMs: 3_000,
   suspectTimeoutMs: 5_000,
   unreachableAfterMs: 10_000,
   tombstoneTtlMs: 60_000,
@@ -151,6 +158,13 @@ export type MemberIn =
   | { type: 'message'; from: NodeId; msg: MemberMessage }
   | { type: 'neighborUp'; peer: NodeId }
   | { type: 'neighborDown'; peer: NodeId }
+  /**
+   * `peer`'s last will (verified by the runtime): its signaling connection closed. A hint,
+   * not a proof: a neighbour whose link goes down within willTrustMs of it is suspected at
+   * once rather than probed, since the probe would be relayed through a signaling
+   * connection it no longer has.
+   */
+  | { type: 'will'; peer: NodeId }
   /** Our own info changed: raise the incarnation and rebroadcast (debounced). */
   | { type: 'local'; nick?: string; active?: NodeId[]; meta?: Record<string, unknown> }
   | { type: 'timer'; timer: MemberTimer }
@@ -187,6 +201,8 @@ export interface MembershipStats {
   syncRecordsReceived: number;
   probes: number;
   probesAnswered: number;
+  /** Neighbours suspected without a probe: their link went down right after their will. */
+  suspectedAfterWill: number;
   invalid: number;
   rejected: number;
   /** Claims with an incarnation too far ahead of our clock (see `merge`), refused. */
@@ -253,6 +269,8 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private readonly members = new Map<NodeId, Entry>();
   private readonly neighbors = new Set<NodeId>();
   private readonly probes = new Map<NodeId, number>();
+  /** Neighbours whose will came (onWill), and when: their link going down soon after needs no probe. */
+  private readonly wills = new Map<NodeId, number>();
   private started = false;
   private leaving = false;
   private announceArmed = false;
@@ -275,7 +293,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
   private placementCache: NodeId[] | null = null;
   private readonly counters = {
     broadcasts: 0, suspicionsRaised: 0, deathsDeclared: 0, refutations: 0, expired: 0, syncSent: 0, cutOff: 0, syncForwarded: 0,
-    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, invalid: 0, rejected: 0, futureRefused: 0, forged: 0, unproven: 0,
+    syncRecordsReceived: 0, probes: 0, probesAnswered: 0, suspectedAfterWill: 0, invalid: 0, rejected: 0, futureRefused: 0, forged: 0, unproven: 0,
   };
 
   constructor(me: NodeId, config: Partial<MembershipConfig>, rng: Rng) {
@@ -305,6 +323,9 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
         break;
       case 'neighborDown':
         this.onNeighborDown(input.peer);
+        break;
+      case 'will':
+        this.onWill(input.peer);
         break;
       case 'local':
         this.onLocal(input);
@@ -460,7 +481,26 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (!this.started || this.leaving) return;
     const e = this.members.get(peer);
     if (!e || e.status !== 'alive') return;
+    const willAt = this.wills.get(peer);
+    this.wills.delete(peer);
+    if (willAt !== undefined && this.now - willAt <= this.config.willTrustMs) {
+      this.counters.suspectedAfterWill++;
+      return this.accuse(e);
+    }
     this.probe(peer);
+  }
+
+  /** Kept for neighbours only (bounded by the active view); a probe already waiting is cut short. */
+  private onWill(peer: NodeId): void {
+    const e = this.members.get(peer);
+    if (!this.started || this.leaving || !e || e.status !== 'alive') return;
+    if (this.neighbors.has(peer)) {
+      this.wills.set(peer, this.now);
+    } else if (this.probes.has(peer)) {
+      this.probes.delete(peer);
+      this.counters.suspectedAfterWill++;
+      this.accuse(e);
+    }
   }
 
   /** Ping `peer` directly (relayed by signaling when no channel is left); silence until probeTimeoutMs makes it a suspect. */
@@ -556,6 +596,12 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
     if (this.neighbors.has(peer)) return;
     const e = this.members.get(peer);
     if (!e || e.status !== 'alive') return;
+    this.accuse(e);
+  }
+
+  /** This node suspects `e` (a neighbour lost and not answering): SUSPECT broadcast, dead after suspectTimeoutMs. */
+  private accuse(e: Entry): void {
+    const peer = e.id;
     this.touch(peer);
     e.status = 'suspect';
     e.accused = true;
@@ -758,6 +804,7 @@ export class Membership extends Protocol<MemberIn, MemberMessage, MemberTimer, M
 
   private sweep(): void {
     this.probeWhileAlone();
+    for (const [peer, at] of this.wills) if (this.now - at > this.config.willTrustMs) this.wills.delete(peer);
     if (this.graphDirty) this.findUnreachable();
     for (const e of this.members.values()) {
       if (e.id === this.me) continue;
