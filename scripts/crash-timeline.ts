@@ -51,7 +51,7 @@ async function run(): Promise<void> {
     const cdp = await victim.context.newCDPSession(victim.page);
     const before = server.server.stats();
     const t0 = Date.now();
-    console.log(`crashing ${id} at ${new Date(t0).toISOString().slice(11, 23)}; wills the server published before: ${before.willsPublished}, connections ${before.connections}`);
+    console.log(`crashing ${id} at ${new Date(t0).toISOString().slice(11, 23)}; wills the server published before: ${before.willsPublished}, connections ${before.connections}, refused ${JSON.stringify(Object.fromEntries(Object.entries(before.rejected).filter(([, n]) => n > 0)))}`);
     void cdp.send('Page.crash').catch(() => undefined);
     const seen: Seen[] = survivors.map(() => ({}));
     while (Date.now() - t0 < 20_000 && seen.some((s) => s.notAlive === undefined)) {
@@ -85,6 +85,8 @@ async function run(): Promise<void> {
     console.log(`every survivor has detected it: ${Math.max(...all)} ms`);
     const downs = await Promise.all(survivors.map((t) => t.page.evaluate(() => window.p2p.problems().filter((p) => p.includes('link.down')).slice(-3))));
     downs.forEach((d, i) => d.length && console.log(`survivor ${i} links down: ${d.join(' | ')}`));
+    const tooLarge = await Promise.all(survivors.map((t) => t.page.evaluate(() => window.p2p.problems().filter((p) => p.includes('relayTooLarge')).slice(-1))));
+    tooLarge.forEach((d, i) => d.length && console.log(`survivor ${i} relays too large: ${d.join(' | ')}`));
   } finally {
     await browser.close();
     await server.close();

@@ -172,4 +172,23 @@ describe('SignalingPool', () => {
     b.setWill('t', null);
     await until(() => s1.stats().wills === 0 && s2.stats().wills === 0, 'cleared');
   });
+
+  it('does not send a frame over the server\'s limit (the server would close the connection), and stays connected', async () => {
+    const s = await server();
+    const ws = s.url.replace('http', 'ws');
+    const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
+    const errors: string[] = [];
+    const a = new SignalingPool([ws], 'a', { WebSocketImpl: WebSocket as unknown as WebSocketCtor, onPublish: () => undefined, onState: () => undefined, onError: (w) => errors.push(w) });
+    pools.push(a);
+    const b = pool([ws], 'b', got);
+    b.subscribe('t');
+    await until(() => a.isOpen() && b.isOpen() && s.stats().subscriptions === 1, 'open');
+    expect(a.publish('t', { big: 'x'.repeat(66_000) })).toBe(false);
+    expect(errors).toEqual([expect.stringMatching(/^signaling: a frame of \d+ bytes not sent \(over 65536\)$/)]);
+    expect(a.publish('t', { n: 1 })).toBe(true);
+    await until(() => got.length === 1, 'the next publish');
+    expect(got[0]!.data.n).toBe(1);
+    expect(s.stats().rejected.oversized).toBe(0);
+    expect(a.isOpen()).toBe(true);
+  });
 });

@@ -42,6 +42,11 @@ export interface SignalingOptions {
 }
 
 const OPEN = 1;
+/**
+ * Largest frame sent (UTF-8 bytes): a server closes a connection that sends more than its
+ * limit, 64 KiB for ours by default (signaling/limits.ts).
+ */
+export const MAX_FRAME_BYTES = 64 * 1024;
 
 export class SignalingConnection {
   state: SignalingState = 'connecting';
@@ -184,7 +189,14 @@ export class SignalingConnection {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return false;
     try {
-      ws.send(JSON.stringify(msg));
+      const text = JSON.stringify(msg);
+      // the server would close the connection, losing whatever else is in flight on it
+      const bytes = text.length * 3 <= MAX_FRAME_BYTES ? text.length : new TextEncoder().encode(text).byteLength;
+      if (bytes > MAX_FRAME_BYTES) {
+        this.opts.onError?.(`signaling: a frame of ${bytes} bytes not sent (over ${MAX_FRAME_BYTES})`);
+        return false;
+      }
+      ws.send(text);
       return true;
     } catch (e) {
       this.opts.onError?.(`signaling: send failed: ${(e as Error).message}`);

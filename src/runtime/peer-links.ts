@@ -27,6 +27,13 @@ export const MAX_STRIKES = 50;
  * (deadAfterMs, 3 s) would otherwise find a crashed one.
  */
 export const WILL_CHECK_MS = 1_000;
+/**
+ * Largest frame relayed through signaling: base64 (×4/3), and with a cluster secret base64
+ * again around the sealed message (×16/9 in all), plus the signed envelope, stays under
+ * the signaling server's default frame limit (64 KiB). Routed messages fall back to a
+ * relay when no path is known, and a batch of KV writes can be larger.
+ */
+export const MAX_RELAY_BYTES = 32 * 1024;
 
 export interface PeerLinkOptions {
   identity: NodeIdentity;
@@ -86,6 +93,9 @@ export class PeerLinks {
     this.stats.count(`out.${msg.type}`);
     this.stats.count('bytes.out', bytes.byteLength);
     if (transient && !this.transport.isOpen(to)) {
+      // a server closes a connection that sends a frame over its limit (64 KiB by default),
+      // and with it everything else in flight there: such a message is dropped here instead
+      if (bytes.byteLength > MAX_RELAY_BYTES) return this.stats.count('drop.relayTooLarge', 1, `${msg.type} of ${bytes.byteLength} bytes to ${to}: over ${MAX_RELAY_BYTES}`);
       this.stats.count('relay.out');
       this.on.relay(to, bytes);
     } else {
