@@ -89,6 +89,20 @@ test('through the stock server (no will), a crashed tab is still found, by the h
   }
 });
 
+test('a reloading tab withdraws its will: none is published, and its peer does not suspect it', async ({ cluster, server }) => {
+  const [a, b] = await connectedPair(cluster);
+  const signaling = (server as unknown as { server: { stats(): { willsPublished: number } } }).server;
+  const stats = () => signaling.stats();
+  const before = stats().willsPublished;
+  await b.page.reload();
+  await b.page.waitForFunction(() => (window as unknown as { p2p?: { peers(): string[] } }).p2p?.peers().length === 1);
+  await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => p.includes(b.id), 20_000, 'a links to reloaded b');
+  expect(stats().willsPublished).toBe(before);
+  expect(await a.page.evaluate(() => window.p2p.stats()['mem.suspicionsRaised'] ?? 0)).toBe(0);
+  await closeTab(a);
+  await closeTab(b);
+});
+
 test('a reload keeps the node id; a duplicated tab gets its own', async ({ cluster }) => {
   const [a] = (await cluster(1, 'ids', { formed: false })).tabs as [Tab];
   await a.page.reload();

@@ -361,6 +361,7 @@ export class P2PNode implements P2PApi {
   private goodbye(): boolean {
     if (this.driver.stopped) return false;
     this.driver.step({ type: 'leave' });
+    this.signaling.withdrawWill();
     this.persistence.stopWatching();
     // frames are coalesced in a later task, which a closing page may never run
     this.links_.flush();

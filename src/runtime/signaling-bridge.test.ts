@@ -168,6 +168,18 @@ describe('signed signaling', () => {
     expect(s.stats().willsPublished).toBe(0);
   });
 
+  it('a node leaving on purpose withdraws its will: its connection dropping then publishes nothing', async () => {
+    const { s, victim, neighbour, neighbourSocket } = await setup();
+    await until(() => s.stats().wills === 2, 'both wills held by the server');
+    neighbour.b.withdrawWill(); // what a closing or reloading page does (pagehide)
+    await until(() => s.stats().wills === 1, 'withdrawn');
+    neighbourSocket.terminate();
+    await until(() => s.stats().connections === 2, 'dropped');
+    await sleep(100);
+    expect(victim.got.wills).toEqual([]);
+    expect(s.stats().willsPublished).toBe(0);
+  });
+
   it('a will "from" a node that did not sign it, or a stale one, is dropped', async () => {
     const { victimId, neighbourId, evilId, victim, evil } = await setup();
     const now = Date.now();

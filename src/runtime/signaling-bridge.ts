@@ -135,11 +135,19 @@ export class SignalingBridge {
   }
 
   close(): void {
+    this.withdrawWill();
+    this.pool.close();
+  }
+
+  /**
+   * Leaving on purpose (a close, a reload): nothing for the servers to publish, the LEAVE
+   * says it. Without this, a reloading tab's will could reach a neighbour before its LEAVE
+   * and get it suspected (keys moved away and back) rather than graced.
+   */
+  withdrawWill(): void {
     this.closed = true;
     clearInterval(this.willTimer);
-    // leaving on purpose: nothing for the servers to publish (the LEAVE says it)
     this.pool.setWill(this.clusterTopic, null);
-    this.pool.close();
   }
 
   /** Signs a fresh will and hands it to the servers (each replaces the one it holds). */
