@@ -16,8 +16,8 @@
  * receivers' clock bound, and publishes it on `<cluster>` the moment our connection to it
  * closes, which for a crashed or killed tab is at once. Receivers verify it like any
  * message and take it only as a hint (`will` handler: check the link to that node now);
- * a live node whose connection merely dropped answers the check. A graceful close clears
- * it first.
+ * a live node whose connection merely dropped answers the check. A node leaving on
+ * purpose (pagehide: a close or a reload) withdraws it first.
  * With a cluster secret, the layer underneath (signaling-seal.ts) renames the topics and
  * encrypts every signed message as a whole (sign, then seal): a client without the secret
  * sees neither ids nor signatures. This class names topics the same either way.
@@ -73,7 +73,8 @@ export class SignalingBridge {
   private inChain: Promise<void> = Promise.resolve();
   private readonly id: string;
   private readonly willTimer: ReturnType<typeof setInterval>;
-  private closed = false;
+  /** Withdrawn (leaving on purpose): a will still being signed is not handed over. */
+  private willWithdrawn = false;
 
   constructor(
     private readonly opts: SignalingOptions,
@@ -145,7 +146,7 @@ export class SignalingBridge {
    * and get it suspected (keys moved away and back) rather than graced.
    */
   withdrawWill(): void {
-    this.closed = true;
+    this.willWithdrawn = true;
     clearInterval(this.willTimer);
     this.pool.setWill(this.clusterTopic, null);
   }
@@ -156,7 +157,7 @@ export class SignalingBridge {
       .then(() => signSignal(this.opts.identity, this.opts.cluster, 'will', '', {}, Date.now()))
       .then(
         (msg) => {
-          if (!this.closed) this.pool.setWill(this.clusterTopic, msg);
+          if (!this.willWithdrawn) this.pool.setWill(this.clusterTopic, msg);
         },
         (e: unknown) => this.stats.error('signing a will', e),
       );
