@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSignalingServer, type SignalingServer } from '../../signaling/server';
+import { trackedWebSocket } from '../../signaling/testing';
 import { SignalingPool, type WebSocketCtor } from './signaling';
 
 const servers: SignalingServer[] = [];
@@ -152,13 +153,7 @@ describe('SignalingPool', () => {
     const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
     const a = pool(urls, 'a', got);
     a.subscribe('t');
-    const sockets: WebSocket[] = [];
-    class Tracked extends WebSocket {
-      constructor(url: string) {
-        super(url);
-        sockets.push(this);
-      }
-    }
+    const { Tracked, made: sockets } = trackedWebSocket();
     const b = new SignalingPool(urls, 'b', { WebSocketImpl: Tracked as unknown as WebSocketCtor, onPublish: () => undefined, onState: () => undefined, backoffMinMs: 50, backoffMaxMs: 200 });
     pools.push(b);
     b.setWill('t', { n: 'bye' });
