@@ -50,6 +50,14 @@ test('a crashed tab is dropped from peers() within a few seconds', async ({ clus
   await closeTab(a);
 });
 
+/** Kills b's renderer and keeps its context (crashTab closes it, which would close its sockets too). */
+async function crashRenderer(b: Tab): Promise<void> {
+  const cdp = await b.context.newCDPSession(b.page);
+  const crashed = new Promise<void>((resolve) => b.page.once('crash', () => resolve()));
+  void cdp.send('Page.crash').catch(() => undefined);
+  await crashed;
+}
+
 /** How a's link to a crashed peer ended: found by a link check after its will, or by the heartbeat deadline. */
 async function howFound(a: Tab): Promise<{ wills: number; checkTimeouts: number; heartbeatTimeouts: number }> {
   return a.page.evaluate(() => {
@@ -60,7 +68,7 @@ async function howFound(a: Tab): Promise<{ wills: number; checkTimeouts: number;
 
 test('a crashed tab\'s last will reaches its peers, which drop its link by a check rather than the heartbeat deadline', async ({ cluster }) => {
   const [a, b] = await connectedPair(cluster);
-  await crashTab(b, { keepContext: true });
+  await crashRenderer(b);
   await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 10_000, 'a drops crashed b');
   expect(await howFound(a)).toEqual({ wills: 1, checkTimeouts: 1, heartbeatTimeouts: 0 });
   await b.context.close();
@@ -71,7 +79,7 @@ test('through the stock server (no will), a crashed tab is still found, by the h
   const stock = await startStockServer();
   try {
     const [a, b] = await connectedPair(cluster, stock.ws);
-    await crashTab(b, { keepContext: true });
+    await crashRenderer(b);
     await waitFor(() => a.page.evaluate(() => window.p2p.peers()), (p) => !p.includes(b.id), 10_000, 'a drops crashed b');
     expect(await howFound(a)).toEqual({ wills: 0, checkTimeouts: 0, heartbeatTimeouts: 1 });
     await b.context.close();

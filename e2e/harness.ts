@@ -129,18 +129,14 @@ export async function acceptSignalingConsent(page: Page): Promise<void> {
   await page.getByRole('dialog').getByRole('button', { name: 'Connect through it' }).click();
 }
 
-/**
- * Kills the renderer, as a crashed tab: no pagehide, no goodbye. Then closes its context,
- * unless `keepContext` (closing it would close the tab's sockets too, so a test about what
- * the crash alone does keeps it, and closes it itself).
- */
-export async function crashTab(tab: Tab, o: { keepContext?: boolean } = {}): Promise<void> {
+/** Kills the renderer, as a crashed tab: no pagehide, no goodbye. */
+export async function crashTab(tab: Tab): Promise<void> {
   const cdp = await tab.context.newCDPSession(tab.page);
   const crashed = new Promise<void>((resolve) => tab.page.once('crash', () => resolve()));
   // the call never answers: its target dies while handling it
   void cdp.send('Page.crash').catch((e: unknown) => console.log(`[crashTab] ${(e as Error).message.split('\n')[0]}`));
   await Promise.race([crashed, new Promise((r) => setTimeout(r, 5_000))]);
-  if (!o.keepContext) await tab.context.close();
+  await tab.context.close();
 }
 
 /** Closes a tab the way a user does (pagehide runs). */

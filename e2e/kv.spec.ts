@@ -251,7 +251,7 @@ test('3 of 8 tabs crashing at once lose no acknowledged key, and reads keep answ
       return { wrong, errors, reads, p99: ms[Math.floor(ms.length * 0.99)]!, max: ms[ms.length - 1]! };
     }, keys),
   );
-  await Promise.all(victims.map((t) => crashTab(t)));
+  await Promise.all(victims.map(crashTab));
   const results = await Promise.all(reading);
   const holders = await Promise.all(alive.map((t) => t.page.evaluate(() => window.p2p.kv.localKeys())));
   for (const r of results) for (const w of [...r.wrong, ...r.errors]) console.log(`[kv-crash3] ${w}; held now by ${alive.filter((_, i) => holders[i]!.includes(w.split(':')[0]!)).map((t) => t.id.slice(0, 6)).join(',')}; victims ${victims.map((t) => t.id.slice(0, 6)).join(',')}`);

@@ -12,7 +12,7 @@
  * `memberViews()`. `--keys K`: tab 0 puts K keys first (in windows of 500), as the bench
  * does before its crash step. Needs `npm run build`.
  */
-import { crashTab, launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
+import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
 
 const arg = (name: string, d: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,10 +48,11 @@ async function run(): Promise<void> {
     const survivors = tabs.slice(0, -1);
     const id = await victim.page.evaluate(() => window.p2p.id);
     const neighbours = await Promise.all(survivors.map((t) => t.page.evaluate((id) => window.p2p.peers().includes(id), id)));
+    const cdp = await victim.context.newCDPSession(victim.page);
     const before = server.server.stats();
     const t0 = Date.now();
     console.log(`crashing ${id} at ${new Date(t0).toISOString().slice(11, 23)}; wills the server published before: ${before.willsPublished}, connections ${before.connections}, refused ${JSON.stringify(Object.fromEntries(Object.entries(before.rejected).filter(([, n]) => n > 0)))}`);
-    void crashTab(victim, { keepContext: true });
+    void cdp.send('Page.crash').catch(() => undefined);
     const seen: Seen[] = survivors.map(() => ({}));
     while (Date.now() - t0 < 20_000 && seen.some((s) => s.notAlive === undefined)) {
       const now = await Promise.all(

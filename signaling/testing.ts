@@ -17,21 +17,6 @@ export const STOCK_SERVER = fileURLToPath(new URL('../node_modules/y-webrtc/bin/
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Msg = Record<string, any>;
 
-/**
- * A `ws` WebSocket class whose instances are all kept in `made`, so that a test can cut
- * one without a close frame (`terminate()`), as when a tab's renderer dies.
- */
-export function trackedWebSocket(): { Tracked: new (url: string) => WebSocket; made: WebSocket[] } {
-  const made: WebSocket[] = [];
-  class Tracked extends WebSocket {
-    constructor(url: string) {
-      super(url);
-      made.push(this);
-    }
-  }
-  return { Tracked, made };
-}
-
 interface Waiter {
   match: (m: Msg) => boolean;
   resolve: (m: Msg) => void;

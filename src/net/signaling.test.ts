@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSignalingServer, type SignalingServer } from '../../signaling/server';
-import { trackedWebSocket } from '../../signaling/testing';
 import { SignalingPool, type WebSocketCtor } from './signaling';
 
 const servers: SignalingServer[] = [];
@@ -153,7 +152,13 @@ describe('SignalingPool', () => {
     const got: { topic: string; data: Record<string, unknown>; clients: number }[] = [];
     const a = pool(urls, 'a', got);
     a.subscribe('t');
-    const { Tracked, made: sockets } = trackedWebSocket();
+    const sockets: WebSocket[] = [];
+    class Tracked extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        sockets.push(this);
+      }
+    }
     const b = new SignalingPool(urls, 'b', { WebSocketImpl: Tracked as unknown as WebSocketCtor, onPublish: () => undefined, onState: () => undefined, backoffMinMs: 50, backoffMaxMs: 200 });
     pools.push(b);
     b.setWill('t', { n: 'bye' });

@@ -8,7 +8,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSignalingServer, type SignalingServer } from '../../signaling/server';
-import { trackedWebSocket } from '../../signaling/testing';
 import type { WebSocketCtor } from '../net/signaling';
 import { generateIdentity, type Identity } from '../trust/keys';
 import { nodeIdentity, type NodeIdentity } from './node-identity';
@@ -38,12 +37,19 @@ const until = async (f: () => boolean, what: string) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const sockets = trackedWebSocket();
+/** ws's WebSocket, keeping every socket opened, so a test can cut one as a crash would. */
+class TrackedSocket extends WebSocket {
+  static made: TrackedSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    TrackedSocket.made.push(this);
+  }
+}
 
 function bridge(url: string, identity: NodeIdentity): { b: SignalingBridge; got: Got; stats: Stats } {
   const got: Got = { relays: [], signals: [], announces: [], wills: [] };
   const stats = new Stats();
-  const b = new SignalingBridge({ identity, cluster: CLUSTER, urls: [url], WebSocketImpl: sockets.Tracked as unknown as WebSocketCtor }, stats, {
+  const b = new SignalingBridge({ identity, cluster: CLUSTER, urls: [url], WebSocketImpl: TrackedSocket as unknown as WebSocketCtor }, stats, {
     announce: (from) => got.announces.push(from),
     ownAnnounce: () => undefined,
     signal: (from, conn, signal) => got.signals.push([from, conn, signal]),
@@ -77,7 +83,7 @@ beforeAll(async () => {
 
 describe('signed signaling', () => {
   async function setup() {
-    sockets.made.length = 0;
+    TrackedSocket.made = [];
     const s = await startSignalingServer({ port: 0, staticDir: null, log: () => undefined });
     servers.push(s);
     const url = s.url.replace('http', 'ws');
@@ -86,7 +92,7 @@ describe('signed signaling', () => {
     const neighbour = bridge(url, neighbourId);
     await until(() => victim.b.isOpen() && neighbour.b.isOpen(), 'bridges open');
     await until(() => s.stats().subscriptions >= 4, 'subscribed');
-    const neighbourSocket = sockets.made[1]!;
+    const neighbourSocket = TrackedSocket.made[1]!;
     const evil = await attacker(url, [`${CLUSTER}/${victimId.id}`, CLUSTER]);
     await until(() => s.stats().subscriptions >= 5, 'attacker subscribed');
     return { s, victimId, neighbourId, evilId, victim, neighbour, neighbourSocket, evil, inbox: `${CLUSTER}/${victimId.id}` };

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSignalingServer, type SignalingServer } from '../../signaling/server';
-import { TestClient, trackedWebSocket } from '../../signaling/testing';
+import { TestClient } from '../../signaling/testing';
 import type { WebSocketCtor } from '../net/signaling';
 import { encryptPayload } from '../trust/secret';
 import { toBase64, utf8 } from '../trust/bytes';
@@ -57,7 +57,14 @@ interface Heard {
   ownAnnounces: number;
 }
 
-const sockets = trackedWebSocket();
+/** ws's WebSocket, keeping every socket opened, so a test can cut one as a crash would. */
+class TrackedSocket extends WebSocket {
+  static made: TrackedSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    TrackedSocket.made.push(this);
+  }
+}
 
 function bridge(id: string, secret?: ClusterSecret): { b: SignalingBridge; heard: Heard; stats: Stats } {
   const heard: Heard = { announces: [], signals: [], relays: [], wills: [], ownAnnounces: 0 };
@@ -71,7 +78,7 @@ function bridge(id: string, secret?: ClusterSecret): { b: SignalingBridge; heard
     state: () => undefined,
     open: () => undefined,
   };
-  const b = new SignalingBridge({ identity: ids[id]!, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: sockets.Tracked as unknown as WebSocketCtor, secret }, stats, on);
+  const b = new SignalingBridge({ identity: ids[id]!, cluster: CLUSTER, urls: [wsUrl], WebSocketImpl: TrackedSocket as unknown as WebSocketCtor, secret }, stats, on);
   bridges.push(b);
   return { b, heard, stats };
 }
@@ -119,11 +126,11 @@ async function exchange(a: SignalingBridge, b: SignalingBridge): Promise<void> {
 describe('signaling with a cluster secret', () => {
   it('a last will is sealed too: the tab with the secret hears it, a listener on every topic reads no id', async () => {
     const spy = await eavesdropper(await everyTopicOf(right));
-    sockets.made.length = 0;
+    TrackedSocket.made = [];
     const a = bridge(A, right);
     bridge(B, right);
     await until(() => server.stats().wills >= 2, 'wills held');
-    sockets.made[1]!.terminate(); // B's renderer dies: no goodbye
+    TrackedSocket.made[1]!.terminate(); // B's renderer dies: no goodbye
     await until(() => a.heard.wills.length === 1, 'the will');
     expect(a.heard.wills).toEqual([B]);
     await settle();
