@@ -5,7 +5,7 @@
  * answered when it dials us; an open link is listed with its path.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Transport, type LinkAuth, type SimplePeerCtor } from './transport';
+import { DEAD_AFTER_MS, HEARTBEAT_MS, ICE_CHECK_MS, Transport, type LinkAuth, type SimplePeerCtor } from './transport';
 import { HEARTBEAT_FRAME, PROBE_FRAME } from '../wire/codec';
 
 type Handler = (...args: unknown[]) => void;
@@ -224,7 +224,7 @@ describe('Transport: frames before simple-peer reports the link connected', () =
   });
 });
 
-describe('Transport: link checks (a peer whose signaling connection closed)', () => {
+describe('Transport: heartbeats and link checks (a peer whose signaling connection closed, or whose ICE went disconnected)', () => {
   let frames: number[][];
   let downs: [string, string][];
   let t: Transport;
@@ -289,6 +289,47 @@ describe('Transport: link checks (a peer whose signaling connection closed)', ()
     expect(p.sent.slice(before)).toEqual([[...HEARTBEAT_FRAME]]);
     p.emit('data', new Uint8Array([9]));
     expect(frames).toEqual([[9]]);
+  });
+
+  it("the ICE connection going disconnected (a crashed peer, a cut network) starts a check", async () => {
+    const p = await openLink();
+    p.emit('iceStateChange', 'disconnected', 'complete');
+    expect(p.sent.at(-1)).toEqual([...PROBE_FRAME]);
+    await vi.advanceTimersByTimeAsync(ICE_CHECK_MS);
+    expect(downs).toEqual([['b', `no answer to a link check within ${ICE_CHECK_MS} ms (its ICE connection went disconnected)`]]);
+    expect(t.stats).toMatchObject({ checks: 1, iceChecks: 1, checkTimeouts: 1, heartbeatTimeouts: 0 });
+  });
+
+  it('a connection that recovers answers the check and keeps its link', async () => {
+    const p = await openLink();
+    p.emit('iceStateChange', 'disconnected', 'complete');
+    await vi.advanceTimersByTimeAsync(500);
+    p.emit('iceStateChange', 'connected', 'complete');
+    p.emit('data', HEARTBEAT_FRAME);
+    await vi.advanceTimersByTimeAsync(ICE_CHECK_MS);
+    expect(downs).toEqual([]);
+    expect(t.isOpen('b')).toBe(true);
+  });
+
+  it('an idle link costs one heartbeat per heartbeat period, and a silent peer is dropped at the deadline', async () => {
+    const p = await openLink();
+    const before = p.sent.length;
+    for (let s = 0; s < 60; s++) {
+      p.emit('data', HEARTBEAT_FRAME); // the peer's own heartbeats keep the link alive
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    const beats = p.sent.slice(before).filter((f) => f.length === 1 && f[0] === HEARTBEAT_FRAME[0]).length;
+    // one per silence of three quarters of a period (a link that carried frames sends none)
+    expect(beats).toBeGreaterThanOrEqual(60_000 / HEARTBEAT_MS);
+    expect(beats).toBeLessThanOrEqual(Math.ceil(60_000 / ((HEARTBEAT_MS * 3) / 4)));
+    expect(downs).toEqual([]);
+    // now the peer goes silent (frozen): dropped after DEAD_AFTER_MS, not before
+    await vi.advanceTimersByTimeAsync(DEAD_AFTER_MS - 1000);
+    expect(downs).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(downs).toHaveLength(1);
+    expect(downs[0]![1]).toMatch(/^no heartbeat for/);
+    expect(t.stats.heartbeatTimeouts).toBe(1);
   });
 
   it('no open link: nothing to check', () => {

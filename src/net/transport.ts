@@ -4,14 +4,21 @@
  * - A send to a peer without a link dials it (simple-peer, signals relayed to the peer's
  *   `<cluster>/<id>` topic) and queues the frame until the channel opens.
  * - Glare (both sides dial at once): the link initiated by the smaller id wins.
- * - Heartbeat: a link that sent nothing for most of `heartbeatMs` (1 s) sends a 1-byte
- *   frame (any frame proves liveness); a link silent for `deadAfterMs` (3 s, checked
- *   every half period) is closed and reported down. Browsers do not reliably report a closed
- *   or crashed tab, and a frozen tab reports nothing at all.
- * - Checks: when something outside the link says the peer may be gone (its signaling
- *   connection closed: its last will, runtime/signaling-bridge.ts), `check(peer)` sends a
- *   probe frame, which a live peer answers at once with a heartbeat, and drops the link if
- *   nothing at all arrives from the peer within `withinMs` (1 s) instead of `deadAfterMs`.
+ * - Heartbeat: a link that sent nothing for most of `heartbeatMs` (10 s) sends a 1-byte
+ *   frame (any frame proves liveness); a link silent for `deadAfterMs` (25 s, checked
+ *   every second) is closed and reported down. This is the backstop for a peer whose
+ *   JavaScript stopped while its network stack runs on (a frozen or hung tab): nothing else
+ *   reports it. Crashes and closes are found sooner by the checks below; each heartbeat
+ *   costs about 130 bytes on the wire (DTLS and SCTP framing and the SACK back), so the
+ *   period is what an idle link costs (docs/benchmarks.md, "Idle links").
+ * - Checks: when something says the peer may be gone, `check(peer)` sends a probe frame,
+ *   which a live peer answers at once with a heartbeat, and drops the link if nothing at
+ *   all arrives from the peer within `withinMs` instead of `deadAfterMs`. Two things ask:
+ *   the peer's last will (its signaling connection closed, runtime/signaling-bridge.ts;
+ *   1 s) and the browser's ICE agent, whose consent checks (RFC 7675) run underneath
+ *   whatever the pages do and turn the connection "disconnected" 5-7 s after the other
+ *   end's network stack stops answering: a crashed tab without a will, a cut network
+ *   (ICE_CHECK_MS). A connection that recovers answers the probe and stays.
  * - Every failure (dial timeout, ICE failure, channel error, heartbeat loss) ends in
  *   exactly one onLinkDown for that peer; an explicit close() reports nothing.
  * - Diagnostics (link-stats.ts): an open link's selected candidate pair (host / srflx /
@@ -46,6 +53,14 @@ import { EarlySignals } from './early-signals';
 import { markOnce } from '../runtime/marks';
 import { sdpFingerprint } from '../trust/transcripts';
 import { candidateLineType, failureReason, noCandidates, selectedPath, type CandidateCounts, type LinkPath } from './link-stats';
+
+/** Defaults: a silent link sends a heartbeat every HEARTBEAT_MS and is dead after DEAD_AFTER_MS of silence. */
+export const HEARTBEAT_MS = 10_000;
+export const DEAD_AFTER_MS = 25_000;
+/** How long a link whose ICE connection went "disconnected" may stay silent after its check. */
+export const ICE_CHECK_MS = 2_000;
+/** Period of the heartbeat and deadline sweep. */
+const TICK_MS = 1_000;
 
 /** Frames to one peer are coalesced into data-channel messages of at most this size. */
 export const COALESCE_BYTES = 64 * 1024;
@@ -167,7 +182,8 @@ const COOLDOWN_MIN_MS = 5_000;
 const COOLDOWN_MAX_MS = 60_000;
 /** Unreachable records are kept this long after the last failure. */
 const UNREACHABLE_KEEP_MS = 10 * 60_000;
-const STATS_EVERY_BEATS = 10;
+/** An open link's path and RTT are read from getStats() this often. */
+const PATH_EVERY_MS = 5_000;
 /** A pending dial closed or replaced after this long counts as failed (glare resolves in ms). */
 const ABANDONED_AFTER_MS = 2_000;
 
@@ -184,6 +200,8 @@ export interface LinkStats {
   heartbeatTimeouts: number;
   /** Link checks started (check()), and those that got no answer in time (the link was dropped). */
   checks: number;
+  /** Of the checks, those started because the link's ICE connection went "disconnected". */
+  iceChecks: number;
   checkTimeouts: number;
   queueDrops: number;
   /** Sends refused because the peer was unreachable (held off after failed dials). */
@@ -209,17 +227,17 @@ export class Transport {
   private flushPending = false;
   private readonly flushChannel = new MessageChannel();
   private readonly unreachable = new Map<string, Unreachable>();
-  private beats = 0;
+  private pathsReadAt = Date.now();
   readonly stats: LinkStats = {
     framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
-    heartbeatTimeouts: 0, checks: 0, checkTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
+    heartbeatTimeouts: 0, checks: 0, iceChecks: 0, checkTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
   };
   private dialTokens = DIAL_BURST;
   private dialTokensAt = Date.now();
 
   constructor(private readonly opts: TransportOptions) {
-    // checked twice per period: a dead link is found within deadAfterMs + half a period
-    this.heartbeat = setInterval(() => this.beat(), (opts.heartbeatMs ?? 1000) / 2);
+    // a dead link is found within deadAfterMs + one tick
+    this.heartbeat = setInterval(() => this.beat(), Math.min(TICK_MS, (opts.heartbeatMs ?? HEARTBEAT_MS) / 2));
     this.flushChannel.port1.onmessage = () => this.flush();
   }
 
@@ -453,7 +471,14 @@ export class Transport {
       }
       if (this.links.get(peer) === link) this.opts.sendSignal(peer, conn, signal);
     });
-    rtc.on('iceStateChange', (ice: string) => markOnce(`p2p:ice-${ice}`));
+    rtc.on('iceStateChange', (ice: string) => {
+      markOnce(`p2p:ice-${ice}`);
+      // the other end stopped answering consent checks: crashed, or the network is cut
+      if (ice === 'disconnected' && this.links.get(peer) === link && link.open) {
+        this.stats.iceChecks++;
+        this.check(peer, ICE_CHECK_MS, 'its ICE connection went disconnected');
+      }
+    });
     rtc.on('connect', () => {
       if (this.links.get(peer) !== link) return;
       link.connected = true;
@@ -651,7 +676,7 @@ export class Transport {
    * arrives from the peer within `withinMs`; a live peer answers within a round trip, so
    * a crashed one is found in `withinMs` rather than `deadAfterMs`. False: no open link.
    */
-  check(peer: string, withinMs: number): boolean {
+  check(peer: string, withinMs: number, why = 'its signaling connection closed'): boolean {
     const link = this.links.get(peer);
     if (!link?.open) return false;
     const asked = Date.now();
@@ -666,7 +691,7 @@ export class Transport {
     setTimeout(() => {
       if (this.links.get(peer) !== link || !link.open || link.lastRx > asked) return;
       this.stats.checkTimeouts++;
-      this.drop(link, `no answer to a link check within ${withinMs} ms (its signaling connection closed)`);
+      this.drop(link, `no answer to a link check within ${withinMs} ms (${why})`);
     }, withinMs);
     return true;
   }
@@ -687,8 +712,11 @@ export class Transport {
 
   private beat(): void {
     const now = Date.now();
-    const deadAfter = this.opts.deadAfterMs ?? 3000;
-    if (++this.beats % STATS_EVERY_BEATS === 0) for (const link of this.links.values()) if (link.open) this.readPath(link);
+    const deadAfter = this.opts.deadAfterMs ?? DEAD_AFTER_MS;
+    if (now - this.pathsReadAt >= PATH_EVERY_MS) {
+      this.pathsReadAt = now;
+      for (const link of this.links.values()) if (link.open) this.readPath(link);
+    }
     for (const link of [...this.links.values()]) {
       if (!link.open) continue;
       if (now - link.lastRx > deadAfter) {
@@ -698,7 +726,7 @@ export class Transport {
       }
       // any frame proves liveness to the other side; heartbeats only fill silences of
       // three quarters of a period or more, so a silent link sends one per period
-      if (now - link.lastTx < ((this.opts.heartbeatMs ?? 1000) * 3) / 4) continue;
+      if (now - link.lastTx < ((this.opts.heartbeatMs ?? HEARTBEAT_MS) * 3) / 4) continue;
       try {
         link.lastTx = now;
         link.rtc.send(HEARTBEAT_FRAME);

@@ -24,7 +24,7 @@ export const MAX_STRIKES = 50;
 /**
  * How long a link whose peer's last will came may stay silent after a check. A live peer
  * answers within a round trip (plus its main thread's delay); the heartbeat deadline
- * (deadAfterMs, 3 s) would otherwise find a crashed one.
+ * (deadAfterMs, 25 s) would otherwise find a crashed one.
  */
 export const WILL_CHECK_MS = 1_000;
 /**
@@ -166,6 +166,7 @@ export class PeerLinks {
       'links.heartbeatTimeouts': t.heartbeatTimeouts,
       'links.checks': t.checks,
       'links.checkTimeouts': t.checkTimeouts,
+      'links.iceChecks': t.iceChecks,
       'frames.out': t.framesOut,
       'messages.out': t.messagesOut,
       'frames.in': t.framesIn,
