@@ -1,6 +1,6 @@
 /**
  * The idle cost of a formed cluster of whole CoreNodes does not grow with its size:
- * membership heartbeats every max(5 s, live / 0.1 per s), KV and Plumtree anti-entropy
+ * membership heartbeats every max(5 s, live / 0.03 per s), KV and Plumtree anti-entropy
  * and HyParView shuffles backing off while nothing changes. Virtual time, fixed seeds:
  * a property of the protocols, not a timing.
  */
@@ -27,8 +27,15 @@ const MEAN_MSGS_BOUND = 2;
 const NODE_MSGS_BOUND = 4;
 /** Bytes a node sends per second while idle, at most (cluster mean). */
 const MEAN_BYTES_BOUND = 200;
-/** Doubling the cluster may raise the per-node rate by at most this factor. */
+/**
+ * Doubling the cluster may raise the per-node rate by at most this factor, plus
+ * GROWTH_SLACK messages per node per second: routed messages (KV anti-entropy between
+ * replicas that are not neighbours) cross a path that lengthens with log N, and with
+ * heartbeats as rare as 0.03 per node per second what else is left is small enough for
+ * one broadcast more or less in the window to show.
+ */
 const GROWTH_BOUND = 1.25;
+const GROWTH_SLACK = 0.02;
 
 describe('idle CoreNode cluster', () => {
   const reports = new Map<number, IdleReport>();
@@ -64,9 +71,9 @@ describe('idle CoreNode cluster', () => {
       expect(rateOf(r, () => true)).toBeCloseTo(r.sentMsgs.mean, 1);
     }
     const rest = (r: IdleReport) => rateOf(r, (t) => !SHUFFLE_TYPES.has(t));
-    expect(rest(large), `non-shuffle msgs/s per node: 30 nodes ${rest(small)}, 60 nodes ${rest(large)}`).toBeLessThanOrEqual(rest(small) * GROWTH_BOUND);
+    expect(rest(large), `non-shuffle msgs/s per node: 30 nodes ${rest(small)}, 60 nodes ${rest(large)}`).toBeLessThanOrEqual(rest(small) * GROWTH_BOUND + GROWTH_SLACK);
     expect(large.sentMsgs.mean, 'the whole rate at 60 nodes stays within the small cluster\'s rest plus the shuffle bound').toBeLessThanOrEqual(
-      rest(small) * GROWTH_BOUND + SHUFFLE_BOUND,
+      rest(small) * GROWTH_BOUND + GROWTH_SLACK + SHUFFLE_BOUND,
     );
     expect(large.recvMsgs.max, 'the busiest receiver').toBeLessThan(NODE_MSGS_BOUND);
   }, 600_000);

@@ -10,7 +10,7 @@ import { createCoreNetwork, type CoreNetwork } from './core';
  * settles, then every message and byte each node sends and receives is counted over a
  * long quiet window. Bytes are the core's encoded messages only: no seals or signatures
  * (the runtime adds about 100 bytes per signed message), no WebRTC/SCTP/DTLS framing, no
- * transport link heartbeats (src/net/transport.ts: 1 byte per idle link per second).
+ * transport link heartbeats (src/net/transport.ts: 1 byte per idle link per 10 s).
  */
 export interface IdleScenario {
   nodes: number;
@@ -92,7 +92,7 @@ export interface IdleReport extends Omit<IdleScenario, 'topTypes' | 'log'> {
 
 export const IDLE_NOTE =
   "bytes are the core's encoded messages (real codec): no seals/signatures (the runtime adds about 100 bytes per signed message), " +
-  'no WebRTC/SCTP/DTLS framing, no transport link heartbeats (1 byte per idle link per second, src/net/transport.ts)';
+  'no WebRTC/SCTP/DTLS framing, no transport link heartbeats (1 byte per idle link per 10 s, src/net/transport.ts)';
 
 interface Counter {
   sentMsgs: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../rng';
-import { Membership, type MemberEvent, type MemberOut, type MembershipConfig, type MemberIn } from './membership';
+import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MemberEvent, type MemberOut, type MembershipConfig, type MemberIn } from './membership';
 import { validateMemberMessage, validateMemberUpdate, type MemberMessage, type MemberRecord, type MemberUpdate } from './messages';
 
 const T0 = 1_700_000_000_000;
@@ -45,9 +45,11 @@ describe('Membership', () => {
     expect(of(out, 'timer').map((t) => t.timer.type).sort()).toEqual(['mem.alive', 'mem.sweep']);
     const alive = of(out, 'timer').find((t) => t.timer.type === 'mem.alive')!;
     // alone: the period is max(aliveIntervalMs, 1 member / heartbeatsPerSecond), +- the jitter
-    expect(m.period()).toBe(10_000);
-    expect(alive.delayMs).toBeGreaterThanOrEqual(8000);
-    expect(alive.delayMs).toBeLessThanOrEqual(12_000);
+    const { aliveIntervalMs, heartbeatsPerSecond, aliveJitter } = DEFAULT_MEMBERSHIP_CONFIG;
+    const period = Math.max(aliveIntervalMs, Math.round(1000 / heartbeatsPerSecond));
+    expect(m.period()).toBe(period);
+    expect(alive.delayMs).toBeGreaterThanOrEqual(period * (1 - aliveJitter));
+    expect(alive.delayMs).toBeLessThanOrEqual(period * (1 + aliveJitter));
     expect(m.live()).toEqual(['me']);
     expect(m.get('me')).toMatchObject({ nick: 'ann', status: 'alive' });
   });
@@ -350,13 +352,15 @@ describe('Membership', () => {
     const ring = (i: number): MemberUpdate => ({ type: 'alive', id: `m${i}`, incarnation: 1, nick: `m${i}`, active: [`m${(i + 1) % 100}`], meta: {}, every: 1_000_000 });
     for (let i = 0; i < 100; i++) step(deliver(ring(i)), T0);
     expect(m.live()).toHaveLength(101);
-    // 101 live members / 0.1 per second: a heartbeat every 1,010 s, announced in the ALIVE
-    expect(m.period()).toBe(1_010_000);
-    const beat = step({ type: 'timer', timer: { type: 'mem.alive' } }, T0 + 20_000);
-    expect((of(beat, 'broadcast')[0]!.data as Extract<MemberUpdate, { type: 'alive' }>).every).toBe(1_010_000);
+    // 101 live members / heartbeatsPerSecond (0.03): a heartbeat every 3,367 s, announced in the ALIVE
+    const { heartbeatsPerSecond, aliveJitter } = DEFAULT_MEMBERSHIP_CONFIG;
+    const period = Math.round((101 * 1000) / heartbeatsPerSecond);
+    expect(m.period()).toBe(period);
+    const beat = step({ type: 'timer', timer: { type: 'mem.alive' } }, T0 + 60_000);
+    expect((of(beat, 'broadcast')[0]!.data as Extract<MemberUpdate, { type: 'alive' }>).every).toBe(period);
     const next = of(beat, 'timer').find((t) => t.timer.type === 'mem.alive')!;
-    expect(next.delayMs).toBeGreaterThanOrEqual(808_000);
-    expect(next.delayMs).toBeLessThanOrEqual(1_212_000);
+    expect(next.delayMs).toBeGreaterThanOrEqual(period * (1 - aliveJitter));
+    expect(next.delayMs).toBeLessThanOrEqual(period * (1 + aliveJitter));
     // a member announcing a 1,000 s period is not expired by expireAfterMs (20 s) of silence, but after 4,000 s
     step({ type: 'timer', timer: { type: 'mem.sweep' } }, T0 + 3_900_000);
     expect(m.get('m5')!.status).toBe('alive');

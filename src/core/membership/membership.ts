@@ -130,7 +130,7 @@ const LONE_PROBES_PER_SWEEP = 8;
 
 export const DEFAULT_MEMBERSHIP_CONFIG: Readonly<MembershipConfig> = Object.freeze({
   aliveIntervalMs: 5_000,
-  heartbeatsPerSecond: 0.1,
+  heartbeatsPerSecond: 0.03,
   aliveJitter: 0.2,
   expireAfterMs: 20_000,
   probeTimeoutMs: 1_000,
