@@ -368,7 +368,7 @@ describe('HyParView SHUFFLE', () => {
     expect(next!.delayMs).toBeLessThanOrEqual(15_000);
   });
 
-  it('walks less often while replies bring nothing new (1 in 2, 4, then 8 periods), and every period again once an active peer is lost', () => {
+  it('walks less often while replies bring nothing new (1 in 2, 4, 8, 16, then 32 periods), and every period again once an active peer is lost', () => {
     const h = make();
     step(h, { type: 'start' });
     connect(h, ['a', 'b', 'c']);
@@ -379,13 +379,13 @@ describe('HyParView SHUFFLE', () => {
       return sends(step(h, { type: 'timer', timer: { type: 'hpv.shuffle' } }, now), 'hpv.shuffle').length;
     };
     const walks: number[] = [];
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < 128; i++) {
       const walked = period();
       walks.push(walked);
       // every reply names only nodes already in the views (a small cluster)
       if (walked) msg(h, 'a', { type: 'hpv.shuffleReply', nodes: ['b', 'p1'] }, now + 1);
     }
-    expect(walks).toEqual([1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(walks.flatMap((w, i) => (w ? [i] : []))).toEqual([0, 1, 3, 7, 15, 31, 63, 95, 127]);
     // an active peer lost: one walk per period again
     msg(h, 'c', { type: 'hpv.disconnect', alive: false }, now + 3);
     expect([period(), period()]).toEqual([1, 1]);

@@ -110,8 +110,12 @@ const MAX_WELCOMERS = 8;
 /** Requests in flight, in units of activeSize: walk ends we dial are bounded even if peers flood us with FORWARD_JOINs. */
 const MAX_PENDING_FACTOR = 4;
 
-/** Doublings of the shuffle period while replies bring nothing new (10 s -> 80 s). */
-export const SHUFFLE_MAX_BACKOFF = 3;
+/**
+ * Doublings of the shuffle period while replies bring nothing new (10 s -> 320 s): in a
+ * cluster whose views hold everyone a walk teaches nothing, and each hop costs an idle
+ * tab a frame on the wire.
+ */
+export const SHUFFLE_MAX_BACKOFF = 5;
 
 export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
   readonly config: Readonly<HyParViewConfig>;
