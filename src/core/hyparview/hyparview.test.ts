@@ -391,6 +391,26 @@ describe('HyParView SHUFFLE', () => {
     expect([period(), period()]).toEqual([1, 1]);
   });
 
+  it('walks at the slowest rate from the start when its views hold as many ids as the server counts other clients', () => {
+    const walksOver = (clients: number): number[] => {
+      const h = make();
+      step(h, { type: 'start' });
+      connect(h, ['a', 'b', 'c']);
+      learn(h, ['p1', 'p2']);
+      step(h, { type: 'announce', from: 'a', clients, known: true, isolated: false });
+      const walks: number[] = [];
+      for (let i = 0, now = 0; i < 70; i++) {
+        now += 10_000;
+        if (sends(step(h, { type: 'timer', timer: { type: 'hpv.shuffle' } }, now), 'hpv.shuffle').length > 0) walks.push(i);
+      }
+      return walks;
+    };
+    // 6 clients: me and the 5 ids the views hold
+    expect(walksOver(6)).toEqual([0, 32, 64]);
+    // 50 clients: walks every period (no reply came back to say they teach nothing)
+    expect(walksOver(50)).toHaveLength(70);
+  });
+
   it('is forwarded while ttl lasts, to a neighbour other than sender and origin', () => {
     const h = make();
     connect(h, ['a', 'o', 'b']);

@@ -410,9 +410,14 @@ export class HyParView extends Protocol<HpvIn, HpvMessage, HpvTimer, HpvEvent> {
     // Replies that taught nothing new (a small cluster: everybody is in the views already)
     // space the walks out, up to one in 2^SHUFFLE_MAX_BACKOFF periods; losing an active
     // peer or a reply with a new id brings back one per period.
+    // Views that hold as many ids as the signaling server counts other clients cannot learn
+    // from a walk either: they walk at the slowest rate from the start (not never: the
+    // count is one server's, and may be short of the cluster).
+    const holdsEveryone = this.lastClients > 0 && this.active.length + this.passive.length >= this.lastClients - 1;
+    const quiet = holdsEveryone ? SHUFFLE_MAX_BACKOFF : this.shuffleQuiet;
     if (target !== undefined && this.shuffleSkip > 0) this.shuffleSkip--;
     else if (target !== undefined) {
-      this.shuffleSkip = 2 ** Math.min(this.shuffleQuiet, SHUFFLE_MAX_BACKOFF) - 1;
+      this.shuffleSkip = 2 ** Math.min(quiet, SHUFFLE_MAX_BACKOFF) - 1;
       const nodes = [this.me];
       for (const n of this.sample(this.active, this.config.shuffleActive, target)) nodes.push(n);
       for (const n of this.sample(this.passive, this.config.shufflePassive)) nodes.push(n);
