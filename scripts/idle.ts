@@ -2,7 +2,7 @@
  * Developer tool: what an idle cluster costs per tab: main thread, bytes on the wire, and
  * which messages make them.
  *
- *   npx tsx scripts/idle.ts [--tabs 8] [--settle 40000] [--window 10000]
+ *   npx tsx scripts/idle.ts [--tabs 8] [--settle 40000] [--window 10000] [--chat N]
  *
  * Opens N tabs of the built app (one browser context each; `npm run build` first) on a
  * fresh signaling server, waits `--settle` ms (the overlay graph's layout animation runs
@@ -14,6 +14,10 @@
  * Bytes: transport `bytesSent` of every RTCPeerConnection (DTLS and SCTP framing, SACKs
  * and link heartbeats included, as the bench counts them), the node's own frames
  * (`stats()` `bytes.out`) and the frames by message type (`out.<type>`), per tab per second.
+ *
+ * `--chat N`: after the idle windows, one more window in which the first tab sends N chat
+ * messages at 20 a second, reported per message (all tabs): what a message costs on the
+ * wire and in frames of each type, idle traffic included.
  */
 import { loadavg } from 'node:os';
 import type { CDPSession } from '@playwright/test';
@@ -26,6 +30,7 @@ const arg = (name: string, d: number): number => {
 const TABS = arg('tabs', 8);
 const SETTLE = arg('settle', 40_000);
 const WINDOW = arg('window', 10_000);
+const CHAT = arg('chat', 0);
 const METRICS = ['TaskDuration', 'ScriptDuration', 'LayoutDuration', 'RecalcStyleDuration'] as const;
 const HIDE = `Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
 Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
@@ -87,11 +92,12 @@ async function main(): Promise<void> {
           }),
         ),
       );
-    const measure = async (label: string) => {
+    const measure = async (label: string, during?: () => Promise<void>) => {
       const a = await read();
       const ba = await bytes();
       const t0 = Date.now();
-      await sleep(WINDOW);
+      if (during) await during();
+      else await sleep(WINDOW);
       const b = await read();
       const bb = await bytes();
       const dt = (Date.now() - t0) / 1000;
@@ -103,6 +109,12 @@ async function main(): Promise<void> {
       const keys = new Set(bb.flatMap((x) => Object.keys(x.counters)).filter((k) => k !== 'bytes.out'));
       const rows = [...keys].map((k) => [k, perTab((x) => x.counters[k] ?? 0)] as const).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]);
       console.log(`  ${rows.map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+      if (during) {
+        // per chat message, all tabs
+        const perMsg = (per: number) => (per * bb.length * dt) / CHAT;
+        console.log(`  per chat message, all tabs: ${perMsg(perTab((x) => x.transport)).toFixed(0)} bytes on the wire, ${perMsg(perTab((x) => x.counters['bytes.out'] ?? 0)).toFixed(0)} bytes of frames`);
+        console.log(`  ${rows.map(([k, v]) => `${k} ${perMsg(v).toFixed(2)}`).join(', ')}`);
+      }
     };
     await sleep(SETTLE);
     await measure('idle, tabs visible');
@@ -110,6 +122,15 @@ async function main(): Promise<void> {
     for (const t of tabs) await t.page.evaluate(HIDE);
     await measure('idle, tabs hidden (emulated)');
     await measure('idle, tabs hidden (emulated, again)');
+    if (CHAT > 0) {
+      await measure(`chat: ${CHAT} messages from one tab, 20 a second`, async () => {
+        for (let i = 0; i < CHAT; i++) {
+          await tabs[0]!.page.evaluate((text) => window.p2p.chat.send(text), `idle.ts message ${i}`);
+          await sleep(50);
+        }
+        await sleep(2_000); // the last ones arrive, their announcements are flushed
+      });
+    }
   } finally {
     await browser.close();
     await server.close();

@@ -75,12 +75,34 @@ describe('Plumtree', () => {
     expect(delivers(out)).toEqual([{ type: 'deliver', id: I('m1'), origin: 'o', kind: 'k', data: { v: 'm1' }, hops: 3, from: 'a' }]);
     expect(sends(out)).toEqual([{ type: 'send', to: 'b', msg: { ...gossip('m1', 4) } }]);
     const [flush] = timers(out);
-    expect(flush).toEqual({ type: 'timer', delayMs: 10, timer: { type: 'pt.ihaveFlush' } });
+    // the batch delay, jittered up to twice it
+    expect(flush).toMatchObject({ type: 'timer', timer: { type: 'pt.ihaveFlush' } });
+    expect(flush!.delayMs).toBeGreaterThanOrEqual(10);
+    expect(flush!.delayMs).toBeLessThanOrEqual(20);
     // A second message before the flush rides in the same IHAVE.
     const out2 = step(msg('a', gossip('m2', 1)));
     expect(timers(out2)).toEqual([]);
     const flushed = step({ type: 'timer', timer: flush!.timer }, 10);
     expect(sends(flushed)).toEqual([{ type: 'send', to: 'c', msg: { type: 'pt.ihave', entries: [[I('m1'), 4], [I('m2'), 2]] } }]);
+  });
+
+  it('does not announce a message to a lazy peer that showed it has it (its own IHAVE, or a copy) before the flush', () => {
+    const { pt, step } = make();
+    for (const p of ['a', 'b', 'c', 'd']) step({ type: 'neighborUp', peer: p });
+    step(msg('c', PRUNE));
+    step(msg('d', PRUNE));
+    const out = step(msg('a', gossip('m1', 1)));
+    step(msg('a', gossip('m2', 1)));
+    // c announces m1 (it has it); d pushes a copy of m2
+    step(msg('c', { type: 'pt.ihave', entries: [[I('m1'), 1]] }));
+    step(msg('d', gossip('m2', 2)));
+    const flushed = step({ type: 'timer', timer: timers(out)[0]!.timer }, 20);
+    const ihaves = sends(flushed).filter((s) => s.msg.type === 'pt.ihave');
+    expect(ihaves).toEqual([
+      { type: 'send', to: 'c', msg: { type: 'pt.ihave', entries: [[I('m2'), 2]] } },
+      { type: 'send', to: 'd', msg: { type: 'pt.ihave', entries: [[I('m1'), 2]] } },
+    ]);
+    expect(pt.stats().ihaveEntriesSuppressed).toBe(2);
   });
 
   it('answers a duplicate with PRUNE, moves the sender to lazy and delivers only once', () => {

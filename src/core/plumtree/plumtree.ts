@@ -183,6 +183,8 @@ export interface PlumtreeStats {
   gossipReceived: number;
   ihaveSent: number;
   ihaveEntriesSent: number;
+  /** IHAVE entries dropped from the queue before the flush: the peer showed it has the message (its own IHAVE or a copy). */
+  ihaveEntriesSuppressed: number;
   ihaveReceived: number;
   graftSent: number;
   graftReceived: number;
@@ -261,7 +263,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
   private readonly rng: Rng;
   private readonly counters: Counters = {
     broadcasts: 0, delivered: 0, duplicates: 0, gossipSent: 0, gossipReceived: 0,
-    ihaveSent: 0, ihaveEntriesSent: 0, ihaveReceived: 0, graftSent: 0, graftReceived: 0,
+    ihaveSent: 0, ihaveEntriesSent: 0, ihaveEntriesSuppressed: 0, ihaveReceived: 0, graftSent: 0, graftReceived: 0,
     graftMisses: 0, pruneSent: 0, pruneReceived: 0, optimizations: 0, ignored: 0, refused: 0, rateLimited: 0, maxHops: 0,
     aeSumSent: 0, aeIdsSent: 0, aeWantSent: 0, aePushed: 0, aeDelivered: 0,
   };
@@ -551,6 +553,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.counters.gossipReceived++;
     if (this.known(msg.id)) {
       this.counters.duplicates++;
+      this.suppressIhaves(from, [msg.id]);
       // A redundant link of the tree: both ends stop pushing payloads over it.
       if (this.isNeighbor(from)) this.prune(msg.origin, from);
       return;
@@ -596,6 +599,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       this.counters.ignored++;
       return;
     }
+    this.suppressIhaves(from, entries.map(([id]) => id));
     for (const [id, round] of entries) {
       if (this.known(id)) continue;
       let m = this.missing.get(id);
@@ -646,6 +650,21 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     }
   }
 
+  /**
+   * `peer` has these messages (it announced them, or pushed a copy): announcing them to it
+   * would tell it nothing. Both ends of a lazy link queue an IHAVE for each message that
+   * crosses the cluster; with the flush delay jittered, the first to flush spares the other.
+   */
+  private suppressIhaves(peer: NodeId, ids: string[]): void {
+    const q = this.ihaveQueue.get(peer);
+    if (!q) return;
+    const has = new Set(ids);
+    const kept = q.filter(([id]) => !has.has(id));
+    this.counters.ihaveEntriesSuppressed += q.length - kept.length;
+    if (kept.length > 0) this.ihaveQueue.set(peer, kept);
+    else this.ihaveQueue.delete(peer);
+  }
+
   private onIhaveFlush(): void {
     this.flushArmed = false;
     for (const [peer, entries] of this.ihaveQueue) {
@@ -679,7 +698,8 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     }
     if (queued && !this.flushArmed) {
       this.flushArmed = true;
-      this.io.setTimer(this.config.ihaveBatchDelayMs, { type: 'pt.ihaveFlush' });
+      // jittered up to twice the delay, so the two ends of a lazy link rarely flush together
+      this.io.setTimer(Math.round(this.config.ihaveBatchDelayMs * (1 + this.rng.next())), { type: 'pt.ihaveFlush' });
     }
   }
 
