@@ -65,8 +65,8 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
   add('  max', o?.resources?.connectionsMax, y?.resources?.connectionsMax, 0);
   add('main thread busy per tab, idle (%)', o?.resources?.cpuIdlePct, y?.resources?.cpuIdlePct);
   add('bytes/s sent by all tabs, idle', o?.resources?.idleBytesPerSec, y?.resources?.idleBytesPerSec, 0);
-  add('main thread busy per tab, idle 10 s later (%)', o?.resources?.cpuSettledPct, y?.resources?.cpuSettledPct);
-  add('bytes/s sent by all tabs, idle 10 s later', o?.resources?.settledBytesPerSec, y?.resources?.settledBytesPerSec, 0);
+  add('main thread busy per tab, idle 30 s later (%)', o?.resources?.cpuSettledPct, y?.resources?.cpuSettledPct);
+  add('bytes/s sent by all tabs, idle 30 s later', o?.resources?.settledBytesPerSec, y?.resources?.settledBytesPerSec, 0);
   if (o?.chat || y?.chat) {
     section(`chat (${o?.chat?.sent ?? y?.chat?.sent} messages from one tab)`);
     add('delivery latency p50 (ms)', o?.chat?.latencyMsP50, y?.chat?.latencyMsP50, 2);
