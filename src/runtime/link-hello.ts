@@ -31,9 +31,11 @@ const MAC_BYTES = 32;
  * that tabs of the previous version would misread; 2: membership heartbeats whose period
  * grows with the cluster (a version-1 tab would expire the others after 20 s of silence);
  * 3: a sealed chat broadcast signs the message's compact form (core/wire.ts compactSigned),
- * which a version-2 tab would refuse as malformed; 4: digest reads (`kv.heads`, `kv.headReplies`).
+ * which a version-2 tab would refuse as malformed; 4: digest reads (`kv.heads`, `kv.headReplies`);
+ * 5: link heartbeats every 10 s of silence (net/transport.ts), where a version-4 tab drops
+ * a link silent for 3 s.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 interface Hello {
   t: 'hello';
