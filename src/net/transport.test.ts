@@ -311,25 +311,75 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
     expect(t.isOpen('b')).toBe(true);
   });
 
-  it('an idle link costs one heartbeat per heartbeat period, and a silent peer is dropped at the deadline', async () => {
-    const p = await openLink();
+  const isProbe = (f: number[]) => f.length === 2 && f[0] === PROBE_FRAME[0] && f[1] === PROBE_FRAME[1];
+  const isBeat = (f: number[]) => f.length === 1 && f[0] === HEARTBEAT_FRAME[0];
+
+  it('on an idle link the smaller id asks with a probe once per period and the other answers; a silent peer is dropped at the deadline', async () => {
+    const p = await openLink(); // we are 'a', the peer 'b': we ask
     const before = p.sent.length;
+    let answered = before;
     for (let s = 0; s < 60; s++) {
-      p.emit('data', HEARTBEAT_FRAME); // the peer's own heartbeats keep the link alive
       await vi.advanceTimersByTimeAsync(1000);
+      // the peer answers each probe at once, and sends nothing else
+      for (; answered < p.sent.length; answered++) if (isProbe(p.sent[answered]!)) p.emit('data', HEARTBEAT_FRAME);
     }
-    const beats = p.sent.slice(before).filter((f) => f.length === 1 && f[0] === HEARTBEAT_FRAME[0]).length;
-    // one per silence of three quarters of a period (a link that carried frames sends none)
-    expect(beats).toBeGreaterThanOrEqual(60_000 / HEARTBEAT_MS);
-    expect(beats).toBeLessThanOrEqual(Math.ceil(60_000 / ((HEARTBEAT_MS * 3) / 4)));
+    const sent = p.sent.slice(before);
+    const probes = sent.filter(isProbe).length;
+    // one per silence of three quarters of a period, and nothing else
+    expect(probes).toBeGreaterThanOrEqual(60_000 / HEARTBEAT_MS);
+    expect(probes).toBeLessThanOrEqual(Math.ceil(60_000 / ((HEARTBEAT_MS * 3) / 4)));
+    expect(sent.filter(isBeat)).toEqual([]);
     expect(downs).toEqual([]);
-    // now the peer goes silent (frozen): dropped after DEAD_AFTER_MS, not before
+    // now the peer goes silent (frozen) after one last frame: dropped after DEAD_AFTER_MS,
+    // not before, and asked once per three quarters of a period meanwhile, not every second
+    p.emit('data', HEARTBEAT_FRAME);
+    const silent = p.sent.length;
     await vi.advanceTimersByTimeAsync(DEAD_AFTER_MS - 1000);
     expect(downs).toEqual([]);
+    expect(p.sent.slice(silent).filter(isProbe).length).toBeLessThanOrEqual(Math.ceil(DEAD_AFTER_MS / ((HEARTBEAT_MS * 3) / 4)));
     await vi.advanceTimersByTimeAsync(2000);
     expect(downs).toHaveLength(1);
     expect(downs[0]![1]).toMatch(/^no heartbeat for/);
     expect(t.stats.heartbeatTimeouts).toBe(1);
+  });
+
+  it('the larger id only answers while the peer asks, and sends on its own once the peer has been silent a period and a half', async () => {
+    const c = new Transport({
+      me: 'c',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: () => undefined,
+      onLinkUp: () => undefined,
+      onLinkDown: (peer, reason) => downs.push([peer, reason]),
+      rtcConfig: () => ({ iceServers: [] }),
+    });
+    try {
+      c.handleSignal('b', 'b.1.x', offer);
+      const p = FakePeer.made[0]!;
+      p.emit('connect');
+      p.emit('data', HELLO);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(c.isOpen('b')).toBe(true);
+      const before = p.sent.length;
+      // 'b' asks every 8 s for a minute: every heartbeat of ours is an answer
+      for (let s = 1; s <= 60; s++) {
+        if (s % 8 === 0) p.emit('data', PROBE_FRAME);
+        await vi.advanceTimersByTimeAsync(1000);
+      }
+      expect(p.sent.slice(before).filter(isBeat)).toHaveLength(7);
+      expect(p.sent.slice(before).filter(isProbe)).toEqual([]);
+      // 'b' asks once more, then stops (its timers stalled): after a period and a half of
+      // silence both ways we send a heartbeat of our own
+      p.emit('data', PROBE_FRAME);
+      const quiet = p.sent.length;
+      await vi.advanceTimersByTimeAsync((HEARTBEAT_MS * 3) / 2 - 1500);
+      expect(p.sent.length).toBe(quiet);
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(p.sent.slice(quiet).filter(isBeat)).toHaveLength(1);
+    } finally {
+      c.closeAll();
+    }
   });
 
   it('no open link: nothing to check', () => {

@@ -4,9 +4,10 @@
  * - A send to a peer without a link dials it (simple-peer, signals relayed to the peer's
  *   `<cluster>/<id>` topic) and queues the frame until the channel opens.
  * - Glare (both sides dial at once): the link initiated by the smaller id wins.
- * - Heartbeat: a link that sent nothing for most of `heartbeatMs` (10 s) sends a 1-byte
- *   frame (any frame proves liveness); a link silent for `deadAfterMs` (25 s, checked
- *   every second) is closed and reported down. This is the backstop for a peer whose
+ * - Heartbeat: on a link silent for most of `heartbeatMs` (10 s) the end with the smaller
+ *   id sends a probe, which the other answers at once with a 1-byte heartbeat (any frame
+ *   proves liveness); a link silent for `deadAfterMs` (25 s, checked every second) is
+ *   closed and reported down. This is the backstop for a peer whose
  *   JavaScript stopped while its network stack runs on (a frozen or hung tab): nothing else
  *   reports it. Crashes and closes are found sooner by the checks below; each heartbeat
  *   costs about 130 bytes on the wire (DTLS and SCTP framing and the SACK back), so the
@@ -115,6 +116,8 @@ interface Link {
   lastRx: number;
   /** Last write of any data: a link that carried traffic within heartbeatMs needs no heartbeat. */
   lastTx: number;
+  /** Last probe this end sent to ask for a heartbeat (the end with the smaller id asks). */
+  lastAsk: number;
   openedAt: number;
   dialTimer: ReturnType<typeof setTimeout> | null;
   createdAt: number;
@@ -435,7 +438,7 @@ export class Transport {
       channelConfig: { ordered: true },
     });
     const link: Link = {
-      peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), lastTx: 0, openedAt: 0, dialTimer: null,
+      peer, conn, rtc, initiator, open: false, queue: [], out: [], lastRx: Date.now(), lastTx: 0, lastAsk: 0, openedAt: 0, dialTimer: null,
       createdAt: Date.now(),
       policy: config.iceTransportPolicy === 'relay' ? 'relay' : 'all',
       turnConfigured: (config.iceServers ?? []).some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/i.test(u))),
@@ -724,12 +727,23 @@ export class Transport {
         this.drop(link, `no heartbeat for ${now - link.lastRx} ms`);
         continue;
       }
-      // any frame proves liveness to the other side; heartbeats only fill silences of
-      // three quarters of a period or more, so a silent link sends one per period
-      if (now - link.lastTx < ((this.opts.heartbeatMs ?? HEARTBEAT_MS) * 3) / 4) continue;
+      // Any frame proves liveness; heartbeats only fill silences of three quarters of a
+      // period or more. On a silent link one end (the smaller id) asks with a probe and the
+      // other answers at once, so one round proves both ends alive in three packets on the
+      // wire (probe, answer carrying the probe's SACK, the answer's SACK) where two
+      // independent heartbeats cost four. The other end sends on its own only when the
+      // asking end has been silent for a period and a half (its timers stalled, say).
+      const period = this.opts.heartbeatMs ?? HEARTBEAT_MS;
+      const asker = this.opts.me < link.peer;
+      const quarters = (period * 3) / 4;
+      const due = asker
+        ? now - link.lastTx >= quarters || (now - link.lastRx >= quarters && now - link.lastAsk >= quarters)
+        : now - link.lastTx >= quarters && now - link.lastRx >= (period * 3) / 2;
+      if (!due) continue;
       try {
         link.lastTx = now;
-        link.rtc.send(HEARTBEAT_FRAME);
+        if (asker) link.lastAsk = now;
+        link.rtc.send(asker ? PROBE_FRAME : HEARTBEAT_FRAME);
       } catch (e) {
         this.drop(link, `heartbeat send failed: ${(e as Error).message}`);
       }
