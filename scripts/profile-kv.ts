@@ -288,6 +288,13 @@ async function main(): Promise<void> {
     };
     const tr0 = await traffic();
     const cpu0 = chromiumCpu();
+    const putCounts = async (): Promise<Map<string, number>> => {
+      const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
+      const m = new Map<string, number>();
+      for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.|out\.|sig\.(sealed|routesSealed|verified|entries))/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
+      return m;
+    };
+    const p0 = CHAT === 0 ? await putCounts() : null;
     const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
         const val = (i: number): string => `v${i}:`.padEnd(100, '.');
@@ -311,6 +318,10 @@ async function main(): Promise<void> {
       { n: KEYS, win: WIN },
     );
     if (CHAT === 0) console.log(`${KEYS} puts, window ${WIN}, ${TABS} tabs: ${r.ms.toFixed(0)} ms = ${((KEYS / r.ms) * 1000).toFixed(0)} puts/s, ${r.errors} errors`);
+    if (p0 !== null) {
+      const p1 = await putCounts();
+      console.log(`counters summed over tabs, per put: ${[...p1].filter(([k, v]) => v - (p0.get(k) ?? 0) >= KEYS * 0.01).map(([k, v]) => `${k} ${((v - (p0.get(k) ?? 0)) / KEYS).toFixed(2)}`).join(', ')}`);
+    }
     if (READ_ALL > 0) {
       // --read-all K: the profiles cover only the reads: K tabs (from tab 0) each read every
       // key with kv.getMany, 1,000 keys a call, as the bench's failure step does (no crash)

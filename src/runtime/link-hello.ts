@@ -33,9 +33,10 @@ const MAC_BYTES = 32;
  * 3: a sealed chat broadcast signs the message's compact form (core/wire.ts compactSigned),
  * which a version-2 tab would refuse as malformed; 4: digest reads (`kv.heads`, `kv.headReplies`);
  * 5: link heartbeats every 10 s of silence (net/transport.ts), where a version-4 tab drops
- * a link silent for 3 s.
+ * a link silent for 3 s; 6: routed envelopes signed in bundles (runtime/route-bundles.ts),
+ * which a version-5 tab would refuse as more than one message.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 interface Hello {
   t: 'hello';

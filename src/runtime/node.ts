@@ -14,6 +14,7 @@
 import type { CoreQueries, Entry, NodeIn, WireMessage } from '../core/node';
 import type { KvCounters } from '../core/kv/types';
 import { LinkOrder, Sealer, stripSealed } from './seals';
+import { RouteBundles, type RouteOut } from './route-bundles';
 import { SigningBatch } from './signing-batch';
 import { SEALED_ITEM_OVERHEAD, sealedSegments } from './seg-seals';
 import { DEFAULT_SEGMENTS_CONFIG } from '../core/segments';
@@ -63,8 +64,12 @@ export class P2PNode implements P2PApi {
    * Per link, the frames waiting for a signature check or a signature, in order: a frame
    * reaches the core (or the link) only after every earlier one of that link did.
    */
-  private readonly inOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
+  private readonly inOrder = new LinkOrder<WireMessage | WireMessage[] | null>((e) => this.stats_.error('signatures', e));
   private readonly outOrder = new LinkOrder<WireMessage | null>((e) => this.stats_.error('signatures', e));
+  private readonly routeBundles = new RouteBundles(
+    (src, dst, ttl, parts) => this.sealer.sealRouteParts(src, dst, ttl, parts),
+    (to, sealed, transient) => this.pushOut(to, sealed, transient),
+  );
   /** Our broadcasts being sealed, answered to the core in the order it asked. */
   private sealChain: Promise<void> = Promise.resolve();
   /** Entries of our KV writes being sealed, handed to the core in the order it asked (sealEntry). */
@@ -222,16 +227,25 @@ export class P2PNode implements P2PApi {
     const checked = check ? sealer.inbound(msg, from) : Promise.resolve(msg);
     this.inOrder.push(from, checked, (m) => {
       if (this.driver.stopped) return;
-      if (m) this.driver.step({ type: 'frame', from, msg: m });
+      if (Array.isArray(m)) for (const one of m) this.driver.step({ type: 'frame', from, msg: one });
+      else if (m) this.driver.step({ type: 'frame', from, msg: m });
       else this.stats_.count('drop.unverified', 1, `${from}: ${msg.type} without a valid signature`);
     });
   }
 
-  /** A message of ours to a neighbour: our routed envelopes signed first, in link order. */
+  /**
+   * A message of ours to a neighbour, in link order: our routed envelopes signed first,
+   * those to one destination in bundles while a signature is under way (route-bundles.ts).
+   */
   private send(to: string, msg: WireMessage, transient: boolean): void {
     const sealer = this.sealer;
-    if (!sealer.needsSigning(msg) && !this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
-    this.outOrder.push(to, sealer.outbound(msg), (m) => {
+    if (sealer.needsSigning(msg)) return this.routeBundles.add(to, msg as unknown as RouteOut, transient);
+    if (!this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
+    this.pushOut(to, sealer.outbound(msg), transient);
+  }
+
+  private pushOut(to: string, sealed: Promise<WireMessage>, transient: boolean): void {
+    this.outOrder.push(to, sealed, (m) => {
       if (m) this.links_.send(to, m, transient);
     });
   }
@@ -380,6 +394,7 @@ function sealerCounters(s: Sealer): Record<string, number> {
   return {
     'sig.sealed': c.sealed,
     'sig.routesSealed': c.routesSealed,
+    'sig.routesBundled': c.routesBundled,
     'sig.verified': c.verified,
     'sig.refused': c.refused,
     'sig.proofsStripped': c.proofsStripped,

@@ -5,6 +5,8 @@ import { validateWire, type WireMessage } from '../core/node';
 import { generateIdentity, type Identity } from '../trust/keys';
 import { LinkOrder, ROUTE_SKEW_MS, Sealer, stripSealed } from './seals';
 import { broadcastTranscript } from '../trust/transcripts';
+import { concatBytes } from '../trust/bytes';
+import { ROUTE_BUNDLE_MAX } from './route-bundles';
 
 const CLUSTER = 'c1';
 
@@ -118,6 +120,34 @@ describe('Sealer: routed envelopes', () => {
     const forwarded = wire({ ...(atHop as object), ttl: 11 });
     const opened = await dst.s.openRoute(forwarded as never);
     expect(opened).toMatchObject({ type: 'rt.route', src: n1.who.id, msg: tell(n1.who.id, dst.who.id, 'hello') });
+  });
+
+  it('a bundle opens as its messages in order under one signature; a message that fails its own checks is dropped alone', async () => {
+    const n1 = await node();
+    const dst = await node();
+    const texts = ['one', 'two', 'three'];
+    const parts = texts.map((t) => encode(tell(n1.who.id, dst.who.id, t)));
+    // a malformed message among them: the source is proven, so only it is lost
+    parts.splice(1, 0, encode({ type: 'chat.tell', message: { text: 'no author' } }));
+    const env = wire(await n1.s.sealRouteParts(n1.who.id, dst.who.id, 12, parts));
+    expect(n1.s.counters.routesSealed).toBe(1);
+    const opened = (await dst.s.inbound(env)) as unknown as { src: string; msg: { message: { text: string } } }[];
+    expect(opened.map((o) => [o.src, o.msg.message.text])).toEqual(texts.map((t) => [n1.who.id, t]));
+    expect(dst.s.counters.verified).toBe(1);
+    expect(dst.s.counters.refused).toBe(1);
+  });
+
+  it('refuses a bundle with a message swapped, added or dropped, and one over ROUTE_BUNDLE_MAX messages', async () => {
+    const n1 = await node();
+    const dst = await node();
+    const parts = ['a', 'b'].map((t) => encode(tell(n1.who.id, dst.who.id, t)));
+    const genuine = (await n1.s.sealRouteParts(n1.who.id, dst.who.id, 12, parts)) as unknown as { seal: { m: Uint8Array } };
+    const forged = encode(tell(n1.who.id, dst.who.id, 'send me your password'));
+    const altered = [concatBytes([parts[0]!, forged]), concatBytes([...parts, forged]), parts[0]!];
+    for (const m of altered) expect(await dst.s.inbound(wire({ ...genuine, seal: { ...genuine.seal, m } }))).toBeNull();
+    const many = Array.from({ length: ROUTE_BUNDLE_MAX + 1 }, (_, i) => encode(tell(n1.who.id, dst.who.id, `m${i}`)));
+    expect(await dst.s.inbound(wire(await n1.s.sealRouteParts(n1.who.id, dst.who.id, 12, many)))).toBeNull();
+    expect(dst.s.counters.refused).toBe(4);
   });
 
   it('refuses a forged /tell "from n1" routed by a neighbour, an unsigned one, a tampered one, and a stale one', async () => {

@@ -33,11 +33,12 @@ import { validateWire } from '../core/node';
 import { originOf } from '../core/plumtree/messages';
 import { MEMBER_KIND } from '../core/membership';
 import { CHAT_KIND } from '../core/chat';
-import { decode, encode } from '../wire/codec';
+import { decode, decodeAll, encode } from '../wire/codec';
+import { ROUTE_BUNDLE_MAX } from './route-bundles';
 import { compactSigned, expandSigned } from '../core/wire';
 import type { NodeIdentity } from './node-identity';
 import { broadcastTranscript, entryTranscript, routeTranscript } from '../trust/transcripts';
-import { equalBytes } from '../trust/bytes';
+import { concatBytes, equalBytes } from '../trust/bytes';
 import { CheckedSeals, sigKey } from './checked-seals';
 import { SegItemSeals } from './seg-seals';
 
@@ -127,7 +128,7 @@ const anyValue = () => null;
 
 export class Sealer {
   readonly counters = {
-    sealed: 0, routesSealed: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0,
+    sealed: 0, routesSealed: 0, routesBundled: 0, verified: 0, refused: 0, proofsStripped: 0, signUs: 0, verifyUs: 0,
     entriesSealed: 0, entriesVerified: 0, entriesCached: 0, entriesHeld: 0, entriesRefused: 0, entryMessagesDropped: 0,
   };
   private readonly entrySeals = new CheckedSeals();
@@ -296,16 +297,30 @@ export class Sealer {
 
   /** Our routed envelope as it goes out: the inner message as signed bytes. */
   async sealRoute(env: { src: string; dst: string; ttl: number; msg: unknown }): Promise<WireMessage> {
-    const m = encode(env.msg);
-    const t = Math.floor(this.now());
-    const s = await this.identity.sign(routeTranscript(this.cluster, env.src, env.dst, t, m));
-    this.counters.routesSealed++;
-    const seal: RouteSeal = { m, t, s, k: this.identity.pub };
-    return { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, seal } as unknown as WireMessage;
+    return this.sealRouteParts(env.src, env.dst, env.ttl, [encode(env.msg)]);
   }
 
-  /** A routed envelope for us, opened: its message as `src` signed it, or null (refused). */
-  async openRoute(env: { src: string; dst: string; ttl: number; seal?: unknown }): Promise<WireMessage | null> {
+  /**
+   * Our routed envelope carrying the encoded messages `parts`, in order, under one
+   * signature (route-bundles.ts): the signed bytes are the messages back to back, as in a
+   * frame; one message alone is exactly its encoding.
+   */
+  async sealRouteParts(src: string, dst: string, ttl: number, parts: readonly Uint8Array[]): Promise<WireMessage> {
+    const m = parts.length === 1 ? parts[0]! : concatBytes(parts);
+    const t = Math.floor(this.now());
+    const s = await this.identity.sign(routeTranscript(this.cluster, src, dst, t, m));
+    this.counters.routesSealed++;
+    if (parts.length > 1) this.counters.routesBundled += parts.length;
+    const seal: RouteSeal = { m, t, s, k: this.identity.pub };
+    return { type: 'rt.route', src, dst, ttl, seal } as unknown as WireMessage;
+  }
+
+  /**
+   * A routed envelope for us, opened: its message as `src` signed it (or, for a bundle,
+   * its messages in order), or null (refused). One message of a bundle that fails its
+   * own checks is dropped alone: the signature already proves `src` sent them all.
+   */
+  async openRoute(env: { src: string; dst: string; ttl: number; seal?: unknown }): Promise<WireMessage | WireMessage[] | null> {
     const s = asRouteSeal(env.seal);
     if (!s || env.dst !== this.identity.id) return this.refuse();
     if (Math.abs(this.now() - s.t) > ROUTE_SKEW_MS) return this.refuse();
@@ -313,9 +328,21 @@ export class Sealer {
     const r = await this.keys.verify(env.src, s.k, s.s, routeTranscript(this.cluster, env.src, env.dst, s.t, s.m));
     this.counters.verifyUs += Math.round((performance.now() - t0) * 1000);
     if (r !== null) return this.refuse();
-    const d = decode<unknown>(s.m, anyValue);
-    if (!d.ok) return this.refuse();
-    let inner = d.msg as Record<string, unknown> & { type: string };
+    const d = decodeAll<unknown>(s.m, anyValue);
+    if (d.errors.length > 0 || d.msgs.length === 0 || d.msgs.length > ROUTE_BUNDLE_MAX) return this.refuse();
+    this.counters.verified++;
+    if (d.msgs.length === 1) return this.openInner(env, d.msgs[0]);
+    const opened: WireMessage[] = [];
+    for (const inner of d.msgs) {
+      const one = await this.openInner(env, inner);
+      if (one) opened.push(one);
+    }
+    return opened;
+  }
+
+  /** One message of a verified envelope, checked as its own (entries, queue items, shape). */
+  private async openInner(env: { src: string; dst: string; ttl: number }, raw: unknown): Promise<WireMessage | null> {
+    let inner = raw as Record<string, unknown> & { type: string };
     if (typeof inner === 'object' && inner !== null && this.holdsOthersEntries(inner, env.src)) {
       const checked = await this.checkEntries(inner, env.src);
       if (!checked) return null;
@@ -324,16 +351,16 @@ export class Sealer {
     if (typeof inner === 'object' && inner !== null && this.segItems.carries(inner) && !(await this.segItems.check(inner, env.src))) return null;
     const opened = { type: 'rt.route', src: env.src, dst: env.dst, ttl: env.ttl, msg: inner };
     if (validateWire(opened) !== null) return this.refuse();
-    this.counters.verified++;
     return opened as unknown as WireMessage;
   }
 
   /**
    * A message from a neighbour, ready for the core: sealed gossip opened, a routed
    * envelope for us opened, proofs in sync rows and history verified (failing ones
-   * removed); null when it must be dropped.
+   * removed); null when it must be dropped. A bundle of routed messages for us
+   * (route-bundles.ts) opens as the list of its messages.
    */
-  async inbound(msg: WireMessage, from?: string): Promise<WireMessage | null> {
+  async inbound(msg: WireMessage, from?: string): Promise<WireMessage | WireMessage[] | null> {
     const m = msg as unknown as Record<string, unknown> & { type: string };
     if (this.holdsOthersEntries(m, from)) return this.checkEntries(m, from);
     if (this.segItems.carries(m)) return this.segItems.check(msg, from);
