@@ -5,7 +5,7 @@
  * answered when it dials us; an open link is listed with its path.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEAD_AFTER_MS, HEARTBEAT_MS, ICE_CHECK_MS, Transport, type LinkAuth, type SimplePeerCtor } from './transport';
+import { DEAD_AFTER_MS, HEARTBEAT_MS, ICE_CHECK_MS, IDLE_LINK_MS, Transport, type LinkAuth, type SimplePeerCtor } from './transport';
 import { HEARTBEAT_FRAME, PROBE_FRAME } from '../wire/codec';
 
 type Handler = (...args: unknown[]) => void;
@@ -385,5 +385,53 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
   it('no open link: nothing to check', () => {
     expect(t.check('z', 1000)).toBe(false);
     expect(t.stats.checks).toBe(0);
+  });
+});
+
+describe('Transport: when queued frames leave', () => {
+  let t: Transport;
+  beforeEach(() => {
+    FakePeer.made = [];
+    t = new Transport({
+      me: 'a',
+      auth: acceptHellos,
+      SimplePeer: FakePeer as unknown as SimplePeerCtor,
+      sendSignal: () => undefined,
+      onFrame: () => undefined,
+      onLinkUp: () => undefined,
+      onLinkDown: () => undefined,
+      rtcConfig: () => ({ iceServers: [] }),
+    });
+  });
+  afterEach(() => t.closeAll());
+
+  const openLink = async (): Promise<FakePeer> => {
+    t.handleSignal('b', 'b.1.x', offer);
+    const p = FakePeer.made[0]!;
+    p.emit('connect');
+    p.emit('data', HELLO);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(t.isOpen('b')).toBe(true);
+    return p;
+  };
+  const macrotask = () => new Promise((r) => setTimeout(r, 0));
+
+  it('an idle link sends at the end of the microtasks, without waiting for a task, the frames of that turn in one message', async () => {
+    const p = await openLink();
+    await new Promise((r) => setTimeout(r, IDLE_LINK_MS + 5));
+    const before = p.sent.length;
+    t.send('b', new Uint8Array([0x01]));
+    t.send('b', new Uint8Array([0x02]));
+    expect(p.sent.length).toBe(before);
+    await null;
+    expect(p.sent.slice(before)).toEqual([[0x01, 0x02]]);
+    // the link is busy now: the next frames wait for a task, and go together
+    t.send('b', new Uint8Array([0x03]));
+    await null;
+    await null;
+    expect(p.sent.length).toBe(before + 1);
+    t.send('b', new Uint8Array([0x04]));
+    await macrotask();
+    expect(p.sent.slice(before)).toEqual([[0x01, 0x02], [0x03, 0x04]]);
   });
 });

@@ -63,6 +63,9 @@ export const ICE_CHECK_MS = 2_000;
 /** Period of the heartbeat and deadline sweep. */
 const TICK_MS = 1_000;
 
+/** A link that has sent nothing for this long sends its next frames without waiting for a task (`write`). */
+export const IDLE_LINK_MS = 5;
+
 /** Frames to one peer are coalesced into data-channel messages of at most this size. */
 export const COALESCE_BYTES = 64 * 1024;
 
@@ -195,6 +198,8 @@ export interface LinkStats {
   framesOut: number;
   /** frames handed to send() and written */
   messagesOut: number;
+  /** flushes that went out at the end of the task's microtasks, the link being idle (`write`) */
+  promptFlushes: number;
   framesIn: number;
   bytesOut: number;
   bytesIn: number;
@@ -232,7 +237,7 @@ export class Transport {
   private readonly unreachable = new Map<string, Unreachable>();
   private pathsReadAt = Date.now();
   readonly stats: LinkStats = {
-    framesOut: 0, messagesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
+    framesOut: 0, messagesOut: 0, promptFlushes: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, dials: 0, dialFailures: 0,
     heartbeatTimeouts: 0, checks: 0, iceChecks: 0, checkTimeouts: 0, queueDrops: 0, unreachableDrops: 0, helloFailures: 0, dialsRefused: 0, earlyDropped: 0, linksUp: 0, linksDown: 0,
   };
   private dialTokens = DIAL_BURST;
@@ -637,12 +642,24 @@ export class Transport {
     }
   }
 
+  /**
+   * Queues a frame. The queued frames go out coalesced: at the end of this task's
+   * microtasks when the link has sent nothing for IDLE_LINK_MS (a lone message, such as a
+   * chat copy a relay forwards, leaves before the tasks queued behind it run: rendering,
+   * timers, other links' frames), else in a task of their own (MessageChannel), so a
+   * burst's frames written across several microtasks still share data-channel messages.
+   */
   private write(link: Link, frame: Uint8Array): void {
     link.out.push(frame);
     this.dirty.add(link);
     if (!this.flushPending) {
       this.flushPending = true;
-      this.flushChannel.port2.postMessage(null);
+      if (Date.now() - link.lastTx >= IDLE_LINK_MS) {
+        this.stats.promptFlushes++;
+        queueMicrotask(() => {
+          if (this.flushPending) this.flush();
+        });
+      } else this.flushChannel.port2.postMessage(null);
     }
   }
 

@@ -169,6 +169,7 @@ export class PeerLinks {
       'links.iceChecks': t.iceChecks,
       'frames.out': t.framesOut,
       'messages.out': t.messagesOut,
+      'links.promptFlushes': t.promptFlushes,
       'frames.in': t.framesIn,
       'links.unreachableDrops': t.unreachableDrops,
       'links.helloFailures': t.helloFailures,
