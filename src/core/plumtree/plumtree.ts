@@ -553,7 +553,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
     this.counters.gossipReceived++;
     if (this.known(msg.id)) {
       this.counters.duplicates++;
-      this.suppressIhaves(from, [msg.id]);
+      if (this.ihaveQueue.has(from)) this.suppressIhaves(from, [msg.id]);
       // A redundant link of the tree: both ends stop pushing payloads over it.
       if (this.isNeighbor(from)) this.prune(msg.origin, from);
       return;
@@ -599,7 +599,7 @@ export class Plumtree extends Protocol<PtIn, PtMessage, PtTimer, PtEvent> {
       this.counters.ignored++;
       return;
     }
-    this.suppressIhaves(from, entries.map(([id]) => id));
+    if (this.ihaveQueue.has(from)) this.suppressIhaves(from, entries.map(([id]) => id));
     for (const [id, round] of entries) {
       if (this.known(id)) continue;
       let m = this.missing.get(id);
