@@ -13,11 +13,9 @@
  * does before its crash step. Needs `npm run build`.
  */
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
+import { numberArg } from './args';
 
-const arg = (name: string, d: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : d;
-};
+const arg = numberArg;
 const TABS = arg('tabs', 8);
 const RUNS = arg('runs', 1);
 const KEYS = arg('keys', 0);

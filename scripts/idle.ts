@@ -22,11 +22,9 @@
 import { loadavg } from 'node:os';
 import type { CDPSession } from '@playwright/test';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster } from '../e2e/harness';
+import { numberArg } from './args';
 
-const arg = (name: string, d: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : d;
-};
+const arg = numberArg;
 const TABS = arg('tabs', 8);
 const SETTLE = arg('settle', 40_000);
 const WINDOW = arg('window', 10_000);

@@ -25,11 +25,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
+import { numberArg } from './args';
 
-const arg = (name: string, d: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : d;
-};
+const arg = numberArg;
 const TABS = arg('tabs', 4);
 const KEYS = arg('keys', 3000);
 const WIN = arg('window', 64);
