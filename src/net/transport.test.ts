@@ -5,7 +5,7 @@
  * answered when it dials us; an open link is listed with its path.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEAD_AFTER_MS, HEARTBEAT_MS, ICE_CHECK_MS, IDLE_LINK_MS, Transport, type LinkAuth, type SimplePeerCtor } from './transport';
+import { DEAD_AFTER_MS, HEARTBEAT_MS, ICE_CHECK_MS, IDLE_LINK_MS, Transport, type LinkAuth, type SimplePeerCtor, type TransportOptions } from './transport';
 import { HEARTBEAT_FRAME, PROBE_FRAME } from '../wire/codec';
 
 type Handler = (...args: unknown[]) => void;
@@ -52,18 +52,27 @@ const offer = { type: 'offer', sdp: 'v=0' };
 const HELLO = new Uint8Array([0x90]);
 const acceptHellos: LinkAuth = { hello: async () => HELLO, verify: async () => null };
 
+/** A transport on scripted peers that accepts every hello, as 'a' unless `opts` says otherwise. */
+function transport(opts: Partial<TransportOptions> = {}): Transport {
+  return new Transport({
+    me: 'a',
+    auth: acceptHellos,
+    SimplePeer: FakePeer as unknown as SimplePeerCtor,
+    sendSignal: () => undefined,
+    onFrame: () => undefined,
+    onLinkUp: () => undefined,
+    onLinkDown: () => undefined,
+    rtcConfig: () => ({ iceServers: [] }),
+    ...opts,
+  });
+}
+
 describe('Transport: unreachable peers', () => {
   let downs: [string, string][];
   let t: Transport;
 
   const make = (dialTimeoutMs: number): Transport =>
-    new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
-      onFrame: () => undefined,
-      onLinkUp: () => undefined,
+    transport({
       onLinkDown: (peer, reason) => downs.push([peer, reason]),
       rtcConfig: () => ({ iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }], iceTransportPolicy: 'relay' }),
       dialTimeoutMs,
@@ -140,15 +149,7 @@ describe('Transport: signals that overtake their offer', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     FakePeer.made = [];
-    t = new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
-      onFrame: () => undefined,
-      onLinkUp: () => undefined,
-      onLinkDown: () => undefined,
-    });
+    t = transport();
   });
   afterEach(() => {
     t.closeAll();
@@ -183,15 +184,9 @@ describe('Transport: frames before simple-peer reports the link connected', () =
     FakePeer.made = [];
     frames = [];
     ups = [];
-    t = new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
+    t = transport({
       onFrame: (_peer, data) => frames.push([...data]),
       onLinkUp: (peer) => ups.push(peer),
-      onLinkDown: () => undefined,
-      rtcConfig: () => ({ iceServers: [] }),
     });
   });
   afterEach(() => {
@@ -233,15 +228,9 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
     FakePeer.made = [];
     frames = [];
     downs = [];
-    t = new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
+    t = transport({
       onFrame: (_peer, data) => frames.push([...data]),
-      onLinkUp: () => undefined,
       onLinkDown: (peer, reason) => downs.push([peer, reason]),
-      rtcConfig: () => ({ iceServers: [] }),
     });
   });
   afterEach(() => {
@@ -344,15 +333,9 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
   });
 
   it('the larger id only answers while the peer asks, and sends on its own once the peer has been silent a period and a half', async () => {
-    const c = new Transport({
+    const c = transport({
       me: 'c',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
-      onFrame: () => undefined,
-      onLinkUp: () => undefined,
       onLinkDown: (peer, reason) => downs.push([peer, reason]),
-      rtcConfig: () => ({ iceServers: [] }),
     });
     try {
       c.handleSignal('b', 'b.1.x', offer);
@@ -392,16 +375,7 @@ describe('Transport: when queued frames leave', () => {
   let t: Transport;
   beforeEach(() => {
     FakePeer.made = [];
-    t = new Transport({
-      me: 'a',
-      auth: acceptHellos,
-      SimplePeer: FakePeer as unknown as SimplePeerCtor,
-      sendSignal: () => undefined,
-      onFrame: () => undefined,
-      onLinkUp: () => undefined,
-      onLinkDown: () => undefined,
-      rtcConfig: () => ({ iceServers: [] }),
-    });
+    t = transport();
   });
   afterEach(() => t.closeAll());
 
