@@ -92,10 +92,20 @@ export class Persistence {
     const s = this.storage;
     if (!s) return;
     switch (e.store) {
-      case 'kv':
-        for (const x of e.put) s.kv.put(STORAGE_KEY.kv(x), x);
+      case 'kv': {
+        let ours = false;
+        for (const x of e.put) {
+          s.kv.put(STORAGE_KEY.kv(x), x);
+          if (x.version.node === this.opts.id) ours = true;
+        }
         for (const k of e.remove) s.kv.remove(k);
+        // A write this tab coordinates: its reply waits until this copy is on disk
+        // (durable-acks.ts), so the commit starts now, beside the replicas' writes,
+        // rather than once their acknowledgements are in. (Replicas ask for theirs
+        // when they acknowledge.)
+        if (ours) void s.kv.durable();
         return;
+      }
       case 'chat':
         for (const m of e.put) s.chat.put(STORAGE_KEY.chat(m), m);
         for (const k of e.remove) s.chat.remove(k);
