@@ -24,6 +24,17 @@ class FlakyStore<V> extends BatchedStore<V> {
 const onDisk = async (store: ReturnType<typeof freshStore>) => new Map(await entries<string, unknown>(store));
 
 describe('BatchedStore', () => {
+  it('a durable() wait starts the write at the end of the turn, with what the turn queued, before any task runs', async () => {
+    const s = new FlakyStore<number>(freshStore(), 10_000);
+    s.put('a', 1);
+    const done = s.durable();
+    s.put('b', 2);
+    expect(s.batches).toEqual([]);
+    await null;
+    expect(s.batches).toEqual([2]);
+    expect(await done).toBe(true);
+  });
+
   it('durable() resolves once what was handed over is on disk, without waiting for the batching delay', async () => {
     const idb = freshStore();
     const s = new BatchedStore<number>(idb, 10_000);

@@ -47,6 +47,8 @@ export class BatchedStore<V> {
   private writing: Outcome | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timerUrgent = false;
+  /** A write starts at the end of this turn (queueMicrotask). */
+  private startingSoon = false;
   /** Consecutive failed writes (drives the retry backoff). */
   private failures = 0;
   /** Entries handed to IndexedDB whose transaction has not completed yet. */
@@ -103,11 +105,23 @@ export class BatchedStore<V> {
   private schedule(urgent: boolean): void {
     this.updatePending();
     if (this.writing) return; // the write in flight starts the next one when it completes
+    if (this.startingSoon) return; // a write starts at the end of this turn
     // after a failure the backoff holds even for those waiting: a failing disk is not hammered
     if (this.timer && (this.timerUrgent || !urgent || this.failures > 0)) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (urgent && this.failures === 0) {
+      // someone waits: the write starts once this turn's code is done (what it queues
+      // meanwhile goes too), not in a task queued behind the page's others
+      this.startingSoon = true;
+      queueMicrotask(() => {
+        this.startingSoon = false;
+        this.writeQueued();
+      });
+      return;
+    }
     this.timerUrgent = urgent;
-    const delay = this.failures > 0 ? this.retryDelay() : urgent ? 0 : this.flushMs;
+    const delay = this.failures > 0 ? this.retryDelay() : this.flushMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.writeQueued();
