@@ -52,6 +52,20 @@ const offer = { type: 'offer', sdp: 'v=0' };
 const HELLO = new Uint8Array([0x90]);
 const acceptHellos: LinkAuth = { hello: async () => HELLO, verify: async () => null };
 
+/**
+ * The link 'b' dials to `on`, opened: its offer, connect and hello (the first scripted
+ * peer); `settle` lets the hello's check finish (fake or real timers).
+ */
+async function openLinkOn(on: Transport, settle: () => Promise<unknown>): Promise<FakePeer> {
+  on.handleSignal('b', 'b.1.x', offer);
+  const p = FakePeer.made[0]!;
+  p.emit('connect');
+  p.emit('data', HELLO);
+  await settle();
+  expect(on.isOpen('b')).toBe(true);
+  return p;
+}
+
 /** A transport on scripted peers that accepts every hello, as 'a' unless `opts` says otherwise. */
 function transport(opts: Partial<TransportOptions> = {}): Transport {
   return new Transport({
@@ -238,15 +252,7 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
     vi.useRealTimers();
   });
 
-  const openLink = async (): Promise<FakePeer> => {
-    t.handleSignal('b', 'b.1.x', offer);
-    const p = FakePeer.made[0]!;
-    p.emit('connect');
-    p.emit('data', HELLO);
-    await vi.advanceTimersByTimeAsync(0);
-    expect(t.isOpen('b')).toBe(true);
-    return p;
-  };
+  const openLink = () => openLinkOn(t, () => vi.advanceTimersByTimeAsync(0));
 
   it('a silent peer is dropped within the check time, long before the heartbeat deadline', async () => {
     const p = await openLink();
@@ -338,12 +344,7 @@ describe('Transport: heartbeats and link checks (a peer whose signaling connecti
       onLinkDown: (peer, reason) => downs.push([peer, reason]),
     });
     try {
-      c.handleSignal('b', 'b.1.x', offer);
-      const p = FakePeer.made[0]!;
-      p.emit('connect');
-      p.emit('data', HELLO);
-      await vi.advanceTimersByTimeAsync(0);
-      expect(c.isOpen('b')).toBe(true);
+      const p = await openLinkOn(c, () => vi.advanceTimersByTimeAsync(0));
       const before = p.sent.length;
       // 'b' asks every 8 s for a minute: every heartbeat of ours is an answer
       for (let s = 1; s <= 60; s++) {
@@ -379,16 +380,8 @@ describe('Transport: when queued frames leave', () => {
   });
   afterEach(() => t.closeAll());
 
-  const openLink = async (): Promise<FakePeer> => {
-    t.handleSignal('b', 'b.1.x', offer);
-    const p = FakePeer.made[0]!;
-    p.emit('connect');
-    p.emit('data', HELLO);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(t.isOpen('b')).toBe(true);
-    return p;
-  };
   const macrotask = () => new Promise((r) => setTimeout(r, 0));
+  const openLink = () => openLinkOn(t, macrotask);
 
   it('an idle link sends at the end of the microtasks, without waiting for a task, the frames of that turn in one message', async () => {
     const p = await openLink();
