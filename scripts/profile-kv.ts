@@ -21,11 +21,12 @@
  * --crash C: C tabs crash at once first),
  * --idle (CPU of the tabs for 5 s once the puts are done and --settle-reload ms passed).
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
 import { numberArg } from './args';
+import { chromiumCpu, type Profile, summarise } from './cpu-profile';
 
 const arg = numberArg;
 const TABS = arg('tabs', 4);
@@ -39,67 +40,6 @@ const RELOAD = process.argv.includes('--reload');
 const PROFILE = !process.argv.includes('--no-profile') && !RELOAD;
 /** --read-all K: after the puts, K tabs each read every key (getMany); the profiles cover the reads only */
 const READ_ALL = arg('read-all', 0);
-
-/**
- * CPU seconds used so far by every Chromium process on this machine (Linux /proc), all
- * threads: renderers (main thread and the rest: raster, WebRTC, IO) and the browser, GPU
- * and network processes. Less noisy than throughput on a shared 2-core machine.
- */
-function chromiumCpu(): { renderers: number; rendererMain: number; rest: number } {
-  const tick = 100; // USER_HZ
-  const r = { renderers: 0, rendererMain: 0, rest: 0 };
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      if (!cmd.includes('chromium')) continue;
-      const cpu = (stat: string): number => {
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return (Number(f[11]) + Number(f[12])) / tick;
-      };
-      const total = cpu(readFileSync(`/proc/${pid}/stat`, 'latin1'));
-      if (cmd.includes('--type=renderer')) {
-        r.renderers += total;
-        r.rendererMain += cpu(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'latin1'));
-      } else r.rest += total;
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return r;
-}
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-function summarise(name: string, p: Profile): void {
-  const self = new Map<string, number>();
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  let total = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const n = byId.get(p.samples[i]!)!;
-    const dt = p.timeDeltas[i] ?? 0;
-    total += dt;
-    const f = n.callFrame;
-    const file = f.url.split('/').pop() ?? '';
-    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + dt);
-  }
-  const idle = [...self.entries()].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
-  console.log(`\n== ${name}: ${(total / 1000).toFixed(0)} ms sampled, busy ${(((total - idle) / total) * 100).toFixed(0)} %`);
-  const rows = [...self.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, TOP);
-  for (const [k, v] of rows) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((v / (total - idle)) * 100).toFixed(1).padStart(5)} %  ${k}`);
-}
 
 /** Tab `t` reloads under the sampling profiler; prints where its main thread went until ready. */
 async function profileReload(t: Tab, reloaded: CDPSession, peer?: { tab: Tab; session: CDPSession }): Promise<void> {
@@ -182,7 +122,7 @@ async function profileReload(t: Tab, reloaded: CDPSession, peer?: { tab: Tab; se
   const { profile } = await s.send('Profiler.stop');
   console.log(`reload: ${marks.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`reload: CPU of all renderers ${((cpu1.renderers - cpu0.renderers) * 1000).toFixed(0)} ms (main threads ${((cpu1.rendererMain - cpu0.rendererMain) * 1000).toFixed(0)}), browser + GPU + network ${((cpu1.rest - cpu0.rest) * 1000).toFixed(0)} ms`);
-  summarise(peer ? 'tab 0 while tab 1 reloads' : 'reloaded tab, navigation to ready', profile as unknown as Profile);
+  summarise(peer ? 'tab 0 while tab 1 reloads' : 'reloaded tab, navigation to ready', profile as unknown as Profile, TOP);
   // self time by script file and the top-level phases V8 reports
   const p = profile as unknown as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -452,8 +392,8 @@ async function main(): Promise<void> {
     if (RELOAD) await profileReload(tabs[1]!, sessions[1]!, process.argv.includes('--peer') ? { tab: tabs[0]!, session: sessions[0]! } : undefined);
     if (PROFILE) {
       const profiles = await Promise.all(sessions.map((s) => s.send('Profiler.stop')));
-      summarise('writer', profiles[0]!.profile as unknown as Profile);
-      summarise('replica', profiles[1]!.profile as unknown as Profile);
+      summarise('writer', profiles[0]!.profile as unknown as Profile, TOP);
+      summarise('replica', profiles[1]!.profile as unknown as Profile, TOP);
       // --profile-out PREFIX: PREFIX-writer.cpuprofile and PREFIX-replica.cpuprofile (DevTools opens them)
       const out = process.argv.indexOf('--profile-out');
       if (out >= 0) for (const [i, name] of ['writer', 'replica'].entries()) writeFileSync(`${process.argv[out + 1]}-${name}.cpuprofile`, JSON.stringify(profiles[i]!.profile));
