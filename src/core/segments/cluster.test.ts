@@ -12,7 +12,7 @@ import type { NodeId } from '../types';
 import type { SegReply } from './types';
 import { SegNet, type SegNetOptions } from '../../sim/segments';
 import type { SegItem } from './types';
-import { expectReplicated, idOf, ok, Workload } from './workload';
+import { expectDisksHoldCopies, expectReplicated, idOf, ok, Workload } from './workload';
 
 const SEEDS = Array.from({ length: Number(process.env.SEG_SEEDS ?? 5) }, (_, i) => i + 1);
 
@@ -188,6 +188,7 @@ describe('producers and consumers on several keys with failures', () => {
       expectReplicated(net, seed, key);
       expect(net.seg(net.ownerOf(key)).queues().find((q) => q.key === key)?.items, `seed ${seed}: ${key} drained`).toEqual([]);
     }
+    expectDisksHoldCopies(net, seed);
     // stale copies were released: only preference-list nodes hold a key
     for (const key of keys) {
       const pref = new Set(net.seg(net.ownerOf(key)).replicas(key));
@@ -290,6 +291,7 @@ describe('random churn', () => {
     expect(w.puts().filter((o) => !o.reply), `${what}: unanswered puts`).toEqual([]);
     expect(net.converged(), `${what}: converged`).toBe(true);
     for (const key of keys) expectReplicated(net, seed, key);
+    expectDisksHoldCopies(net, seed);
   });
 
   it.each(SEEDS)('seed %i: once a queue is fully replicated, its owner and another replica may crash at the same time', (seed) => {
@@ -396,5 +398,6 @@ describe('state transfer in pieces', () => {
     for (const id of net.allIds()) snapshots += net.seg(id).stats().snapshotsInstalled ?? 0;
     expect(snapshots, `seed ${seed}: snapshots were installed`).toBeGreaterThan(0);
     expectReplicated(net, seed, key);
+    expectDisksHoldCopies(net, seed);
   });
 });

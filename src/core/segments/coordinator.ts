@@ -29,7 +29,8 @@ export class Coordinator {
 
   private keyError(key: unknown): string | null {
     const p = keyProblem(key, this.s.config.maxKeyLength);
-    if (!p) return null;
+    // a key's pages are stored under key + U+0000 (messages.ts, storageKey)
+    if (!p) return (key as string).includes('\0') ? 'segment key must not contain U+0000' : null;
     return p.tooLong ? `segment key longer than ${this.s.config.maxKeyLength} characters` : 'segment key must be a non-empty string';
   }
 

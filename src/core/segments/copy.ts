@@ -3,7 +3,7 @@
  * ballots, the sorted item list, the request table, snapshot parts being assembled, and
  * the persisted record.
  */
-import { MAX_WIRE_ITEMS, type Ballot, type DoneTuple, type ItemTuple, type SegOp, type SegRecord, type SnapshotMessage } from './messages';
+import { MAX_WIRE_ITEMS, PAGE_SIZE, type Ballot, type DoneTuple, type ItemTuple, type SegHead, type SegOp, type SegPage, type SnapshotMessage } from './messages';
 
 export const NONE: Ballot = [0, ''];
 
@@ -30,6 +30,8 @@ export interface Done {
   value: unknown;
   /** A take whose item was put back (restore). */
   restored: boolean;
+  /** Its number in this copy's request table (in the order entries were added): its page is n / PAGE_SIZE. */
+  n: number;
 }
 
 export interface SnapPart {
@@ -55,8 +57,10 @@ export interface Rep {
   lastId: number;
   /** Sorted by id. */
   items: Item[];
-  /** Insertion order is age order. */
+  /** Insertion order is age order (and the order of `n`). */
   done: Map<string, Done>;
+  /** `n` of the next request-table entry. */
+  doneSeq: number;
   /** Operations of ballot `promised` that arrived ahead of their turn (or before the snapshot). */
   buffered: Map<number, SegOp>;
   incoming: Assembly | null;
@@ -64,31 +68,78 @@ export interface Rep {
 }
 
 export function emptyRep(key: string): Rep {
-  return { key, promised: NONE, acc: NONE, seq: 0, lastId: 0, items: [], done: new Map(), buffered: new Map(), incoming: null, nudgedAt: -Infinity };
+  return { key, promised: NONE, acc: NONE, seq: 0, lastId: 0, items: [], done: new Map(), doneSeq: 0, buffered: new Map(), incoming: null, nudgedAt: -Infinity };
 }
 
-/** A copy as stored by `persist`. */
-export function recordOf(rep: Rep): SegRecord {
-  return {
-    key: rep.key,
-    promised: [rep.promised[0], rep.promised[1]],
-    acc: [rep.acc[0], rep.acc[1]],
-    seq: rep.seq,
-    lastId: rep.lastId,
-    items: rep.items.map((i): ItemTuple => [i.id, i.value]),
-    done: [...rep.done].map(([dk, d]): DoneTuple => [dk, d.kind, d.id, d.at, d.kind === 1 ? d.value : null, d.restored ? 1 : 0]),
+/** Adds a request-table entry (as the newest: an entry of the same request is replaced); its `n` is set here. */
+export function addDone(rep: Rep, dk: string, d: Omit<Done, 'n'>): Done {
+  rep.done.delete(dk);
+  const e: Done = { ...d, n: rep.doneSeq++ };
+  rep.done.set(dk, e);
+  return e;
+}
+
+const doneTuple = (dk: string, d: Done): DoneTuple => [dk, d.kind, d.id, d.at, d.kind === 1 ? d.value : null, d.restored ? 1 : 0];
+
+/** The head of a copy as stored by `persist` (its items and request table go in pages). */
+export function headOf(rep: Rep): SegHead {
+  return { key: rep.key, promised: [rep.promised[0], rep.promised[1]], acc: [rep.acc[0], rep.acc[1]], seq: rep.seq, lastId: rep.lastId, items: [], done: [] };
+}
+
+/** Page `n` of a copy's items or request table as stored by `persist`; undefined when it is empty. */
+export function pageOf(rep: Rep, kind: 'i' | 'd', n: number): SegPage | undefined {
+  const lo = n * PAGE_SIZE;
+  const hi = lo + PAGE_SIZE;
+  if (kind === 'i') {
+    const items: ItemTuple[] = [];
+    for (let i = firstAfter(rep.items, lo - 1); i < rep.items.length && rep.items[i]!.id < hi; i++) items.push([rep.items[i]!.id, rep.items[i]!.value]);
+    return items.length > 0 ? { key: rep.key, page: ['i', n], items, done: [] } : undefined;
+  }
+  const done: DoneTuple[] = [];
+  for (const [dk, d] of rep.done) {
+    if (d.n >= hi) break; // entries are in the order of n
+    if (d.n >= lo) done.push(doneTuple(dk, d));
+  }
+  return done.length > 0 ? { key: rep.key, page: ['d', n], items: [], done } : undefined;
+}
+
+/** The pages holding a copy's items and request-table entries. */
+export function pagesOf(rep: Rep): { items: Set<number>; done: Set<number> } {
+  const items = new Set<number>();
+  const done = new Set<number>();
+  for (const it of rep.items) items.add(Math.floor(it.id / PAGE_SIZE));
+  for (const d of rep.done.values()) done.add(Math.floor(d.n / PAGE_SIZE));
+  return { items, done };
+}
+
+/**
+ * A copy from its stored (validated) head and pages. Request-table entries keep the page
+ * they were stored in; a head from before pages brings its own items and table.
+ */
+export function repOf(head: SegHead, pages: readonly SegPage[] = []): Rep {
+  const rep = emptyRep(head.key);
+  rep.promised = [head.promised[0], head.promised[1]];
+  rep.acc = [head.acc[0], head.acc[1]];
+  rep.seq = Math.max(0, head.seq);
+  rep.lastId = head.lastId;
+  for (const [id, value] of head.items) insertItem(rep.items, { id, value });
+  const addTuple = ([dk, kind, id, at, value, restored]: DoneTuple, n: number): void => {
+    rep.done.delete(dk);
+    rep.done.set(dk, { kind, id, at, value, restored: restored === 1, n });
   };
-}
-
-/** A copy from a stored (validated) record. */
-export function repOf(rec: SegRecord): Rep {
-  const rep = emptyRep(rec.key);
-  rep.promised = [rec.promised[0], rec.promised[1]];
-  rep.acc = [rec.acc[0], rec.acc[1]];
-  rep.seq = Math.max(0, rec.seq);
-  rep.lastId = rec.lastId;
-  for (const [id, value] of rec.items) insertItem(rep.items, { id, value });
-  for (const [dk, kind, id, at, value, restored] of rec.done) rep.done.set(dk, { kind, id, at, value, restored: restored === 1 });
+  head.done.forEach((t, i) => addTuple(t, i));
+  let next = head.done.length;
+  for (const p of [...pages].sort((a, b) => a.page[1] - b.page[1])) {
+    if (p.page[0] === 'i') for (const [id, value] of p.items) insertItem(rep.items, { id, value });
+    else {
+      // entries keep their page (a head from before pages numbered its own from 0)
+      const base = Math.max(next, p.page[1] * PAGE_SIZE);
+      p.done.forEach((t, j) => addTuple(t, base + j));
+      next = base + p.done.length;
+    }
+  }
+  rep.doneSeq = next;
+  for (const it of rep.items) rep.lastId = Math.max(rep.lastId, it.id);
   return rep;
 }
 
@@ -164,7 +215,10 @@ export function installInto(rep: Rep, a: Assembly): void {
       if (items.length > 0 && items[items.length - 1]!.id >= id) sorted = false;
       items.push({ id, value });
     }
-    for (const [dk, kind, id, at, value, restored] of p.done) done.set(dk, { kind, id, at, value, restored: restored === 1 });
+    for (const [dk, kind, id, at, value, restored] of p.done) {
+      done.delete(dk);
+      done.set(dk, { kind, id, at, value, restored: restored === 1, n: rep.doneSeq++ });
+    }
   }
   if (!sorted) {
     items.sort((x, y) => x.id - y.id);

@@ -109,8 +109,13 @@ export interface SnapshotMessage<T extends 'seg.state' | 'seg.install'> {
   done: DoneTuple[];
 }
 
-/** What a node persists per key (the `persist` effect) and gets back through `load`. */
-export interface SegRecord {
+/**
+ * The head of a key's persisted copy: its ballots and counters. Its items and request table
+ * are in page records (`SegPage`), so that an operation rewrites a page, not the whole
+ * queue. Heads written before pages existed hold the items and table themselves: `load`
+ * reads them and writes them back as pages.
+ */
+export interface SegHead {
   key: string;
   /** Highest ballot promised. */
   promised: Ballot;
@@ -122,9 +127,31 @@ export interface SegRecord {
   done: DoneTuple[];
 }
 
+/** Items (or request-table entries) per page record. */
+export const PAGE_SIZE = 64;
+
+/**
+ * One page of a key's persisted copy: `['i', n]` holds the items with ids n × PAGE_SIZE to
+ * (n + 1) × PAGE_SIZE - 1; `['d', n]` the request-table entries of that range of the
+ * copy's own entry numbers (in the order they were added). The other list is empty.
+ */
+export interface SegPage {
+  key: string;
+  page: ['i' | 'd', number];
+  items: ItemTuple[];
+  done: DoneTuple[];
+}
+
+/** What a node persists (the `persist` effect) and gets back through `load`. */
+export type SegRecord = SegHead | SegPage;
+
+/** Whether a (validated) record is a page rather than a head. */
+export const isSegPage = (r: SegRecord): r is SegPage => (r as Partial<SegPage>).page != null;
+
 const safe = int(0);
 const seqNo = int(-1);
-const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : null);
+/** Keys hold no U+0000: page records are stored under `key` + U+0000 + page (storageKey). */
+const key: Check = (v) => str(MAX_WIRE_KEY_LENGTH)(v) ?? ((v as string).length === 0 ? 'empty key' : (v as string).includes('\0') ? 'key contains U+0000' : null);
 const ownerOrNone = str(MAX_ID_LENGTH);
 const ballot: Check = tuple(safe, ownerOrNone);
 const item = tuple(safe, plainValue);
@@ -189,9 +216,23 @@ export function isSegMessage(m: { type: string }): m is SegMessage {
   return m.type.startsWith('seg.');
 }
 
-/** Where a record is stored (the `remove` list of a persist effect holds these). */
+/**
+ * Where a record is stored (the `remove` list of a persist effect holds these): a head under
+ * its key, a page under key + U+0000 + 'i' or 'd' + its number. Keys hold no U+0000, so no
+ * two records of different keys share a place.
+ */
 export function storageKey(record: SegRecord): string {
-  return record.key;
+  return isSegPage(record) ? pageStorageKey(record.key, record.page[0], record.page[1]) : record.key;
+}
+
+export const pageStorageKey = (key: string, kind: 'i' | 'd', n: number): string => `${key}\0${kind}${n}`;
+
+/** The page a storage key names, or null for a head's. */
+export function parsePageKey(storageKey: string): { key: string; kind: 'i' | 'd'; n: number } | null {
+  const at = storageKey.indexOf('\0');
+  if (at < 0) return null;
+  const kind = storageKey[at + 1];
+  return kind === 'i' || kind === 'd' ? { key: storageKey.slice(0, at), kind, n: Number(storageKey.slice(at + 2)) } : null;
 }
 
 /**
@@ -236,12 +277,22 @@ export function validateSegMessage(v: unknown): string | null {
   }
 }
 
-const record = shape({ key, promised: ballot, acc: ballot, seq: seqNo, lastId: safe, items: arrayOf(item, 1_000_000), done: arrayOf(doneTuple, 1_000_000) });
+const head = shape({ key, promised: ballot, acc: ballot, seq: seqNo, lastId: safe, items: arrayOf(item, 1_000_000), done: arrayOf(doneTuple, 1_000_000) });
+const page = shape({ key, page: tuple(oneOf('i', 'd'), int(0, Number.MAX_SAFE_INTEGER / PAGE_SIZE)), items: arrayOf(item, PAGE_SIZE), done: arrayOf(doneTuple, PAGE_SIZE) });
 
 /** null when `v` is a well-formed SegRecord (for records loaded from storage). Never throws. */
 export function validateSegRecord(v: unknown): string | null {
   try {
-    return record(v);
+    if (!isObject(v) || v.page == null) return head(v);
+    const e = page(v);
+    if (e) return e;
+    const p = v as unknown as SegPage;
+    if (p.page[0] === 'i') {
+      if (p.done.length > 0) return 'items page with request-table entries';
+      const lo = p.page[1] * PAGE_SIZE;
+      if (p.items.some(([id]) => id < lo || id >= lo + PAGE_SIZE)) return `items page ${p.page[1]}: an id outside ${lo}..${lo + PAGE_SIZE - 1}`;
+    } else if (p.items.length > 0) return 'request-table page with items';
+    return null;
   } catch (e) {
     return `unreadable record: ${String(e).slice(0, 80)}`;
   }

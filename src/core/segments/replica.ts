@@ -6,7 +6,7 @@
  * drop their copy when that owner releases it (`seg.release`).
  */
 import type { NodeId } from '../types';
-import { assemble, compareBallots, installInto, missingParts, type Rep } from './copy';
+import { assemble, compareBallots, missingParts, type Rep } from './copy';
 import type { Ballot, SegMessage, SnapshotMessage } from './messages';
 import type { SegParts, SegState } from './state';
 
@@ -44,8 +44,7 @@ export class Replica {
       s.send(from, { type: 'seg.ack', key: m.key, b: m.b, seq: installed ? rep.seq : -1, ok: true, snap: m.seq, missing: missingParts(rep.incoming) });
       return;
     }
-    installInto(rep, rep.incoming);
-    s.markDirty(rep.key);
+    s.install(rep, rep.incoming);
     rep.acc = [m.b[0], m.b[1]];
     rep.seq = m.seq;
     rep.incoming = null;
@@ -105,8 +104,7 @@ export class Replica {
     if (!rep || s.owns.has(m.key)) return;
     if (compareBallots(m.b, rep.promised) < 0) return; // a newer claim is under way: my copy may matter
     if (compareBallots(rep.acc, m.b) >= 0) return; // I hold that state (or newer): I am a replica
-    s.reps.delete(m.key);
-    s.markDirty(m.key);
+    s.dropRep(m.key);
     s.counters.add('released');
   }
 }

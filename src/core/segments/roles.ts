@@ -65,8 +65,7 @@ export class Roles {
     if (rep.acc[0] === 0 && rep.items.length === 0 && rep.done.size === 0) {
       // a promise from a claim of mine that never completed: nothing to keep
       if (!pref.includes(s.me)) {
-        s.reps.delete(key);
-        s.markDirty(key, false);
+        s.dropRep(key, false);
       }
       return;
     }

@@ -22,7 +22,7 @@ import { Protocol } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import { Coordinator } from './coordinator';
 import { repOf } from './copy';
-import { ballotsTooFarAhead, validateSegMessage, validateSegRecord, type SegMessage, type SegRecord } from './messages';
+import { ballotsTooFarAhead, isSegPage, storageKey, validateSegMessage, validateSegRecord, type SegHead, type SegMessage, type SegPage, type SegRecord } from './messages';
 import { OwnerRequests } from './owner';
 import { Replica } from './replica';
 import { Replication } from './replication';
@@ -118,24 +118,50 @@ export class Segments extends Protocol<SegIn, SegMessage, SegTimer, SegEvent, Se
   private onLoad(records: unknown[]): void {
     const s = this.s;
     if (!Array.isArray(records)) return;
+    // a copy is its head and its pages, in any order
+    const heads = new Map<string, SegHead>();
+    const pages = new Map<string, SegPage[]>();
     for (const r of records) {
       if (validateSegRecord(r)) {
         s.counters.add('invalidRecords');
         continue;
       }
       const rec = r as SegRecord;
-      if (s.reps.has(rec.key)) {
-        // already have a live copy (load after start): it is at least as recent as the disk
+      if (!isSegPage(rec)) heads.set(rec.key, rec);
+      else {
+        const list = pages.get(rec.key) ?? [];
+        list.push(rec);
+        pages.set(rec.key, list);
+      }
+    }
+    for (const [key, list] of pages) {
+      if (heads.has(key) && !s.reps.has(key)) continue;
+      // pages without a head (its write failed, or it was dropped), or of a copy already
+      // live here (load after start: the live copy is at least as recent as the disk):
+      // rewritten from memory, which removes them when the copy has nothing there
+      for (const p of list) s.persist.mark(storageKey(p));
+    }
+    for (const [key, head] of heads) {
+      const live = s.reps.get(key);
+      if (live) {
         s.counters.add('loadSkipped');
+        s.markAllPages(live);
+        s.markDirty(key, false);
         continue;
       }
-      s.reps.set(rec.key, repOf(rec));
-      s.changed.add(rec.key);
+      const rep = repOf(head, pages.get(key));
+      s.reps.set(key, rep);
+      // a head from before pages holds its items and table: write them as pages
+      if (head.items.length > 0 || head.done.length > 0) {
+        s.markAllPages(rep);
+        s.markDirty(key, false);
+      }
+      s.changed.add(key);
       s.counters.add('loaded');
     }
     // normally `load` comes before the first `members`, which evaluates every key; if it came
     // later, evaluate the loaded keys now
-    if (s.placement.size > 1) for (const r of records) if (validateSegRecord(r) === null) this.roles.reconsider((r as SegRecord).key);
+    if (s.placement.size > 1) for (const key of heads.keys()) this.roles.reconsider(key);
   }
 
   // ---------------------------------------------------------------------------------------

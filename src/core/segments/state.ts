@@ -9,13 +9,13 @@ import { Placement } from '../placement';
 import type { Effects } from '../protocol';
 import type { NodeId, Rng } from '../types';
 import type { Coordinator } from './coordinator';
-import { dkOf, emptyRep, insertItem, recordOf, removeItem, type Assembly, type Rep, type SnapPart } from './copy';
+import { addDone, dkOf, emptyRep, headOf, insertItem, installInto, pageOf, pagesOf, removeItem, type Assembly, type Rep, type SnapPart } from './copy';
 import type { OwnerRequests } from './owner';
 import type { Replica } from './replica';
 import type { Replication } from './replication';
 import type { Roles } from './roles';
 import type { Takeover } from './takeover';
-import { MAX_WIRE_ITEMS, MAX_WIRE_PARTS, type Ballot, type RequestKind, type SegMessage, type SegOp, type SegRecord } from './messages';
+import { MAX_WIRE_ITEMS, MAX_WIRE_PARTS, PAGE_SIZE, pageStorageKey, parsePageKey, type Ballot, type RequestKind, type SegMessage, type SegOp, type SegRecord } from './messages';
 import type { SegCounterName, SegEvent, SegmentsConfig, SegTimer } from './types';
 
 export type SegEffects = Effects<SegMessage, SegTimer, SegEvent, SegRecord>;
@@ -171,9 +171,13 @@ export class SegState {
   ) {
     this.placement = new Placement(me, config.vnodes, config.n);
     this.opIds = new OpIds(rng);
-    this.persist = new PersistBuffer<SegRecord>(io, (key) => {
-      const rep = this.reps.get(key);
-      return rep && recordOf(rep);
+    // a copy is stored as its head and pages (messages.ts, SegHead / SegPage): an operation
+    // rewrites the head and the one or two pages it touched
+    this.persist = new PersistBuffer<SegRecord>(io, (storageKey) => {
+      const page = parsePageKey(storageKey);
+      const rep = this.reps.get(page ? page.key : storageKey);
+      if (!rep) return undefined;
+      return page ? pageOf(rep, page.kind, page.n) : headOf(rep);
     });
   }
 
@@ -190,10 +194,43 @@ export class SegState {
     }
   }
 
-  /** The copy of `key` changed (persist it; `changed`: also tell the UI). */
+  /** The head of the copy of `key` changed (persist it; `changed`: also tell the UI). */
   markDirty(key: string, changed = true): void {
     this.persist.mark(key);
     if (changed) this.changed.add(key);
+  }
+
+  /** The page of item `id` of the copy of `key` changed. */
+  private markItem(key: string, id: number): void {
+    this.persist.mark(pageStorageKey(key, 'i', Math.floor(id / PAGE_SIZE)));
+  }
+
+  /** The page of request-table entry `n` of the copy of `key` changed. */
+  private markDone(key: string, n: number): void {
+    this.persist.mark(pageStorageKey(key, 'd', Math.floor(n / PAGE_SIZE)));
+  }
+
+  /** Every page the copy has now: before its content is replaced or dropped (they are rewritten or removed), and after. */
+  markAllPages(rep: Rep): void {
+    const { items, done } = pagesOf(rep);
+    for (const n of items) this.persist.mark(pageStorageKey(rep.key, 'i', n));
+    for (const n of done) this.persist.mark(pageStorageKey(rep.key, 'd', n));
+  }
+
+  /** Drops this node's copy of `key`, head and pages. */
+  dropRep(key: string, changed = true): void {
+    const rep = this.reps.get(key);
+    if (rep) this.markAllPages(rep);
+    this.reps.delete(key);
+    this.markDirty(key, changed);
+  }
+
+  /** Replaces a copy's items and request table with an assembled snapshot. */
+  install(rep: Rep, a: Assembly): void {
+    this.markAllPages(rep);
+    installInto(rep, a);
+    this.markAllPages(rep);
+    this.markDirty(rep.key);
   }
 
   /** The owner of `key` in my view. */
@@ -232,32 +269,46 @@ export class SegState {
     const dk = dkOf(op.from, op.op);
     switch (op.k) {
       case 'put':
-        if (op.rm !== null) removeItem(rep.items, op.rm);
+        if (op.rm !== null && removeItem(rep.items, op.rm)) this.markItem(rep.key, op.rm);
         if (!insertItem(rep.items, { id: op.id, value: op.value })) this.counters.add('inconsistentPut');
+        this.markItem(rep.key, op.id);
         rep.lastId = Math.max(rep.lastId, op.id);
-        rep.done.set(dk, { kind: 0, id: op.id, at: op.t, value: null, restored: false });
+        this.addDone(rep, dk, { kind: 0, id: op.id, at: op.t, value: null, restored: false });
         break;
       case 'take': {
         const it = removeItem(rep.items, op.id);
         if (!it) this.counters.add('inconsistentTake');
-        rep.done.set(dk, { kind: 1, id: op.id, at: op.t, value: it ? it.value : null, restored: false });
+        else this.markItem(rep.key, op.id);
+        this.addDone(rep, dk, { kind: 1, id: op.id, at: op.t, value: it ? it.value : null, restored: false });
         break;
       }
       case 'restore': {
         insertItem(rep.items, { id: op.id, value: op.value });
+        this.markItem(rep.key, op.id);
         rep.lastId = Math.max(rep.lastId, op.id);
         const t = rep.done.get(dkOf(op.from, op.of));
-        if (t) t.restored = true;
-        rep.done.set(dk, { kind: 2, id: op.id, at: op.t, value: null, restored: false });
+        if (t) {
+          t.restored = true;
+          this.markDone(rep.key, t.n);
+        }
+        this.addDone(rep, dk, { kind: 2, id: op.id, at: op.t, value: null, restored: false });
         break;
       }
     }
     // forget old results (by the owner's clock carried in the op) and keep the table bounded
     for (const [k, d] of rep.done) {
-      if (rep.done.size > this.config.maxDone || d.at < op.t - this.config.dedupTtlMs) rep.done.delete(k);
-      else break;
+      if (rep.done.size > this.config.maxDone || d.at < op.t - this.config.dedupTtlMs) {
+        rep.done.delete(k);
+        this.markDone(rep.key, d.n);
+      } else break;
     }
     this.markDirty(rep.key);
+  }
+
+  private addDone(rep: Rep, dk: string, d: Parameters<typeof addDone>[2]): void {
+    const old = rep.done.get(dk);
+    if (old) this.markDone(rep.key, old.n);
+    this.markDone(rep.key, addDone(rep, dk, d).n);
   }
 
   /** The copy as snapshot parts of at most `chunkBytes` (and MAX_WIRE_ITEMS entries per list). */

@@ -8,7 +8,7 @@
  */
 import { randInt } from '../rng';
 import type { NodeId } from '../types';
-import { assemble, compareBallots, dkOf, installInto, missingParts, NONE, type Assembly, type Rep } from './copy';
+import { assemble, compareBallots, dkOf, missingParts, NONE, type Assembly, type Rep } from './copy';
 import type { Ballot, SegMessage, SnapshotMessage } from './messages';
 import type { Own, ReqMsg, SegParts, SegState } from './state';
 
@@ -218,10 +218,7 @@ export class Takeover {
   private activate(own: Own, fetched: Assembly | null): void {
     const s = this.s;
     const rep = s.reps.get(own.key)!;
-    if (fetched) {
-      installInto(rep, fetched);
-      s.markDirty(rep.key);
-    }
+    if (fetched) s.install(rep, fetched);
     rep.lastId = Math.max(rep.lastId, own.lastIdSeen);
     rep.acc = [own.ballot[0], own.ballot[1]];
     rep.seq = 0;

@@ -1,14 +1,16 @@
 /**
  * Test support for the segment cluster tests (cluster.test.ts): a producer/consumer
  * workload driven by replies on a SegNet (src/sim/segments.ts), the checks every run must pass (each item taken
- * at most once, ids unique and in real-time order), and the replication check after
- * quiescence.
+ * at most once, ids unique and in real-time order), and the replication and disk checks
+ * after quiescence.
  */
 import { expect } from 'vitest';
 import type { NodeId } from '../types';
 import type { SegNet } from '../../sim/segments';
 import type { SegReply } from './types';
 import type { SegItem } from './types';
+import { headOf, pageOf, pagesOf, type Rep } from './copy';
+import { storageKey, type SegRecord } from './messages';
 
 export function ok(seed: number, r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
   if (!r) throw new Error(`seed ${seed}: ${what}: no reply`);
@@ -189,5 +191,28 @@ export function expectReplicated(net: SegNet, seed: number, key: string): void {
     const v = net.seg(id).queues().find((q) => q.key === key);
     expect(v?.items, `seed ${seed}: replica ${id} of ${key}`).toEqual(ownerView!.items);
     expect(v?.epoch, `seed ${seed}: replica ${id} of ${key} epoch`).toBe(ownerView!.epoch);
+  }
+}
+
+/**
+ * After quiescence: each live node's disk holds exactly its copies, each as its head and its
+ * non-empty pages, as a restart would load them: no page left behind by a take, an
+ * install or a dropped copy, none missing.
+ */
+export function expectDisksHoldCopies(net: SegNet, seed: number): void {
+  for (const id of net.liveIds()) {
+    const reps = (net.seg(id) as unknown as { s: { reps: Map<string, Rep> } }).s.reps;
+    const want = new Map<string, SegRecord>();
+    for (const rep of reps.values()) {
+      want.set(rep.key, headOf(rep));
+      const pages = pagesOf(rep);
+      for (const [kind, ns] of [['i', pages.items], ['d', pages.done]] as const) {
+        for (const n of ns) {
+          const p = pageOf(rep, kind, n)!;
+          want.set(storageKey(p), p);
+        }
+      }
+    }
+    expect(new Map(net.disk(id)), `seed ${seed}: the disk of ${id}`).toEqual(want);
   }
 }
