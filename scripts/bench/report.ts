@@ -60,6 +60,10 @@ function rows(o: SystemResult | undefined, y: SystemResult | undefined): Row[] {
   add('tab joins the cluster and is synced, p50 (ms from navigation)', o?.join?.msP50, y?.join?.msP50);
   add('  same, slowest tab (ms)', o?.join?.msMax, y?.join?.msMax);
   add(`  all ${o?.tabs ?? y?.tabs} tabs open and complete (ms)`, o?.join?.clusterCompleteMs, y?.join?.clusterCompleteMs);
+  const sum = (xs: number[] | undefined): number | undefined => xs?.reduce((a, x) => a + x, 0);
+  add('    of which the bench opening contexts and pages, all tabs (ms)', sum(o?.join?.phases?.beforeNavMs), sum(y?.join?.phases?.beforeNavMs));
+  add('    navigation to joined, all tabs (ms)', sum(o?.join?.phases?.toJoinedMs), sum(y?.join?.phases?.toJoinedMs));
+  add('    last tab joined to every tab complete (ms)', o?.join?.phases?.completeAfterLastMs, y?.join?.phases?.completeAfterLastMs);
   section('idle cluster');
   add('RTCPeerConnections per tab, mean', o?.resources?.connectionsMean, y?.resources?.connectionsMean);
   add('  max', o?.resources?.connectionsMax, y?.resources?.connectionsMax, 0);

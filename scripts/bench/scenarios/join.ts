@@ -16,17 +16,29 @@ export interface JoinResult {
   firstTabMs: number | null;
   /** from opening the first tab until every tab sees all n members */
   clusterCompleteMs: number | null;
+  /** where clusterCompleteMs goes: per tab, ms of the bench's own work before navigation (context, page, CDP), navigation to the load event, navigation to joined (as msPerTab); then ms from the last tab joined until every tab saw all n */
+  phases: { beforeNavMs: number[]; toLoadMs: number[]; toJoinedMs: number[]; completeAfterLastMs: number };
 }
 
 export async function join(browser: Browser, target: SystemTarget, o: BenchOptions, tabs: BenchTab[]): Promise<JoinResult> {
   const t0 = Date.now();
   const joinMs: number[] = [];
+  const beforeNavMs: number[] = [];
+  const toLoadMs: number[] = [];
   for (let i = 0; i < o.tabs; i++) {
+    const opened = Date.now();
     const tab = await openBenchTab(browser, target, i);
     tabs.push(tab);
     await tab.page.waitForFunction(() => window.__ba?.joinedAt != null, undefined, { timeout: 60_000, polling: 50 });
-    joinMs.push(await tab.page.evaluate(() => window.__ba!.joinedAt! - performance.timeOrigin));
+    const [joined, origin, load] = await tab.page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+      return [window.__ba!.joinedAt! - performance.timeOrigin, performance.timeOrigin, nav?.loadEventEnd ?? 0];
+    });
+    joinMs.push(joined);
+    beforeNavMs.push(origin - opened);
+    toLoadMs.push(load);
   }
+  const lastJoined = Date.now();
   const complete = await pollUntil(() => Promise.all(tabs.map(members)), (m) => m.every((x) => x === o.tabs), 60_000, 50);
   if (!complete.ok) throw new Error(`cluster did not complete: members seen per tab ${JSON.stringify(complete.value)}`);
   const rest = joinMs.slice(1);
@@ -36,5 +48,6 @@ export async function join(browser: Browser, target: SystemTarget, o: BenchOptio
     msMax: rest.length ? round(Math.max(...rest), 1) : null,
     firstTabMs: round(joinMs[0], 1),
     clusterCompleteMs: Date.now() - t0,
+    phases: { beforeNavMs: beforeNavMs.map((x) => Math.round(x)), toLoadMs: toLoadMs.map((x) => Math.round(x)), toJoinedMs: joinMs.map((x) => Math.round(x)), completeAfterLastMs: Date.now() - lastJoined },
   };
 }
