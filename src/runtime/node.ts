@@ -241,7 +241,7 @@ export class P2PNode implements P2PApi {
     const sealer = this.sealer;
     if (sealer.needsSigning(msg)) return this.routeBundles.add(to, msg as unknown as RouteOut, transient);
     if (!this.outOrder.busy(to)) return this.links_.send(to, stripSealed(msg), transient);
-    this.pushOut(to, sealer.outbound(msg), transient);
+    this.pushOut(to, Promise.resolve(stripSealed(msg)), transient);
   }
 
   private pushOut(to: string, sealed: Promise<WireMessage>, transient: boolean): void {

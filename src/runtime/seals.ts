@@ -399,14 +399,7 @@ export class Sealer {
     }
   }
 
-  /** A message of ours as it goes on the wire: payloads inside their seals only, our routed envelopes sealed. */
-  async outbound(msg: WireMessage): Promise<WireMessage> {
-    const m = msg as unknown as Record<string, unknown> & { type: string };
-    if (m.type === 'rt.route' && m.src === this.identity.id && m.msg !== undefined && m.seal === undefined) return this.sealRoute(m as never);
-    return stripSealed(msg);
-  }
-
-  /** Does this outgoing message need an asynchronous step (a signature)? */
+  /** Does this outgoing message need an asynchronous step (a signature: our routed envelopes, sealed with sealRouteParts)? */
   needsSigning(msg: WireMessage): boolean {
     const m = msg as unknown as Record<string, unknown>;
     return m.type === 'rt.route' && m.src === this.identity.id && m.msg !== undefined && m.seal === undefined;

@@ -107,7 +107,7 @@ describe('SegItemSeals: queue items signed by their writer', () => {
     const owner = await node();
     const item = await writer.s.segItems.seal('q', 'v');
     const route = (src: Awaited<ReturnType<typeof node>>, value: unknown) =>
-      src.s.outbound({ type: 'rt.route', src: src.who.id, dst: owner.who.id, ttl: 4, msg: { type: 'seg.req', op: 1, key: 'q', kind: 'put', value } } as unknown as WireMessage);
+      src.s.sealRoute({ src: src.who.id, dst: owner.who.id, ttl: 4, msg: { type: 'seg.req', op: 1, key: 'q', kind: 'put', value } });
     const fromWriter = await owner.s.inbound(wire(await route(writer, item)), relay.who.id);
     expect((fromWriter as unknown as { msg: { value: unknown } }).msg.value).toEqual(item);
     expect(owner.s.segItems.counters.verified).toBe(0);
