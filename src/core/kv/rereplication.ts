@@ -13,7 +13,19 @@ import { LIST_BYTES, tupleBytes, tupleOf, type OfferOp, type PushOp } from './op
 import type { KvState } from './state';
 import { compareVersions, type Entry, type Version } from './types';
 
+/** Most keys remembered as asked of one offerer (`asked`): past it, offers are answered as before. */
+export const MAX_ASKED = 100_000;
+
 export class Rereplication {
+  /**
+   * Keys this node wants and has asked one offerer to push (its `kv.want`), with the version
+   * offered and until when (now + requestTimeoutMs) the push is awaited. Meanwhile another
+   * offer of that version or an older one is answered `transient` (not counted as held:
+   * the offerer offers it again later), so a key that lost a copy is pushed here once, not
+   * by each of its surviving owners. A newer version is still wanted from whoever offers it.
+   */
+  private readonly asked = new Map<string, { version: Version; until: number }>();
+
   constructor(
     private readonly s: KvState,
     /** Arms the anti-entropy timer (a new placement or new entries give it work). */
@@ -102,17 +114,32 @@ export class Rereplication {
     s.handoff.pruneEmpty();
   }
 
-  /** A peer's offer: which of these versions do I lack, and which do I hold without owning? */
+  /**
+   * A peer's offer: which of these versions do I lack (and have not asked another offerer
+   * for), and which do I hold without owning? Both the keys asked elsewhere and the ones held
+   * without owning go back as `transient`: the offerer does not count me as holding them and
+   * offers them again later.
+   */
   answerOffer(from: NodeId, op: number, items: VersionTuple[]): void {
     const s = this.s;
     const want: string[] = [];
     const transient: string[] = [];
+    if (this.asked.size >= MAX_ASKED) for (const [k, a] of this.asked) if (a.until <= s.now) this.asked.delete(k);
     for (const [key, ts, node] of items) {
       if (!s.acceptable(ts)) continue;
       s.observe(ts);
       const cur = s.data.get(key);
-      if (!cur || compareVersions(cur.version, { ts, node }) < 0) want.push(key);
-      else if (!s.owns(key)) transient.push(key);
+      const offered: Version = { ts, node };
+      if (!cur || compareVersions(cur.version, offered) < 0) {
+        const a = this.asked.get(key);
+        if (a && a.until > s.now && compareVersions(a.version, offered) >= 0) {
+          transient.push(key);
+          s.counters.add('handoffDeferred');
+          continue;
+        }
+        if (a || this.asked.size < MAX_ASKED) this.asked.set(key, { version: offered, until: s.now + s.config.requestTimeoutMs });
+        want.push(key);
+      } else if (!s.owns(key)) transient.push(key);
     }
     s.send(from, { type: 'kv.want', op, want, transient });
   }
@@ -156,6 +183,7 @@ export class Rereplication {
   answerPush(from: NodeId, op: number, entries: Entry[]): void {
     const s = this.s;
     s.applyEntries(entries, true);
+    for (const e of entries) this.asked.delete(e.key);
     const transient = entries.filter((e) => !s.owns(e.key)).map((e) => e.key);
     s.send(from, { type: 'kv.pushAck', op, transient });
   }

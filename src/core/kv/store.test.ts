@@ -656,3 +656,27 @@ describe('sealed writes (sealWrites: the runtime signs each entry of a write thi
     expect(store.localKeys()).toEqual([]);
   });
 });
+
+describe('KvStore: re-replication offers', () => {
+  it('a key asked of one offerer is not asked of the next for that version; a newer version is; the ask lapses after requestTimeoutMs', () => {
+    const store = new KvStore('solo', {}, new SeededRng(3));
+    const answer = (from: string, op: number, ts: number, now: number) => {
+      const out: KvOut[] = [];
+      store.handle({ type: 'message', from, msg: { type: 'kv.offer', op, items: [['k', ts, 'w']] } }, now, out);
+      const m = out.find((o) => o.type === 'send' && o.msg.type === 'kv.want');
+      return (m as { msg: { want: string[]; transient: string[] } }).msg;
+    };
+    expect(answer('p1', 1, 500, 1000)).toEqual({ type: 'kv.want', op: 1, want: ['k'], transient: [] });
+    // the same version from another surviving owner: "later", so it is pushed once
+    expect(answer('p2', 2, 500, 1010)).toEqual({ type: 'kv.want', op: 2, want: [], transient: ['k'] });
+    expect(store.counters().handoffDeferred).toBe(1);
+    // a newer version is wanted from whoever has it
+    expect(answer('p3', 3, 600, 1020).want).toEqual(['k']);
+    // p3's push never comes: after requestTimeoutMs the next offer is asked
+    expect(answer('p2', 4, 600, 1030).want).toEqual([]);
+    expect(answer('p2', 5, 600, 1020 + 3000).want).toEqual(['k']);
+    // once a push brings it, offers of that version are not wanted
+    store.handle({ type: 'message', from: 'p2', msg: { type: 'kv.push', op: 6, entries: [{ key: 'k', value: 'v', version: { ts: 600, node: 'w' }, deleted: false }] } }, 4030, []);
+    expect(answer('p1', 7, 600, 4040).want).toEqual([]);
+  });
+});

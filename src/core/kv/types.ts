@@ -217,6 +217,8 @@ export const KV_COUNTERS = [
   'handoffPushed',
   'handoffDropped',
   'handoffTimeouts',
+  /** Offered keys answered 'later' because another offerer was already asked to push that version (rereplication.ts). */
+  'handoffDeferred',
   'aeRounds',
   'aeInSync',
   'aePushed',
