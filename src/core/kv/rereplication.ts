@@ -48,15 +48,18 @@ export class Rereplication {
     s.handoff.retain(s.placement.set());
     s.handoff.clearConfirmations();
     s.counters.add('placementChanges');
-    // Every key whose replica set changed is offered to all its owners (cheap: versions
-    // only), so keys whose other owners died get back to N copies, and keys this node no
-    // longer owns move to their new owners before they are dropped.
+    // Every key whose replica set changed is offered (versions only) to its owners, so keys
+    // whose other owners died get back to N copies, and keys this node no longer owns move
+    // to their new owners before they are dropped. A key this node owns before and after
+    // goes only to the owners new to it: the others held it along with this node, and
+    // anti-entropy evens out their versions as it did before the change.
     for (const key of s.data.keys()) {
       const before = old.preferenceList(key);
       const after = s.prefOf(key);
       const unchanged = before.length === after.length && before.every((m) => after.includes(m));
       if (unchanged && after.includes(s.me)) continue;
-      s.queueToOwners(key);
+      if (before.includes(s.me) && after.includes(s.me)) s.queueToOwners(key, after.filter((m) => !before.includes(m)));
+      else s.queueToOwners(key);
     }
     this.armAntiEntropy();
   }

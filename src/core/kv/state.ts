@@ -256,11 +256,11 @@ export class KvState {
     this.persist.mark(key);
   }
 
-  /** Offer `key` to every owner that has not confirmed holding its current version. */
-  queueToOwners(key: string): void {
+  /** Offer `key` to every owner (or those of `targets`) that has not confirmed holding its current version. */
+  queueToOwners(key: string, targets: readonly NodeId[] = this.prefOf(key)): void {
     const e = this.data.get(key);
     if (!e) return;
-    for (const t of this.prefOf(key)) {
+    for (const t of targets) {
       if (t !== this.me && !this.handoff.confirmedBy(key, [t], e.version)) this.handoff.add(t, key);
     }
     this.armHandoff();

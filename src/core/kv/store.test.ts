@@ -680,3 +680,38 @@ describe('KvStore: re-replication offers', () => {
     expect(answer('p1', 7, 600, 4040).want).toEqual([]);
   });
 });
+
+describe('KvStore: re-replication targets', () => {
+  it('after a crash, a key this node keeps is offered only to the owner new to it, not to the owner that held it along', () => {
+    const store = new KvStore('a', { n: 3 }, new SeededRng(4));
+    const now = 1_000_000;
+    store.handle({ type: 'members', view: viewOf(['a', 'b', 'c', 'd']) }, now, []);
+    // keys owned by a, b and c, and by a, b and d once c is gone
+    const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`).filter((k) => {
+      const r = [...store.replicas(k)].sort().join();
+      return r === 'a,b,c';
+    });
+    expect(keys.length).toBeGreaterThan(5);
+    store.handle({ type: 'load', records: keys.map((key) => ({ key, value: 1, version: { ts: now - 10, node: 'w' }, deleted: false })) }, now, []);
+    // the offers of the loaded keys, answered: b and c hold them all
+    const first = new Set<string>();
+    for (let t = 1; t <= 20 && store.stats().handoffPending > 0; t++) {
+      const tick: KvOut[] = [];
+      store.handle({ type: 'timer', timer: { type: 'kv.handoff' } }, now + t, tick);
+      for (const e of tick) {
+        if (e.type !== 'send' || e.msg.type !== 'kv.offer') continue;
+        first.add(e.to);
+        store.handle({ type: 'message', from: e.to, msg: { type: 'kv.want', op: e.msg.op, want: [], transient: [] } }, now + t, []);
+      }
+    }
+    expect(first).toEqual(new Set(['b', 'c']));
+    expect(store.stats().handoffPending).toBe(0);
+    store.handle({ type: 'members', view: viewOf(['a', 'b', 'd']) }, now + 100, []);
+    const after: KvOut[] = [];
+    for (let t = 1; t <= 5; t++) store.handle({ type: 'timer', timer: { type: 'kv.handoff' } }, now + 100 + t * 60, after);
+    const targets = new Set(after.flatMap((e) => (e.type === 'send' && e.msg.type === 'kv.offer' ? [e.to] : [])));
+    const moved = keys.filter((k) => store.replicas(k).includes('d'));
+    expect(moved.length).toBeGreaterThan(0);
+    expect([...targets]).toEqual(['d']);
+  });
+});
