@@ -13,7 +13,7 @@ import { LIST_BYTES, tupleBytes, tupleOf, type OfferOp, type PushOp } from './op
 import type { KvState } from './state';
 import { compareVersions, type Entry, type Version } from './types';
 
-/** Most keys remembered as asked of one offerer (`asked`): past it, offers are answered as before. */
+/** Most keys remembered as asked of one offerer (`asked`, each for requestTimeoutMs): past it, offers are answered as before. */
 export const MAX_ASKED = 100_000;
 
 export class Rereplication {
@@ -24,7 +24,7 @@ export class Rereplication {
    * the offerer offers it again later), so a key that lost a copy is pushed here once, not
    * by each of its surviving owners. A newer version is still wanted from whoever offers it.
    */
-  private readonly asked = new Map<string, { version: Version; until: number }>();
+  private readonly asked = new Map<string, { version: Version; until: number; from: NodeId }>();
 
   constructor(
     private readonly s: KvState,
@@ -127,7 +127,11 @@ export class Rereplication {
     const s = this.s;
     const want: string[] = [];
     const transient: string[] = [];
-    if (this.asked.size >= MAX_ASKED) for (const [k, a] of this.asked) if (a.until <= s.now) this.asked.delete(k);
+    // lapsed asks first (in the order they were made, so the oldest are at the front)
+    for (const [k, a] of this.asked) {
+      if (a.until > s.now) break;
+      this.asked.delete(k);
+    }
     for (const [key, ts, node] of items) {
       if (!s.acceptable(ts)) continue;
       s.observe(ts);
@@ -135,12 +139,15 @@ export class Rereplication {
       const offered: Version = { ts, node };
       if (!cur || compareVersions(cur.version, offered) < 0) {
         const a = this.asked.get(key);
-        if (a && a.until > s.now && compareVersions(a.version, offered) >= 0) {
+        // asked of another offerer, for this version or a newer one: later (the one asked
+        // may offer it again, its push having had no room for it: it is asked again)
+        if (a && a.from !== from && a.until > s.now && compareVersions(a.version, offered) >= 0) {
           transient.push(key);
           s.counters.add('handoffDeferred');
           continue;
         }
-        if (a || this.asked.size < MAX_ASKED) this.asked.set(key, { version: offered, until: s.now + s.config.requestTimeoutMs });
+        this.asked.delete(key);
+        if (this.asked.size < MAX_ASKED) this.asked.set(key, { version: offered, until: s.now + s.config.requestTimeoutMs, from });
         want.push(key);
       } else if (!s.owns(key)) transient.push(key);
     }

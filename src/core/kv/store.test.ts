@@ -715,3 +715,18 @@ describe('KvStore: re-replication targets', () => {
     expect([...targets]).toEqual(['d']);
   });
 });
+
+describe('KvStore: re-replication offers from the offerer asked', () => {
+  it('the offerer asked for a key is asked again when it offers it again (its push had no room for it)', () => {
+    const store = new KvStore('solo', {}, new SeededRng(5));
+    const answer = (from: string, op: number, now: number) => {
+      const out: KvOut[] = [];
+      store.handle({ type: 'message', from, msg: { type: 'kv.offer', op, items: [['k', 500, 'w']] } }, now, out);
+      return (out.find((o) => o.type === 'send' && o.msg.type === 'kv.want') as { msg: { want: string[] } }).msg.want;
+    };
+    expect(answer('p1', 1, 1000)).toEqual(['k']);
+    expect(answer('p2', 2, 1010)).toEqual([]);
+    expect(answer('p1', 3, 1020)).toEqual(['k']);
+    expect(answer('p2', 4, 1030)).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * A node's copy of one key's queue (as owner or replica) and the pure operations on it:
  * ballots, the sorted item list, the request table, snapshot parts being assembled, and
- * the persisted record.
+ * its persisted head and pages.
  */
 import { MAX_WIRE_ITEMS, PAGE_SIZE, type Ballot, type DoneTuple, type ItemTuple, type SegHead, type SegOp, type SegPage, type SnapshotMessage } from './messages';
 
