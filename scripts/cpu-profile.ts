@@ -1,8 +1,18 @@
 /**
  * Shared by the developer profiling scripts (profile-kv.ts, profile-seg.ts): the CPU time of
- * this machine's Chromium processes, and a summary of a V8 CPU profile (CDP Profiler).
+ * this machine's Chromium processes, a summary of a V8 CPU profile (CDP Profiler), and the
+ * tabs' counters summed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Tab } from '../e2e/harness';
+
+/** The numeric `stats()` entries whose names match `names`, summed over `tabs`. */
+export async function summedStats(tabs: readonly Tab[], names: RegExp): Promise<Map<string, number>> {
+  const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
+  const m = new Map<string, number>();
+  for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && names.test(k)) m.set(k, (m.get(k) ?? 0) + v);
+  return m;
+}
 
 /**
  * CPU seconds used so far by every Chromium process on this machine (Linux /proc), all

@@ -26,7 +26,7 @@ import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
 import { numberArg } from './args';
-import { chromiumCpu, type Profile, summarise } from './cpu-profile';
+import { chromiumCpu, type Profile, summarise, summedStats } from './cpu-profile';
 
 const arg = numberArg;
 const TABS = arg('tabs', 4);
@@ -226,12 +226,7 @@ async function main(): Promise<void> {
     };
     const tr0 = await traffic();
     const cpu0 = chromiumCpu();
-    const putCounts = async (): Promise<Map<string, number>> => {
-      const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
-      const m = new Map<string, number>();
-      for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.|out\.|sig\.(sealed|routesSealed|verified|entries))/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
-      return m;
-    };
+    const putCounts = (): Promise<Map<string, number>> => summedStats(tabs, /^(in\.|out\.|sig\.(sealed|routesSealed|verified|entries))/);
     const p0 = CHAT === 0 ? await putCounts() : null;
     const r = CHAT > 0 ? { ms: 1, errors: 0 } : await tabs[0]!.page.evaluate(
       async ({ n, win }) => {
@@ -264,12 +259,7 @@ async function main(): Promise<void> {
       // --read-all K: the profiles cover only the reads: K tabs (from tab 0) each read every
       // key with kv.getMany, 1,000 keys a call, as the bench's failure step does (no crash)
       if (PROFILE) for (const s of sessions) { await s.send('Profiler.stop'); await s.send('Profiler.start'); }
-      const counts = async (): Promise<Map<string, number>> => {
-        const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
-        const m = new Map<string, number>();
-        for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.kv\.|sig\.|kv\.(read|spec|head))/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
-        return m;
-      };
+      const counts = (): Promise<Map<string, number>> => summedStats(tabs, /^(in\.kv\.|sig\.|kv\.(read|spec|head))/);
       // --crash K: first crash K tabs at once (the last ones; tabs 0 and 1, profiled, survive)
       const CRASH = arg('crash', 0);
       if (CRASH > 0) {

@@ -16,7 +16,7 @@ import type { CDPSession } from '@playwright/test';
 import { NAME_SHIM } from './bench/page';
 import { launchBrowser, openTab, type Tab, startOurServer, uniqueCluster, waitFor } from '../e2e/harness';
 import { numberArg } from './args';
-import { chromiumCpu, type Profile, summarise } from './cpu-profile';
+import { chromiumCpu, type Profile, summarise, summedStats } from './cpu-profile';
 
 const TABS = numberArg('tabs', 8);
 const ITEMS = numberArg('items', 1000);
@@ -28,13 +28,8 @@ const KEY = 'prof/q';
 
 type Query = { segments?: { ownerOf(k: string): string } };
 
-/** Numeric `stats()` entries of every tab that concern segments and signatures, summed. */
-async function counters(tabs: Tab[]): Promise<Map<string, number>> {
-  const all = await Promise.all(tabs.map((t) => t.page.evaluate(() => window.p2p.stats() as Record<string, unknown>)));
-  const m = new Map<string, number>();
-  for (const st of all) for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && /^(in\.seg|out\.seg|sig\.|storage\.seg|bytes\.out|messages\.out|frames\.out)/.test(k)) m.set(k, (m.get(k) ?? 0) + v);
-  return m;
-}
+/** The tabs' counters that concern segments, signatures and traffic, summed. */
+const counters = (tabs: Tab[]): Promise<Map<string, number>> => summedStats(tabs, /^(in\.seg|out\.seg|sig\.|storage\.seg|bytes\.out|messages\.out|frames\.out)/);
 
 async function phase(name: string, tabs: Tab[], sessions: CDPSession[], run: () => Promise<{ ops: number; ms: number; extra: string }>): Promise<void> {
   if (PROFILE) for (const s of sessions) { await s.send('Profiler.enable'); await s.send('Profiler.setSamplingInterval', { interval: 200 }); await s.send('Profiler.start'); }

@@ -657,15 +657,21 @@ describe('sealed writes (sealWrites: the runtime signs each entry of a write thi
   });
 });
 
+/** A store answering offers of key 'k' (version `ts` by 'w'): its `kv.want`. */
+function offers(seed: number) {
+  const store = new KvStore('solo', {}, new SeededRng(seed));
+  const answer = (from: string, op: number, ts: number, now: number) => {
+    const out: KvOut[] = [];
+    store.handle({ type: 'message', from, msg: { type: 'kv.offer', op, items: [['k', ts, 'w']] } }, now, out);
+    const m = out.find((o) => o.type === 'send' && o.msg.type === 'kv.want');
+    return (m as { msg: { want: string[]; transient: string[] } }).msg;
+  };
+  return { store, answer };
+}
+
 describe('KvStore: re-replication offers', () => {
   it('a key asked of one offerer is not asked of the next for that version; a newer version is; the ask lapses after requestTimeoutMs', () => {
-    const store = new KvStore('solo', {}, new SeededRng(3));
-    const answer = (from: string, op: number, ts: number, now: number) => {
-      const out: KvOut[] = [];
-      store.handle({ type: 'message', from, msg: { type: 'kv.offer', op, items: [['k', ts, 'w']] } }, now, out);
-      const m = out.find((o) => o.type === 'send' && o.msg.type === 'kv.want');
-      return (m as { msg: { want: string[]; transient: string[] } }).msg;
-    };
+    const { store, answer } = offers(3);
     expect(answer('p1', 1, 500, 1000)).toEqual({ type: 'kv.want', op: 1, want: ['k'], transient: [] });
     // the same version from another surviving owner: "later", so it is pushed once
     expect(answer('p2', 2, 500, 1010)).toEqual({ type: 'kv.want', op: 2, want: [], transient: ['k'] });
@@ -714,19 +720,12 @@ describe('KvStore: re-replication targets', () => {
     expect(moved.length).toBeGreaterThan(0);
     expect([...targets]).toEqual(['d']);
   });
-});
 
-describe('KvStore: re-replication offers from the offerer asked', () => {
   it('the offerer asked for a key is asked again when it offers it again (its push had no room for it)', () => {
-    const store = new KvStore('solo', {}, new SeededRng(5));
-    const answer = (from: string, op: number, now: number) => {
-      const out: KvOut[] = [];
-      store.handle({ type: 'message', from, msg: { type: 'kv.offer', op, items: [['k', 500, 'w']] } }, now, out);
-      return (out.find((o) => o.type === 'send' && o.msg.type === 'kv.want') as { msg: { want: string[] } }).msg.want;
-    };
-    expect(answer('p1', 1, 1000)).toEqual(['k']);
-    expect(answer('p2', 2, 1010)).toEqual([]);
-    expect(answer('p1', 3, 1020)).toEqual(['k']);
-    expect(answer('p2', 4, 1030)).toEqual([]);
+    const { answer } = offers(5);
+    expect(answer('p1', 1, 500, 1000).want).toEqual(['k']);
+    expect(answer('p2', 2, 500, 1010).want).toEqual([]);
+    expect(answer('p1', 3, 500, 1020).want).toEqual(['k']);
+    expect(answer('p2', 4, 500, 1030).want).toEqual([]);
   });
 });

@@ -10,9 +10,8 @@ import { SeededRng } from '../rng';
 import { SegNet } from '../../sim/segments';
 import { Segments } from './segments';
 import { isSegPage, PAGE_SIZE, storageKey, validateSegMessage, validateSegRecord, type SegRecord } from './messages';
-import type { Rep } from './copy';
 import type { SegOut, SegReply } from './types';
-import { expectDisksHoldCopies } from './workload';
+import { copiesOf, expectDisksHoldCopies } from './workload';
 
 function ok(r: SegReply | undefined, what: string): Extract<SegReply, { ok: true }> {
   if (!r?.ok) throw new Error(`${what}: ${r ? r.error : 'no reply'}`);
@@ -44,7 +43,7 @@ const persisted = (out: SegOut[]): { put: SegRecord[]; remove: string[] } => {
 
 /** The request table of the copy of `key`, with the page each entry is stored in. */
 function table(net: SegNet, id: string, key: string): unknown[] {
-  const rep = (net.seg(id) as unknown as { s: { reps: Map<string, Rep> } }).s.reps.get(key)!;
+  const rep = copiesOf(net, id).get(key)!;
   return [...rep.done].map(([dk, d]) => [dk, d.kind, d.id, d.at, d.value, d.restored, Math.floor(d.n / PAGE_SIZE)]);
 }
 

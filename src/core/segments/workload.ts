@@ -194,6 +194,11 @@ export function expectReplicated(net: SegNet, seed: number, key: string): void {
   }
 }
 
+/** A node's copies, by key (the core's internals, for the tests' checks). */
+export function copiesOf(net: SegNet, id: NodeId): Map<string, Rep> {
+  return (net.seg(id) as unknown as { s: { reps: Map<string, Rep> } }).s.reps;
+}
+
 /**
  * After quiescence: each live node's disk holds exactly its copies, each as its head and its
  * non-empty pages, as a restart would load them: no page left behind by a take, an
@@ -201,7 +206,7 @@ export function expectReplicated(net: SegNet, seed: number, key: string): void {
  */
 export function expectDisksHoldCopies(net: SegNet, seed: number): void {
   for (const id of net.liveIds()) {
-    const reps = (net.seg(id) as unknown as { s: { reps: Map<string, Rep> } }).s.reps;
+    const reps = copiesOf(net, id);
     const want = new Map<string, SegRecord>();
     for (const rep of reps.values()) {
       want.set(rep.key, headOf(rep));
